@@ -1,0 +1,143 @@
+import type { CloudEvent } from 'cloudevents'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { loadConfigFile, validateConfig } from '../config.ts'
+import { catalogue, type EventTypeDefinition } from '../events/catalogue.ts'
+import { EventDataValidator } from '../events/validation.ts'
+import { replyEvent, type Outcome } from '../events/reply.ts'
+import { createLogger, type Logger } from '../logger.ts'
+import type { JsonSchema } from '../schema.ts'
+import type { Identity } from './auth.ts'
+
+/**
+ * The function contract. A module keeps the handler signature of the
+ * Knative Functions Node.js runtime (`handle(context, event)`, `init`,
+ * `shutdown`), so it runs under faas-js-runtime too; Caretaker's runtime
+ * adds the dry-run flag, trace context, an abort signal and typed config.
+ */
+export interface HandlerContext {
+  log: Logger
+  dryRun: boolean
+  traceparent: string | undefined
+  /** Aborted when a shutdown deadline passes: stop at the next safe point. */
+  signal: AbortSignal
+  identity: Identity | undefined
+  /** Build the reply for this event. */
+  reply<T>(outcome: Outcome<T>, index?: number): CloudEvent<T>
+}
+
+export interface FunctionDeps<C> {
+  config: C
+  log: Logger
+  /** Set when a Kubernetes API is configured (cluster, or the sandbox). */
+  kubeConfig: KubeConfig | undefined
+  dryRunDefault: boolean
+}
+
+export interface FunctionInstance {
+  handle(context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown> | undefined>
+  /** Readiness beyond "configured": caches warm, clients connected. */
+  ready?(): boolean | Promise<boolean>
+  close?(): Promise<void>
+}
+
+export interface FunctionDefinition<C> {
+  name: string
+  description: string
+  accepts: readonly string[]
+  configSchema: JsonSchema
+  /** Types not in the shared catalogue (a test's own function). */
+  eventTypes?: readonly EventTypeDefinition[]
+  setup(deps: FunctionDeps<C>): FunctionInstance | Promise<FunctionInstance>
+}
+
+/** The loose context faas-js-runtime passes; only what is read here. */
+interface ForeignContext {
+  log?: unknown
+  dryRun?: unknown
+  headers?: Record<string, unknown>
+}
+
+export interface FunctionModule {
+  readonly definition: FunctionDefinition<unknown>
+  readonly validator: EventDataValidator
+  init(deps?: Partial<FunctionDeps<unknown>> & { configPath?: string }): Promise<void>
+  /** Validate then handle: the entry point other runtimes call. */
+  handle(context: ForeignContext | HandlerContext, event?: CloudEvent<unknown>): Promise<CloudEvent<unknown> | undefined>
+  /** Handle an event the caller has validated already. */
+  invoke(context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown> | undefined>
+  isReady(): Promise<boolean>
+  shutdown(): Promise<void>
+}
+
+export function eventDryRun(event: CloudEvent<unknown>, dryRunDefault: boolean, locked = false): boolean {
+  if (locked) return true
+  const v = (event as unknown as Record<string, unknown>).dryrun
+  if (v === undefined) return dryRunDefault
+  return String(v).toLowerCase() !== 'false'
+}
+
+function isHandlerContext(c: ForeignContext | HandlerContext): c is HandlerContext {
+  return typeof (c as HandlerContext).reply === 'function' && typeof (c as HandlerContext).dryRun === 'boolean'
+}
+
+export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionModule {
+  const types = new Map(catalogue)
+  for (const t of definition.eventTypes ?? []) types.set(t.type, t)
+  const validator = new EventDataValidator(definition.accepts, types)
+  let instance: FunctionInstance | undefined
+  let deps: FunctionDeps<C> | undefined
+
+  const module: FunctionModule = {
+    definition: definition as FunctionDefinition<unknown>,
+    validator,
+
+    async init(given = {}) {
+      const log = given.log ?? createLogger({ name: definition.name })
+      let config: C
+      if (given.config !== undefined) config = validateConfig<C>(given.config, definition.configSchema, 'the given config')
+      else {
+        const path = given.configPath ?? process.env.CARETAKER_CONFIG
+        config = path ? await loadConfigFile<C>(path, definition.configSchema) : validateConfig<C>({}, definition.configSchema, 'the default config')
+      }
+      deps = {
+        config,
+        log,
+        kubeConfig: given.kubeConfig,
+        dryRunDefault: given.dryRunDefault ?? process.env.CARETAKER_DRY_RUN !== 'false',
+      }
+      instance = await definition.setup(deps)
+    },
+
+    async handle(context, event) {
+      if (!event) throw new Error(`${definition.name} handles CloudEvents only`)
+      validator.check(event.type, event.data)
+      if (isHandlerContext(context)) return module.invoke(context, event)
+      // Hosted by another runtime (faas-js-runtime): build our context from its.
+      if (!instance || !deps) await module.init()
+      const log = (deps!.log).child({ event: { id: event.id, type: event.type, source: event.source } })
+      const dryRun = eventDryRun(event, deps!.dryRunDefault)
+      const traceparent = typeof context.headers?.traceparent === 'string' ? context.headers.traceparent : undefined
+      return module.invoke({
+        log, dryRun, traceparent, identity: undefined, signal: new AbortController().signal,
+        reply: (outcome, index) => replyEvent(definition.name, event, outcome, { dryRun, index }),
+      }, event)
+    },
+
+    async invoke(context, event) {
+      if (!instance) throw new Error(`${definition.name} was not initialised`)
+      return instance.handle(context, event)
+    },
+
+    async isReady() {
+      if (!instance) return false
+      return instance.ready ? await instance.ready() : true
+    },
+
+    async shutdown() {
+      const i = instance
+      instance = undefined
+      await i?.close?.()
+    },
+  }
+  return module
+}

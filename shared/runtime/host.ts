@@ -1,0 +1,85 @@
+import { Redis } from 'ioredis'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { createKubeConfig } from '../kubernetes/client.ts'
+import { createLogger, type Logger } from '../logger.ts'
+import { NoAuthenticator, StaticTokenAuthenticator, TokenReviewAuthenticator, type Authenticator } from './auth.ts'
+import type { FunctionModule } from './function.ts'
+import { MemoryIdempotencyStore, RedisIdempotencyStore, type IdempotencyStore } from './idempotency.ts'
+import { buildRuntime, type Runtime } from './server.ts'
+import type { RuntimeSettings } from './settings.ts'
+
+export interface HostedFunction {
+  url: string
+  runtime: Runtime
+  logger: Logger
+  /** Drain and close everything the host opened. */
+  stop(): Promise<{ drained: boolean; abandoned: number }>
+}
+
+export interface HostOptions {
+  module: FunctionModule
+  settings: RuntimeSettings
+  /** Where log lines go (tests read them back); stdout by default. */
+  logDestination?: NodeJS.WritableStream
+  /** Given config instead of the file at settings.configPath (tests). */
+  config?: unknown
+  authenticator?: Authenticator
+  idempotency?: IdempotencyStore
+}
+
+function createAuthenticator(settings: RuntimeSettings, kubeConfig: KubeConfig | undefined): Authenticator {
+  switch (settings.auth.mode) {
+    case 'none':
+      return new NoAuthenticator()
+    case 'static':
+      return new StaticTokenAuthenticator(settings.auth.token ?? '')
+    case 'tokenreview':
+      return new TokenReviewAuthenticator(kubeConfig!, { allowed: settings.auth.allowed, audience: settings.auth.audience })
+  }
+}
+
+function createIdempotencyStore(settings: RuntimeSettings): IdempotencyStore {
+  if (settings.idempotency.store === 'redis') {
+    const redis = new Redis(settings.idempotency.redisUrl!, { lazyConnect: false, maxRetriesPerRequest: 2, connectTimeout: 5000 })
+    return new RedisIdempotencyStore(redis, { ttlSeconds: settings.idempotency.ttlSeconds })
+  }
+  return new MemoryIdempotencyStore({ ttlMs: settings.idempotency.ttlSeconds * 1000 })
+}
+
+/**
+ * Host one function: initialise it (config validated, clients built), then
+ * listen. Readiness turns on only after init has succeeded.
+ */
+export async function hostFunction(options: HostOptions): Promise<HostedFunction> {
+  const { module, settings } = options
+  const logger = createLogger({ name: settings.functionName, level: settings.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) })
+  const kubeConfig = settings.kubernetes ? createKubeConfig(settings.kubernetes) : undefined
+  const authenticator = options.authenticator ?? createAuthenticator(settings, kubeConfig)
+  const idempotency = options.idempotency ?? createIdempotencyStore(settings)
+  const runtime = buildRuntime({
+    module, logger, authenticator, idempotency,
+    dryRun: settings.dryRun,
+    bodyLimitBytes: settings.bodyLimitBytes,
+    shutdownTimeoutMs: settings.shutdownTimeoutMs,
+  })
+  await module.init({
+    log: logger,
+    kubeConfig,
+    dryRunDefault: settings.dryRun.default,
+    ...(options.config !== undefined ? { config: options.config } : settings.configPath ? { configPath: settings.configPath } : {}),
+  })
+  const address = await runtime.app.listen({ host: settings.host, port: settings.port })
+  runtime.setReady(true)
+  logger.info({ address, auth: authenticator.mode, dry_run: settings.dryRun, accepts: module.definition.accepts }, 'function ready')
+  return {
+    url: address.replace('[::1]', '127.0.0.1'),
+    runtime,
+    logger,
+    async stop() {
+      const result = await runtime.drain()
+      await module.shutdown()
+      await idempotency.close()
+      return result
+    },
+  }
+}

@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto'
+import type { Redis } from 'ioredis'
+
+/**
+ * Knative delivers at least once. The outcome of every finished event is
+ * recorded under its (source, id), so a redelivery gets the same reply
+ * without running the handler again.
+ */
+export interface RecordedOutcome {
+  status: number
+  headers: Record<string, string>
+  body: string | undefined
+  /** Base64 when the reply body was binary. */
+  bodyEncoding?: 'base64'
+}
+
+export type Claim =
+  | { state: 'claimed' }
+  | { state: 'done'; outcome: RecordedOutcome }
+  | { state: 'in-progress' }
+
+export interface IdempotencyStore {
+  /** Claim the event for handling, or learn it is done or being handled. */
+  claim(key: string): Promise<Claim>
+  complete(key: string, outcome: RecordedOutcome): Promise<void>
+  /** Give the claim up (the handler failed transiently; a retry may run). */
+  release(key: string): Promise<void>
+  close(): Promise<void>
+}
+
+export function idempotencyKey(functionName: string, source: string, id: string): string {
+  return createHash('sha256').update(functionName).update('\0').update(source).update('\0').update(id).digest('hex')
+}
+
+/** In-process store: bounded and time-limited, for a single replica. */
+export class MemoryIdempotencyStore implements IdempotencyStore {
+  readonly #done = new Map<string, { outcome: RecordedOutcome; expires: number }>()
+  readonly #inFlight = new Set<string>()
+  readonly #ttlMs: number
+  readonly #maxEntries: number
+  readonly #now: () => number
+
+  constructor(options: { ttlMs?: number; maxEntries?: number; now?: () => number } = {}) {
+    this.#ttlMs = options.ttlMs ?? 24 * 3600_000
+    this.#maxEntries = options.maxEntries ?? 100_000
+    this.#now = options.now ?? Date.now
+  }
+
+  async claim(key: string): Promise<Claim> {
+    const hit = this.#done.get(key)
+    if (hit) {
+      if (hit.expires > this.#now()) return { state: 'done', outcome: hit.outcome }
+      this.#done.delete(key)
+    }
+    if (this.#inFlight.has(key)) return { state: 'in-progress' }
+    this.#inFlight.add(key)
+    return { state: 'claimed' }
+  }
+
+  async complete(key: string, outcome: RecordedOutcome): Promise<void> {
+    this.#inFlight.delete(key)
+    this.#done.set(key, { outcome, expires: this.#now() + this.#ttlMs })
+    // Maps iterate in insertion order: the first keys are the oldest.
+    while (this.#done.size > this.#maxEntries) {
+      const oldest = this.#done.keys().next().value
+      if (oldest === undefined) break
+      this.#done.delete(oldest)
+    }
+  }
+
+  async release(key: string): Promise<void> {
+    this.#inFlight.delete(key)
+  }
+
+  async close(): Promise<void> {
+    this.#done.clear()
+    this.#inFlight.clear()
+  }
+
+  get size(): number {
+    return this.#done.size
+  }
+}
+
+/**
+ * Shared store for functions that scale out. A claim is a key set with NX
+ * and a lease: if the replica handling it dies, the lease runs out and a
+ * redelivery may run again.
+ */
+export class RedisIdempotencyStore implements IdempotencyStore {
+  readonly #redis: Redis
+  readonly #prefix: string
+  readonly #ttlSeconds: number
+  readonly #leaseSeconds: number
+
+  constructor(redis: Redis, options: { prefix?: string; ttlSeconds?: number; leaseSeconds?: number } = {}) {
+    this.#redis = redis
+    this.#prefix = options.prefix ?? 'caretaker:idempotency:'
+    this.#ttlSeconds = options.ttlSeconds ?? 24 * 3600
+    this.#leaseSeconds = options.leaseSeconds ?? 15 * 60
+  }
+
+  async claim(key: string): Promise<Claim> {
+    const k = this.#prefix + key
+    const set = await this.#redis.set(k, 'pending', 'EX', this.#leaseSeconds, 'NX')
+    if (set === 'OK') return { state: 'claimed' }
+    const value = await this.#redis.get(k)
+    if (value === null) return this.claim(key)
+    if (value === 'pending') return { state: 'in-progress' }
+    return { state: 'done', outcome: JSON.parse(value) as RecordedOutcome }
+  }
+
+  async complete(key: string, outcome: RecordedOutcome): Promise<void> {
+    await this.#redis.set(this.#prefix + key, JSON.stringify(outcome), 'EX', this.#ttlSeconds)
+  }
+
+  async release(key: string): Promise<void> {
+    await this.#redis.del(this.#prefix + key)
+  }
+
+  async close(): Promise<void> {
+    await this.#redis.quit()
+  }
+}

@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs'
+import { CaretakerError, Errors } from '../errors.ts'
+import type { KubernetesConnection } from '../kubernetes/client.ts'
+
+/**
+ * The runtime's settings, read from the environment in this one place and
+ * passed down as a typed object. Knative sets PORT; everything else has a
+ * safe default: authentication on, dry-run on.
+ */
+export interface RuntimeSettings {
+  functionName: string
+  host: string
+  port: number
+  configPath: string | undefined
+  auth: {
+    mode: 'tokenreview' | 'static' | 'none'
+    token: string | undefined
+    allowed: string[]
+    audience: string | undefined
+  }
+  kubernetes: KubernetesConnection | undefined
+  dryRun: { default: boolean; locked: boolean }
+  idempotency: { store: 'memory' | 'redis'; redisUrl: string | undefined; ttlSeconds: number }
+  bodyLimitBytes: number
+  shutdownTimeoutMs: number
+  logLevel: string
+}
+
+function invalid(name: string, problem: string): CaretakerError {
+  return new CaretakerError(Errors.InvalidConfig, `environment: ${name}: ${problem}`)
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min || n > max) throw invalid(name, `expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`)
+  return n
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!(allowed as readonly string[]).includes(raw)) throw invalid(name, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`)
+  return raw as T
+}
+
+function secretFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const file = env[`${name}_FILE`]
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').trim()
+    } catch {
+      throw invalid(`${name}_FILE`, `cannot read ${file}`)
+    }
+  }
+  return env[name] || undefined
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+}
+
+export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): RuntimeSettings {
+  const name = functionName ?? env.FUNCTION_NAME
+  if (!name || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
+    throw invalid('FUNCTION_NAME', `expected a function name like verify-backup, got ${JSON.stringify(name ?? '')}`)
+  }
+  const host = env.HOST || '0.0.0.0'
+  const mode = oneOf(env, 'CARETAKER_AUTH', ['tokenreview', 'static', 'none'] as const, 'tokenreview')
+  if (mode === 'none' && !isLoopback(host)) {
+    throw invalid('CARETAKER_AUTH', `"none" is allowed only when listening on loopback (HOST=127.0.0.1), not on ${host}`)
+  }
+  const token = secretFrom(env, 'CARETAKER_AUTH_TOKEN')
+  if (mode === 'static' && !token) throw invalid('CARETAKER_AUTH_TOKEN', 'static auth needs a token (or CARETAKER_AUTH_TOKEN_FILE)')
+  const allowed = (env.CARETAKER_AUTH_ALLOWED ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  if (mode === 'tokenreview' && allowed.length === 0) {
+    throw invalid('CARETAKER_AUTH_ALLOWED', 'tokenreview auth needs a comma-separated allow-list of identities, e.g. system:serviceaccount:knative-eventing:*')
+  }
+
+  let kubernetes: KubernetesConnection | undefined
+  if (env.CARETAKER_KUBE_SERVER) kubernetes = { server: env.CARETAKER_KUBE_SERVER, token: secretFrom(env, 'CARETAKER_KUBE_TOKEN') ?? '' }
+  else if (env.KUBECONFIG) kubernetes = { kubeconfigPath: env.KUBECONFIG }
+  else if (env.KUBERNETES_SERVICE_HOST) kubernetes = { inCluster: true }
+  if (mode === 'tokenreview' && !kubernetes) {
+    throw invalid('CARETAKER_AUTH', 'tokenreview auth needs a Kubernetes API (in-cluster, KUBECONFIG or CARETAKER_KUBE_SERVER)')
+  }
+
+  const dryRun = oneOf(env, 'CARETAKER_DRY_RUN', ['true', 'false', 'force'] as const, 'true')
+  const store = oneOf(env, 'CARETAKER_IDEMPOTENCY', ['memory', 'redis'] as const, 'memory')
+  const redisUrl = secretFrom(env, 'CARETAKER_REDIS_URL')
+  if (store === 'redis' && !redisUrl) throw invalid('CARETAKER_REDIS_URL', 'the redis idempotency store needs a URL')
+
+  return {
+    functionName: name,
+    host,
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    configPath: env.CARETAKER_CONFIG || undefined,
+    auth: { mode, token, allowed, audience: env.CARETAKER_AUTH_AUDIENCE || undefined },
+    kubernetes,
+    dryRun: { default: dryRun !== 'false', locked: dryRun === 'force' },
+    idempotency: { store, redisUrl, ttlSeconds: integer(env, 'CARETAKER_IDEMPOTENCY_TTL', 86400, 60, 30 * 86400) },
+    bodyLimitBytes: integer(env, 'CARETAKER_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    shutdownTimeoutMs: integer(env, 'CARETAKER_SHUTDOWN_TIMEOUT', 30, 1, 3600) * 1000,
+    logLevel: oneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
+  }
+}
