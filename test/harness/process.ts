@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export const projectRoot = fileURLToPath(new URL('../../', import.meta.url))
+
+export interface FunctionProcess {
+  child: ChildProcess
+  lines: Array<Record<string, unknown>>
+  /** Resolves with the first log line that satisfies the predicate (bounded wait). */
+  waitForLine(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>
+  exited: Promise<number | null>
+}
+
+/** Run `shared/runtime/main.ts` as Knative would: its own process, JSON logs on stdout. */
+export function spawnFunction(target: string, env: Record<string, string>): FunctionProcess {
+  const child = spawn(process.execPath, ['shared/runtime/main.ts', target], {
+    cwd: projectRoot,
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', CARETAKER_AUTH: 'none', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const lines: Array<Record<string, unknown>> = []
+  const waiters: Array<{ predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = []
+  let buffer = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8')
+    let nl
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const text = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 1)
+      let line: Record<string, unknown>
+      try {
+        line = JSON.parse(text) as Record<string, unknown>
+      } catch {
+        line = { raw: text }
+      }
+      lines.push(line)
+      for (const w of [...waiters]) {
+        if (w.predicate(line)) {
+          waiters.splice(waiters.indexOf(w), 1)
+          w.resolve(line)
+        }
+      }
+    }
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return {
+    child,
+    lines,
+    exited,
+    waitForLine(predicate, timeoutMs = 15_000) {
+      const found = lines.find(predicate)
+      if (found) return Promise.resolve(found)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; got: ${JSON.stringify(lines).slice(0, 2000)}`)), timeoutMs)
+        waiters.push({ predicate, resolve: (l) => { clearTimeout(timer); resolve(l) } })
+        void exited.then(() => setTimeout(() => { clearTimeout(timer); reject(new Error(`process exited; lines: ${JSON.stringify(lines).slice(0, 2000)}`)) }, 50))
+      })
+    },
+  }
+}
