@@ -1,0 +1,213 @@
+import { appendFile } from 'node:fs/promises'
+import type { CloudEvent } from 'cloudevents'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { CaretakerError, Errors } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { deliverWithRetry, eventFromMessage, realSleep, sendOnce, type Sleep } from './delivery.ts'
+import { matchesTrigger } from './filters.ts'
+import type { BrokerObject, DeliverySpec, Destination, TriggerObject } from './manifests.ts'
+
+/**
+ * The local stand-in for a Knative MT broker: an ingress that accepts
+ * CloudEvents, fans each one out to the matching Triggers with their
+ * delivery spec, feeds 2xx replies back in and dead-letters what fails.
+ */
+
+export interface DeadLetterRecord {
+  readonly at: string
+  readonly trigger: string
+  readonly subscriber: string | undefined
+  readonly attempts: number
+  readonly lastStatus: number | undefined
+  readonly lastError?: string
+  readonly event: { readonly id: string; readonly type: string; readonly source: string }
+  /** Where the event was sent after the last attempt, and how that went. */
+  readonly deadLetterSink?: string
+  readonly deadLetterStatus?: number | undefined
+}
+
+export interface BrokerOptions {
+  readonly triggers: readonly TriggerObject[]
+  readonly brokers: readonly BrokerObject[]
+  /** Knative Service name -> URL, for `ref: {kind: Service}` destinations. */
+  readonly services: Readonly<Record<string, string>>
+  readonly logger: Logger
+  readonly sleep?: Sleep
+  /** JSON lines file each dead letter is appended to. */
+  readonly deadLetterFile?: string
+  /** How many times a reply may be fed back before it is dropped; stops reply loops. */
+  readonly hopLimit?: number
+  readonly requestTimeoutMs?: number
+}
+
+interface BrokerAddress {
+  readonly namespace: string
+  readonly name: string
+}
+
+export const DEFAULT_HOP_LIMIT = 16
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+const MAX_BODY_BYTES = 10 * 1024 * 1024
+
+export class MeshBroker {
+  readonly deadLetters: DeadLetterRecord[] = []
+  readonly #options: BrokerOptions
+  readonly #sleep: Sleep
+  readonly #hopLimit: number
+  readonly #app: FastifyInstance
+  readonly #inflight = new Set<Promise<void>>()
+  #url: string | undefined
+
+  constructor(options: BrokerOptions) {
+    this.#options = options
+    this.#sleep = options.sleep ?? realSleep
+    this.#hopLimit = options.hopLimit ?? DEFAULT_HOP_LIMIT
+    this.#app = Fastify({ logger: false, bodyLimit: MAX_BODY_BYTES })
+    this.#app.removeAllContentTypeParsers()
+    this.#app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+    this.#app.post('/', async (request, reply) => this.#ingress(request.headers, request.body, undefined, reply))
+    this.#app.post<{ Params: { namespace: string; broker: string } }>('/:namespace/:broker', async (request, reply) =>
+      this.#ingress(request.headers, request.body, { namespace: request.params.namespace, name: request.params.broker }, reply))
+  }
+
+  /** Base URL of the ingress; POST / reaches every Trigger, POST /<namespace>/<broker> only that broker's. */
+  get url(): string {
+    if (this.#url === undefined) throw new CaretakerError(Errors.NotReady, 'mesh broker: not listening yet')
+    return this.#url
+  }
+
+  async listen(port: number, host: string): Promise<string> {
+    const address = await this.#app.listen({ port, host })
+    this.#url = address
+    return address
+  }
+
+  /** The ingress URL a `ref: {kind: Broker}` sink points at. */
+  brokerUrl(namespace: string, name: string): string {
+    return `${this.url}/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`
+  }
+
+  resolve(destination: Destination, defaultNamespace: string): string {
+    const ref = destination.ref
+    let base: string | undefined
+    if (ref) {
+      if (ref.kind === 'Service') base = this.#options.services[ref.name]
+      else if (ref.kind === 'Broker') base = this.brokerUrl(ref.namespace ?? defaultNamespace, ref.name)
+      if (base === undefined) {
+        throw new CaretakerError(Errors.InvalidConfig, `mesh: no local address for ${ref.kind} ${ref.namespace ?? defaultNamespace}/${ref.name}`)
+      }
+      return destination.uri ? new URL(destination.uri, base).toString() : base
+    }
+    return destination.uri!
+  }
+
+  /** Routes an event as if it had arrived at the ingress; deliveries run in the background. */
+  publish(event: CloudEvent<unknown>, broker?: BrokerAddress, hops = 0): void {
+    const triggers = this.#options.triggers.filter((trigger) =>
+      (broker === undefined || (trigger.namespace === broker.namespace && trigger.broker === broker.name)) && matchesTrigger(trigger.filter, event))
+    this.#options.logger.debug({ event: { id: event.id, type: event.type }, triggers: triggers.map((t) => t.name), hops }, 'mesh: event accepted')
+    for (const trigger of triggers) this.#track(this.#dispatch(trigger, event, hops))
+  }
+
+  /** Resolves once every delivery started so far (and the replies they caused) has finished. */
+  async idle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
+  }
+
+  async close(): Promise<void> {
+    await this.#app.close()
+    await this.idle()
+  }
+
+  #track(work: Promise<void>): void {
+    this.#inflight.add(work)
+    void work.finally(() => this.#inflight.delete(work))
+  }
+
+  async #ingress(headers: Record<string, string | string[] | undefined>, body: unknown, broker: BrokerAddress | undefined, reply: { code(status: number): unknown }): Promise<unknown> {
+    const bytes = Buffer.isBuffer(body) ? body : Buffer.alloc(0)
+    let event: CloudEvent<unknown> | undefined
+    try {
+      event = eventFromMessage(headers, bytes)
+    } catch (err) {
+      reply.code(400)
+      return { error: Errors.InvalidCloudEvent.code, message: `not a valid CloudEvent: ${err instanceof Error ? err.message : String(err)}` }
+    }
+    if (!event) {
+      reply.code(400)
+      return { error: Errors.NotACloudEvent.code, message: 'expected a CloudEvent in binary (ce-* headers) or structured (application/cloudevents+json) mode' }
+    }
+    this.publish(event, broker)
+    reply.code(202)
+    return ''
+  }
+
+  #deliveryFor(trigger: TriggerObject): DeliverySpec | undefined {
+    if (trigger.delivery) return trigger.delivery
+    return this.#options.brokers.find((b) => b.name === trigger.broker && b.namespace === trigger.namespace)?.delivery
+  }
+
+  async #dispatch(trigger: TriggerObject, event: CloudEvent<unknown>, hops: number): Promise<void> {
+    const logger = this.#options.logger.child({ trigger: `${trigger.namespace}/${trigger.name}`, event: { id: event.id, type: event.type } })
+    const delivery = this.#deliveryFor(trigger)
+    let subscriber: string
+    try {
+      subscriber = this.resolve(trigger.subscriber, trigger.namespace)
+    } catch (err) {
+      await this.#deadLetter(trigger, event, delivery, { subscriber: undefined, attempts: 0, lastStatus: undefined, lastError: err instanceof Error ? err.message : String(err) })
+      return
+    }
+    const outcome = await deliverWithRetry(subscriber, event, delivery, { sleep: this.#sleep, timeoutMs: this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS })
+    if (!outcome.delivered) {
+      await this.#deadLetter(trigger, event, delivery, {
+        subscriber, attempts: outcome.attempts, lastStatus: outcome.lastStatus, ...(outcome.lastError ? { lastError: outcome.lastError } : {}),
+      })
+      return
+    }
+    logger.info({ subscriber, attempts: outcome.attempts, status: outcome.lastStatus }, 'mesh: event delivered')
+    if (outcome.lastError) logger.warn({ subscriber, reason: outcome.lastError }, 'mesh: reply ignored')
+    if (!outcome.reply) return
+    if (hops + 1 > this.#hopLimit) {
+      logger.warn({ hops, hopLimit: this.#hopLimit, reply: { id: outcome.reply.id, type: outcome.reply.type } }, 'mesh: reply dropped, hop limit reached')
+      return
+    }
+    this.publish(outcome.reply, { namespace: trigger.namespace, name: trigger.broker }, hops + 1)
+  }
+
+  async #deadLetter(
+    trigger: TriggerObject,
+    event: CloudEvent<unknown>,
+    delivery: DeliverySpec | undefined,
+    failure: { subscriber: string | undefined; attempts: number; lastStatus: number | undefined; lastError?: string },
+  ): Promise<void> {
+    let sink: string | undefined
+    let sinkStatus: number | undefined
+    let sinkError: string | undefined
+    if (delivery?.deadLetterSink) {
+      try {
+        sink = this.resolve(delivery.deadLetterSink, trigger.namespace)
+        const sent = await sendOnce(sink, event, this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+        sinkStatus = sent.status
+        if (sent.status === undefined) sinkError = sent.error
+      } catch (err) {
+        sinkError = err instanceof Error ? err.message : String(err)
+      }
+    }
+    const record: DeadLetterRecord = {
+      at: new Date().toISOString(),
+      trigger: `${trigger.namespace}/${trigger.name}`,
+      ...failure,
+      event: { id: event.id, type: event.type, source: event.source },
+      ...(sink === undefined ? {} : { deadLetterSink: sink, deadLetterStatus: sinkStatus }),
+    }
+    this.deadLetters.push(record)
+    this.#options.logger.warn({ deadLetter: record, ...(sinkError ? { deadLetterError: sinkError } : {}) }, 'mesh: event dead-lettered')
+    if (this.#options.deadLetterFile) {
+      try {
+        await appendFile(this.#options.deadLetterFile, `${JSON.stringify(record)}\n`)
+      } catch (err) {
+        this.#options.logger.error({ file: this.#options.deadLetterFile, reason: err instanceof Error ? err.message : String(err) }, 'mesh: cannot write the dead-letter file')
+      }
+    }
+  }
+}
