@@ -1,0 +1,5 @@
+export { startKubernetesSimulator, matchLabels, matchFields } from './server.ts'
+export type { SimulatorOptions, User, Attributes, ChangeEvent } from './server.ts'
+export { RESOURCES, findResource } from './resources.ts'
+export type { ResourceInfo } from './resources.ts'
+export { ApiError } from './status.ts'

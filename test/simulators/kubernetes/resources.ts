@@ -1,0 +1,53 @@
+// One table of served kinds: adding a kind = adding a row here.
+export interface ResourceInfo {
+  group: string
+  version: string
+  kind: string
+  plural: string
+  namespaced: boolean
+  subresources: string[]
+  shortNames: string[]
+  // Module holding the kind's model class (its validate() carries the JSON schema); default: kubernetes-models.
+  module?: string
+}
+
+const row = (group: string, version: string, kind: string, plural: string, namespaced: boolean, subresources: string[] = [], shortNames: string[] = [], module?: string): ResourceInfo =>
+  ({ group, version, kind, plural, namespaced, subresources, shortNames, ...(module ? { module } : {}) })
+
+export const RESOURCES: ResourceInfo[] = [
+  row('', 'v1', 'Namespace', 'namespaces', false, ['status'], ['ns']),
+  row('', 'v1', 'Pod', 'pods', true, ['status'], ['po']),
+  row('', 'v1', 'Service', 'services', true, ['status'], ['svc']),
+  row('', 'v1', 'ConfigMap', 'configmaps', true, [], ['cm']),
+  row('', 'v1', 'Secret', 'secrets', true),
+  row('', 'v1', 'Event', 'events', true, [], ['ev']),
+  row('', 'v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', true, ['status'], ['pvc']),
+  row('', 'v1', 'Node', 'nodes', false, ['status'], ['no']),
+  row('', 'v1', 'ServiceAccount', 'serviceaccounts', true, [], ['sa']),
+  row('apps', 'v1', 'Deployment', 'deployments', true, ['status', 'scale'], ['deploy']),
+  row('apps', 'v1', 'StatefulSet', 'statefulsets', true, ['status', 'scale'], ['sts']),
+  row('apps', 'v1', 'ReplicaSet', 'replicasets', true, ['status'], ['rs']),
+  row('batch', 'v1', 'Job', 'jobs', true, ['status']),
+  row('batch', 'v1', 'CronJob', 'cronjobs', true, ['status'], ['cj']),
+  row('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
+  row('events.k8s.io', 'v1', 'Event', 'events', true, [], ['ev']),
+  row('rbac.authorization.k8s.io', 'v1', 'Role', 'roles', true),
+  row('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', false),
+  row('rbac.authorization.k8s.io', 'v1', 'RoleBinding', 'rolebindings', true),
+  row('rbac.authorization.k8s.io', 'v1', 'ClusterRoleBinding', 'clusterrolebindings', false),
+  row('cert-manager.io', 'v1', 'Certificate', 'certificates', true, ['status'], ['cert', 'certs'], '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate'),
+  row('cert-manager.io', 'v1', 'CertificateRequest', 'certificaterequests', true, ['status'], ['cr', 'crs'], '@kubernetes-models/cert-manager/cert-manager.io/v1/CertificateRequest'),
+  row('cert-manager.io', 'v1', 'Issuer', 'issuers', true, ['status'], [], '@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer'),
+  row('cert-manager.io', 'v1', 'ClusterIssuer', 'clusterissuers', false, ['status'], [], '@kubernetes-models/cert-manager/cert-manager.io/v1/ClusterIssuer'),
+  row('serving.knative.dev', 'v1', 'Service', 'services', true, ['status'], ['kservice', 'ksvc'], '@kubernetes-models/knative/serving.knative.dev/v1/Service'),
+  row('eventing.knative.dev', 'v1', 'Trigger', 'triggers', true, ['status'], [], '@kubernetes-models/knative/eventing.knative.dev/v1/Trigger'),
+  row('eventing.knative.dev', 'v1', 'Broker', 'brokers', true, ['status'], [], '@kubernetes-models/knative/eventing.knative.dev/v1/Broker'),
+  row('sources.knative.dev', 'v1', 'PingSource', 'pingsources', true, ['status'], [], '@kubernetes-models/knative/sources.knative.dev/v1/PingSource'),
+  row('sources.knative.dev', 'v1', 'ApiServerSource', 'apiserversources', true, ['status'], [], '@kubernetes-models/knative/sources.knative.dev/v1/ApiServerSource'),
+]
+
+export const groupVersion = (r: ResourceInfo): string => (r.group ? `${r.group}/${r.version}` : r.version)
+
+export function findResource(group: string, version: string, plural: string): ResourceInfo | undefined {
+  return RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural)
+}

@@ -1,0 +1,387 @@
+import http from 'node:http'
+import { randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { KubeConfig } from '@kubernetes/client-node'
+import { RESOURCES, findResource, groupVersion } from './resources.ts'
+import type { ResourceInfo } from './resources.ts'
+import { ApiError } from './status.ts'
+import { loadValidators, validate } from './validation.ts'
+
+type Obj = Record<string, unknown> & { metadata?: Record<string, unknown> }
+interface Meta { name?: string, namespace?: string, generateName?: string, resourceVersion?: string, labels?: Record<string, string>, [k: string]: unknown }
+
+export interface User { username: string, uid: string, groups: string[] }
+export interface Attributes { verb: string, group: string, resource: string, subresource: string, namespace: string, name: string }
+export interface SimulatorOptions { port?: number, authorize?: (user: User, attrs: Attributes) => boolean }
+export interface ChangeEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED', object: Obj }
+
+const meta = (o: Obj): Meta => (o.metadata ??= {}) as Meta
+const clone = <T>(v: T): T => structuredClone(v)
+
+export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
+  const objects = new Map<string, Obj>()
+  let rv = 1
+  const history: Array<ChangeEvent & { key: string, rv: number }> = []
+  const listeners = new Set<(e: ChangeEvent) => void>()
+  const token = randomUUID()
+  const tokens = new Map<string, User>([[token, { username: 'admin', uid: randomUUID(), groups: ['system:masters', 'system:authenticated'] }]])
+  const authorize = options.authorize ?? (() => true)
+  const validators = await loadValidators(RESOURCES)
+
+  const keyOf = (r: ResourceInfo, ns: string, name: string) => `${r.group}/${r.plural}/${r.namespaced ? ns : ''}/${name}`
+  const emit = (r: ResourceInfo, type: ChangeEvent['type'], object: Obj) => {
+    const e = { type, object: clone(object), key: `${r.group}/${r.plural}`, rv: Number(meta(object).resourceVersion) }
+    history.push(e)
+    if (history.length > 1000) history.shift()
+    for (const l of listeners) l({ type, object: e.object })
+  }
+
+  function put(r: ResourceInfo, obj: Obj, type: 'ADDED' | 'MODIFIED'): Obj {
+    const m = meta(obj)
+    m.resourceVersion = String(++rv)
+    objects.set(keyOf(r, m.namespace ?? '', m.name ?? ''), obj)
+    emit(r, type, obj)
+    return obj
+  }
+
+  function create(r: ResourceInfo, ns: string, body: Obj): Obj {
+    const obj = clone(body)
+    const m = meta(obj)
+    if (!m.name && m.generateName) m.name = m.generateName + Math.random().toString(36).slice(2, 7)
+    if (!m.name) throw new ApiError(422, 'Invalid', `${r.kind} is invalid: metadata.name: Required value: name or generateName is required`, { kind: r.kind, group: r.group, causes: [{ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' }] })
+    if (r.namespaced) m.namespace = m.namespace ?? ns
+    else delete m.namespace
+    if (r.namespaced && ns && m.namespace !== ns) throw new ApiError(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request')
+    if (objects.has(keyOf(r, m.namespace ?? '', m.name))) throw new ApiError(409, 'AlreadyExists', `${r.plural}${r.group ? '.' + r.group : ''} "${m.name}" already exists`, { name: m.name, group: r.group, kind: r.plural })
+    obj.apiVersion = groupVersion(r)
+    obj.kind = r.kind
+    m.uid = randomUUID()
+    m.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+    m.generation = 1
+    validate(validators, r, obj)
+    return put(r, obj, 'ADDED')
+  }
+
+  const notFound = (r: ResourceInfo, name: string) => new ApiError(404, 'NotFound', `${r.plural}${r.group ? '.' + r.group : ''} "${name}" not found`, { name, group: r.group, kind: r.plural })
+
+  function get(r: ResourceInfo, ns: string, name: string): Obj {
+    const o = objects.get(keyOf(r, ns, name))
+    if (!o) throw notFound(r, name)
+    return o
+  }
+
+  function update(r: ResourceInfo, ns: string, name: string, body: Obj, subresource = ''): Obj {
+    const cur = get(r, ns, name)
+    const next = clone(body)
+    const m = meta(next)
+    const cm = meta(cur)
+    if (m.resourceVersion && m.resourceVersion !== cm.resourceVersion) {
+      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${r.plural}${r.group ? '.' + r.group : ''} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group: r.group, kind: r.plural })
+    }
+    const hasStatus = r.subresources.includes('status')
+    let out: Obj
+    if (subresource === 'status') {
+      out = { ...clone(cur), status: next.status }
+    } else {
+      out = next
+      if (hasStatus) { if (cur.status === undefined) delete out.status; else out.status = clone(cur.status) }
+      for (const k of ['uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'namespace', 'name']) if (cm[k] !== undefined) meta(out)[k] = cm[k]
+      out.apiVersion = groupVersion(r)
+      out.kind = r.kind
+      if (JSON.stringify(cur.spec) !== JSON.stringify(out.spec)) meta(out).generation = Number(cm.generation ?? 1) + 1
+    }
+    validate(validators, r, out)
+    const om = meta(out)
+    if (om.deletionTimestamp && !(Array.isArray(om.finalizers) && om.finalizers.length)) {
+      objects.delete(keyOf(r, ns, name))
+      om.resourceVersion = String(++rv)
+      emit(r, 'DELETED', out)
+      return out
+    }
+    return put(r, out, 'MODIFIED')
+  }
+
+  function remove(r: ResourceInfo, ns: string, name: string, policy: string): Obj {
+    const cur = get(r, ns, name)
+    const m = meta(cur)
+    if (policy !== 'Orphan') {
+      // Cascade through ownerReferences, as the garbage collector would.
+      for (const [, o] of [...objects]) {
+        const refs = meta(o).ownerReferences
+        if (Array.isArray(refs) && refs.some((x: { uid?: string }) => x.uid === m.uid)) {
+          const or = RESOURCES.find((x) => x.kind === o.kind && groupVersion(x) === o.apiVersion)
+          if (or && objects.has(keyOf(or, String(meta(o).namespace ?? ''), String(meta(o).name)))) remove(or, String(meta(o).namespace ?? ''), String(meta(o).name), policy)
+        }
+      }
+    }
+    if (Array.isArray(m.finalizers) && m.finalizers.length) {
+      if (!m.deletionTimestamp) { m.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z'); put(r, cur, 'MODIFIED') }
+      return cur
+    }
+    objects.delete(keyOf(r, ns, name))
+    m.resourceVersion = String(++rv)
+    emit(r, 'DELETED', cur)
+    return cur
+  }
+
+  function list(r: ResourceInfo, ns: string, q: URLSearchParams): Obj {
+    let items = [...objects.values()].filter((o) => o.kind === r.kind && o.apiVersion === groupVersion(r) && (!ns || meta(o).namespace === ns))
+    const ls = q.get('labelSelector')
+    if (ls) items = items.filter((o) => matchLabels(ls, meta(o).labels ?? {}))
+    const fs = q.get('fieldSelector')
+    if (fs) items = items.filter((o) => matchFields(fs, o))
+    items.sort((a, b) => `${meta(a).namespace ?? ''}/${meta(a).name}`.localeCompare(`${meta(b).namespace ?? ''}/${meta(b).name}`))
+    const cont = q.get('continue')
+    if (cont) {
+      const after = Buffer.from(cont, 'base64url').toString()
+      items = items.filter((o) => `${meta(o).namespace ?? ''}/${meta(o).name}` > after)
+    }
+    const limit = Number(q.get('limit') ?? 0)
+    const listMeta: Record<string, unknown> = { resourceVersion: String(rv) }
+    if (limit > 0 && items.length > limit) {
+      items = items.slice(0, limit)
+      const last = items[items.length - 1] as Obj
+      listMeta.continue = Buffer.from(`${meta(last).namespace ?? ''}/${meta(last).name}`).toString('base64url')
+    }
+    return { kind: `${r.kind}List`, apiVersion: groupVersion(r), metadata: listMeta, items: clone(items) }
+  }
+
+  function authenticate(req: http.IncomingMessage): User {
+    const h = req.headers.authorization ?? ''
+    const u = h.startsWith('Bearer ') ? tokens.get(h.slice(7)) : undefined
+    if (!u) throw new ApiError(401, 'Unauthorized', 'Unauthorized')
+    return u
+  }
+
+  const discovery = () => {
+    const groups = new Map<string, ResourceInfo[]>()
+    for (const r of RESOURCES) groups.set(groupVersion(r), [...(groups.get(groupVersion(r)) ?? []), r])
+    return groups
+  }
+  const resourceList = (gv: string, rs: ResourceInfo[]) => ({
+    kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv,
+    resources: rs.flatMap((r) => [
+      { name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'], ...(r.shortNames.length ? { shortNames: r.shortNames } : {}) },
+      ...r.subresources.map((s) => ({ name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, kind: s === 'scale' ? 'Scale' : r.kind, verbs: ['get', 'patch', 'update'] })),
+    ]),
+  })
+
+  async function readBody(req: http.IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    return Buffer.concat(chunks).toString()
+  }
+
+  function watch(r: ResourceInfo, ns: string, q: URLSearchParams, res: http.ServerResponse) {
+    const ls = q.get('labelSelector')
+    const fs = q.get('fieldSelector')
+    const key = `${r.group}/${r.plural}`
+    const send = (e: ChangeEvent) => {
+      const m = meta(e.object)
+      if (e.object.kind !== r.kind || e.object.apiVersion !== groupVersion(r)) return
+      if (ns && m.namespace !== ns) return
+      if (ls && !matchLabels(ls, m.labels ?? {})) return
+      if (fs && !matchFields(fs, e.object)) return
+      res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n')
+    }
+    const from = Number(q.get('resourceVersion') ?? 0)
+    const oldest = history[0]?.rv ?? rv + 1
+    if (from && from < oldest - 1 && from < rv) {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ type: 'ERROR', object: new ApiError(410, 'Expired', `too old resource version: ${from} (${oldest - 1})`).body() }) + '\n')
+      return
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
+    if (from) { for (const e of history) if (e.key === key && e.rv > from) send(e) } else {
+      for (const o of (list(r, ns, new URLSearchParams()).items as Obj[])) send({ type: 'ADDED', object: o })
+    }
+    listeners.add(send)
+    const timeout = Number(q.get('timeoutSeconds') ?? 0)
+    const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined
+    const bookmark = q.get('allowWatchBookmarks') === 'true' ? setInterval(() => res.write(JSON.stringify({ type: 'BOOKMARK', object: { kind: r.kind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(rv) } } }) + '\n'), 1000) : undefined
+    res.on('close', () => { listeners.delete(send); clearTimeout(timer); clearInterval(bookmark) })
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x')
+    const path = url.pathname.replace(/\/$/, '')
+    const q = url.searchParams
+    const json = (code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)) }
+    if (path === '/version' || path === '/healthz' || path === '/readyz') return json(200, path === '/version' ? { major: '1', minor: '32', gitVersion: 'v1.32.0-caretaker-sim', platform: 'linux/amd64' } : 'ok')
+    const user = authenticate(req)
+    if (path === '/api') return json(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] })
+    if (path === '/apis') {
+      const gs = [...new Set(RESOURCES.filter((r) => r.group).map((r) => r.group))]
+      return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...gs, 'authentication.k8s.io'].map((g) => { const v = RESOURCES.find((r) => r.group === g)?.version ?? 'v1'; return { name: g, versions: [{ groupVersion: `${g}/${v}`, version: v }], preferredVersion: { groupVersion: `${g}/${v}`, version: v } } }) })
+    }
+    if (path === '/api/v1') return json(200, resourceList('v1', discovery().get('v1') ?? []))
+    if (path === '/apis/authentication.k8s.io/v1') return json(200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'authentication.k8s.io/v1', resources: [{ name: 'tokenreviews', singularName: 'tokenreview', namespaced: false, kind: 'TokenReview', verbs: ['create'] }] })
+    if (path === '/apis/authentication.k8s.io/v1/tokenreviews' && req.method === 'POST') {
+      const body = JSON.parse(await readBody(req)) as Obj
+      const spec = (body.spec ?? {}) as { token?: string, audiences?: string[] }
+      const u = tokens.get(spec.token ?? '')
+      return json(201, { ...body, apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status: u ? { authenticated: true, user: u, audiences: spec.audiences ?? [] } : { authenticated: false, error: 'invalid bearer token' } })
+    }
+    const gm = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path)
+    if (gm) { const rs = discovery().get(`${gm[1]}/${gm[2]}`); if (rs) return json(200, resourceList(`${gm[1]}/${gm[2]}`, rs)) }
+    const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))(?:\/namespaces\/([^/]+)(?=\/))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path)
+    if (!m) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    const [, coreV, group = '', gv, ns = '', plural = '', name = '', sub = ''] = m
+    const r = findResource(group, coreV ?? gv ?? '', plural)
+    if (!r) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    if (sub && !r.subresources.includes(sub)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    const method = req.method ?? 'GET'
+    const verb = method === 'GET' ? (name ? 'get' : q.get('watch') === '1' || q.get('watch') === 'true' ? 'watch' : 'list') : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : method === 'DELETE' ? (name ? 'delete' : 'deletecollection') : ''
+    const attrs: Attributes = { verb, group, resource: plural, subresource: sub, namespace: ns, name }
+    if (!authorize(user, attrs)) throw new ApiError(403, 'Forbidden', `${plural} is forbidden: User "${user.username}" cannot ${verb} resource "${plural}"`, { name, group, kind: plural })
+    switch (verb) {
+      case 'get': return json(200, get(r, ns, name))
+      case 'list': return json(200, list(r, ns, q))
+      case 'watch': return watch(r, ns, q, res)
+      case 'create': return json(201, create(r, ns, JSON.parse(await readBody(req)) as Obj))
+      case 'update': return json(200, update(r, ns, name, JSON.parse(await readBody(req)) as Obj, sub))
+      case 'patch': {
+        const cur = clone(get(r, ns, name))
+        const patched = applyPatch(cur, JSON.parse(await readBody(req)) as unknown, String(req.headers['content-type'] ?? ''))
+        if (!(meta(patched).resourceVersion)) meta(patched).resourceVersion = meta(cur).resourceVersion
+        return json(200, update(r, ns, name, patched, sub))
+      }
+      case 'delete': {
+        const raw = await readBody(req)
+        const opts = (raw ? JSON.parse(raw) : {}) as { propagationPolicy?: string }
+        return json(200, remove(r, ns, name, q.get('propagationPolicy') ?? opts.propagationPolicy ?? 'Background'))
+      }
+      default: throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const e = err instanceof ApiError ? err : new ApiError(err instanceof SyntaxError ? 400 : 500, err instanceof SyntaxError ? 'BadRequest' : 'InternalError', String((err as Error).message))
+      if (!res.headersSent) { res.writeHead(e.code, { 'content-type': 'application/json' }); res.end(JSON.stringify(e.body())) } else res.end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+
+  const resourceFor = (apiVersion: string, kind: string): ResourceInfo => {
+    const r = RESOURCES.find((x) => groupVersion(x) === apiVersion && x.kind === kind)
+    if (!r) throw new Error(`kind not served: ${apiVersion} ${kind}`)
+    return r
+  }
+
+  return {
+    url,
+    token,
+    kubeConfig(): KubeConfig {
+      const kc = new KubeConfig()
+      kc.loadFromOptions({
+        clusters: [{ name: 'sim', server: url, skipTLSVerify: true }],
+        users: [{ name: 'admin', token }],
+        contexts: [{ name: 'sim', cluster: 'sim', user: 'admin', namespace: 'default' }],
+        currentContext: 'sim',
+      })
+      return kc
+    },
+    store: {
+      seed(obj: Obj): Obj { const r = resourceFor(String(obj.apiVersion), String(obj.kind)); return clone(create(r, String(meta(obj).namespace ?? ''), obj)) },
+      get(apiVersion: string, kind: string, namespace: string, name: string): Obj | undefined { const o = objects.get(keyOf(resourceFor(apiVersion, kind), namespace, name)); return o && clone(o) },
+    },
+    mintServiceAccountToken(namespace: string, name: string): string {
+      const t = randomUUID()
+      tokens.set(t, { username: `system:serviceaccount:${namespace}:${name}`, uid: randomUUID(), groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] })
+      return t
+    },
+    onChange(listener: (e: ChangeEvent) => void): () => void { listeners.add(listener); return () => listeners.delete(listener) },
+    async close(): Promise<void> { server.closeAllConnections(); await new Promise<void>((resolve) => server.close(() => resolve())) },
+  }
+}
+
+export function matchLabels(selector: string, labels: Record<string, string>): boolean {
+  // Split on commas outside parentheses (set-based values contain commas).
+  const parts = selector.match(/[^,(]+(\([^)]*\))?/g) ?? []
+  return parts.every((raw) => {
+    const p = raw.trim()
+    let m
+    if ((m = /^(\S+)\s+(in|notin)\s+\((.*)\)$/.exec(p))) {
+      const vals = (m[3] ?? '').split(',').map((s) => s.trim())
+      const v = labels[m[1] ?? '']
+      return m[2] === 'in' ? v !== undefined && vals.includes(v) : v === undefined || !vals.includes(v)
+    }
+    if ((m = /^([^!=\s]+)\s*(==|=|!=)\s*(.*)$/.exec(p))) {
+      const v = labels[m[1] ?? '']
+      return m[2] === '!=' ? v !== m[3] : v === m[3]
+    }
+    if (p.startsWith('!')) return !(p.slice(1) in labels)
+    return p in labels
+  })
+}
+
+function fieldValue(o: Record<string, unknown>, path: string): string {
+  let cur: unknown = o
+  for (const k of path.split('.')) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined
+  return cur === undefined || cur === null ? '' : String(cur)
+}
+
+export function matchFields(selector: string, o: Record<string, unknown>): boolean {
+  return selector.split(',').every((p) => {
+    const m = /^([^!=]+)(==|=|!=)(.*)$/.exec(p.trim())
+    if (!m) return true
+    const v = fieldValue(o, m[1] ?? '')
+    return m[2] === '!=' ? v !== m[3] : v === m[3]
+  })
+}
+
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return patch
+  const out: Record<string, unknown> = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {}
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) Reflect.deleteProperty(out, k)
+    else out[k] = mergePatch(out[k], v)
+  }
+  return out
+}
+
+function applyPatch(cur: Obj, patch: unknown, type: string): Obj {
+  if (type.startsWith('application/json-patch+json')) {
+    const doc = cur as Record<string, unknown>
+    for (const op of patch as Array<{ op: string, path: string, value?: unknown }>) {
+      const keys = op.path.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'))
+      const last = keys.pop() ?? ''
+      let parent: Record<string, unknown> | unknown[] = doc
+      for (const k of keys) parent = (parent as Record<string, unknown>)[k] as Record<string, unknown>
+      if (parent === undefined) throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: path ${op.path} not found`)
+      const p = parent as Record<string, unknown>
+      if (op.op === 'test' && JSON.stringify(p[last]) !== JSON.stringify(op.value)) throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: testing value ${op.path} failed`)
+      if (op.op === 'add' && Array.isArray(parent)) parent.splice(last === '-' ? parent.length : Number(last), 0, op.value)
+      else if (op.op === 'add' || op.op === 'replace') p[last] = op.value
+      else if (op.op === 'remove') { if (Array.isArray(parent)) parent.splice(Number(last), 1); else Reflect.deleteProperty(p, last) }
+    }
+    return doc
+  }
+  if (type.startsWith('application/strategic-merge-patch+json')) return strategicMerge(cur, patch) as Obj
+  return mergePatch(cur, patch) as Obj
+}
+
+// Lists of named things (containers, env, volumes, ports, ...) merge by name; other lists are replaced.
+function strategicMerge(target: unknown, patch: unknown): unknown {
+  if (Array.isArray(patch)) {
+    if (!Array.isArray(target) || !patch.every((p) => p && typeof p === 'object' && 'name' in p)) return patch
+    const out = [...target] as Array<Record<string, unknown>>
+    for (const p of patch as Array<Record<string, unknown>>) {
+      const i = out.findIndex((t) => t.name === p.name)
+      if (p.$patch === 'delete') { if (i >= 0) out.splice(i, 1); continue }
+      if (i >= 0) out[i] = strategicMerge(out[i], p) as Record<string, unknown>
+      else out.push(p)
+    }
+    return out
+  }
+  if (!patch || typeof patch !== 'object') return patch
+  const out: Record<string, unknown> = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {}
+  for (const [k, v] of Object.entries(patch)) {
+    if (k === '$patch') continue
+    if (v === null) Reflect.deleteProperty(out, k)
+    else out[k] = strategicMerge(out[k], v)
+  }
+  return out
+}
