@@ -62,3 +62,13 @@ export const Errors = {
 export function isCaretakerError(err: unknown): err is CaretakerError {
   return err instanceof CaretakerError
 }
+
+/**
+ * What may be logged of an error that is not a CaretakerError: its type and
+ * stack frames. The message line is dropped: it may quote anything,
+ * secrets included.
+ */
+export function loggableUnexpected(err: unknown): { type: string; stack: string } {
+  const e = err as Error | undefined
+  return { type: e?.name ?? typeof err, stack: (e?.stack ?? '').split('\n').slice(1).join('\n') }
+}

@@ -13,8 +13,15 @@ export interface KubernetesConnection {
 export function createKubeConfig(connection: KubernetesConnection): KubeConfig {
   const kc = new KubeConfig()
   if (connection.server) {
+    // Plain HTTP carries no TLS to verify; it is accepted only for a loopback API
+    // (the sandbox simulator), never for a remote server.
+    const url = new URL(connection.server)
+    const plainLoopback = url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
+    if (url.protocol === 'http:' && !plainLoopback) {
+      throw new CaretakerError(Errors.InvalidConfig, `kubernetes: ${connection.server} is plain HTTP; use https (plain HTTP is accepted only on loopback)`)
+    }
     kc.loadFromOptions({
-      clusters: [{ name: 'caretaker', server: connection.server, skipTLSVerify: false }],
+      clusters: [{ name: 'caretaker', server: connection.server, skipTLSVerify: plainLoopback }],
       users: [{ name: 'caretaker', token: connection.token ?? '' }],
       contexts: [{ name: 'caretaker', cluster: 'caretaker', user: 'caretaker' }],
       currentContext: 'caretaker',
@@ -61,8 +68,10 @@ export function kubernetesError(err: unknown, operation: string): CaretakerError
     const def = code === 429 || code >= 500 ? Errors.DependencyUnavailable : Errors.DependencyFailed
     return new CaretakerError(def, text, { details: { system: 'kubernetes', operation, code, reason } })
   }
-  const errno = (err as NodeJS.ErrnoException | undefined)?.code
-  return new CaretakerError(Errors.DependencyUnavailable, `kubernetes: ${operation}: ${errno ?? 'request failed'}`, {
+  // Transport failures: the errno (ECONNREFUSED…) of the error or its cause says what happened.
+  const e = err as (NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException }) | undefined
+  const what = e?.code ?? e?.cause?.code ?? (e instanceof Error ? e.message : undefined) ?? 'request failed'
+  return new CaretakerError(Errors.DependencyUnavailable, `kubernetes: ${operation}: ${what}`, {
     details: { system: 'kubernetes', operation },
   })
 }

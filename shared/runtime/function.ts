@@ -5,6 +5,7 @@ import { catalogue, type EventTypeDefinition } from '../events/catalogue.ts'
 import { EventDataValidator } from '../events/validation.ts'
 import { replyEvent, type Outcome } from '../events/reply.ts'
 import { createLogger, type Logger } from '../logger.ts'
+import { CaretakerError, Errors, loggableUnexpected } from '../errors.ts'
 import type { JsonSchema } from '../schema.ts'
 import type { Identity } from './auth.ts'
 
@@ -57,12 +58,18 @@ interface ForeignContext {
   headers?: Record<string, unknown>
 }
 
+/** How an error is answered under another runtime: its status, our body. */
+export interface ErrorReply {
+  statusCode: number
+  body: { error: string; message: string }
+}
+
 export interface FunctionModule {
   readonly definition: FunctionDefinition<unknown>
   readonly validator: EventDataValidator
   init(deps?: Partial<FunctionDeps<unknown>> & { configPath?: string }): Promise<void>
   /** Validate then handle: the entry point other runtimes call. */
-  handle(context: ForeignContext | HandlerContext, event?: CloudEvent<unknown>): Promise<CloudEvent<unknown> | undefined>
+  handle(context: ForeignContext | HandlerContext, event?: CloudEvent<unknown>): Promise<CloudEvent<unknown> | ErrorReply | undefined>
   /** Handle an event the caller has validated already. */
   invoke(context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown> | undefined>
   isReady(): Promise<boolean>
@@ -109,18 +116,31 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
     },
 
     async handle(context, event) {
-      if (!event) throw new Error(`${definition.name} handles CloudEvents only`)
-      validator.check(event.type, event.data)
-      if (isHandlerContext(context)) return module.invoke(context, event)
-      // Hosted by another runtime (faas-js-runtime): build our context from its.
-      if (!instance || !deps) await module.init()
-      const log = (deps!.log).child({ event: { id: event.id, type: event.type, source: event.source } })
-      const dryRun = eventDryRun(event, deps!.dryRunDefault)
-      const traceparent = typeof context.headers?.traceparent === 'string' ? context.headers.traceparent : undefined
-      return module.invoke({
-        log, dryRun, traceparent, identity: undefined, signal: new AbortController().signal,
-        reply: (outcome, index) => replyEvent(definition.name, event, outcome, { dryRun, index }),
-      }, event)
+      if (isHandlerContext(context)) {
+        if (!event) throw new CaretakerError(Errors.NotACloudEvent, `${definition.name} handles CloudEvents only`)
+        validator.check(event.type, event.data)
+        return module.invoke(context, event)
+      }
+      // Hosted by another runtime (faas-js-runtime): build our context from
+      // its, and answer errors with the same status and JSON body as ours
+      // (that runtime reads a returned statusCode/body; a thrown error's
+      // string code would become a 500).
+      try {
+        if (!event) throw new CaretakerError(Errors.NotACloudEvent, `${definition.name} handles CloudEvents only`)
+        validator.check(event.type, event.data)
+        if (!instance || !deps) await module.init()
+        const log = (deps!.log).child({ event: { id: event.id, type: event.type, source: event.source } })
+        const dryRun = eventDryRun(event, deps!.dryRunDefault)
+        const traceparent = typeof context.headers?.traceparent === 'string' ? context.headers.traceparent : undefined
+        return await module.invoke({
+          log, dryRun, traceparent, identity: undefined, signal: new AbortController().signal,
+          reply: (outcome, index) => replyEvent(definition.name, event, outcome, { dryRun, index }),
+        }, event)
+      } catch (err) {
+        const e = err instanceof CaretakerError ? err : new CaretakerError(Errors.Internal, `${definition.name} failed; see its log`)
+        if (!(err instanceof CaretakerError)) deps?.log.error({ err: loggableUnexpected(err) }, 'handler threw an unexpected error')
+        return { statusCode: e.status, body: { error: e.code, message: e.message } }
+      }
     },
 
     async invoke(context, event) {

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { CloudEvent } from 'cloudevents'
-import { CaretakerError, Errors, isCaretakerError } from '../errors.ts'
+import { CaretakerError, Errors, isCaretakerError, loggableUnexpected } from '../errors.ts'
 import { replyEvent } from '../events/reply.ts'
 import type { Logger } from '../logger.ts'
 import type { Authenticator, Identity } from './auth.ts'
@@ -189,10 +189,8 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
       let failure: CaretakerError
       if (isCaretakerError(err)) failure = err
       else {
-        // Unknown errors may carry anything in their message: log the type and stack, reply generically.
-        // The message line of the stack is dropped: it may quote anything.
-        const frames = ((err as Error)?.stack ?? '').split('\n').slice(1).join('\n')
-        log.error({ err: { type: (err as Error)?.name, stack: frames } }, 'handler threw an unexpected error')
+        // Unknown errors may carry anything in their message: reply generically.
+        log.error({ err: loggableUnexpected(err) }, 'handler threw an unexpected error')
         failure = new CaretakerError(Errors.Internal, `${name} failed while handling event ${event.id}; see its log`)
       }
       if (failure.retryable) await idempotency.release(key).catch(() => undefined)

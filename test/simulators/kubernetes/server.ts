@@ -18,12 +18,15 @@ export interface ChangeEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED', object: O
 const meta = (o: Obj): Meta => (o.metadata ??= {}) as Meta
 const clone = <T>(v: T): T => structuredClone(v)
 
+const API_AUDIENCE = 'https://kubernetes.default.svc.cluster.local'
+
 export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
   const objects = new Map<string, Obj>()
   let rv = 1
   const history: Array<ChangeEvent & { key: string, rv: number }> = []
   const listeners = new Set<(e: ChangeEvent) => void>()
   const token = randomUUID()
+  const tokenAudiences = new Map<string, string[]>()
   const tokens = new Map<string, User>([[token, { username: 'admin', uid: randomUUID(), groups: ['system:masters', 'system:authenticated'] }]])
   const authorize = options.authorize ?? (() => true)
   const validators = await loadValidators(RESOURCES)
@@ -220,7 +223,14 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
       const body = JSON.parse(await readBody(req)) as Obj
       const spec = (body.spec ?? {}) as { token?: string, audiences?: string[] }
       const u = tokens.get(spec.token ?? '')
-      return json(201, { ...body, apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status: u ? { authenticated: true, user: u, audiences: spec.audiences ?? [] } : { authenticated: false, error: 'invalid bearer token' } })
+      // Like the real authenticator: a token is good only for the audiences it was minted for;
+      // no audiences in the review means the API server's own.
+      const wanted = spec.audiences?.length ? spec.audiences : [API_AUDIENCE]
+      const granted = u ? (tokenAudiences.get(spec.token ?? '') ?? [API_AUDIENCE]).filter((a) => wanted.includes(a)) : []
+      const status = !u ? { authenticated: false, user: {}, error: 'invalid bearer token' }
+        : granted.length === 0 ? { authenticated: false, user: {}, error: `token audiences ${JSON.stringify(tokenAudiences.get(spec.token ?? '') ?? [API_AUDIENCE])} is invalid for the target audiences ${JSON.stringify(wanted)}` }
+          : { authenticated: true, user: u, audiences: granted }
+      return json(201, { ...body, apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status })
     }
     const gm = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path)
     if (gm) { const rs = discovery().get(`${gm[1]}/${gm[2]}`); if (rs) return json(200, resourceList(`${gm[1]}/${gm[2]}`, rs)) }
@@ -287,8 +297,10 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
       seed(obj: Obj): Obj { const r = resourceFor(String(obj.apiVersion), String(obj.kind)); return clone(create(r, String(meta(obj).namespace ?? ''), obj)) },
       get(apiVersion: string, kind: string, namespace: string, name: string): Obj | undefined { const o = objects.get(keyOf(resourceFor(apiVersion, kind), namespace, name)); return o && clone(o) },
     },
-    mintServiceAccountToken(namespace: string, name: string): string {
+    /** A ServiceAccount token, bound to `audiences` (default: the API server's own). */
+    mintServiceAccountToken(namespace: string, name: string, options: { audiences?: string[] } = {}): string {
       const t = randomUUID()
+      if (options.audiences) tokenAudiences.set(t, [...options.audiences])
       tokens.set(t, { username: `system:serviceaccount:${namespace}:${name}`, uid: randomUUID(), groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] })
       return t
     },
