@@ -21,7 +21,10 @@ const TYPE = 'dev.caretaker.test.echo.requested'
 
 t.test('a Caretaker function module runs under faas-js-runtime', async (t) => {
   const port = await freePort()
-  const server = await faas.start(echo, { port, logLevel: 'fatal' })
+  // The package declares logLevel as a numeric enum, yet passes it to pino,
+  // which wants a level name: the cast states what the runtime really reads.
+  const logLevel = 'fatal' as unknown as Parameters<typeof faas.start>[1] extends { logLevel?: infer L } ? L : never
+  const server = await faas.start(echo, { port, logLevel })
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
   const url = `http://127.0.0.1:${port}/`
   const before = invocations.length
