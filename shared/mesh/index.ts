@@ -29,6 +29,8 @@ export interface MeshOptions {
 
 export interface Mesh {
   readonly ingressUrl: string
+  /** Each Broker of the directory and the URL that reaches only its Triggers. */
+  readonly brokers: ReadonlyArray<{ readonly namespace: string; readonly name: string; readonly url: string }>
   readonly broker: MeshBroker
   readonly pingSources: PingScheduler
   close(): Promise<void>
@@ -71,6 +73,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
   }, 'mesh: started')
   return {
     ingressUrl,
+    brokers: manifests.brokers.map((b) => ({ namespace: b.namespace, name: b.name, url: broker.brokerUrl(b.namespace, b.name) })),
     broker,
     pingSources,
     async close() {

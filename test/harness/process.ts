@@ -6,6 +6,8 @@ export const projectRoot = fileURLToPath(new URL('../../', import.meta.url))
 export interface FunctionProcess {
   child: ChildProcess
   lines: Array<Record<string, unknown>>
+  /** Everything written to stderr so far. */
+  stderr(): string
   /** Resolves with the first log line that satisfies the predicate (bounded wait). */
   waitForLine(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>
   exited: Promise<number | null>
@@ -13,12 +15,19 @@ export interface FunctionProcess {
 
 /** Run `shared/runtime/main.ts` as Knative would: its own process, JSON logs on stdout. */
 export function spawnFunction(target: string, env: Record<string, string>): FunctionProcess {
-  const child = spawn(process.execPath, ['shared/runtime/main.ts', target], {
+  return spawnNode(['shared/runtime/main.ts', target], { HOST: '127.0.0.1', PORT: '0', CARETAKER_AUTH: 'none', ...env })
+}
+
+/** Run a project script with Node, collecting its JSON log lines from stdout. */
+export function spawnNode(args: string[], env: Record<string, string>): FunctionProcess {
+  const child = spawn(process.execPath, args, {
     cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', CARETAKER_AUTH: 'none', ...env },
+    env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: Array<Record<string, unknown>> = []
+  const errChunks: string[] = []
+  child.stderr!.on('data', (chunk: Buffer) => errChunks.push(chunk.toString('utf8')))
   const waiters: Array<{ predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = []
   let buffer = ''
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -46,6 +55,7 @@ export function spawnFunction(target: string, env: Record<string, string>): Func
   return {
     child,
     lines,
+    stderr: () => errChunks.join(''),
     exited,
     waitForLine(predicate, timeoutMs = 15_000) {
       const found = lines.find(predicate)

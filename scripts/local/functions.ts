@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { readdir } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Logger } from '../../shared/logger.ts'
+
+/**
+ * Runs each function of a functions directory as its own process on a
+ * loopback port, as Knative runs one function per pod, and reports the URL
+ * each one listens on once it says it is ready.
+ */
+
+export const projectRoot = fileURLToPath(new URL('../../', import.meta.url))
+
+export interface LocalFunction {
+  readonly name: string
+  readonly url: string
+  readonly child: ChildProcess
+}
+
+export interface FunctionSpec {
+  readonly name: string
+  /** The module file: `<dir>/<name>/index.ts`. */
+  readonly module: string
+}
+
+/** Every `<dir>/<name>/index.ts`, in name order. */
+export async function discoverFunctions(dir: string): Promise<FunctionSpec[]> {
+  if (!existsSync(dir)) return []
+  const entries = await readdir(dir, { withFileTypes: true })
+  return entries
+    .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'index.ts')))
+    .map((e) => ({ name: e.name, module: resolve(dir, e.name, 'index.ts') }))
+    .sort((a, b) => a.name.localeCompare(b.name))
+}
+
+const READY_TIMEOUT_MS = 30_000
+
+/** Start one function process; resolves when it logs `function ready`. */
+export function startFunctionProcess(spec: FunctionSpec, env: Record<string, string>, logger: Logger): Promise<LocalFunction> {
+  const child = spawn(process.execPath, ['shared/runtime/main.ts', spec.module], {
+    cwd: projectRoot,
+    env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: '0', FUNCTION_NAME: spec.name },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const log = logger.child({ function: spec.name })
+  return new Promise((resolvePromise, reject) => {
+    let settled = false
+    const timer = setTimeout(() => fail(new Error(`${spec.name} did not become ready within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS)
+    const fail = (err: Error): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      child.kill('SIGKILL')
+      reject(err)
+    }
+    let buffer = ''
+    // The function's own JSON log lines pass through unchanged: one stream to read.
+    child.stdout!.on('data', (chunk: Buffer) => {
+      process.stdout.write(chunk)
+      if (settled) return
+      buffer += chunk.toString('utf8')
+      let nl
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const text = buffer.slice(0, nl)
+        buffer = buffer.slice(nl + 1)
+        let line: { msg?: unknown; address?: unknown }
+        try {
+          line = JSON.parse(text) as typeof line
+        } catch {
+          continue
+        }
+        if (line.msg === 'function ready' && typeof line.address === 'string') {
+          settled = true
+          clearTimeout(timer)
+          resolvePromise({ name: spec.name, url: line.address, child })
+          return
+        }
+      }
+    })
+    child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk))
+    child.on('exit', (code, signal) => {
+      if (!settled) fail(new Error(`${spec.name} exited before it was ready (code ${code ?? 'none'}, signal ${signal ?? 'none'}); its log above says why`))
+      else log.info({ code, signal }, 'function process exited')
+    })
+  })
+}
+
+/** SIGTERM every process and wait for each to drain and exit. */
+export async function stopFunctionProcesses(functions: readonly LocalFunction[], graceMs = 35_000): Promise<void> {
+  await Promise.all(functions.map((f) => new Promise<void>((resolvePromise) => {
+    if (f.child.exitCode !== null || f.child.signalCode !== null) return resolvePromise()
+    const timer = setTimeout(() => f.child.kill('SIGKILL'), graceMs)
+    f.child.once('exit', () => {
+      clearTimeout(timer)
+      resolvePromise()
+    })
+    f.child.kill('SIGTERM')
+  })))
+}

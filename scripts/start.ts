@@ -1,0 +1,126 @@
+/**
+ * `npm start`: run Caretaker locally. Without a cluster configured it brings
+ * up the sandbox platform (simulated Kubernetes and Vault with a demo
+ * platform); every function runs on its own loopback port behind the local
+ * event mesh, which routes events by the objects in `triggers/`.
+ *
+ *   npm start                      # the sandbox
+ *   KUBECONFIG=~/.kube/config npm start   # a real cluster (and VAULT_ADDR for a real Vault)
+ *   npm start -- --port 9090 --functions ./functions --triggers ./triggers
+ */
+import { join, relative, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { createLogger } from '../shared/logger.ts'
+import { projectRoot } from './local/functions.ts'
+import { startLocalPlatform, type LocalPlatform } from './local/platform.ts'
+
+const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--state DIR] [--sandbox | --no-sandbox]`
+
+function port(value: string, flag: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag} must be a port number (0 picks a free one), not ${JSON.stringify(value)}`)
+  return n
+}
+
+/** A path as the user would type it: relative when under the working directory. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path)
+  return rel && !rel.startsWith('..') ? rel : path
+}
+
+function banner(platform: LocalPlatform): string {
+  const lines = [
+    '',
+    'Caretaker is running.',
+    '',
+    `  Send events to the broker:  ${platform.brokerUrl}`,
+    `  Functions:                  ${platform.functions.length === 0 ? '(none in functions/ yet)' : platform.functions.map((f) => `${f.name} ${f.url}`).join(', ')}`,
+    '',
+    '  Send one (a manual request, binary-mode CloudEvent):',
+    `    curl -i -X POST ${platform.brokerUrl} \\`,
+    `      -H 'ce-specversion: 1.0' -H 'ce-id: manual-1' -H 'ce-source: /manual/you' \\`,
+    `      -H 'ce-type: dev.caretaker.backup.verify.requested' -H 'content-type: application/json' \\`,
+    `      -d '{"set":"postgresql"}'`,
+  ]
+  if (platform.sandbox) {
+    lines.push(
+      '',
+      '  The sandbox platform:',
+      `    kubectl --kubeconfig ${shown(platform.sandbox.kubeconfigPath)} get deployments,cronjobs,certificates -A`,
+      `    curl -s -H "X-Vault-Token: $(cat ${shown(platform.sandbox.vaultTokenPath)})" ${platform.sandbox.vault.url}/v1/secret/metadata/?list=true`,
+    )
+  }
+  lines.push('', '  Stop with Ctrl-C: in-flight events finish first.', '')
+  return lines.join('\n')
+}
+
+async function main(): Promise<void> {
+  const log = createLogger({ name: 'caretaker-local' })
+  let values
+  try {
+    ({ values } = parseArgs({
+      options: {
+        port: { type: 'string', default: '8080' },
+        'kube-port': { type: 'string', default: '6443' },
+        'vault-port': { type: 'string', default: '8200' },
+        functions: { type: 'string', default: join(projectRoot, 'functions') },
+        triggers: { type: 'string', default: join(projectRoot, 'triggers') },
+        state: { type: 'string', default: join(projectRoot, '.caretaker') },
+        sandbox: { type: 'boolean' },
+        'no-sandbox': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }))
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`)
+    process.exitCode = 2
+    return
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return
+  }
+  let platform: LocalPlatform
+  try {
+    platform = await startLocalPlatform({
+      functionsDir: resolve(values.functions),
+      triggersDir: resolve(values.triggers),
+      stateDir: resolve(values.state),
+      port: port(values.port, '--port'),
+      kubePort: port(values['kube-port'], '--kube-port'),
+      vaultPort: port(values['vault-port'], '--vault-port'),
+      sandbox: values.sandbox ? 'always' : values['no-sandbox'] ? 'never' : 'auto',
+      env: process.env,
+      logger: log,
+    })
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    const hint = e.code === 'EADDRINUSE' ? ' (a port is taken: pick others with --port, --kube-port, --vault-port, or 0 for any)' : ''
+    log.fatal({ error: e.code ?? 'start_failed' }, `could not start: ${e.message}${hint}`)
+    process.exitCode = 1
+    return
+  }
+  log.info({
+    ingress: platform.ingressUrl,
+    broker: platform.brokerUrl,
+    functions: Object.fromEntries(platform.functions.map((f) => [f.name, f.url])),
+    sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.url, vault: platform.sandbox.vault.url, kubeconfig: platform.sandbox.kubeconfigPath } : null,
+  }, 'caretaker ready')
+  process.stderr.write(banner(platform))
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping')
+    platform.close().then(() => process.exit(0), (err: unknown) => {
+      log.error({ err: { message: (err as Error).message } }, 'stopping failed')
+      process.exit(1)
+    })
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+}
+
+await main()

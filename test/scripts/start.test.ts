@@ -1,0 +1,95 @@
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
+import { spawnNode } from '../harness/process.ts'
+import { startReceiver } from '../mesh/receiver.ts'
+
+// `npm start` end to end: the sandbox comes up, each function in the
+// functions directory gets its own process, the mesh routes by the Triggers
+// of the triggers directory, and a reply reaches its own subscriber.
+
+t.test('npm start runs the sandbox, the functions and the mesh', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'caretaker-start-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const receiver = await startReceiver()
+  t.teardown(() => receiver.close())
+  const triggers = join(dir, 'triggers')
+  await mkdir(triggers)
+  await writeFile(join(triggers, 'mesh.yaml'), `
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: caretaker, namespace: caretaker }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: echo-requests, namespace: caretaker }
+spec:
+  broker: caretaker
+  filter: { attributes: { type: dev.caretaker.test.echo.requested } }
+  subscriber: { ref: { apiVersion: serving.knative.dev/v1, kind: Service, name: echo } }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: echo-replies, namespace: caretaker }
+spec:
+  broker: caretaker
+  filters: [ { exact: { type: dev.caretaker.test.echoed } } ]
+  subscriber: { uri: ${receiver.url}/replies }
+`)
+  const state = join(dir, 'state')
+  const proc = spawnNode([
+    'scripts/start.ts', '--port', '0', '--kube-port', '0', '--vault-port', '0',
+    '--functions', 'test/fixtures/local/functions', '--triggers', triggers, '--state', state,
+  ], { HOME: dir, CARETAKER_DRY_RUN: 'false' })
+  let exited = false
+  void proc.exited.then(() => { exited = true })
+  t.teardown(() => { if (!exited) proc.child.kill('SIGKILL') })
+
+  const ready = await proc.waitForLine((l) => l.msg === 'caretaker ready', 60_000)
+  const broker = String(ready.broker)
+  const functions = ready.functions as Record<string, string>
+  const sandbox = ready.sandbox as { kubernetes: string; vault: string; kubeconfig: string }
+  t.match(broker, /^http:\/\/127\.0\.0\.1:\d+\/caretaker\/caretaker$/, 'the broker ingress is on loopback')
+  t.same(Object.keys(functions), ['echo'], 'each function folder is started')
+  t.match(functions.echo, /^http:\/\/127\.0\.0\.1:\d+$/, 'on its own loopback port')
+  t.match(proc.stderr(), /curl -i -X POST/, 'it prints how to send an event')
+  t.match(proc.stderr(), /kubectl --kubeconfig/, 'and how to look at the sandbox')
+
+  // The sandbox is reachable with the kubeconfig it wrote.
+  t.ok(existsSync(sandbox.kubeconfig), 'a kubeconfig is written for kubectl')
+  const kc = new KubeConfig()
+  kc.loadFromString(await readFile(sandbox.kubeconfig, 'utf8'))
+  const namespaces = await kc.makeApiClient(CoreV1Api).listNamespace()
+  t.ok(Array.isArray(namespaces.items), 'the simulated API answers through the kubeconfig')
+  const health = await fetch(`${sandbox.vault}/v1/sys/health`)
+  t.equal(health.status, 200, 'the simulated Vault is unsealed and active')
+  t.notMatch(JSON.stringify(proc.lines), new RegExp((await readFile(join(state, 'sandbox', 'vault-token'), 'utf8')).trim()), 'the Vault root token is in its file, never in a log line')
+
+  // A request through the broker reaches the function; its reply goes back
+  // through the broker to the reply Trigger's subscriber.
+  const sent = await fetch(broker, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'start-1',
+      'ce-source': '/test/start', 'ce-type': 'dev.caretaker.test.echo.requested',
+    },
+    body: JSON.stringify({ message: 'through the mesh' }),
+  })
+  t.equal(sent.status, 202, 'the broker accepts the event')
+  const deadline = Date.now() + 20_000
+  while (receiver.on('/replies').length === 0 && Date.now() < deadline) await sleep(50)
+  const reply = receiver.on('/replies')[0]
+  t.ok(reply, 'the reply reached the reply Trigger\'s subscriber')
+  t.equal(reply?.headers['ce-type'], 'dev.caretaker.test.echoed', 'the reply event came back through the broker')
+  t.equal(reply?.headers['ce-source'], '/caretaker/functions/echo')
+  const data = JSON.parse(reply?.body.toString('utf8') ?? '{}') as { message?: string; dryRun?: boolean }
+  t.equal(data.message, 'hello, through the mesh', 'with the function\'s data')
+  t.equal(data.dryRun, false, 'and the dry-run setting passed to the function process')
+
+  proc.child.kill('SIGTERM')
+  t.equal(await proc.exited, 0, 'SIGTERM stops everything cleanly')
+})
