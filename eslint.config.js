@@ -16,6 +16,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain JavaScript runs on Node: its globals are known.
+    files: ['**/*.mjs', '**/*.js'],
+    languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly', Buffer: 'readonly' } },
+  },
+  {
     files: ['test/**', 'scripts/**', 'bench/**'],
     rules: { 'no-console': 'off' },
   },
