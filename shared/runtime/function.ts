@@ -1,5 +1,6 @@
 import type { CloudEvent } from 'cloudevents'
 import type { KubeConfig } from '@kubernetes/client-node'
+import { Registry } from 'prom-client'
 import { loadConfigFile, validateConfig } from '../config.ts'
 import { catalogue, type EventTypeDefinition } from '../events/catalogue.ts'
 import { EventDataValidator } from '../events/validation.ts'
@@ -8,6 +9,7 @@ import { createLogger, type Logger } from '../logger.ts'
 import { CaretakerError, Errors, loggableUnexpected } from '../errors.ts'
 import type { JsonSchema } from '../schema.ts'
 import type { Identity } from './auth.ts'
+import { createEventSink, type EventSink } from './sink.ts'
 
 /**
  * The function contract. A module keeps the handler signature of the
@@ -24,6 +26,12 @@ export interface HandlerContext {
   identity: Identity | undefined
   /** Build the reply for this event. */
   reply<T>(outcome: Outcome<T>, index?: number): CloudEvent<T>
+  /**
+   * Send one more event caused by this one to K_SINK (the Broker), e.g. one
+   * outcome per item of a sweep; `index` keeps its id distinct and stable on
+   * redelivery. False when there is no sink or it refused (already logged).
+   */
+  emit<T>(outcome: Outcome<T>, index: number): Promise<boolean>
 }
 
 export interface FunctionDeps<C> {
@@ -32,6 +40,8 @@ export interface FunctionDeps<C> {
   /** Set when a Kubernetes API is configured (cluster, or the sandbox). */
   kubeConfig: KubeConfig | undefined
   dryRunDefault: boolean
+  /** The registry served on /metrics: a function's own metrics go here. */
+  metrics: Registry
 }
 
 export interface FunctionInstance {
@@ -67,7 +77,7 @@ export interface ErrorReply {
 export interface FunctionModule {
   readonly definition: FunctionDefinition<unknown>
   readonly validator: EventDataValidator
-  init(deps?: Partial<FunctionDeps<unknown>> & { configPath?: string }): Promise<void>
+  init(deps?: Partial<FunctionDeps<unknown>> & { configPath?: string; sink?: EventSink }): Promise<void>
   /** Validate then handle: the entry point other runtimes call. */
   handle(context: ForeignContext | HandlerContext, event?: CloudEvent<unknown>): Promise<CloudEvent<unknown> | ErrorReply | undefined>
   /** Handle an event the caller has validated already. */
@@ -93,6 +103,7 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
   const validator = new EventDataValidator(definition.accepts, types)
   let instance: FunctionInstance | undefined
   let deps: FunctionDeps<C> | undefined
+  let sink: EventSink | undefined
 
   const module: FunctionModule = {
     definition: definition as FunctionDefinition<unknown>,
@@ -111,7 +122,9 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
         log,
         kubeConfig: given.kubeConfig,
         dryRunDefault: given.dryRunDefault ?? process.env.CARETAKER_DRY_RUN !== 'false',
+        metrics: given.metrics ?? new Registry(),
       }
+      sink = given.sink ?? createEventSink(process.env.K_SINK || undefined, log)
       instance = await definition.setup(deps)
     },
 
@@ -135,6 +148,7 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
         return await module.invoke({
           log, dryRun, traceparent, identity: undefined, signal: new AbortController().signal,
           reply: (outcome, index) => replyEvent(definition.name, event, outcome, { dryRun, index }),
+          emit: (outcome, index) => sink!.send(replyEvent(definition.name, event, outcome, { dryRun, index })),
         }, event)
       } catch (err) {
         const e = err instanceof CaretakerError ? err : new CaretakerError(Errors.Internal, `${definition.name} failed; see its log`)

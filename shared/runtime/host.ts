@@ -5,7 +5,9 @@ import { createLogger, type Logger } from '../logger.ts'
 import { NoAuthenticator, StaticTokenAuthenticator, TokenReviewAuthenticator, type Authenticator } from './auth.ts'
 import type { FunctionModule } from './function.ts'
 import { MemoryIdempotencyStore, RedisIdempotencyStore, type IdempotencyStore } from './idempotency.ts'
+import { RuntimeMetrics } from './metrics.ts'
 import { buildRuntime, type Runtime } from './server.ts'
+import { createEventSink } from './sink.ts'
 import type { RuntimeSettings } from './settings.ts'
 
 export interface HostedFunction {
@@ -56,8 +58,10 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
   const kubeConfig = settings.kubernetes ? createKubeConfig(settings.kubernetes) : undefined
   const authenticator = options.authenticator ?? createAuthenticator(settings, kubeConfig)
   const idempotency = options.idempotency ?? createIdempotencyStore(settings)
+  const metrics = new RuntimeMetrics(settings.functionName)
+  const sink = createEventSink(settings.sinkUrl, logger)
   const runtime = buildRuntime({
-    module, logger, authenticator, idempotency,
+    module, logger, authenticator, idempotency, metrics, sink,
     dryRun: settings.dryRun,
     bodyLimitBytes: settings.bodyLimitBytes,
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
@@ -65,6 +69,8 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
   await module.init({
     log: logger,
     kubeConfig,
+    metrics: metrics.registry,
+    sink,
     dryRunDefault: settings.dryRun.default,
     ...(options.config !== undefined ? { config: options.config } : settings.configPath ? { configPath: settings.configPath } : {}),
   })

@@ -93,11 +93,18 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   readonly #ttlSeconds: number
   readonly #leaseSeconds: number
 
-  constructor(redis: Redis, options: { prefix?: string; ttlSeconds?: number; leaseSeconds?: number } = {}) {
+  constructor(
+    redis: Redis,
+    options: { prefix?: string; ttlSeconds?: number; leaseSeconds?: number; onConnectionError?: (err: Error) => void } = {},
+  ) {
     this.#redis = redis
     this.#prefix = options.prefix ?? 'caretaker:idempotency:'
     this.#ttlSeconds = options.ttlSeconds ?? 24 * 3600
     this.#leaseSeconds = options.leaseSeconds ?? 15 * 60
+    // While Redis is unreachable, commands fail and the runtime answers 503.
+    // Without a listener ioredis would also print every reconnect error to
+    // the console, outside the structured log.
+    redis.on('error', options.onConnectionError ?? (() => undefined))
   }
 
   async claim(key: string): Promise<Claim> {

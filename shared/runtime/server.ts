@@ -9,6 +9,7 @@ import { parseCloudEvent, toBinaryMessage } from './cloudevent-http.ts'
 import { eventDryRun, type FunctionModule } from './function.ts'
 import { idempotencyKey, type IdempotencyStore, type RecordedOutcome } from './idempotency.ts'
 import { RuntimeMetrics } from './metrics.ts'
+import { createEventSink, type EventSink } from './sink.ts'
 import { continueTrace } from './trace.ts'
 
 export interface RuntimeOptions {
@@ -20,6 +21,8 @@ export interface RuntimeOptions {
   bodyLimitBytes: number
   shutdownTimeoutMs: number
   metrics?: RuntimeMetrics
+  /** Where `context.emit` sends; without one, emitted events are only logged. */
+  sink?: EventSink
 }
 
 export type RuntimeApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>
@@ -62,6 +65,7 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
   const { module, logger, authenticator, idempotency } = options
   const name = module.definition.name
   const metrics = options.metrics ?? new RuntimeMetrics(name)
+  const sink = options.sink ?? createEventSink(undefined, logger)
   let ready = false
   let shuttingDown = false
   let inFlight = 0
@@ -180,6 +184,7 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
       const result = await module.invoke({
         log, dryRun, traceparent: trace.traceparent, signal: abort.signal, identity,
         reply: (outcome, index) => replyEvent(name, event, outcome, { dryRun, index }),
+        emit: (outcome, index) => sink.send(replyEvent(name, event, outcome, { dryRun, index })),
       }, event)
       const outcome = outcomeOf(result)
       await idempotency.complete(key, outcome).catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'recording the outcome failed'))

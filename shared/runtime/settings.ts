@@ -23,6 +23,8 @@ export interface RuntimeSettings {
   idempotency: { store: 'memory' | 'redis'; redisUrl: string | undefined; ttlSeconds: number }
   bodyLimitBytes: number
   shutdownTimeoutMs: number
+  /** K_SINK: where events beyond the reply are sent. */
+  sinkUrl: string | undefined
   logLevel: string
 }
 
@@ -59,6 +61,20 @@ function secretFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host)
+}
+
+/** K_SINK: where extra events go (set by a Knative SinkBinding, or by npm start). */
+function sinkUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.K_SINK
+  if (!value) return undefined
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw invalid('K_SINK', `must be an http(s) URL, not ${JSON.stringify(value)}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('K_SINK', `must be an http(s) URL, not ${JSON.stringify(value)}`)
+  return url.toString()
 }
 
 export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): RuntimeSettings {
@@ -102,6 +118,7 @@ export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): Ru
     idempotency: { store, redisUrl, ttlSeconds: integer(env, 'CARETAKER_IDEMPOTENCY_TTL', 86400, 60, 30 * 86400) },
     bodyLimitBytes: integer(env, 'CARETAKER_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
     shutdownTimeoutMs: integer(env, 'CARETAKER_SHUTDOWN_TIMEOUT', 30, 1, 3600) * 1000,
+    sinkUrl: sinkUrl(env),
     logLevel: oneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
   }
 }
