@@ -1,0 +1,135 @@
+import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
+import type { JsonSchema } from '../../shared/schema.ts'
+
+/** The formats verify-backup knows; each has its own integrity check. */
+export const FORMATS = ['pg-dumpall-gzip', 'etcd-snapshot', 'redis-rdb', 'vault-raft-snapshot', 'git-bundle', 'longhorn'] as const
+export type BackupFormat = (typeof FORMATS)[number]
+
+export interface SanityQuery {
+  /** Database to run it in (default `postgres`). */
+  database: string
+  /** A query returning one row with one number, e.g. `select count(*) from orders`. */
+  sql: string
+  /** The smallest acceptable value (default 1). */
+  min: number
+}
+
+export interface RestoreTest {
+  /** Longest the restore and queries may take, e.g. `15m`. */
+  timeout: string
+  /** Databases that must exist after the restore. */
+  databases: string[]
+  queries: SanityQuery[]
+}
+
+export interface BackupSet {
+  name: string
+  format: BackupFormat
+  /** Where the artifacts are (a mounted volume); not for `longhorn`. */
+  directory?: string
+  /** File-name glob of the set's artifacts, e.g. `all_databases_*.sql.gz`. */
+  pattern?: string
+  /** Newest artifact must be younger than this, e.g. `24h`. */
+  rpo: string
+  minSizeBytes: number
+  /** Fail when the newest artifact is this many percent smaller than the one before (100 disables). */
+  maxShrinkPercent: number
+  /** The CronJob that makes the set: its Jobs trigger verification, its Events record the outcome. */
+  cronJob?: { namespace: string; name: string }
+  restore?: RestoreTest
+  longhorn?: { namespace: string; volumes: string[] }
+}
+
+export interface VerifyBackupConfig {
+  sets: BackupSet[]
+  /** Where PostgreSQL's server programs are (initdb, postgres, psql); default: found on PATH or in the usual Debian place. */
+  postgresBinDir?: string
+}
+
+const duration = { type: 'string', pattern: DURATION_PATTERN }
+const kubeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }
+
+export const configSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sets'],
+  properties: {
+    postgresBinDir: { type: 'string', minLength: 1 },
+    sets: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'format', 'rpo'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9][-a-z0-9_.]*$', maxLength: 63 },
+          format: { enum: [...FORMATS] },
+          directory: { type: 'string', pattern: '^/' },
+          pattern: { type: 'string', minLength: 1 },
+          rpo: duration,
+          minSizeBytes: { type: 'integer', minimum: 1, default: 1 },
+          maxShrinkPercent: { type: 'number', minimum: 0, maximum: 100, default: 50 },
+          cronJob: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['namespace', 'name'],
+            properties: { namespace: kubeName, name: kubeName },
+          },
+          restore: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              timeout: { ...duration, default: '15m' },
+              databases: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+              queries: {
+                type: 'array',
+                default: [],
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['sql'],
+                  properties: {
+                    database: { type: 'string', minLength: 1, default: 'postgres' },
+                    sql: { type: 'string', minLength: 1 },
+                    min: { type: 'number', default: 1 },
+                  },
+                },
+              },
+            },
+          },
+          longhorn: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['volumes'],
+            properties: {
+              namespace: { ...kubeName, default: 'longhorn-system' },
+              volumes: { type: 'array', minItems: 1, items: kubeName },
+            },
+          },
+        },
+      },
+    },
+  },
+}
+
+/** What a schema cannot say: unique names, and the fields each format needs. */
+export function checkConfig(config: VerifyBackupConfig): void {
+  const seen = new Set<string>()
+  config.sets.forEach((set, i) => {
+    const at = `sets[${i}]`
+    const bad = (field: string, problem: string): never => {
+      throw new CaretakerError(Errors.InvalidConfig, `config.${at}.${field}: ${problem}`)
+    }
+    if (seen.has(set.name)) bad('name', `"${set.name}" is used by another set; names must be unique`)
+    seen.add(set.name)
+    if (set.format === 'longhorn') {
+      if (!set.longhorn) bad('longhorn', 'a longhorn set needs longhorn.volumes')
+    } else {
+      if (!set.directory) bad('directory', `a ${set.format} set needs the directory its artifacts are in`)
+      if (!set.pattern) bad('pattern', `a ${set.format} set needs a file-name pattern, e.g. "*.gz"`)
+    }
+    if (set.restore && set.format !== 'pg-dumpall-gzip') bad('restore', `a restore test is available for pg-dumpall-gzip sets, not ${set.format}`)
+    if ((parseDuration(set.rpo) ?? 0) <= 0) bad('rpo', 'must be longer than zero')
+  })
+}

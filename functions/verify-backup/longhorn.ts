@@ -1,0 +1,77 @@
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import { formatDuration, parseDuration } from '../../shared/duration.ts'
+import { kubernetesError } from '../../shared/kubernetes/client.ts'
+import type { BackupSet } from './config.ts'
+import { CheckRun, report, type SetReport } from './verify.ts'
+
+/**
+ * A Longhorn set is verified through the Kubernetes API: for each volume,
+ * the newest Backup object (longhorn.io/v1beta2) must be Completed, newer
+ * than the RPO, and not shrunk beyond the tolerance against the one before.
+ */
+
+interface LonghornBackup {
+  metadata?: { name?: string; creationTimestamp?: string | Date }
+  status?: { state?: string; volumeName?: string; backupCreatedAt?: string; size?: string; error?: string; url?: string }
+}
+
+function createdAt(b: LonghornBackup): number {
+  const t = b.status?.backupCreatedAt ? Date.parse(b.status.backupCreatedAt) : NaN
+  if (!Number.isNaN(t)) return t
+  const c = b.metadata?.creationTimestamp
+  return c ? new Date(c).getTime() : 0
+}
+
+export async function verifyLonghornSet(set: BackupSet, kubeConfig: KubeConfig | undefined, now: Date): Promise<SetReport> {
+  const started = performance.now()
+  const run = new CheckRun()
+  const namespace = set.longhorn!.namespace
+  let items: LonghornBackup[] = []
+  const listed = await run.run('longhorn', async () => {
+    if (!kubeConfig) return { ok: false, message: 'no Kubernetes API configured: Longhorn backups cannot be read', evidence: {} }
+    try {
+      const api = kubeConfig.makeApiClient(CustomObjectsApi)
+      const list = await api.listNamespacedCustomObject({ group: 'longhorn.io', version: 'v1beta2', namespace, plural: 'backups' }) as { items?: LonghornBackup[] }
+      items = list.items ?? []
+      return { ok: true, message: `${items.length} Backup object(s) in ${namespace}`, evidence: { namespace, count: items.length } }
+    } catch (err) {
+      const e = kubernetesError(err, `list longhorn.io backups in ${namespace}`)
+      return { ok: false, message: e.message, evidence: { namespace } }
+    }
+  })
+  if (!listed) return report(set, run, started, now)
+
+  const rpoMs = parseDuration(set.rpo)!
+  for (const volume of set.longhorn!.volumes) {
+    const backups = items.filter((b) => b.status?.volumeName === volume).sort((a, b) => createdAt(b) - createdAt(a))
+    const newest = backups[0]
+    await run.run('presence', () => newest
+      ? { ok: true, message: `${volume}: newest backup ${newest.metadata?.name ?? '?'}`, evidence: { volume, count: backups.length, backup: newest.metadata?.name ?? null } }
+      : { ok: false, message: `${volume}: no Longhorn backup found`, evidence: { volume, count: 0 } })
+    if (!newest) break
+    await run.run('integrity', () => newest.status?.state === 'Completed'
+      ? { ok: true, message: `${volume}: ${newest.metadata?.name} is Completed`, evidence: { volume, state: 'Completed', url: newest.status.url ?? null } }
+      : { ok: false, message: `${volume}: newest backup ${newest.metadata?.name} is ${newest.status?.state || 'in no state'}${newest.status?.error ? `: ${newest.status.error}` : ''}`, evidence: { volume, state: newest.status?.state ?? null } })
+    const ageMs = now.getTime() - createdAt(newest)
+    await run.run('age', () => ({
+      ok: ageMs <= rpoMs,
+      message: ageMs <= rpoMs ? `${volume}: ${formatDuration(ageMs)} old` : `${volume}: the newest backup is ${formatDuration(ageMs)} old, older than the RPO of ${set.rpo}`,
+      evidence: { volume, ageSeconds: Math.round(ageMs / 1000), rpoSeconds: rpoMs / 1000 },
+    }))
+    const size = Number(newest.status?.size ?? NaN)
+    const previous = backups.slice(1).find((b) => b.status?.state === 'Completed')
+    const previousSize = Number(previous?.status?.size ?? NaN)
+    await run.run('size', () => {
+      const evidence = { volume, size: Number.isNaN(size) ? null : size, previousSize: Number.isNaN(previousSize) ? null : previousSize }
+      if (Number.isNaN(size)) return { ok: true, message: `${volume}: size not reported`, evidence }
+      if (size < set.minSizeBytes) return { ok: false, message: `${volume}: ${size} bytes, below the floor of ${set.minSizeBytes}`, evidence }
+      if (!Number.isNaN(previousSize) && previousSize > 0) {
+        const shrink = ((previousSize - size) / previousSize) * 100
+        if (shrink > set.maxShrinkPercent) return { ok: false, message: `${volume}: ${shrink.toFixed(1)}% smaller than the previous backup, more than the ${set.maxShrinkPercent}% tolerated`, evidence }
+      }
+      return { ok: true, message: `${volume}: ${size} bytes`, evidence }
+    })
+    if (run.failed) break
+  }
+  return report(set, run, started, now)
+}

@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
+import { onExit } from 'signal-exit'
+
+/**
+ * Server programs Caretaker starts for a while (a throwaway PostgreSQL for a
+ * restore test; Redis and PostgreSQL in tests): their output kept for error
+ * messages, a bounded stop with escalating signals, and a last-resort
+ * cleanup when the process exits or is signalled without having stopped them.
+ */
+export interface DaemonOptions {
+  cwd?: string
+  env?: NodeJS.ProcessEnv
+  /** Run as this user and group (when the test runs as root). */
+  uid?: number
+  gid?: number
+}
+
+export interface Daemon {
+  child: ChildProcess
+  /** The last 64 KiB the program wrote to stdout and stderr. */
+  output(): string
+  /** Resolves once the program has exited (with its code or signal). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  running(): boolean
+  /**
+   * Send `signal`, wait up to `timeoutMs` for the exit, then SIGKILL.
+   * Resolves once the program has exited.
+   */
+  stop(signal: NodeJS.Signals, timeoutMs?: number): Promise<void>
+}
+
+const outputLimit = 64 * 1024
+
+function spawnOptions(options: DaemonOptions): Parameters<typeof spawn>[2] {
+  return {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    ...(options.env !== undefined ? { env: options.env } : {}),
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
+  }
+}
+
+export function startDaemon(command: string, args: string[], options: DaemonOptions = {}): Daemon {
+  const child = spawn(command, args, spawnOptions(options))
+  let text = ''
+  const collect = (chunk: Buffer): void => {
+    text += chunk.toString('utf8')
+    if (text.length > outputLimit) text = text.slice(-outputLimit)
+  }
+  child.stdout?.on('data', collect)
+  child.stderr?.on('data', collect)
+  let spawnError: Error | undefined
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('error', (err) => {
+      spawnError = err
+      collect(Buffer.from(`cannot run ${command}: ${err.message}\n`))
+      resolve({ code: null, signal: null })
+    })
+    child.on('exit', (code, signal) => resolve({ code, signal }))
+  })
+  const running = (): boolean => spawnError === undefined && child.exitCode === null && child.signalCode === null
+  return {
+    child,
+    output: () => text,
+    exited,
+    running,
+    async stop(signal, timeoutMs = 15_000) {
+      if (!running()) return
+      child.kill(signal)
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), timeoutMs)
+      })
+      const result = await Promise.race([exited, late])
+      clearTimeout(timer)
+      if (result === 'late' && running()) {
+        child.kill('SIGKILL')
+        await exited
+      }
+    },
+  }
+}
+
+/** Run a program to completion; rejects with its output when it fails. */
+export async function runCommand(command: string, args: string[], options: DaemonOptions = {}): Promise<string> {
+  const daemon = startDaemon(command, args, options)
+  const { code, signal } = await daemon.exited
+  if (code !== 0) {
+    throw new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit code ${code}`}):\n${daemon.output()}`)
+  }
+  return daemon.output()
+}
+
+/**
+ * Kill `daemon` and remove `dirs` if the test process ends without having
+ * stopped them. Returns the function that cancels this (call it from a
+ * normal stop).
+ */
+export function cleanUpAtExit(daemons: () => Daemon[], dirs: string[]): () => void {
+  return onExit(() => {
+    for (const daemon of daemons()) {
+      // Immediate shutdown: there is no time to wait for a clean one.
+      if (daemon.running()) daemon.child.kill('SIGKILL')
+    }
+    for (const dir of dirs) {
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 })
+      } catch {
+        // Best effort: the process is going away.
+      }
+    }
+  })
+}
