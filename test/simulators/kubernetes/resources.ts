@@ -11,6 +11,9 @@ export interface ResourceInfo {
   module?: string
 }
 
+/** `module` of a kind whose schema is a project definition (shared/kubernetes/crds) rather than a model package. */
+export const PROJECT_SCHEMA = 'project'
+
 const row = (group: string, version: string, kind: string, plural: string, namespaced: boolean, subresources: string[] = [], shortNames: string[] = [], module?: string): ResourceInfo =>
   ({ group, version, kind, plural, namespaced, subresources, shortNames, ...(module ? { module } : {}) })
 
@@ -37,13 +40,26 @@ export const RESOURCES: ResourceInfo[] = [
   row('rbac.authorization.k8s.io', 'v1', 'ClusterRoleBinding', 'clusterrolebindings', false),
   row('cert-manager.io', 'v1', 'Certificate', 'certificates', true, ['status'], ['cert', 'certs'], '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate'),
   row('cert-manager.io', 'v1', 'CertificateRequest', 'certificaterequests', true, ['status'], ['cr', 'crs'], '@kubernetes-models/cert-manager/cert-manager.io/v1/CertificateRequest'),
-  row('cert-manager.io', 'v1', 'Issuer', 'issuers', true, ['status'], [], '@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer'),
-  row('cert-manager.io', 'v1', 'ClusterIssuer', 'clusterissuers', false, ['status'], [], '@kubernetes-models/cert-manager/cert-manager.io/v1/ClusterIssuer'),
+  row('cert-manager.io', 'v1', 'Issuer', 'issuers', true, ['status'], ['iss'], '@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer'),
+  row('cert-manager.io', 'v1', 'ClusterIssuer', 'clusterissuers', false, ['status'], ['ciss'], '@kubernetes-models/cert-manager/cert-manager.io/v1/ClusterIssuer'),
   row('serving.knative.dev', 'v1', 'Service', 'services', true, ['status'], ['kservice', 'ksvc'], '@kubernetes-models/knative/serving.knative.dev/v1/Service'),
   row('eventing.knative.dev', 'v1', 'Trigger', 'triggers', true, ['status'], [], '@kubernetes-models/knative/eventing.knative.dev/v1/Trigger'),
   row('eventing.knative.dev', 'v1', 'Broker', 'brokers', true, ['status'], [], '@kubernetes-models/knative/eventing.knative.dev/v1/Broker'),
   row('sources.knative.dev', 'v1', 'PingSource', 'pingsources', true, ['status'], [], '@kubernetes-models/knative/sources.knative.dev/v1/PingSource'),
   row('sources.knative.dev', 'v1', 'ApiServerSource', 'apiserversources', true, ['status'], [], '@kubernetes-models/knative/sources.knative.dev/v1/ApiServerSource'),
+  row('monitoring.coreos.com', 'v1', 'PrometheusRule', 'prometheusrules', true, [], ['promrule'], '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'),
+  // Schemas of these are the project's own definitions (shared/kubernetes/crds), validated with ajv.
+  row('snapshot.storage.k8s.io', 'v1', 'VolumeSnapshot', 'volumesnapshots', true, ['status'], ['vs'], PROJECT_SCHEMA),
+  row('snapshot.storage.k8s.io', 'v1', 'VolumeSnapshotContent', 'volumesnapshotcontents', false, ['status'], ['vsc', 'vscs'], PROJECT_SCHEMA),
+  row('snapshot.storage.k8s.io', 'v1', 'VolumeSnapshotClass', 'volumesnapshotclasses', false, [], ['vsclass', 'vsclasses'], PROJECT_SCHEMA),
+  row('longhorn.io', 'v1beta2', 'Volume', 'volumes', true, ['status'], ['lhv'], PROJECT_SCHEMA),
+  row('longhorn.io', 'v1beta2', 'Snapshot', 'snapshots', true, ['status'], ['lhsnap'], PROJECT_SCHEMA),
+  row('longhorn.io', 'v1beta2', 'Backup', 'backups', true, ['status'], ['lhb'], PROJECT_SCHEMA),
+  row('longhorn.io', 'v1beta2', 'BackupVolume', 'backupvolumes', true, ['status'], ['lhbv'], PROJECT_SCHEMA),
+  row('longhorn.io', 'v1beta2', 'RecurringJob', 'recurringjobs', true, ['status'], ['lhrj'], PROJECT_SCHEMA),
+  row('external-secrets.io', 'v1', 'ExternalSecret', 'externalsecrets', true, ['status'], ['es'], '@kubernetes-models/external-secrets/external-secrets.io/v1/ExternalSecret'),
+  row('external-secrets.io', 'v1', 'SecretStore', 'secretstores', true, ['status'], ['ss'], '@kubernetes-models/external-secrets/external-secrets.io/v1/SecretStore'),
+  row('external-secrets.io', 'v1', 'ClusterSecretStore', 'clustersecretstores', false, ['status'], ['css'], '@kubernetes-models/external-secrets/external-secrets.io/v1/ClusterSecretStore'),
 ]
 
 export const groupVersion = (r: ResourceInfo): string => (r.group ? `${r.group}/${r.version}` : r.version)

@@ -1,4 +1,5 @@
 import http from 'node:http'
+import https from 'node:https'
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
@@ -6,13 +7,37 @@ import { RESOURCES, findResource, groupVersion } from './resources.ts'
 import type { ResourceInfo } from './resources.ts'
 import { ApiError } from './status.ts'
 import { loadValidators, validate } from './validation.ts'
+import { startControllers } from './controllers.ts'
+import type { ControllerOptions, ObjectStore } from './controllers.ts'
+import { selfSignedCert } from './tls.ts'
+import { openApiV3 } from './openapi.ts'
+import { toTable, wantsTable } from './table.ts'
+import { decodeKubernetesProtobuf, isProtobuf, readRaw } from './protobuf.ts'
+import { createAuthorizer, impersonate, serveAuthorizationApi } from './rbac.ts'
+import type { PolicyLister } from './rbac.ts'
+import { KubernetesFaults } from './faults.ts'
+import { toScale, withScale } from './scale.ts'
 
 type Obj = Record<string, unknown> & { metadata?: Record<string, unknown> }
 interface Meta { name?: string, namespace?: string, generateName?: string, resourceVersion?: string, labels?: Record<string, string>, [k: string]: unknown }
 
 export interface User { username: string, uid: string, groups: string[] }
-export interface Attributes { verb: string, group: string, resource: string, subresource: string, namespace: string, name: string }
-export interface SimulatorOptions { port?: number, authorize?: (user: User, attrs: Attributes) => boolean }
+/** `resource: ''` and `path` for a non-resource request (discovery, /version). */
+export interface Attributes { verb: string, group: string, resource: string, subresource: string, namespace: string, name: string, path?: string }
+export interface SimulatorOptions {
+  port?: number
+  /** Decides instead of RBAC when given (system:masters always passes). */
+  authorize?: (user: User, attrs: Attributes) => boolean
+  /** RBAC from the stored Roles/ClusterRoles and their bindings; default true, false allows every authenticated request. */
+  rbac?: boolean
+  /** Rollout, Job/CronJob and ExternalSecret controllers; `{ enabled: false }` leaves status alone. */
+  controllers?: ControllerOptions
+  /**
+   * Also serve HTTPS (self-signed certificate, made with openssl) on a second port: `tlsUrl`,
+   * `caCert`, `kubeConfig({ tls: true })`. kubectl sends bearer tokens only over TLS.
+   */
+  tls?: boolean | { port?: number }
+}
 export interface ChangeEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED', object: Obj }
 
 const meta = (o: Obj): Meta => (o.metadata ??= {}) as Meta
@@ -28,7 +53,9 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
   const token = randomUUID()
   const tokenAudiences = new Map<string, string[]>()
   const tokens = new Map<string, User>([[token, { username: 'admin', uid: randomUUID(), groups: ['system:masters', 'system:authenticated'] }]])
-  const authorize = options.authorize ?? (() => true)
+  const policy: PolicyLister = (kind, ns) => [...objects.values()].filter((o) => o.kind === kind && o.apiVersion === 'rbac.authorization.k8s.io/v1' && (ns === undefined || meta(o).namespace === ns))
+  const authz = createAuthorizer(policy, { rbac: options.rbac ?? true, ...(options.authorize ? { override: options.authorize } : {}) })
+  const faults = new KubernetesFaults()
   const validators = await loadValidators(RESOURCES)
 
   const keyOf = (r: ResourceInfo, ns: string, name: string) => `${r.group}/${r.plural}/${r.namespaced ? ns : ''}/${name}`
@@ -96,34 +123,65 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     validate(validators, r, out)
     const om = meta(out)
     if (om.deletionTimestamp && !(Array.isArray(om.finalizers) && om.finalizers.length)) {
-      objects.delete(keyOf(r, ns, name))
-      om.resourceVersion = String(++rv)
-      emit(r, 'DELETED', out)
+      finalize(r, out)
       return out
     }
     return put(r, out, 'MODIFIED')
   }
 
+  // Garbage collection through ownerReferences, done at once rather than by a controller.
+  type OwnerRef = { uid?: string }
+  const refsOf = (o: Obj): OwnerRef[] => (Array.isArray(meta(o).ownerReferences) ? meta(o).ownerReferences as OwnerRef[] : [])
+  const dependentsOf = (uid: unknown): Obj[] => [...objects.values()].filter((o) => refsOf(o).some((x) => x.uid === uid))
+  const byUid = (uid: unknown): Obj | undefined => [...objects.values()].find((o) => meta(o).uid === uid)
+  const resourceOf = (o: Obj) => RESOURCES.find((x) => x.kind === o.kind && groupVersion(x) === o.apiVersion)
+  const finalizersOf = (o: Obj): string[] => (Array.isArray(meta(o).finalizers) ? meta(o).finalizers as string[] : [])
+  const stripOwner = (d: Obj, uid: unknown) => { const rd = resourceOf(d); meta(d).ownerReferences = refsOf(d).filter((x) => x.uid !== uid); if (rd) put(rd, d, 'MODIFIED') }
+
+  /** Takes an object out of the store, then collects what depended on it. */
+  function finalize(r: ResourceInfo, o: Obj): void {
+    const m = meta(o)
+    objects.delete(keyOf(r, m.namespace ?? '', m.name ?? ''))
+    m.resourceVersion = String(++rv)
+    emit(r, 'DELETED', o)
+    // Background: a dependent whose owners are all gone goes too; one with other owners loses the reference.
+    for (const d of dependentsOf(m.uid)) {
+      const rd = resourceOf(d)
+      if (!rd || !objects.has(keyOf(rd, meta(d).namespace ?? '', meta(d).name ?? ''))) continue
+      if (refsOf(d).every((x) => x.uid === m.uid || !byUid(x.uid))) { if (!meta(d).deletionTimestamp) remove(rd, meta(d).namespace ?? '', meta(d).name ?? '', 'Background') } else stripOwner(d, m.uid)
+    }
+    // Foreground: an owner waiting for its dependents goes with the last of them.
+    for (const ref of refsOf(o)) {
+      const owner = byUid(ref.uid)
+      const ro = owner && resourceOf(owner)
+      if (!owner || !ro || !meta(owner).deletionTimestamp || !finalizersOf(owner).includes('foregroundDeletion') || dependentsOf(ref.uid).length) continue
+      meta(owner).finalizers = finalizersOf(owner).filter((f) => f !== 'foregroundDeletion')
+      if (finalizersOf(owner).length) put(ro, owner, 'MODIFIED'); else finalize(ro, owner)
+    }
+  }
+
   function remove(r: ResourceInfo, ns: string, name: string, policy: string): Obj {
     const cur = get(r, ns, name)
     const m = meta(cur)
-    if (policy !== 'Orphan') {
-      // Cascade through ownerReferences, as the garbage collector would.
-      for (const [, o] of [...objects]) {
-        const refs = meta(o).ownerReferences
-        if (Array.isArray(refs) && refs.some((x: { uid?: string }) => x.uid === m.uid)) {
-          const or = RESOURCES.find((x) => x.kind === o.kind && groupVersion(x) === o.apiVersion)
-          if (or && objects.has(keyOf(or, String(meta(o).namespace ?? ''), String(meta(o).name)))) remove(or, String(meta(o).namespace ?? ''), String(meta(o).name), policy)
-        }
+    const stamp = () => { m.deletionTimestamp ??= new Date().toISOString().replace(/\.\d+Z$/, 'Z') }
+    // Orphan: dependents stay, without their reference to this owner.
+    if (policy === 'Orphan') for (const d of dependentsOf(m.uid)) stripOwner(d, m.uid)
+    if (policy === 'Foreground' && dependentsOf(m.uid).length) {
+      // The owner stays (deletionTimestamp, finalizer foregroundDeletion) until its dependents are gone.
+      stamp()
+      if (!finalizersOf(cur).includes('foregroundDeletion')) m.finalizers = [...finalizersOf(cur), 'foregroundDeletion']
+      put(r, cur, 'MODIFIED')
+      for (const d of dependentsOf(m.uid)) {
+        const rd = resourceOf(d)
+        if (rd && !meta(d).deletionTimestamp) remove(rd, meta(d).namespace ?? '', meta(d).name ?? '', 'Foreground')
       }
+      return objects.get(keyOf(r, ns, name)) ?? cur
     }
-    if (Array.isArray(m.finalizers) && m.finalizers.length) {
-      if (!m.deletionTimestamp) { m.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z'); put(r, cur, 'MODIFIED') }
+    if (finalizersOf(cur).length) {
+      if (!m.deletionTimestamp) { stamp(); put(r, cur, 'MODIFIED') }
       return cur
     }
-    objects.delete(keyOf(r, ns, name))
-    m.resourceVersion = String(++rv)
-    emit(r, 'DELETED', cur)
+    finalize(r, cur)
     return cur
   }
 
@@ -195,6 +253,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
       return
     }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
+    // Send the headers now: clients wait for them before reading events, and there may be none for a while.
+    res.flushHeaders()
     if (from) { for (const e of history) if (e.key === key && e.rv > from) send(e) } else {
       for (const o of (list(r, ns, new URLSearchParams()).items as Obj[])) send({ type: 'ADDED', object: o })
     }
@@ -210,16 +270,29 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     const path = url.pathname.replace(/\/$/, '')
     const q = url.searchParams
     const json = (code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)) }
+    if (await faults.intercept(req, res)) return
     if (path === '/version' || path === '/healthz' || path === '/readyz') return json(200, path === '/version' ? { major: '1', minor: '32', gitVersion: 'v1.32.0-caretaker-sim', platform: 'linux/amd64' } : 'ok')
-    const user = authenticate(req)
+    const user = impersonate(authenticate(req), req.headersDistinct, authz)
+    // kubectl posts a few built-in kinds as protobuf; those are decoded, anything else is refused.
+    const protoBody = isProtobuf(req) ? decodeKubernetesProtobuf(await readRaw(req)) : undefined
+    if (isProtobuf(req) && !protoBody) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`)
+    if (path.startsWith('/__sim/')) { const reply = faults.admin(req.method ?? 'GET', path, user, await readBody(req)); return json(reply.status, reply.body) }
+    if (/^\/api(\/v1)?$|^\/apis(\/[^/]+){0,2}$|^\/openapi/.test(path)) authz.check(user, { verb: (req.method ?? 'GET').toLowerCase(), group: '', resource: '', subresource: '', namespace: '', name: '', path })
+    if (path === '/openapi/v3') return json(200, openApiV3(RESOURCES).root)
+    if (path.startsWith('/openapi/v3/')) {
+      const doc = openApiV3(RESOURCES).docs.get(path)
+      if (!doc) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+      res.writeHead(200, { 'content-type': 'application/json' }); res.end(doc); return
+    }
     if (path === '/api') return json(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] })
     if (path === '/apis') {
       const gs = [...new Set(RESOURCES.filter((r) => r.group).map((r) => r.group))]
-      return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...gs, 'authentication.k8s.io'].map((g) => { const v = RESOURCES.find((r) => r.group === g)?.version ?? 'v1'; return { name: g, versions: [{ groupVersion: `${g}/${v}`, version: v }], preferredVersion: { groupVersion: `${g}/${v}`, version: v } } }) })
+      return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...gs, 'authentication.k8s.io', 'authorization.k8s.io'].map((g) => { const v = RESOURCES.find((r) => r.group === g)?.version ?? 'v1'; return { name: g, versions: [{ groupVersion: `${g}/${v}`, version: v }], preferredVersion: { groupVersion: `${g}/${v}`, version: v } } }) })
     }
     if (path === '/api/v1') return json(200, resourceList('v1', discovery().get('v1') ?? []))
     if (path === '/apis/authentication.k8s.io/v1') return json(200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'authentication.k8s.io/v1', resources: [{ name: 'tokenreviews', singularName: 'tokenreview', namespaced: false, kind: 'TokenReview', verbs: ['create'] }] })
     if (path === '/apis/authentication.k8s.io/v1/tokenreviews' && req.method === 'POST') {
+      authz.check(user, { verb: 'create', group: 'authentication.k8s.io', resource: 'tokenreviews', subresource: '', namespace: '', name: '' })
       const body = JSON.parse(await readBody(req)) as Obj
       const spec = (body.spec ?? {}) as { token?: string, audiences?: string[] }
       const u = tokens.get(spec.token ?? '')
@@ -232,6 +305,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
           : { authenticated: true, user: u, audiences: granted }
       return json(201, { ...body, apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status })
     }
+    const review = await serveAuthorizationApi(path, req.method ?? 'GET', user, () => (protoBody ? Promise.resolve(JSON.stringify(protoBody)) : readBody(req)), authz, policy)
+    if (review) return json(review.code, review.body)
     const gm = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path)
     if (gm) { const rs = discovery().get(`${gm[1]}/${gm[2]}`); if (rs) return json(200, resourceList(`${gm[1]}/${gm[2]}`, rs)) }
     const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))(?:\/namespaces\/([^/]+)(?=\/))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path)
@@ -242,11 +317,22 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     if (sub && !r.subresources.includes(sub)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
     const method = req.method ?? 'GET'
     const verb = method === 'GET' ? (name ? 'get' : q.get('watch') === '1' || q.get('watch') === 'true' ? 'watch' : 'list') : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : method === 'DELETE' ? (name ? 'delete' : 'deletecollection') : ''
-    const attrs: Attributes = { verb, group, resource: plural, subresource: sub, namespace: ns, name }
-    if (!authorize(user, attrs)) throw new ApiError(403, 'Forbidden', `${plural} is forbidden: User "${user.username}" cannot ${verb} resource "${plural}"`, { name, group, kind: plural })
+    // As kube-apiserver's RequestInfo: a namespace is its own namespace; list/watch of one name (fieldSelector) names it.
+    const selectedName = verb === 'list' || verb === 'watch' ? /(?:^|,)metadata\.name==?([^,]+)/.exec(q.get('fieldSelector') ?? '')?.[1] ?? '' : ''
+    const attrs: Attributes = { verb, group, resource: plural, subresource: sub, namespace: ns || (plural === 'namespaces' && !group ? name : ''), name: name || selectedName }
+    authz.check(user, attrs)
+    if (sub === 'scale') {
+      if (verb === 'get') return json(200, toScale(get(r, ns, name)))
+      if (verb !== 'update' && verb !== 'patch') throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+      const body = JSON.parse(await readBody(req)) as Obj
+      const wanted = verb === 'patch' ? applyPatch(toScale(get(r, ns, name)), body, String(req.headers['content-type'] ?? '')) : body
+      return json(200, toScale(update(r, ns, name, withScale(get(r, ns, name), wanted))))
+    }
+    // kubectl get asks for server-side printing (as=Table).
+    const printed = (o: Obj): Obj => (wantsTable(req.headers.accept) ? toTable(r, o, q.get('includeObject')) : o)
     switch (verb) {
-      case 'get': return json(200, get(r, ns, name))
-      case 'list': return json(200, list(r, ns, q))
+      case 'get': return json(200, printed(get(r, ns, name)))
+      case 'list': return json(200, printed(list(r, ns, q)))
       case 'watch': return watch(r, ns, q, res)
       case 'create': return json(201, create(r, ns, JSON.parse(await readBody(req)) as Obj))
       case 'update': return json(200, update(r, ns, name, JSON.parse(await readBody(req)) as Obj, sub))
@@ -261,32 +347,60 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
         const opts = (raw ? JSON.parse(raw) : {}) as { propagationPolicy?: string }
         return json(200, remove(r, ns, name, q.get('propagationPolicy') ?? opts.propagationPolicy ?? 'Background'))
       }
+      case 'deletecollection': {
+        const raw = await readBody(req)
+        const opts = (raw ? JSON.parse(raw) : {}) as { propagationPolicy?: string }
+        const deleted: Obj[] = []
+        for (const o of list(r, ns, q).items as Obj[]) {
+          const [ons, oname] = [String(meta(o).namespace ?? ''), String(meta(o).name)]
+          if (objects.has(keyOf(r, ons, oname))) deleted.push(clone(remove(r, ons, oname, q.get('propagationPolicy') ?? opts.propagationPolicy ?? 'Background')))
+        }
+        return json(200, { kind: `${r.kind}List`, apiVersion: groupVersion(r), metadata: { resourceVersion: String(rv) }, items: deleted })
+      }
       default: throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
     }
   }
 
-  const server = http.createServer((req, res) => {
+  const servingCert = options.tls ? selfSignedCert() : undefined
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       const e = err instanceof ApiError ? err : new ApiError(err instanceof SyntaxError ? 400 : 500, err instanceof SyntaxError ? 'BadRequest' : 'InternalError', String((err as Error).message))
       if (!res.headersSent) { res.writeHead(e.code, { 'content-type': 'application/json' }); res.end(JSON.stringify(e.body())) } else res.end()
     })
-  })
+  }
+  const server = http.createServer(onRequest)
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const tlsServer = servingCert ? https.createServer({ cert: servingCert.cert, key: servingCert.key }, onRequest) : undefined
+  if (tlsServer) await new Promise<void>((resolve) => tlsServer.listen(typeof options.tls === 'object' ? options.tls.port ?? 0 : 0, '127.0.0.1', resolve))
+  const tlsUrl = tlsServer ? `https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}` : undefined
 
   const resourceFor = (apiVersion: string, kind: string): ResourceInfo => {
     const r = RESOURCES.find((x) => groupVersion(x) === apiVersion && x.kind === kind)
     if (!r) throw new Error(`kind not served: ${apiVersion} ${kind}`)
     return r
   }
+  const controllerStore: ObjectStore = {
+    get: (apiVersion, kind, ns, name) => { const o = objects.get(keyOf(resourceFor(apiVersion, kind), ns, name)); return o && clone(o) },
+    list: (apiVersion, kind, ns = '') => list(resourceFor(apiVersion, kind), ns, new URLSearchParams()).items as Obj[],
+    create: (obj) => clone(create(resourceFor(String(obj.apiVersion), String(obj.kind)), String(meta(obj).namespace ?? ''), obj)),
+    update: (obj) => clone(update(resourceFor(String(obj.apiVersion), String(obj.kind)), String(meta(obj).namespace ?? ''), String(meta(obj).name), obj)),
+    updateStatus: (obj) => clone(update(resourceFor(String(obj.apiVersion), String(obj.kind)), String(meta(obj).namespace ?? ''), String(meta(obj).name), obj, 'status')),
+    onChange: (listener) => { listeners.add(listener); return () => { listeners.delete(listener) } },
+  }
+  const controllers = startControllers(controllerStore, options.controllers)
 
   return {
     url,
     token,
-    kubeConfig(): KubeConfig {
+    /** https URL of the TLS listener (started with `tls`). */
+    tlsUrl,
+    /** Admin client config; `{ tls: true }` points at the TLS listener with its CA (`exportConfig()` then suits kubectl). */
+    kubeConfig(opts: { tls?: boolean } = {}): KubeConfig {
+      if (opts.tls && !(servingCert && tlsUrl)) throw new Error('the simulator was started without tls')
       const kc = new KubeConfig()
       kc.loadFromOptions({
-        clusters: [{ name: 'sim', server: url, skipTLSVerify: true }],
+        clusters: [opts.tls && servingCert && tlsUrl ? { name: 'sim', server: tlsUrl, caData: Buffer.from(servingCert.cert).toString('base64'), skipTLSVerify: false } : { name: 'sim', server: url, skipTLSVerify: true }],
         users: [{ name: 'admin', token }],
         contexts: [{ name: 'sim', cluster: 'sim', user: 'admin', namespace: 'default' }],
         currentContext: 'sim',
@@ -294,7 +408,14 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
       return kc
     },
     store: {
-      seed(obj: Obj): Obj { const r = resourceFor(String(obj.apiVersion), String(obj.kind)); return clone(create(r, String(meta(obj).namespace ?? ''), obj)) },
+      // A seeded object may stand for one that has existed for a while: a given creationTimestamp is kept.
+      seed(obj: Obj): Obj {
+        const r = resourceFor(String(obj.apiVersion), String(obj.kind))
+        const created = create(r, String(meta(obj).namespace ?? ''), obj)
+        const ts = meta(obj).creationTimestamp
+        if (typeof ts === 'string') meta(created).creationTimestamp = ts
+        return clone(created)
+      },
       get(apiVersion: string, kind: string, namespace: string, name: string): Obj | undefined { const o = objects.get(keyOf(resourceFor(apiVersion, kind), namespace, name)); return o && clone(o) },
     },
     /** A ServiceAccount token, bound to `audiences` (default: the API server's own). */
@@ -304,8 +425,20 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
       tokens.set(t, { username: `system:serviceaccount:${namespace}:${name}`, uid: randomUUID(), groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] })
       return t
     },
+    /** Fault injection: `faults.add({ method?, path: prefix | RegExp, status?, count?, latencyMs?, drop?, body? })`, `faults.clear()`. */
+    faults,
     onChange(listener: (e: ChangeEvent) => void): () => void { listeners.add(listener); return () => listeners.delete(listener) },
-    async close(): Promise<void> { server.closeAllConnections(); await new Promise<void>((resolve) => server.close(() => resolve())) },
+    controllers,
+    /** PEM of the serving certificate (also its CA) when started with `tls: true`. */
+    caCert: servingCert?.cert,
+    async close(): Promise<void> {
+      controllers.close()
+      for (const s of [server, tlsServer]) {
+        if (!s) continue
+        s.closeAllConnections()
+        await new Promise<void>((resolve) => s.close(() => resolve()))
+      }
+    },
   }
 }
 
@@ -330,6 +463,8 @@ export function matchLabels(selector: string, labels: Record<string, string>): b
 }
 
 function fieldValue(o: Record<string, unknown>, path: string): string {
+  // core/v1 Events select `source` by its component, as the real field label conversion does.
+  if (path === 'source' && o.kind === 'Event' && o.apiVersion === 'v1') path = 'source.component'
   let cur: unknown = o
   for (const k of path.split('.')) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined
   return cur === undefined || cur === null ? '' : String(cur)

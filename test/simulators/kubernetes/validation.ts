@@ -1,13 +1,46 @@
-// Schemas come from the kubernetes-models packages at run time (never from upstream files).
+// Schemas come from the kubernetes-models packages at run time (never from upstream files),
+// or, for kinds no package carries, from the project's own definitions (shared/kubernetes/crds).
 import { ApiError } from './status.ts'
+import { PROJECT_SCHEMA } from './resources.ts'
 import type { ResourceInfo } from './resources.ts'
+import { findProjectCrd } from '../../../shared/kubernetes/crds/index.ts'
+import { createAjv } from '../../../shared/schema.ts'
+import type { JsonSchema } from '../../../shared/schema.ts'
 
 type Validator = (obj: Record<string, unknown>) => void
-interface AjvError { instancePath?: string, message?: string, keyword?: string, params?: { missingProperty?: string } }
+interface AjvError { instancePath?: string, message?: string, keyword?: string, schemaPath?: string, params?: { missingProperty?: string } }
+
+// A project definition compiled with ajv; throws like a model's validate() does (an `errors` array).
+function projectValidator(schema: JsonSchema): Validator {
+  const check = createAjv().compile(schema)
+  return (obj) => {
+    if (check(obj)) return
+    // Branch failures inside a oneOf are reported once, by the oneOf itself.
+    const errors = (check.errors ?? []).filter((e) => !/\/oneOf\/\d+\//.test(e.schemaPath)).map((e): AjvError => {
+      if (e.keyword !== 'oneOf') return e
+      const branches = resolvePointer(schema, e.schemaPath) as Array<{ required?: string[] }> | undefined
+      const names = (branches ?? []).flatMap((b) => b.required ?? [])
+      return { ...e, message: names.length ? `exactly one of ${names.join(' and ')} must be set` : e.message }
+    })
+    throw Object.assign(new Error('validation failed'), { errors })
+  }
+}
+
+function resolvePointer(root: unknown, schemaPath: string): unknown {
+  let cur = root
+  for (const k of schemaPath.replace(/^#\//, '').split('/')) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined
+  return cur
+}
 
 export async function loadValidators(resources: ResourceInfo[]): Promise<Map<string, Validator>> {
   const out = new Map<string, Validator>()
   for (const r of resources) {
+    if (r.module === PROJECT_SCHEMA) {
+      const crd = findProjectCrd(r.group, r.version, r.kind)
+      if (!crd) throw new Error(`no project definition for ${r.group}/${r.version} ${r.kind}`)
+      out.set(`${r.group}/${r.version}/${r.kind}`, projectValidator(crd.schema))
+      continue
+    }
     const spec = r.group ? `kubernetes-models/${r.group}/${r.version}/${r.kind}` : `kubernetes-models/v1/${r.kind}`
     // A missing model is a broken registration, so fail at start rather than serve unvalidated.
     const mod = await import(r.module ?? spec) as Record<string, unknown>

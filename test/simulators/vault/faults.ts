@@ -1,5 +1,6 @@
-import { randomUUID } from 'node:crypto'
-import { badRequest, isObject, type JsonObject } from './common.ts'
+import { FaultRules, FaultSpecError, faultSpecFromJson } from '../faults.ts'
+import type { FaultOutcome as SharedOutcome, FaultRule as SharedRule, FaultSpec as SharedSpec } from '../faults.ts'
+import { badRequest, type JsonObject } from './common.ts'
 
 /**
  * One fault rule. A request matches when its method (LIST counts as LIST,
@@ -7,36 +8,16 @@ import { badRequest, isObject, type JsonObject } from './common.ts'
  * e.g. `secret/data/app/db`) match. `path` is a glob where `*` matches any
  * characters, or a RegExp.
  */
-export interface FaultSpec {
-  method?: string | string[]
-  path: string | RegExp
-  /** how many matching requests it affects; default 1, Infinity for all */
-  times?: number
-  /** answer with this status instead of handling the request */
-  status?: number
-  /** the body sent with `status`; default Vault's `{"errors": [...]}` for that status */
-  body?: unknown
-  headers?: Record<string, string>
-  /** wait this long before handling (or failing) the request */
-  latencyMs?: number
-  /** destroy the connection without an answer */
-  drop?: boolean
+export interface FaultSpec extends SharedSpec {
   /** seal Vault as this request arrives (it then gets Vault's 503) */
   seal?: boolean
 }
 
-export interface FaultRule extends FaultSpec {
-  id: string
-  remaining: number
-  hits: number
-}
+export type FaultRule = SharedRule<FaultSpec>
 
 /** What the server does with a request once rules are applied. */
-export interface FaultOutcome {
-  latencyMs: number
-  drop: boolean
+export interface FaultOutcome extends SharedOutcome<FaultSpec> {
   seal: boolean
-  respond?: { status: number; body: unknown; headers: Record<string, string> }
 }
 
 /** The messages Vault itself gives with these statuses. */
@@ -56,14 +37,15 @@ function globRegex(glob: string): RegExp {
   return new RegExp(`^${clean.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`)
 }
 
-export class Faults {
-  readonly #rules: FaultRule[] = []
-
-  add(spec: FaultSpec): string {
-    if (spec.path === undefined) throw new Error('a fault needs a path')
-    const id = randomUUID()
-    this.#rules.push({ ...spec, id, remaining: spec.times ?? 1, hits: 0 })
-    return id
+export class Faults extends FaultRules<FaultSpec> {
+  constructor() {
+    super({
+      matchPath: (pattern, path) => globRegex(pattern).test(path),
+      errorBody: (status) => {
+        const message = DEFAULT_MESSAGES[status]
+        return { errors: message === undefined ? ['fault injected'] : message === '' ? [] : [message] }
+      },
+    })
   }
 
   /** Fail the next `times` requests with `status` (and Vault's error body unless given). */
@@ -83,65 +65,21 @@ export class Faults {
     return this.add({ method, path, times: 1, seal: true })
   }
 
-  remove(id: string): boolean {
-    const i = this.#rules.findIndex((r) => r.id === id)
-    if (i < 0) return false
-    this.#rules.splice(i, 1)
-    return true
-  }
-
-  clear(): void {
-    this.#rules.length = 0
-  }
-
-  list(): FaultRule[] {
-    return this.#rules.map((r) => ({ ...r }))
-  }
-
   /** Applies and uses up every rule matching the request, in the order added. */
-  apply(method: string, path: string): FaultOutcome {
-    const outcome: FaultOutcome = { latencyMs: 0, drop: false, seal: false }
-    for (const rule of [...this.#rules]) {
-      if (rule.remaining <= 0) continue
-      const methods = rule.method === undefined ? undefined : (Array.isArray(rule.method) ? rule.method : [rule.method]).map((m) => m.toUpperCase())
-      if (methods && !methods.includes(method)) continue
-      const re = rule.path instanceof RegExp ? rule.path : globRegex(rule.path)
-      if (!re.test(path)) continue
-      rule.remaining--
-      rule.hits++
-      if (rule.remaining <= 0) this.remove(rule.id)
-      outcome.latencyMs += rule.latencyMs ?? 0
-      if (rule.seal) outcome.seal = true
-      if (outcome.drop || outcome.respond) continue
-      if (rule.drop) outcome.drop = true
-      else if (rule.status !== undefined) {
-        const message = DEFAULT_MESSAGES[rule.status]
-        outcome.respond = {
-          status: rule.status,
-          body: rule.body !== undefined ? rule.body : { errors: message === undefined ? ['fault injected'] : message === '' ? [] : [message] },
-          headers: rule.headers ?? {},
-        }
-      }
-    }
-    return outcome
+  override apply(method: string, path: string): FaultOutcome {
+    const outcome = super.apply(method, path)
+    return { ...outcome, seal: outcome.matched.some((r) => r.seal === true) }
   }
 
   /** A rule from the admin endpoint's JSON: `regex: true` makes `path` a RegExp source; `times: null` means always. */
   addFromJson(body: JsonObject): string {
-    const path = body['path']
-    if (typeof path !== 'string') throw badRequest('a fault needs a "path"')
-    const method = body['method']
-    const times = body['times']
-    const spec: FaultSpec = {
-      path: body['regex'] === true ? new RegExp(path) : path,
-      method: typeof method === 'string' ? method : Array.isArray(method) ? method.map(String) : undefined,
-      times: times === null || times === -1 ? Infinity : typeof times === 'number' ? times : 1,
+    let spec: FaultSpec
+    try {
+      spec = faultSpecFromJson(body)
+    } catch (err) {
+      if (err instanceof FaultSpecError) throw badRequest(err.message)
+      throw err
     }
-    if (typeof body['status'] === 'number') spec.status = body['status']
-    if (body['body'] !== undefined) spec.body = body['body']
-    if (isObject(body['headers'])) spec.headers = Object.fromEntries(Object.entries(body['headers']).map(([k, v]) => [k, String(v)]))
-    if (typeof body['latencyMs'] === 'number') spec.latencyMs = body['latencyMs']
-    if (body['drop'] === true) spec.drop = true
     if (body['seal'] === true) spec.seal = true
     return this.add(spec)
   }
