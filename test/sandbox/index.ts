@@ -1,0 +1,15 @@
+/**
+ * The sandbox's demo content: the platform seeded into the simulators and a
+ * directory of real backup artifacts, for `npm start` with no cluster and for
+ * tests that want a realistic platform.
+ *
+ *   const kube = await startKubernetesSimulator()
+ *   const vault = await startVaultSimulator()
+ *   const summary = await seedSandbox({ kube, vault, now })
+ *   const backups = await createDemoBackups(join(stateDir, 'backups'), now, { vault })
+ */
+export { seedSandbox, ROTATION_INTERVAL_DAYS, RETENTION_DAYS, PROTECTED_LABEL, VAULT_MOUNT } from './seed.ts'
+export type { SeedOptions, SeedSummary, SeedKubernetes, SeedVault, CertificateState } from './seed.ts'
+export { createDemoBackups, backupStamp, pgDumpallSql, etcdSnapshot, redisDump } from './backups.ts'
+export type { DemoBackups, DemoBackupSet, DemoArtifact, DemoBackupOptions, BackupFormat, DemoExpectation } from './backups.ts'
+export { makeCertificate } from './certs.ts'
