@@ -14,7 +14,7 @@ import { createLogger } from '../shared/logger.ts'
 import { projectRoot } from './local/functions.ts'
 import { startLocalPlatform, type LocalPlatform } from './local/platform.ts'
 
-const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--state DIR] [--sandbox | --no-sandbox]`
+const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--sandbox | --no-sandbox]`
 
 function port(value: string, flag: string): number {
   const n = Number(value)
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
         'vault-port': { type: 'string', default: '8200' },
         functions: { type: 'string', default: join(projectRoot, 'functions') },
         triggers: { type: 'string', default: join(projectRoot, 'triggers') },
+        manifests: { type: 'string', default: join(projectRoot, 'manifests') },
         state: { type: 'string', default: join(projectRoot, '.caretaker') },
         sandbox: { type: 'boolean' },
         'no-sandbox': { type: 'boolean' },
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
     platform = await startLocalPlatform({
       functionsDir: resolve(values.functions),
       triggersDir: resolve(values.triggers),
+      manifestsDir: resolve(values.manifests),
       stateDir: resolve(values.state),
       port: port(values.port, '--port'),
       kubePort: port(values['kube-port'], '--kube-port'),
@@ -101,13 +103,13 @@ async function main(): Promise<void> {
     process.exitCode = 1
     return
   }
+  process.stderr.write(banner(platform))
   log.info({
     ingress: platform.ingressUrl,
     broker: platform.brokerUrl,
     functions: Object.fromEntries(platform.functions.map((f) => [f.name, f.url])),
-    sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.url, vault: platform.sandbox.vault.url, kubeconfig: platform.sandbox.kubeconfigPath } : null,
+    sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.tlsUrl, vault: platform.sandbox.vault.url, kubeconfig: platform.sandbox.kubeconfigPath, backups: platform.sandbox.backups.dir } : null,
   }, 'caretaker ready')
-  process.stderr.write(banner(platform))
 
   let stopping = false
   const stop = (signal: string): void => {

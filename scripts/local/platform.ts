@@ -2,8 +2,15 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../shared/logger.ts'
 import { startMesh, type Mesh } from '../../shared/mesh/index.ts'
+import { loadManifests } from '../../shared/mesh/manifests.ts'
+import { freePort } from '../../shared/process/ports.ts'
+import { loadApiServerSources, startApiServerSources } from '../../shared/mesh/apiserversource.ts'
+import { createKubeConfig } from '../../shared/kubernetes/client.ts'
 import { discoverFunctions, startFunctionProcess, stopFunctionProcesses, type LocalFunction } from './functions.ts'
-import { startSandbox, type Sandbox } from './sandbox.ts'
+import { CARETAKER_NAMESPACE, startSandbox, type Sandbox } from './sandbox.ts'
+
+/** The ServiceAccount the ApiServerSources of triggers/ watch with (manifests/apiserversource-rbac.yaml). */
+const APISERVERSOURCE_ACCOUNT = 'caretaker-apiserversource'
 
 /**
  * Everything `npm start` runs: the sandbox platform (when no cluster is
@@ -14,6 +21,8 @@ import { startSandbox, type Sandbox } from './sandbox.ts'
 export interface LocalPlatformOptions {
   readonly functionsDir: string
   readonly triggersDir: string
+  /** The project's manifests: the sandbox applies their RBAC. */
+  readonly manifestsDir: string
   /** Where the sandbox writes its kubeconfig, demo backups and dead letters. */
   readonly stateDir: string
   /** Broker ingress port; 0 picks a free one. */
@@ -40,16 +49,18 @@ export function clusterConfigured(env: Readonly<Record<string, string | undefine
 }
 
 /** The environment each function process gets. */
-function functionEnv(name: string, options: LocalPlatformOptions, sandbox: Sandbox | undefined): Record<string, string> {
+async function functionEnv(name: string, options: LocalPlatformOptions, sandbox: Sandbox | undefined, sink: string): Promise<Record<string, string>> {
   const pass = (keys: string[]): Record<string, string> =>
     Object.fromEntries(keys.flatMap((k) => (options.env[k] === undefined ? [] : [[k, options.env[k]!]])))
   const env: Record<string, string> = {
     // Loopback only: the mesh is the only sender.
     CARETAKER_AUTH: 'none',
+    // Events beyond the reply go to the broker, as a SinkBinding would send them.
+    K_SINK: sink,
     ...pass(['LOG_LEVEL', 'CARETAKER_DRY_RUN', 'HOME', 'TZ', 'TMPDIR']),
   }
   if (sandbox) {
-    Object.assign(env, sandbox.functionEnv(name))
+    Object.assign(env, await sandbox.functionEnv(name))
   } else {
     Object.assign(env, pass(['KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'VAULT_ADDR', 'VAULT_TOKEN', 'VAULT_NAMESPACE', 'CARETAKER_REDIS_URL']))
   }
@@ -61,20 +72,40 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   await mkdir(options.stateDir, { recursive: true })
   const useSandbox = options.sandbox === 'always' || (options.sandbox === 'auto' && !clusterConfigured(options.env))
   const sandbox = useSandbox
-    ? await startSandbox({ stateDir: join(options.stateDir, 'sandbox'), kubePort: options.kubePort, vaultPort: options.vaultPort, logger: log })
+    ? await startSandbox({ stateDir: join(options.stateDir, 'sandbox'), kubePort: options.kubePort, vaultPort: options.vaultPort, manifestsDir: options.manifestsDir, logger: log })
     : undefined
   const started: LocalFunction[] = []
   try {
+    // The functions learn the broker's address (K_SINK) before the mesh,
+    // which needs theirs, starts: so its port is chosen first.
+    const port = options.port === 0 ? await freePort('127.0.0.1') : options.port
+    const firstBroker = (await loadManifests(options.triggersDir)).brokers[0]
+    const sink = `http://127.0.0.1:${port}${firstBroker ? `/${firstBroker.namespace}/${firstBroker.name}` : ''}`
     const specs = await discoverFunctions(options.functionsDir)
-    for (const spec of specs) started.push(await startFunctionProcess(spec, functionEnv(spec.name, options, sandbox), log))
+    for (const spec of specs) started.push(await startFunctionProcess(spec, await functionEnv(spec.name, options, sandbox, sink), log))
     const mesh = await startMesh({
       dir: options.triggersDir,
       services: Object.fromEntries(started.map((f) => [f.name, f.url])),
-      port: options.port,
+      port,
       logger: log,
       deadLetterFile: join(options.stateDir, 'dead-letters.jsonl'),
     })
     const brokerUrl = mesh.brokers[0]?.url ?? mesh.ingressUrl
+    // ApiServerSources: Kubernetes changes become events, from the sandbox or the real cluster.
+    const sources = await loadApiServerSources(options.triggersDir)
+    const watchConfig = sandbox
+      ? createKubeConfig({ server: sandbox.kube.url, token: sandbox.kube.mintServiceAccountToken(CARETAKER_NAMESPACE, APISERVERSOURCE_ACCOUNT) })
+      : clusterConfigured(options.env) && (options.env.KUBECONFIG || options.env.KUBERNETES_SERVICE_HOST)
+        ? createKubeConfig(options.env.KUBECONFIG ? { kubeconfigPath: options.env.KUBECONFIG } : { inCluster: true })
+        : undefined
+    const feed = sources.length > 0 && watchConfig
+      ? await startApiServerSources({
+        sources,
+        kubeConfig: watchConfig,
+        logger: log,
+        sink: (event, source) => mesh.broker.publish(event, { namespace: source.sink.ref?.namespace ?? source.namespace, name: source.sink.ref?.name ?? '' }),
+      })
+      : undefined
     return {
       ingressUrl: mesh.ingressUrl,
       brokerUrl,
@@ -82,6 +113,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       sandbox,
       mesh,
       async close() {
+        await feed?.close()
         await mesh.close()
         await stopFunctionProcesses(started)
         await sandbox?.close()

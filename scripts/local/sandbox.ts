@@ -1,12 +1,18 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { parseAllDocuments, stringify } from 'yaml'
 import type { Logger } from '../../shared/logger.ts'
+import { createDemoBackups, seedSandbox, type DemoBackups, type SeedSummary } from '../../test/sandbox/index.ts'
 import { startKubernetesSimulator } from '../../test/simulators/kubernetes/index.ts'
 import { startVaultSimulator, type VaultSimulator } from '../../test/simulators/vault/index.ts'
+import { sandboxConfigs } from './sandbox-configs.ts'
 
 /**
  * The sandbox platform: the Kubernetes and Vault simulators seeded with a
- * small demo platform, for running Caretaker with no cluster at hand.
+ * small demo platform (namespaces, workloads, backup CronJobs and their
+ * Jobs, certificates, snapshots, Vault secrets), a directory of real demo
+ * backup artifacts, and the RBAC of `manifests/`, so each function runs
+ * with exactly the permissions its manifest grants.
  */
 
 type KubernetesSimulator = Awaited<ReturnType<typeof startKubernetesSimulator>>
@@ -14,82 +20,135 @@ type KubernetesSimulator = Awaited<ReturnType<typeof startKubernetesSimulator>>
 export interface Sandbox {
   readonly kube: KubernetesSimulator
   readonly vault: VaultSimulator
-  /** A kubeconfig for kubectl and for the functions. */
+  /** A kubeconfig for kubectl (TLS, the simulator's own CA). */
   readonly kubeconfigPath: string
   /** A file holding the Vault root token (kept out of logs and banners). */
   readonly vaultTokenPath: string
+  readonly backups: DemoBackups
+  readonly seeded: SeedSummary
   /** The environment a function process needs to reach the sandbox. */
-  functionEnv(name: string): Record<string, string>
+  functionEnv(name: string): Promise<Record<string, string>>
   close(): Promise<void>
 }
 
 export interface SandboxOptions {
   readonly stateDir: string
+  /** The HTTPS port kubectl talks to (the functions use a plain loopback port). */
   readonly kubePort: number
   readonly vaultPort: number
+  /** Where the project's manifests are: their RBAC is applied to the simulator. */
+  readonly manifestsDir: string
   readonly logger: Logger
+  readonly now?: Date
 }
 
 /** The namespace Caretaker's functions run in, as in the manifests. */
 export const CARETAKER_NAMESPACE = 'caretaker'
 
+const RBAC_KINDS = new Set(['Namespace', 'ServiceAccount', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'])
+
+/** Every Namespace, ServiceAccount and RBAC object in the manifests directory tree. */
+export async function manifestRbac(dir: string): Promise<Array<Record<string, unknown>>> {
+  const out: Array<Record<string, unknown>> = []
+  const walk = async (d: string): Promise<void> => {
+    for (const entry of await readdir(d, { withFileTypes: true })) {
+      const path = join(d, entry.name)
+      if (entry.isDirectory()) await walk(path)
+      else if (/\.ya?ml$/.test(entry.name) && entry.name !== 'kustomization.yaml') {
+        for (const doc of parseAllDocuments(await readFile(path, 'utf8'))) {
+          const obj = doc.toJSON() as Record<string, unknown> | null
+          if (obj && RBAC_KINDS.has(String(obj.kind))) out.push(obj)
+        }
+      }
+    }
+  }
+  await walk(dir)
+  // Namespaces first, then identities, then what refers to them.
+  const order = ['Namespace', 'ServiceAccount', 'ClusterRole', 'Role', 'ClusterRoleBinding', 'RoleBinding']
+  return out.sort((a, b) => order.indexOf(String(a.kind)) - order.indexOf(String(b.kind)))
+}
+
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const log = options.logger.child({ component: 'sandbox' })
+  const now = options.now ?? new Date()
   // A sandbox starts fresh every time: nothing of an earlier run is trusted.
   await rm(options.stateDir, { recursive: true, force: true })
   await mkdir(options.stateDir, { recursive: true })
-  const kube = await startKubernetesSimulator({ port: options.kubePort })
-  let vault: VaultSimulator
+  const vault = await startVaultSimulator({ port: options.vaultPort })
+  let kube: KubernetesSimulator | undefined
   try {
-    vault = await startVaultSimulator({ port: options.vaultPort, kubernetes: { host: kube.url, reviewerToken: kube.token } })
+    kube = await startKubernetesSimulator({
+      tls: { port: options.kubePort },
+      // Rollouts, Jobs and syncs take a second; CronJobs run on their schedules.
+      controllers: { delayMs: 1000, scheduleCheckMs: 10_000, vault: { url: vault.url, token: vault.rootToken } },
+    })
+    vault.configureKubernetes({ host: kube.url, reviewerToken: kube.token })
+    const seeded = await seedSandbox({ kube, vault, now })
+    for (const obj of await manifestRbac(options.manifestsDir)) {
+      const meta = obj.metadata as { name: string; namespace?: string }
+      // The demo platform holds the namespaces and ServiceAccounts already.
+      if (kube.store.get(String(obj.apiVersion), String(obj.kind), meta.namespace ?? '', meta.name)) continue
+      kube.store.seed(obj)
+    }
+    const backups = await createDemoBackups(join(options.stateDir, 'backups'), now, { vault })
+    const kubeconfigPath = join(options.stateDir, 'kubeconfig')
+    await writeFile(kubeconfigPath, kubeconfigYaml(kube.tlsUrl!, kube.caCert!, kube.token), { mode: 0o600 })
+    const vaultTokenPath = join(options.stateDir, 'vault-token')
+    await writeFile(vaultTokenPath, vault.rootToken, { mode: 0o600 })
+    const configDir = join(options.stateDir, 'config')
+    await mkdir(configDir)
+    const longhornBackups = seeded.objects
+      .filter((o) => o.apiVersion === 'longhorn.io/v1beta2' && o.kind === 'Backup' && o.namespace)
+      .map((o) => kube!.store.get(o.apiVersion, o.kind, o.namespace!, o.name))
+    const volumes = [...new Set(longhornBackups.map((b) => (b?.status as { volumeName?: string } | undefined)?.volumeName).filter((v): v is string => Boolean(v)))]
+    const configs = sandboxConfigs({
+      backups, seeded,
+      ...(volumes.length > 0 ? { longhorn: { namespace: String((longhornBackups[0]?.metadata as { namespace?: string }).namespace), volumes } } : {}),
+    })
+    log.info({ kubernetes: kube.tlsUrl, vault: vault.url, kubeconfig: kubeconfigPath, backups: backups.dir, objects: seeded.objects.length }, 'sandbox: simulators started and seeded')
+    const k = kube
+    return {
+      kube: k,
+      vault,
+      kubeconfigPath,
+      vaultTokenPath,
+      backups,
+      seeded,
+      async functionEnv(name) {
+        const env: Record<string, string> = {
+          CARETAKER_KUBE_SERVER: k.url,
+          // The function's own ServiceAccount: it can do what its manifest's RBAC grants, nothing more.
+          CARETAKER_KUBE_TOKEN: k.mintServiceAccountToken(CARETAKER_NAMESPACE, name),
+          VAULT_ADDR: vault.url,
+          VAULT_TOKEN: vault.rootToken,
+        }
+        const config = configs[name]
+        if (config !== undefined) {
+          const path = join(configDir, `${name}.yaml`)
+          await writeFile(path, stringify(config))
+          env.CARETAKER_CONFIG = path
+        }
+        return env
+      },
+      async close() {
+        await k.close()
+        await vault.close()
+      },
+    }
   } catch (err) {
-    await kube.close()
+    await kube?.close()
+    await vault.close()
     throw err
-  }
-  const kubeconfigPath = join(options.stateDir, 'kubeconfig')
-  await writeFile(kubeconfigPath, kubeconfigYaml(kube.url, kube.token), { mode: 0o600 })
-  const vaultTokenPath = join(options.stateDir, 'vault-token')
-  await writeFile(vaultTokenPath, vault.rootToken, { mode: 0o600 })
-  options.logger.info({ kubernetes: kube.url, vault: vault.url, kubeconfig: kubeconfigPath }, 'sandbox: simulators started')
-  return {
-    kube,
-    vault,
-    kubeconfigPath,
-    vaultTokenPath,
-    functionEnv(name) {
-      return {
-        CARETAKER_KUBE_SERVER: kube.url,
-        CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken(CARETAKER_NAMESPACE, name),
-        VAULT_ADDR: vault.url,
-        VAULT_TOKEN: vault.rootToken,
-      }
-    },
-    async close() {
-      await vault.close()
-      await kube.close()
-    },
   }
 }
 
-function kubeconfigYaml(server: string, token: string): string {
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- name: caretaker-sandbox',
-    '  cluster:',
-    `    server: ${server}`,
-    // A loopback simulator with a throwaway certificate (or plain HTTP): nothing to verify against.
-    '    insecure-skip-tls-verify: true',
-    'users:',
-    '- name: sandbox-admin',
-    '  user:',
-    `    token: ${token}`,
-    'contexts:',
-    '- name: caretaker-sandbox',
-    '  context:',
-    '    cluster: caretaker-sandbox',
-    '    user: sandbox-admin',
-    'current-context: caretaker-sandbox',
-    '',
-  ].join('\n')
+function kubeconfigYaml(server: string, caCert: string, token: string): string {
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'caretaker-sandbox', cluster: { server, 'certificate-authority-data': Buffer.from(caCert).toString('base64') } }],
+    users: [{ name: 'sandbox-admin', user: { token } }],
+    contexts: [{ name: 'caretaker-sandbox', context: { cluster: 'caretaker-sandbox', user: 'sandbox-admin' } }],
+    'current-context': 'caretaker-sandbox',
+  })
 }

@@ -52,7 +52,7 @@ spec:
   const ready = await proc.waitForLine((l) => l.msg === 'caretaker ready', 60_000)
   const broker = String(ready.broker)
   const functions = ready.functions as Record<string, string>
-  const sandbox = ready.sandbox as { kubernetes: string; vault: string; kubeconfig: string }
+  const sandbox = ready.sandbox as { kubernetes: string; vault: string; kubeconfig: string; backups: string }
   t.match(broker, /^http:\/\/127\.0\.0\.1:\d+\/caretaker\/caretaker$/, 'the broker ingress is on loopback')
   t.same(Object.keys(functions), ['echo'], 'each function folder is started')
   t.match(functions.echo, /^http:\/\/127\.0\.0\.1:\d+$/, 'on its own loopback port')
@@ -64,7 +64,10 @@ spec:
   const kc = new KubeConfig()
   kc.loadFromString(await readFile(sandbox.kubeconfig, 'utf8'))
   const namespaces = await kc.makeApiClient(CoreV1Api).listNamespace()
-  t.ok(Array.isArray(namespaces.items), 'the simulated API answers through the kubeconfig')
+  for (const ns of ['production', 'databases', 'vault', 'monitoring', 'caretaker']) {
+    t.ok(namespaces.items.some((n) => n.metadata?.name === ns), `the demo platform has namespace ${ns}`)
+  }
+  t.ok(existsSync(join(sandbox.backups, 'postgres')), 'and a directory of demo backups')
   const health = await fetch(`${sandbox.vault}/v1/sys/health`)
   t.equal(health.status, 200, 'the simulated Vault is unsealed and active')
   t.notMatch(JSON.stringify(proc.lines), new RegExp((await readFile(join(state, 'sandbox', 'vault-token'), 'utf8')).trim()), 'the Vault root token is in its file, never in a log line')

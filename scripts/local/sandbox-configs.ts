@@ -1,0 +1,55 @@
+import type { VerifyBackupConfig } from '../../functions/verify-backup/config.ts'
+import { findPostgresBinDir } from '../../shared/postgres/throwaway.ts'
+import type { DemoBackups, SeedSummary } from '../../test/sandbox/index.ts'
+
+/**
+ * Each function's config in the sandbox, pointing at the demo platform: the
+ * same shape as the ConfigMaps in manifests/, with the sandbox's paths and
+ * names. A function with no entry here runs with its defaults.
+ */
+export interface SandboxFacts {
+  readonly backups: DemoBackups
+  readonly seeded: SeedSummary
+  /** The volumes that have Longhorn Backup objects, and their namespace. */
+  readonly longhorn?: { readonly namespace: string; readonly volumes: readonly string[] }
+}
+
+const FORMAT: Record<string, VerifyBackupConfig['sets'][number]['format']> = {
+  'etcd-snapshot': 'etcd-snapshot',
+  gzip: 'pg-dumpall-gzip',
+  'redis-rdb': 'redis-rdb',
+  'vault-raft': 'vault-raft-snapshot',
+  'git-bundle': 'git-bundle',
+}
+
+const SET_NAME: Record<string, string> = { postgres: 'postgresql' }
+
+function verifyBackup(facts: SandboxFacts): VerifyBackupConfig {
+  const cronJobs = new Map(facts.seeded.backupJobs.map((j) => [j.cronJob, j.namespace]))
+  const sets: VerifyBackupConfig['sets'] = facts.backups.sets.map((s) => {
+    const cronJob = `${s.name}-backup`
+    const namespace = cronJobs.get(cronJob)
+    return {
+      name: SET_NAME[s.name] ?? s.name,
+      format: FORMAT[s.format]!,
+      directory: s.dir,
+      pattern: s.pattern,
+      rpo: `${s.rpoHours}h`,
+      minSizeBytes: 64,
+      maxShrinkPercent: 50,
+      ...(namespace ? { cronJob: { namespace, name: cronJob } } : {}),
+      // The restore test needs PostgreSQL's server programs on this machine.
+      ...(s.format === 'gzip' && findPostgresBinDir() ? { restore: { timeout: '5m', databases: [], queries: [] } } : {}),
+    }
+  })
+  if (facts.longhorn && facts.longhorn.volumes.length > 0) {
+    sets.push({ name: 'longhorn', format: 'longhorn', rpo: '24h', minSizeBytes: 1, maxShrinkPercent: 50, longhorn: { namespace: facts.longhorn.namespace, volumes: [...facts.longhorn.volumes] } })
+  }
+  return { sets }
+}
+
+export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
+  return {
+    'verify-backup': verifyBackup(facts),
+  }
+}
