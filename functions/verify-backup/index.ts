@@ -1,0 +1,196 @@
+import { basename, resolve } from 'node:path'
+import { BatchV1Api, type V1Job } from '@kubernetes/client-node'
+import type { CloudEvent } from 'cloudevents'
+import picomatch from 'picomatch'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { kubernetesError } from '../../shared/kubernetes/client.ts'
+import { EventRecorder } from '../../shared/kubernetes/events.ts'
+import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
+import { isInside } from './artifacts.ts'
+import { checkConfig, configSchema, type BackupSet, type VerifyBackupConfig } from './config.ts'
+import { verifyLonghornSet } from './longhorn.ts'
+import { BackupMetrics } from './metrics.ts'
+import { postgresRestoreRunner } from './restore.ts'
+import { CheckRun, report, verifyFileSet, type SetReport } from './verify.ts'
+
+/**
+ * verify-backup: proves each backup set is present, fresh, intact and (for
+ * PostgreSQL) restorable, as soon as its backup Job completes, in a daily
+ * sweep, and on request. Read-only: it never changes or deletes a backup.
+ */
+
+const JOB_EVENTS = ['dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.ref.add', 'dev.knative.apiserver.ref.update']
+const PING = 'dev.knative.sources.ping'
+const REQUEST = 'dev.caretaker.backup.verify.requested'
+const VERIFIED = 'dev.caretaker.backup.verified'
+const FAILED = 'dev.caretaker.backup.verification.failed'
+const SWEEP = 'dev.caretaker.backup.sweep.completed'
+/** Job uids already verified, so later updates of a finished Job do not verify again. */
+const SEEN_JOBS_MAX = 1000
+
+type JobState = 'complete' | 'failed' | 'running'
+
+function jobState(job: V1Job): JobState {
+  const conditions = job.status?.conditions ?? []
+  if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return 'complete'
+  if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) return 'failed'
+  return 'running'
+}
+
+function cronJobOwner(job: V1Job): string | undefined {
+  return job.metadata?.ownerReferences?.find((o) => o.kind === 'CronJob')?.name
+}
+
+export default defineFunction<VerifyBackupConfig>({
+  name: 'verify-backup',
+  description: 'verifies backups: presence, age, size, integrity by format, checksum, restore test',
+  accepts: [...JOB_EVENTS, PING, REQUEST],
+  configSchema,
+  setup({ config, kubeConfig, log, metrics: registry }) {
+    checkConfig(config)
+    const metrics = new BackupMetrics(registry)
+    const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'verify-backup', log) : undefined
+    const batch = kubeConfig?.makeApiClient(BatchV1Api)
+    const restore = postgresRestoreRunner(config.postgresBinDir)
+    const seenJobs = new Map<string, string>()
+    // One verification per set at a time: a Job completion and the sweep
+    // arriving together verify the set once each, in turn, never at once.
+    const running = new Map<string, Promise<unknown>>()
+
+    function serialized<T>(set: string, work: () => Promise<T>): Promise<T> {
+      const before = running.get(set) ?? Promise.resolve()
+      const next = before.catch(() => undefined).then(work)
+      running.set(set, next)
+      void next.finally(() => { if (running.get(set) === next) running.delete(set) }).catch(() => undefined)
+      return next
+    }
+
+    async function verifySet(set: BackupSet, context: HandlerContext, only?: string): Promise<SetReport> {
+      return serialized(set.name, async () => {
+        const now = new Date()
+        const result = set.format === 'longhorn'
+          ? await verifyLonghornSet(set, kubeConfig, now)
+          : await verifyFileSet(set, { now, signal: context.signal, restore, ...(only ? { only } : {}) })
+        metrics.observe(result)
+        await noteOnCronJob(set, result, context)
+        const line = { set: set.name, verified: result.verified, failed_check: result.failedCheck, artifact: result.artifact?.name, duration_ms: result.durationMs }
+        if (result.verified) context.log.info(line, 'backup set verified')
+        else context.log.warn({ ...line, reason: result.checks.at(-1)?.message }, 'backup set failed verification')
+        return result
+      })
+    }
+
+    async function noteOnCronJob(set: BackupSet, result: SetReport, context: HandlerContext): Promise<void> {
+      if (!recorder || !set.cronJob) return
+      if (context.dryRun) {
+        context.log.info({ set: set.name }, 'dry-run: the Event on the CronJob is not recorded')
+        return
+      }
+      const last = result.checks.at(-1)
+      await recorder.onCronJob(set.cronJob.namespace, set.cronJob.name, result.verified
+        ? { type: 'Normal', reason: 'BackupVerified', action: 'Verify', message: `backup set ${set.name}: ${result.artifact?.name ?? 'backups'} verified (${result.checks.map((c) => c.check).join(', ')})` }
+        : { type: 'Warning', reason: 'BackupVerificationFailed', action: 'Verify', message: `backup set ${set.name}: ${result.failedCheck} check failed: ${last?.message ?? ''}` })
+    }
+
+    function outcome(result: SetReport, context: HandlerContext, trigger: string) {
+      return context.reply({ type: result.verified ? VERIFIED : FAILED, subject: result.set, data: { ...result, trigger } })
+    }
+
+    function setNamed(name: string): BackupSet {
+      const set = config.sets.find((s) => s.name === name)
+      if (!set) throw new CaretakerError(Errors.InvalidRequest, `no backup set named "${name}"; configured sets: ${config.sets.map((s) => s.name).join(', ') || 'none'}`)
+      return set
+    }
+
+    function setOfPath(path: string): BackupSet {
+      const set = config.sets.find((s) => s.directory && s.pattern && isInside(s.directory, path) && picomatch(s.pattern)(basename(path)))
+      if (!set) throw new CaretakerError(Errors.InvalidRequest, `${path} is not an artifact of any configured backup set (it must be directly in a set's directory and match its pattern)`)
+      return set
+    }
+
+    async function jobOf(event: CloudEvent<unknown>): Promise<V1Job | undefined> {
+      if (event.type.startsWith('dev.knative.apiserver.resource.')) {
+        const job = event.data as V1Job
+        return job.kind === 'Job' ? job : undefined
+      }
+      const ref = event.data as { kind: string; name: string; namespace?: string }
+      if (ref.kind !== 'Job' || !ref.namespace) return undefined
+      if (!batch) throw new CaretakerError(Errors.DependencyUnavailable, 'a Reference-mode Job event needs the Kubernetes API, and none is configured')
+      try {
+        return await batch.readNamespacedJob({ namespace: ref.namespace, name: ref.name })
+      } catch (err) {
+        const e = kubernetesError(err, `read Job ${ref.namespace}/${ref.name}`)
+        if (e.details?.code === 404) return undefined
+        throw e
+      }
+    }
+
+    async function onJob(event: CloudEvent<unknown>, context: HandlerContext) {
+      const job = await jobOf(event)
+      if (!job) return undefined
+      const namespace = job.metadata?.namespace ?? ''
+      const owner = cronJobOwner(job)
+      const set = config.sets.find((s) => s.cronJob && s.cronJob.namespace === namespace && s.cronJob.name === owner)
+      if (!set) {
+        context.log.debug({ job: `${namespace}/${job.metadata?.name}` }, 'not the Job of a configured backup set')
+        return undefined
+      }
+      const state = jobState(job)
+      if (state === 'running') return undefined
+      const uid = job.metadata?.uid ?? `${namespace}/${job.metadata?.name}`
+      if (seenJobs.has(uid)) {
+        context.log.info({ set: set.name, job: job.metadata?.name }, 'this Job was verified already')
+        return undefined
+      }
+      seenJobs.set(uid, set.name)
+      if (seenJobs.size > SEEN_JOBS_MAX) seenJobs.delete(seenJobs.keys().next().value!)
+      if (state === 'failed') {
+        const started = performance.now()
+        const run = new CheckRun()
+        const failedCondition = job.status?.conditions?.find((c) => c.type === 'Failed')
+        await run.run('job', () => ({ ok: false, message: `backup Job ${job.metadata?.name} failed${failedCondition?.reason ? ` (${failedCondition.reason})` : ''}: no new artifact`, evidence: { job: job.metadata?.name, reason: failedCondition?.reason ?? null, message: failedCondition?.message ?? null } }))
+        const result = report(set, run, started, new Date())
+        metrics.observe(result)
+        await noteOnCronJob(set, result, context)
+        return outcome(result, context, `job:${job.metadata?.name}`)
+      }
+      return outcome(await verifySet(set, context), context, `job:${job.metadata?.name}`)
+    }
+
+    async function sweep(context: HandlerContext) {
+      const results: SetReport[] = []
+      for (const [i, set] of config.sets.entries()) {
+        if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
+        const result = await verifySet(set, context)
+        results.push(result)
+        await context.emit({ type: result.verified ? VERIFIED : FAILED, subject: set.name, data: { ...result, trigger: 'sweep' } }, i + 1)
+      }
+      return context.reply({
+        type: SWEEP,
+        data: {
+          verified: results.filter((r) => r.verified).length,
+          failed: results.filter((r) => !r.verified).length,
+          sets: results.map((r) => ({ set: r.set, verified: r.verified, ...(r.failedCheck ? { failedCheck: r.failedCheck } : {}), artifact: r.artifact?.name ?? null })),
+        },
+      })
+    }
+
+    return {
+      async handle(context, event) {
+        if (event.type === PING) return sweep(context)
+        if (event.type === REQUEST) {
+          const data = event.data as { set?: string; path?: string }
+          if (data.path) {
+            const set = data.set ? setNamed(data.set) : setOfPath(data.path)
+            if (data.set && !(set.directory && isInside(set.directory, data.path))) {
+              throw new CaretakerError(Errors.InvalidRequest, `${data.path} is not in the directory of backup set ${set.name}`)
+            }
+            return outcome(await verifySet(set, context, resolve(data.path)), context, 'request')
+          }
+          return outcome(await verifySet(setNamed(data.set!), context), context, 'request')
+        }
+        return onJob(event, context)
+      },
+    }
+  },
+})

@@ -1,0 +1,56 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node'
+import { spawnNode } from '../harness/process.ts'
+
+// `npm start` as shipped: the project's own functions, triggers and
+// manifests against the sandbox. A backup Job completing in the simulated
+// cluster reaches verify-backup through the ApiServerSource, the broker and
+// its Trigger, with nothing but the shipped YAML wiring it.
+
+t.test('the shipped functions and triggers work against the sandbox', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'caretaker-sandbox-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const proc = spawnNode(['scripts/start.ts', '--port', '0', '--kube-port', '0', '--vault-port', '0', '--state', join(dir, 'state')],
+    { HOME: dir, CARETAKER_DRY_RUN: 'false' })
+  let exited = false
+  void proc.exited.then(() => { exited = true })
+  t.teardown(() => { if (!exited) proc.child.kill('SIGKILL') })
+  const ready = await proc.waitForLine((l) => l.msg === 'caretaker ready', 90_000)
+  const broker = String(ready.broker)
+  t.ok((ready.functions as Record<string, string>)['verify-backup'], 'verify-backup is running')
+
+  const kc = new KubeConfig()
+  kc.loadFromString(await readFile((ready.sandbox as { kubeconfig: string }).kubeconfig, 'utf8'))
+  const batch = kc.makeApiClient(BatchV1Api)
+  const core = kc.makeApiClient(CoreV1Api)
+
+  // A manual request through the broker: the demo's newest PostgreSQL dump was cut short.
+  const res = await fetch(broker, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'sandbox-1', 'ce-source': '/test/sandbox', 'ce-type': 'dev.caretaker.backup.verify.requested' },
+    body: JSON.stringify({ set: 'postgresql' }),
+  })
+  t.equal(res.status, 202)
+  const failed = await proc.waitForLine((l) => l.msg === 'backup set failed verification' && l.set === 'postgresql', 60_000)
+  t.equal(failed.failed_check, 'integrity', 'the truncated demo dump fails its integrity check')
+
+  // A backup Job of the etcd CronJob, completed by the simulator's Job controller.
+  const cronJob = await batch.readNamespacedCronJob({ namespace: 'kube-system', name: 'etcd-backup' })
+  await batch.createNamespacedJob({
+    namespace: 'kube-system',
+    body: {
+      metadata: { name: 'etcd-backup-manual-1', ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name: 'etcd-backup', uid: cronJob.metadata!.uid!, controller: true }] },
+      spec: cronJob.spec!.jobTemplate.spec!,
+    },
+  })
+  const verified = await proc.waitForLine((l) => l.msg === 'backup set verified' && l.set === 'etcd', 60_000)
+  t.equal(verified.artifact !== undefined, true, 'the Job completing verified the etcd set')
+  const events = (await core.listNamespacedEvent({ namespace: 'kube-system' })).items.filter((e) => e.involvedObject.name === 'etcd-backup' && e.reason === 'BackupVerified')
+  t.equal(events.length, 1, 'and recorded a BackupVerified Event on the CronJob, with the manifest\'s RBAC')
+
+  proc.child.kill('SIGTERM')
+  t.equal(await proc.exited, 0, 'SIGTERM stops everything cleanly')
+})
