@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
+import { GarbageReleaser } from '../../../shared/memory.ts'
 import { CHUNK_BYTES, fail, pass, readRange, type FormatVerdict } from './stream.ts'
 
 /**
@@ -37,12 +38,14 @@ export interface GzipOptions {
 
 export async function verifyGzip(path: string, size: number, options: GzipOptions = {}): Promise<FormatVerdict> {
   let uncompressed = 0
+  const releaser = new GarbageReleaser()
   let head = ''
   let tail = ''
   const sink = new Writable({
     highWaterMark: CHUNK_BYTES,
     write(chunk: Buffer, _encoding, callback) {
       uncompressed += chunk.length
+      releaser.count(chunk.length)
       if (options.pgDumpall) {
         if (head.length < DUMP_HEAD.length + 8) head += chunk.subarray(0, 64).toString('latin1')
         tail = (tail + chunk.subarray(Math.max(0, chunk.length - TAIL_KEEP)).toString('latin1')).slice(-TAIL_KEEP)

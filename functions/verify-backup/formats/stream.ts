@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { GarbageReleaser } from '../../../shared/memory.ts'
 
 /**
  * Streaming helpers for the format checks: every check reads its artifact
@@ -39,12 +40,14 @@ export function readRange(path: string, start = 0, endExclusive?: number) {
 /** Feed [start, endExclusive) of a file to `consume`, chunk by chunk. */
 export async function scan(path: string, consume: (chunk: Buffer) => void, options: { start?: number; end?: number; signal?: AbortSignal } = {}): Promise<void> {
   if (options.end !== undefined && options.end <= (options.start ?? 0)) return
+  const releaser = new GarbageReleaser()
   await pipeline(
     readRange(path, options.start ?? 0, options.end),
     new Writable({
       highWaterMark: CHUNK_BYTES,
       write(chunk: Buffer, _encoding, callback) {
         consume(chunk)
+        releaser.count(chunk.length)
         callback()
       },
     }),

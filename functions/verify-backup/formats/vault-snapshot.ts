@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import { extract } from 'tar-stream'
+import { GarbageReleaser } from '../../../shared/memory.ts'
 import { fail, pass, readRange, type FormatVerdict } from './stream.ts'
 
 /**
@@ -21,6 +22,7 @@ export async function verifyVaultSnapshot(path: string, size: number, signal?: A
   const hashes = new Map<string, string>()
   const sizes = new Map<string, number>()
   const small = new Map<string, string>()
+  const releaser = new GarbageReleaser()
   const tar = extract()
   tar.on('entry', (header, stream, next) => {
     const hash = createHash('sha256')
@@ -30,6 +32,7 @@ export async function verifyVaultSnapshot(path: string, size: number, signal?: A
       const chunk = data as Buffer
       hash.update(chunk)
       bytes += chunk.length
+      releaser.count(chunk.length)
       if (bytes <= SMALL_FILE) keep.push(chunk)
     })
     stream.on('end', () => {

@@ -134,6 +134,10 @@ if (skip) {
     t.equal(failedAt(bad), 'restore', 'but the restore fails')
     t.match(bad.checks.at(-1)?.message, /does not restore: .*no_such_table/, 'reported with the first error line')
 
+    const slow = await verify(setFor(f, goodDir, { restore: { timeout: '1ms', databases: [], queries: [] } }))
+    t.equal(failedAt(slow), 'restore', 'a restore over its time limit fails')
+    t.match(slow.checks.at(-1)?.message, /did not finish within 1ms/)
+
     const cutDir = fresh()
     await mkdir(cutDir)
     await incompleteDump(art.pgDump, join(cutDir, f.name))
