@@ -33,6 +33,7 @@ export const RESOURCES: ResourceInfo[] = [
   row('batch', 'v1', 'Job', 'jobs', true, ['status']),
   row('batch', 'v1', 'CronJob', 'cronjobs', true, ['status'], ['cj']),
   row('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
+  row('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true, [], ['netpol']),
   row('events.k8s.io', 'v1', 'Event', 'events', true, [], ['ev']),
   row('rbac.authorization.k8s.io', 'v1', 'Role', 'roles', true),
   row('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', false),
