@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node'
+import type { AuthenticationV1Api, KubeConfig } from '@kubernetes/client-node'
 import { CaretakerError, Errors } from '../errors.ts'
-import { kubernetesError } from '../kubernetes/client.ts'
 
 /** Who sent a request, once authenticated. */
 export interface Identity {
@@ -61,7 +60,7 @@ export function isAllowedIdentity(username: string, allowed: readonly string[]):
  */
 export class TokenReviewAuthenticator implements Authenticator {
   readonly mode = 'tokenreview' as const
-  readonly #api: AuthenticationV1Api
+  readonly #api: Promise<AuthenticationV1Api>
   readonly #allowed: readonly string[]
   readonly #audience: string | undefined
   readonly #cache = new Map<string, { identity: Identity | CaretakerError; expires: number }>()
@@ -71,7 +70,9 @@ export class TokenReviewAuthenticator implements Authenticator {
     if (options.allowed.length === 0) {
       throw new CaretakerError(Errors.InvalidConfig, 'auth: tokenreview mode needs at least one allowed identity (AUTH_ALLOWED)')
     }
-    this.#api = kubeConfig.makeApiClient(AuthenticationV1Api)
+    // Loaded on first use: only functions authenticating this way pay for the client.
+    this.#api = import('@kubernetes/client-node').then((k) => kubeConfig.makeApiClient(k.AuthenticationV1Api))
+    this.#api.catch(() => undefined)
     this.#allowed = options.allowed
     this.#audience = options.audience
     this.#ttlMs = options.cacheTtlMs ?? 60_000
@@ -96,7 +97,7 @@ export class TokenReviewAuthenticator implements Authenticator {
   async #review(token: string): Promise<Identity | CaretakerError> {
     let status
     try {
-      const review = await this.#api.createTokenReview({
+      const review = await (await this.#api).createTokenReview({
         body: {
           apiVersion: 'authentication.k8s.io/v1',
           kind: 'TokenReview',
@@ -106,6 +107,7 @@ export class TokenReviewAuthenticator implements Authenticator {
       status = review.status
     } catch (err) {
       // The reviewer being down is not the caller's fault: 503, retried.
+      const { kubernetesError } = await import('../kubernetes/client.ts')
       const e = kubernetesError(err, 'create TokenReview')
       throw new CaretakerError(Errors.DependencyUnavailable, `cannot authenticate the request now: ${e.message}`)
     }

@@ -1,6 +1,4 @@
-import { Redis } from 'ioredis'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { createKubeConfig } from '../kubernetes/client.ts'
 import { createLogger, type Logger } from '../logger.ts'
 import { NoAuthenticator, StaticTokenAuthenticator, TokenReviewAuthenticator, type Authenticator } from './auth.ts'
 import type { FunctionModule } from './function.ts'
@@ -40,8 +38,12 @@ function createAuthenticator(settings: RuntimeSettings, kubeConfig: KubeConfig |
   }
 }
 
-function createIdempotencyStore(settings: RuntimeSettings): IdempotencyStore {
+// The Kubernetes client and the Redis client are loaded only by functions
+// that use them: the Kubernetes client alone costs about 85 MB and half a
+// second at start (bench/runtime.ts).
+async function createIdempotencyStore(settings: RuntimeSettings): Promise<IdempotencyStore> {
   if (settings.idempotency.store === 'redis') {
+    const { Redis } = await import('ioredis')
     const redis = new Redis(settings.idempotency.redisUrl!, { lazyConnect: false, maxRetriesPerRequest: 2, connectTimeout: 5000 })
     return new RedisIdempotencyStore(redis, { ttlSeconds: settings.idempotency.ttlSeconds })
   }
@@ -55,9 +57,9 @@ function createIdempotencyStore(settings: RuntimeSettings): IdempotencyStore {
 export async function hostFunction(options: HostOptions): Promise<HostedFunction> {
   const { module, settings } = options
   const logger = createLogger({ name: settings.functionName, level: settings.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) })
-  const kubeConfig = settings.kubernetes ? createKubeConfig(settings.kubernetes) : undefined
+  const kubeConfig = settings.kubernetes ? (await import('../kubernetes/client.ts')).createKubeConfig(settings.kubernetes) : undefined
   const authenticator = options.authenticator ?? createAuthenticator(settings, kubeConfig)
-  const idempotency = options.idempotency ?? createIdempotencyStore(settings)
+  const idempotency = options.idempotency ?? await createIdempotencyStore(settings)
   const metrics = new RuntimeMetrics(settings.functionName)
   const sink = createEventSink(settings.sinkUrl, logger)
   const runtime = buildRuntime({

@@ -42,7 +42,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   constructor(options: { ttlMs?: number; maxEntries?: number; now?: () => number } = {}) {
     this.#ttlMs = options.ttlMs ?? 24 * 3600_000
-    this.#maxEntries = options.maxEntries ?? 100_000
+    // Redeliveries come within minutes: 20,000 outcomes bound the memory (a few tens of MB) under a storm.
+    this.#maxEntries = options.maxEntries ?? 20_000
     this.#now = options.now ?? Date.now
   }
 
