@@ -1,0 +1,147 @@
+import { existsSync } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
+import http from 'node:http'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import t from 'tap'
+import { parse, parseAllDocuments } from 'yaml'
+import type { FunctionModule } from '../../shared/runtime/function.ts'
+import { catalogue } from '../../shared/events/catalogue.ts'
+import { startTestFunction } from '../harness/function.ts'
+import { startReceiver } from '../mesh/receiver.ts'
+import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../simulators/vault/index.ts'
+
+// Every function's endpoint against malformed and near-miss input: never a
+// 5xx, never a crash, never a side effect (no write to Kubernetes or Vault,
+// no event sent on). Seeded, so a failure replays.
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const CASES_PER_FUNCTION = Number(process.env.FUZZ_CASES ?? 400)
+const BODY_LIMIT = 16 * 1024
+
+let seed = Number(process.env.FUZZ_SEED ?? 20261122)
+const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)]!
+const junk = (): unknown => pick<() => unknown>([
+  () => null, () => rand(1e6) - 5e5, () => 'x'.repeat(rand(40)), () => [], () => [1, 'a', null], () => ({}), () => ({ a: { b: [] } }), () => true, () => 1.5e308, () => '\u0000\uffff',
+])()
+
+interface Case { name: string; headers: Record<string, string>; body: string | Buffer }
+
+function envelope(type: string, data: unknown): Record<string, unknown> {
+  return { specversion: '1.0', id: `fuzz-${rand(1e9)}`, source: '/fuzz', type, datacontenttype: 'application/json', data }
+}
+
+/** Variants of valid-looking data that its schema must refuse. */
+function nearMisses(schema: Record<string, unknown>): unknown[] {
+  const props = (schema.properties ?? {}) as Record<string, Record<string, unknown>>
+  const required = (schema.required ?? []) as string[]
+  const base: Record<string, unknown> = {}
+  for (const [k, p] of Object.entries(props)) base[k] = p.type === 'string' ? 'x' : p.type === 'integer' || p.type === 'number' ? 1 : p.type === 'boolean' ? true : p.type === 'array' ? [] : p.type === 'object' ? {} : 'x'
+  const out: unknown[] = [junk(), 'not an object', 42, [base]]
+  if (schema.additionalProperties === false) out.push({ ...base, unexpectedField: 'x' })
+  for (const k of Object.keys(props)) out.push({ ...base, [k]: props[k]!.type === 'string' ? 12345 : 'wrong type' })
+  for (const k of required) { const copy = { ...base }; delete copy[k]; out.push(copy) }
+  return out
+}
+
+function cases(fn: FunctionModule): Case[] {
+  const accepted = fn.definition.accepts
+  const out: Case[] = []
+  const validate = (type: string, data: unknown): boolean => { try { fn.validator.check(type, data); return true } catch { return false } }
+  for (let i = 0; out.length < CASES_PER_FUNCTION && i < CASES_PER_FUNCTION * 4; i++) {
+    const type = pick(accepted)
+    const schema = (catalogue.get(type)?.schema ?? fn.definition.eventTypes?.find((e) => e.type === type)?.schema ?? {}) as Record<string, unknown>
+    switch (rand(9)) {
+      case 0: out.push({ name: 'plain JSON', headers: { 'content-type': pick(['application/json', 'text/plain', 'application/xml', 'application/octet-stream']) }, body: JSON.stringify(junk()) }); break
+      case 1: {
+        const h: Record<string, string> = { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'f', 'ce-source': '/fuzz', 'ce-type': type }
+        delete h[pick(['ce-specversion', 'ce-id', 'ce-source', 'ce-type'])]
+        out.push({ name: 'binary, an attribute missing', headers: h, body: '{}' })
+        break
+      }
+      case 2: out.push({ name: 'binary, bad specversion', headers: { 'content-type': 'application/json', 'ce-specversion': pick(['0.3', '2.0', '', '1']), 'ce-id': 'f', 'ce-source': '/fuzz', 'ce-type': type }, body: '{}' }); break
+      case 3: {
+        const text = JSON.stringify(envelope(type, {}))
+        out.push({ name: 'structured, truncated', headers: { 'content-type': 'application/cloudevents+json' }, body: text.slice(0, rand(text.length - 1)) })
+        break
+      }
+      case 4: {
+        const env = envelope(type, {})
+        env[pick(['id', 'source', 'type', 'specversion'])] = pick([42, null, '', ['x'], { a: 1 }])
+        out.push({ name: 'structured, attribute of the wrong type', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(env) })
+        break
+      }
+      case 5: out.push({ name: 'oversized', headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(envelope(type, { pad: 'x'.repeat(BODY_LIMIT + rand(BODY_LIMIT)) })) }); break
+      case 6: out.push({ name: 'unknown type', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `f${rand(1e9)}`, 'ce-source': '/fuzz', 'ce-type': `dev.caretaker.fuzz.${rand(100)}` }, body: JSON.stringify(junk()) }); break
+      case 7: out.push({ name: 'batch or odd media type', headers: { 'content-type': pick(['application/cloudevents-batch+json', 'application/cloudevents+xml', 'multipart/form-data; boundary=x']) }, body: '[]' }); break
+      default: {
+        const data = pick(nearMisses(schema))
+        if (validate(type, data)) continue // valid after all: not a bad input
+        const structured = rand(2) === 0
+        out.push(structured
+          ? { name: `near-miss data for ${type}`, headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(envelope(type, data)) }
+          : { name: `near-miss data for ${type}`, headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `f${rand(1e9)}`, 'ce-source': '/fuzz', 'ce-type': type }, body: JSON.stringify(data) })
+      }
+    }
+  }
+  return out
+}
+
+function post(url: string, c: Case): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(url, { method: 'POST', headers: c.headers }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('error', () => resolve(-1))
+    req.end(c.body)
+  })
+}
+
+async function exampleConfig(name: string): Promise<unknown> {
+  const path = join(root, 'manifests', name, 'config.yaml')
+  if (!existsSync(path)) return undefined
+  const cm = parseAllDocuments(await readFile(path, 'utf8')).map((d) => d.toJSON() as { kind?: string; data?: Record<string, string> }).find((d) => d.kind === 'ConfigMap')
+  const text = cm?.data ? Object.values(cm.data)[0] : undefined
+  return text ? parse(text) : undefined
+}
+
+const names = (await readdir(join(root, 'functions'), { withFileTypes: true })).filter((e) => e.isDirectory() && existsSync(join(root, 'functions', e.name, 'index.ts'))).map((e) => e.name).sort()
+
+for (const name of names) {
+  t.test(`fuzz ${name}`, async (t) => {
+    const kube = await startKubernetesSimulator({ rbac: false, controllers: { enabled: false } })
+    const vault = await startVaultSimulator()
+    const sink = await startReceiver(() => ({ status: 202 }))
+    let writes = 0
+    kube.onChange(() => { writes++ })
+    t.teardown(async () => { await sink.close(); await vault.close(); await kube.close() })
+    const fn = ((await import(pathToFileURL(join(root, 'functions', name, 'index.ts')).href)) as { default: FunctionModule }).default
+    const config = await exampleConfig(name)
+    const hosted = await startTestFunction(fn, {
+      ...(config === undefined ? {} : { config }),
+      env: {
+        CARETAKER_BODY_LIMIT: String(BODY_LIMIT), CARETAKER_DRY_RUN: 'force', LOG_LEVEL: 'warn',
+        CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.token, VAULT_ADDR: vault.url, VAULT_TOKEN: vault.rootToken, K_SINK: sink.url,
+      },
+    })
+    t.teardown(() => hosted.stop())
+    const list = cases(fn)
+    const bad: string[] = []
+    const statuses = new Map<number, number>()
+    for (const c of list) {
+      const status = await post(hosted.url, c)
+      statuses.set(status, (statuses.get(status) ?? 0) + 1)
+      if (status < 400 || status >= 500) bad.push(`${c.name}: ${status}`)
+    }
+    t.ok(list.length >= CASES_PER_FUNCTION / 2, `${list.length} malformed or near-miss requests (statuses ${JSON.stringify(Object.fromEntries(statuses))})`)
+    t.same(bad.slice(0, 20), [], 'every one is a 4xx: never a 5xx, never accepted')
+    t.equal((await fetch(`${hosted.url}/health/liveness`)).status, 200, 'the function is still alive')
+    const vaultWrites = vault.requests.filter((r) => r.method !== 'GET' && !r.path.startsWith('/v1/sys/health')).length
+    t.equal(writes, 0, 'nothing was written to Kubernetes')
+    t.equal(vaultWrites, 0, 'nothing was written to Vault')
+    t.equal(sink.requests.length, 0, 'no event was sent on')
+  })
+}
