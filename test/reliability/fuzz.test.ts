@@ -42,7 +42,7 @@ function nearMisses(schema: Record<string, unknown>): unknown[] {
   const out: unknown[] = [junk(), 'not an object', 42, [base]]
   if (schema.additionalProperties === false) out.push({ ...base, unexpectedField: 'x' })
   for (const k of Object.keys(props)) out.push({ ...base, [k]: props[k]!.type === 'string' ? 12345 : 'wrong type' })
-  for (const k of required) { const copy = { ...base }; delete copy[k]; out.push(copy) }
+  for (const k of required) out.push(Object.fromEntries(Object.entries(base).filter(([key]) => key !== k)))
   return out
 }
 
@@ -56,8 +56,8 @@ function cases(fn: FunctionModule): Case[] {
     switch (rand(9)) {
       case 0: out.push({ name: 'plain JSON', headers: { 'content-type': pick(['application/json', 'text/plain', 'application/xml', 'application/octet-stream']) }, body: JSON.stringify(junk()) }); break
       case 1: {
-        const h: Record<string, string> = { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'f', 'ce-source': '/fuzz', 'ce-type': type }
-        delete h[pick(['ce-specversion', 'ce-id', 'ce-source', 'ce-type'])]
+        const missing = pick(['ce-specversion', 'ce-id', 'ce-source', 'ce-type'])
+        const h = Object.fromEntries(Object.entries({ 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'f', 'ce-source': '/fuzz', 'ce-type': type }).filter(([k]) => k !== missing))
         out.push({ name: 'binary, an attribute missing', headers: h, body: '{}' })
         break
       }
