@@ -15,6 +15,8 @@ import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { createGzip } from 'node:zlib'
 import { verifyGzip } from '../functions/verify-backup/formats/gzip.ts'
+import { restoreDump } from '../functions/verify-backup/restore.ts'
+import { findPostgresBinDir, startThrowawayPostgres } from '../shared/postgres/throwaway.ts'
 
 const MiB = 1024 * 1024
 
@@ -73,6 +75,63 @@ async function measure(path: string): Promise<void> {
   process.stdout.write(JSON.stringify({ ms: performance.now() - started, maxRssMiB: process.resourceUsage().maxRSS / 1024, baselineMiB }))
 }
 
+/**
+ * The restore test (initdb, start, restore, checks, stop) against a bare
+ * `psql -f` of the same dump into a server that is already running.
+ */
+async function restoreBench(dir: string): Promise<string[]> {
+  if (!findPostgresBinDir()) return ['restore test: PostgreSQL is not installed here; not measured', '']
+  const rows = Number(process.env.BENCH_RESTORE_ROWS ?? 600_000)
+  const source = await startThrowawayPostgres()
+  const sqlPath = join(dir, 'restore.sql')
+  try {
+    await source.query('CREATE DATABASE app')
+    await source.query('CREATE TABLE orders (id bigserial PRIMARY KEY, customer text, item text, amount numeric, placed timestamptz DEFAULT now())', [], 'app')
+    await source.query(`INSERT INTO orders (customer, item, amount) SELECT 'customer-' || (g % 50000), 'item-' || (g % 9000), (g % 10000) / 100.0 FROM generate_series(1, ${rows}) g`, [], 'app')
+    await source.query('CREATE INDEX orders_customer ON orders (customer)', [], 'app')
+    const dump = spawnSync(join(source.binDir, 'pg_dumpall'), ['-h', source.host, '-p', String(source.port), '-U', source.user, '-f', sqlPath], { encoding: 'utf8' })
+    if (dump.status !== 0) throw new Error(dump.stderr)
+  } finally {
+    await source.stop()
+  }
+  const gzPath = `${sqlPath}.gz`
+  await pipeline((await import('node:fs')).createReadStream(sqlPath), createGzip({ level: 1 }), createWriteStream(gzPath))
+  const sqlMiB = (await stat(sqlPath)).size / MiB
+  const bare = async (): Promise<number> => {
+    const target = await startThrowawayPostgres({ user: 'caretaker_restore' })
+    try {
+      const started = performance.now()
+      const res = spawnSync(join(target.binDir, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', target.host, '-p', String(target.port), '-U', target.user, '-d', 'postgres', '-f', sqlPath], { encoding: 'utf8' })
+      if (res.status !== 0) throw new Error(res.stderr)
+      return performance.now() - started
+    } finally {
+      await target.stop()
+    }
+  }
+  const ours = async (): Promise<number> => {
+    const size = (await stat(gzPath)).size
+    const started = performance.now()
+    const verdict = await restoreDump({ path: gzPath, name: 'restore.sql.gz', size, modified: new Date() }, {
+      name: 'bench', format: 'pg-dumpall-gzip', rpo: '24h', minSizeBytes: 1, maxShrinkPercent: 50,
+      restore: { timeout: '30m', databases: ['app'], queries: [{ database: 'app', sql: 'select count(*) from orders', min: rows }] },
+    }, new AbortController().signal)
+    if (!verdict.ok) throw new Error(verdict.message)
+    return performance.now() - started
+  }
+  const best = async (fn: () => Promise<number>): Promise<number> => Math.min(await fn(), await fn())
+  const bareMs = await best(bare)
+  const oursMs = await best(ours)
+  return [
+    `restore test: a ${sqlMiB.toFixed(0)} MB pg_dumpall dump (${rows} rows and an index), best of 2 (goal: ≤ 1.3× a bare psql -f)`,
+    '',
+    '| restore | time | ratio |',
+    '| --- | ---: | ---: |',
+    `| bare psql -f into a running server | ${bareMs.toFixed(0)} ms | 1.00 |`,
+    `| verify-backup's restore test (initdb, start, gunzip + psql, checks, stop) | ${oursMs.toFixed(0)} ms | ${(oursMs / bareMs).toFixed(2)} |`,
+    '',
+  ]
+}
+
 async function main(): Promise<void> {
   const totalMiB = Number(process.env.BENCH_SIZE_MB ?? 1024)
   const dir = await mkdtemp(join(tmpdir(), 'caretaker-bench-'))
@@ -117,6 +176,7 @@ async function main(): Promise<void> {
       '',
     ]
     process.stdout.write(lines.join('\n'))
+    if (process.env.BENCH_SKIP_RESTORE !== 'true') process.stdout.write(`\n${(await restoreBench(dir)).join('\n')}`)
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
