@@ -80,6 +80,47 @@ function settingValue(value: string | number | boolean): string {
   return String(value)
 }
 
+/**
+ * initdb once per process and settings, then copy: a fresh cluster costs a
+ * copy of ~40 MB instead of an initdb (about 0.4 s). The template lives in
+ * the temp directory of this process, owned like the clusters made from it.
+ */
+const templates = new Map<string, Promise<string>>()
+let templateRoot: string | undefined
+let cancelTemplateCleanup: (() => void) | undefined
+let templateCount = 0
+
+async function initCluster(initdb: string, initArgs: string[], dataDir: string, run: DaemonOptions): Promise<void> {
+  const key = JSON.stringify([initdb, initArgs.slice(2), run.uid ?? null])
+  let template = templates.get(key)
+  if (!template) {
+    template = (async () => {
+      if (!templateRoot) {
+        templateRoot = await mkdtemp(join(tmpdir(), 'caretaker-pg-templates-'))
+        const rootDir = templateRoot
+        cancelTemplateCleanup = cleanUpAtExit(() => [], [rootDir])
+        if (run.uid !== undefined) await chown(rootDir, run.uid, run.gid ?? run.uid)
+      }
+      const dir = join(templateRoot, String(templateCount++))
+      await runCommand(initdb, ['-D', dir, ...initArgs.slice(2)], { ...run, cwd: templateRoot })
+      return dir
+    })()
+    templates.set(key, template)
+    template.catch(() => templates.delete(key))
+  }
+  // cp -a as the server's user keeps the ownership and 0700 PostgreSQL insists on.
+  await runCommand('cp', ['-a', await template, dataDir], run)
+}
+
+/** Remove the initdb templates now (they are removed at exit otherwise). */
+export async function removePostgresTemplates(): Promise<void> {
+  const dir = templateRoot
+  templateRoot = undefined
+  templates.clear()
+  cancelTemplateCleanup?.()
+  if (dir) await rm(dir, { recursive: true, force: true })
+}
+
 export async function startThrowawayPostgres(options: ThrowawayPostgresOptions = {}): Promise<ThrowawayPostgres> {
   const binDir = findPostgresBinDir(options.binDir)
   if (!binDir) throw new Error(postgresMissingMessage(options.binDir))
@@ -103,8 +144,9 @@ export async function startThrowawayPostgres(options: ThrowawayPostgresOptions =
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      // SIGINT is PostgreSQL's fast shutdown: clients are disconnected.
-      if (daemon) await daemon.stop('SIGINT', 15_000)
+      // SIGQUIT is PostgreSQL's immediate shutdown: no shutdown checkpoint
+      // writing out data that is about to be deleted anyway.
+      if (daemon) await daemon.stop('SIGQUIT', 15_000)
       await rm(baseDir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 })
       cancelExitHook()
     })()
@@ -126,7 +168,7 @@ export async function startThrowawayPostgres(options: ThrowawayPostgresOptions =
       await runCommand(initdb, initArgs, run)
       await rm(pwfile, { force: true })
     } else {
-      await runCommand(initdb, initArgs, run)
+      await initCluster(initdb, initArgs, dataDir, run)
     }
 
     const settings: Record<string, string | number | boolean> = {
