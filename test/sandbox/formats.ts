@@ -1,4 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto'
+import { Crc64Jones } from '../../shared/crc64.ts'
 
 /**
  * Writers for the on-disk formats of the platform's backups, byte-exact to
@@ -154,18 +155,9 @@ export const u64be = (n: number): Buffer => { const b = Buffer.alloc(8); b.write
 // ---------------------------------------------------------------------------
 // Redis RDB (version 10, Redis 7.0)
 
-const CRC64_POLY = 0x95ac9329ac4bc9b5n // Jones polynomial, reflected
-const CRC64_TABLE: bigint[] = Array.from({ length: 256 }, (_, n) => {
-  let c = BigInt(n)
-  for (let k = 0; k < 8; k++) c = c & 1n ? (c >> 1n) ^ CRC64_POLY : c >> 1n
-  return c
-})
-
 /** Redis's crc64 (Jones, reflected, init 0): crc64("123456789") = 0xe9c6d914c4b8d9ca. */
-export function crc64(data: Buffer, crc = 0n): bigint {
-  let c = crc
-  for (const b of data) c = CRC64_TABLE[Number((c ^ BigInt(b)) & 0xffn)]! ^ (c >> 8n)
-  return c
+export function crc64(data: Buffer): bigint {
+  return new Crc64Jones().update(data).digestLE().readBigUInt64LE(0)
 }
 
 function rdbLength(n: number): Buffer {

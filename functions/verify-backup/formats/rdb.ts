@@ -1,4 +1,4 @@
-import { Crc64Jones } from './crc64.ts'
+import { Crc64Jones } from '../../../shared/crc64.ts'
 import { fail, hexOf, pass, readAt, scan, type FormatVerdict } from './stream.ts'
 
 /**
