@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { readdir, readFile } from 'node:fs/promises'
-import { join, relative } from 'node:path'
 import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject, type V1APIResource } from '@kubernetes/client-node'
 import { CloudEvent } from 'cloudevents'
 import { parseAllDocuments } from 'yaml'
 import { CaretakerError, Errors } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { markWithoutTime } from './delivery.ts'
-import { parseDestination, type Destination, type ManifestOrigin } from './manifests.ts'
+import { parseDestination, readManifestFiles, type Destination, type ManifestOrigin } from './manifests.ts'
 
 /**
  * The ApiServerSource receive adapter, for `npm start` against a real cluster and
@@ -125,17 +123,9 @@ export function parseApiServerSource(object: Rec, file = '<object>'): ApiServerS
 
 /** Every ApiServerSource (sources.knative.dev/*) in the *.yaml / *.yml files under `dir`; other kinds are skipped. */
 export async function loadApiServerSources(dir: string): Promise<ApiServerSourceObject[]> {
-  let entries: string[]
-  try {
-    entries = await readdir(dir, { recursive: true })
-  } catch (err) {
-    throw new CaretakerError(Errors.InvalidConfig, `mesh: cannot read the triggers directory ${dir}`, { cause: err })
-  }
   const out: ApiServerSourceObject[] = []
-  for (const entry of entries.filter((e) => /\.ya?ml$/i.test(e)).sort()) {
-    const path = join(dir, entry)
-    const file = relative(dir, path)
-    for (const [index, document] of parseAllDocuments(await readFile(path, 'utf8')).entries()) {
+  for (const { file, text } of await readManifestFiles(dir)) {
+    for (const [index, document] of parseAllDocuments(text).entries()) {
       if (document.errors.length > 0) throw invalid(`${file} document ${index + 1}`, `is not valid YAML: ${document.errors[0]!.message.split('\n')[0]}`)
       const object: unknown = document.toJS()
       if (!isRecord(object) || object.kind !== 'ApiServerSource' || typeof object.apiVersion !== 'string' || !object.apiVersion.startsWith('sources.knative.dev/')) continue

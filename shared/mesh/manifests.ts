@@ -244,19 +244,24 @@ export function parseManifestText(text: string, file: string, into: MeshManifest
 }
 
 /** Reads every *.yaml / *.yml under `dir` (recursively, in a stable order). */
-export async function loadManifests(dir: string): Promise<MeshManifests> {
-  const manifests: MeshManifests = { brokers: [], triggers: [], pingSources: [] }
+/** The YAML files of a directory tree, in name order, with their path relative to it. */
+export async function readManifestFiles(dir: string): Promise<Array<{ file: string; text: string }>> {
   let entries: string[]
   try {
     entries = await readdir(dir, { recursive: true })
   } catch (err) {
     throw new CaretakerError(Errors.InvalidConfig, `mesh: cannot read the triggers directory ${dir}`, { cause: err })
   }
-  const files = entries.filter((entry) => /\.ya?ml$/i.test(entry)).sort()
-  for (const entry of files) {
+  const out: Array<{ file: string; text: string }> = []
+  for (const entry of entries.filter((e) => /\.ya?ml$/i.test(e)).sort()) {
     const path = join(dir, entry)
-    const text = await readFile(path, 'utf8')
-    parseManifestText(text, relative(dir, path), manifests)
+    out.push({ file: relative(dir, path), text: await readFile(path, 'utf8') })
   }
+  return out
+}
+
+export async function loadManifests(dir: string): Promise<MeshManifests> {
+  const manifests: MeshManifests = { brokers: [], triggers: [], pingSources: [] }
+  for (const { file, text } of await readManifestFiles(dir)) parseManifestText(text, file, manifests)
   return manifests
 }
