@@ -51,5 +51,7 @@ function verifyBackup(facts: SandboxFacts): VerifyBackupConfig {
 export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
   return {
     'verify-backup': verifyBackup(facts),
+    // The sandbox runs no database server: no targets (a request names none).
+    'maintain-databases': { targets: [] },
   }
 }

@@ -1,5 +1,6 @@
 import type { JsonSchema } from '../schema.ts'
 import { backupTypes } from './types/backup.ts'
+import { databaseTypes } from './types/database.ts'
 import { knativeTypes } from './types/knative.ts'
 import { secretTypes } from './types/secret.ts'
 
@@ -25,6 +26,7 @@ const definitions: EventTypeDefinition[] = [
   ...knativeTypes,
   ...backupTypes,
   ...secretTypes,
+  ...databaseTypes,
 ]
 
 export const catalogue: ReadonlyMap<string, EventTypeDefinition> = new Map(definitions.map((d) => [d.type, d]))

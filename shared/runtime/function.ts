@@ -9,6 +9,8 @@ import { createLogger, type Logger } from '../logger.ts'
 import { CaretakerError, Errors, loggableUnexpected } from '../errors.ts'
 import type { JsonSchema } from '../schema.ts'
 import type { Identity } from './auth.ts'
+import type { Vault } from '../vault/client.ts'
+import { vaultSettingsFromEnv } from '../vault/settings.ts'
 import { createEventSink, type EventSink } from './sink.ts'
 
 /**
@@ -42,6 +44,8 @@ export interface FunctionDeps<C> {
   dryRunDefault: boolean
   /** The registry served on /metrics: a function's own metrics go here. */
   metrics: Registry
+  /** Set when Vault is configured (VAULT_ADDR with a token or a Kubernetes role). */
+  vault: Vault | undefined
 }
 
 export interface FunctionInstance {
@@ -86,6 +90,12 @@ export interface FunctionModule {
   shutdown(): Promise<void>
 }
 
+/** Under another runtime: the Vault of the process environment, if any (loaded only then). */
+async function vaultFromEnv(): Promise<Vault | undefined> {
+  const settings = vaultSettingsFromEnv()
+  return settings ? new (await import('../vault/client.ts')).Vault(settings) : undefined
+}
+
 export function eventDryRun(event: CloudEvent<unknown>, dryRunDefault: boolean, locked = false): boolean {
   if (locked) return true
   const v = (event as unknown as Record<string, unknown>).dryrun
@@ -123,6 +133,7 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
         kubeConfig: given.kubeConfig,
         dryRunDefault: given.dryRunDefault ?? process.env.CARETAKER_DRY_RUN !== 'false',
         metrics: given.metrics ?? new Registry(),
+        vault: given.vault ?? await vaultFromEnv(),
       }
       sink = given.sink ?? createEventSink(process.env.K_SINK || undefined, log)
       instance = await definition.setup(deps)

@@ -68,9 +68,11 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
     bodyLimitBytes: settings.bodyLimitBytes,
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
   })
+  const vault = settings.vault ? new (await import('../vault/client.ts')).Vault(settings.vault) : undefined
   await module.init({
     log: logger,
     kubeConfig,
+    vault,
     metrics: metrics.registry,
     sink,
     dryRunDefault: settings.dryRun.default,

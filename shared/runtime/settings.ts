@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { CaretakerError, Errors } from '../errors.ts'
 import type { KubernetesConnection } from '../kubernetes/client.ts'
+import { vaultSettingsFromEnv, type VaultSettings } from '../vault/settings.ts'
 
 /**
  * The runtime's settings, read from the environment in this one place and
@@ -25,6 +26,8 @@ export interface RuntimeSettings {
   shutdownTimeoutMs: number
   /** K_SINK: where events beyond the reply are sent. */
   sinkUrl: string | undefined
+  /** VAULT_ADDR with VAULT_TOKEN or VAULT_K8S_ROLE: the function's Vault. */
+  vault: VaultSettings | undefined
   logLevel: string
 }
 
@@ -119,6 +122,7 @@ export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): Ru
     bodyLimitBytes: integer(env, 'CARETAKER_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
     shutdownTimeoutMs: integer(env, 'CARETAKER_SHUTDOWN_TIMEOUT', 30, 1, 3600) * 1000,
     sinkUrl: sinkUrl(env),
+    vault: vaultSettingsFromEnv(env),
     logLevel: oneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
   }
 }
