@@ -61,6 +61,17 @@ if (skip) {
   const primary = new Redis({ port: redis.port, password: REDIS_PASSWORD, lazyConnect: true })
   await primary.connect()
   t.teardown(() => primary.disconnect())
+  // Fragmentation, for real: many small values, then most of them deleted.
+  for (let batch = 0; batch < 20; batch++) {
+    const p = primary.pipeline()
+    for (let i = 0; i < 10_000; i++) p.set(`frag:${batch}:${i}`, 'v'.repeat(200 + (i % 50)))
+    await p.exec()
+  }
+  for (let batch = 0; batch < 20; batch++) {
+    const p = primary.pipeline()
+    for (let i = 0; i < 10_000; i++) if (i % 10 !== 0) p.del(`frag:${batch}:${i}`)
+    await p.exec()
+  }
   await primary.config('SET', 'slowlog-log-slower-than', '0')
   for (let i = 0; i < 50; i++) await primary.set(`session:${i}`, 'x'.repeat(1000))
 
@@ -73,7 +84,7 @@ if (skip) {
       { name: 'gone-redis', kind: 'redis', nodes: [{ host: '127.0.0.1', port: deadPort }] },
     ],
     // Thresholds low enough that this small instance shows each problem.
-    thresholds: { slowMeanMs: 200, idleInTransactionSeconds: 1, deadTuplesMin: 1000, deadTupleRatio: 0.5, fragmentationRatio: 1, fragmentationBytesMin: 0 },
+    thresholds: { slowMeanMs: 200, idleInTransactionSeconds: 1, deadTuplesMin: 1000, deadTupleRatio: 0.5, fragmentationRatio: 1.4, fragmentationBytesMin: 10 * 1024 * 1024 },
   }, configSchema, 'test')
 
   const sink = await startReceiver(() => ({ status: 202 }))
@@ -121,6 +132,7 @@ if (skip) {
     t.match(find(r, 'dead-tuples'), [{ evidence: { table: 'public.events', database: 'app' } }], 'the bloated table after mass deletes')
     t.ok(find(r, 'unused').some((f) => f.evidence.index === 'public.orders_note_unused'), 'the unused index')
     t.ok(find(r, 'duplicate').some((f) => (f.evidence.indexes as string[]).join() === 'orders_amount_a,orders_amount_b'), 'the duplicate indexes')
+    t.match(r.body.actions.find((a) => a.action === 'ANALYZE' && a.target === 'app.public.orders'), { outcome: 'done' }, 'ANALYZE ran per table')
     const vacuum = r.body.actions.filter((a) => a.action === 'VACUUM (ANALYZE)')
     t.match(vacuum.find((a) => a.target === 'app.public.locked_table'), { outcome: 'skipped', reason: /lock/ }, 'the locked table is skipped, not waited for')
     t.match(vacuum.find((a) => a.target === 'app.public.events'), { outcome: 'done' }, 'the others are vacuumed')
@@ -136,13 +148,26 @@ if (skip) {
     t.ok(find(r, 'effective_cache_size').length === 1)
   })
 
+  t.test('Redis in dry-run: the plan, nothing changed', async (t) => {
+    const slowBefore = Number(await primary.call('SLOWLOG', 'LEN'))
+    const saveBefore = Number(await primary.lastsave())
+    const daily = await request('cache', 'daily', { 'ce-dryrun': 'true' })
+    t.ok(daily.body.actions.some((a) => a.action === 'SLOWLOG RESET' && a.outcome === 'planned'))
+    t.ok(Number(await primary.call('SLOWLOG', 'LEN')) >= slowBefore, 'the slowlog was not reset')
+    const weekly = await request('cache', 'weekly', { 'ce-dryrun': 'true' })
+    t.ok(weekly.body.actions.filter((a) => a.action === 'BGSAVE' || a.action === 'MEMORY PURGE').every((a) => a.outcome === 'planned'))
+    t.equal(Number(await primary.lastsave()), saveBefore, 'no background save ran')
+  })
+
   t.test('Redis daily: every node, fragmentation, clients, slowlog read then reset', async (t) => {
     const r = await request('cache', 'daily')
     const pings = find(r, 'ping')
     t.equal(pings.length, 2, 'primary and replica')
     t.match(pings.map((p) => p.evidence.role).sort(), ['master', 'slave'])
     t.equal(find(r, 'fragmentation').length, 2)
-    t.ok(find(r, 'fragmentation').every((f) => f.severity === 'warning'), 'fragmentation over the (lowered) threshold is a warning')
+    const fragmented = find(r, 'fragmentation').find((f) => f.evidence.fragmentationBytes as number > 10 * 1024 * 1024)
+    t.equal(fragmented?.severity, 'warning', `the fragmented primary is a warning (${fragmented?.message})`)
+    t.match(find(r, 'clients'), [{ evidence: { connected: Number, blocked: 0, biggestBuffers: Array } }, { evidence: { connected: Number } }], 'clients on each node')
     t.ok((find(r, 'entries')[0]?.evidence.entries as unknown[]).length > 0, 'slowlog entries reported')
     t.ok(r.body.actions.some((a) => a.action === 'SLOWLOG RESET' && a.outcome === 'done'))
     t.equal(Number(await primary.call('SLOWLOG', 'LEN')) <= 2, true, 'the slowlog was reset: the next report holds only new entries')
