@@ -53,5 +53,12 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
     'verify-backup': verifyBackup(facts),
     // The sandbox runs no database server: no targets (a request names none).
     'maintain-databases': { targets: [] },
+    // The demo's snapshots, with the shipped retention (the process runs in dry-run unless told otherwise).
+    'prune-snapshots': {
+      policies: [
+        { name: 'volume-snapshots', kind: 'VolumeSnapshot', namespaces: [...new Set(facts.seeded.snapshots.filter((s) => s.kind === 'VolumeSnapshot').map((s) => s.namespace))], keepDaily: 30, maxAge: '30d', grace: '6h', timeZone: 'Etc/UTC' },
+        { name: 'longhorn-backups', kind: 'LonghornBackup', namespaces: [...new Set(facts.seeded.snapshots.filter((s) => s.kind === 'Backup').map((s) => s.namespace))], keepDaily: 14, maxAge: '14d', grace: '6h', timeZone: 'Etc/UTC' },
+      ].filter((p) => p.namespaces.length > 0),
+    },
   }
 }

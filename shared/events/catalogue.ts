@@ -3,6 +3,7 @@ import { backupTypes } from './types/backup.ts'
 import { databaseTypes } from './types/database.ts'
 import { knativeTypes } from './types/knative.ts'
 import { secretTypes } from './types/secret.ts'
+import { snapshotTypes } from './types/snapshots.ts'
 
 /**
  * Every event type Caretaker receives or emits, with the JSON schema of its
@@ -27,6 +28,7 @@ const definitions: EventTypeDefinition[] = [
   ...backupTypes,
   ...secretTypes,
   ...databaseTypes,
+  ...snapshotTypes,
 ]
 
 export const catalogue: ReadonlyMap<string, EventTypeDefinition> = new Map(definitions.map((d) => [d.type, d]))

@@ -1,0 +1,87 @@
+import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
+import type { JsonSchema } from '../../shared/schema.ts'
+
+export const SNAPSHOT_KINDS = ['VolumeSnapshot', 'LonghornSnapshot', 'LonghornBackup'] as const
+export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number]
+
+export interface PrunePolicy {
+  name: string
+  kind: SnapshotKind
+  namespaces: string[]
+  /** A label selector (`app=postgres,tier in (db)`), applied when listing. */
+  selector?: string
+  keepLast?: number
+  keepHourly?: number
+  keepDaily?: number
+  keepWeekly?: number
+  keepMonthly?: number
+  keepYearly?: number
+  maxAge?: string
+  grace: string
+  timeZone: string
+}
+
+export interface PruneConfig {
+  policies: PrunePolicy[]
+  protectionLabel: string
+  limits: { maxDeletionsPerRun: number; deletesPerSecond: number; pageSize: number; attempts: number }
+}
+
+const count = { type: 'integer', minimum: 0, maximum: 10000 }
+const ns = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }
+
+export const configSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    protectionLabel: { type: 'string', minLength: 1, default: 'caretaker.dev/protected' },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxDeletionsPerRun: { type: 'integer', minimum: 0, default: 100 },
+        deletesPerSecond: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 5 },
+        pageSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
+        attempts: { type: 'integer', minimum: 1, maximum: 10, default: 4 },
+      },
+    },
+    policies: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'kind', 'namespaces'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9][-a-z0-9_.]*$', maxLength: 63 },
+          kind: { enum: [...SNAPSHOT_KINDS] },
+          namespaces: { type: 'array', minItems: 1, items: ns },
+          selector: { type: 'string', minLength: 1 },
+          keepLast: count, keepHourly: count, keepDaily: count, keepWeekly: count, keepMonthly: count, keepYearly: count,
+          maxAge: { type: 'string', pattern: DURATION_PATTERN },
+          grace: { type: 'string', pattern: DURATION_PATTERN, default: '1h' },
+          timeZone: { type: 'string', minLength: 1, default: 'Etc/UTC' },
+        },
+      },
+    },
+  },
+}
+
+export function checkConfig(config: PruneConfig): void {
+  const seen = new Set<string>()
+  config.policies.forEach((p, i) => {
+    const bad = (field: string, problem: string): never => { throw new CaretakerError(Errors.InvalidConfig, `config.policies[${i}].${field}: ${problem}`) }
+    if (seen.has(p.name)) bad('name', `"${p.name}" is used by another policy; names must be unique`)
+    seen.add(p.name)
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: p.timeZone })
+    } catch {
+      bad('timeZone', `"${p.timeZone}" is not an IANA time zone`)
+    }
+    if (p.maxAge !== undefined && !parseDuration(p.maxAge)) bad('maxAge', 'must be longer than zero')
+    const rules = [p.keepLast, p.keepHourly, p.keepDaily, p.keepWeekly, p.keepMonthly, p.keepYearly].filter((n) => n !== undefined)
+    if (rules.length === 0 && p.maxAge === undefined) bad('keepLast', 'a policy needs at least one keep rule or a maxAge (otherwise it would keep only the newest snapshot)')
+  })
+}

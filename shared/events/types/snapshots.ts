@@ -1,0 +1,48 @@
+import type { EventTypeDefinition } from '../catalogue.ts'
+
+/** prune-snapshots: the manual request and the outcome. */
+
+export const snapshotTypes: EventTypeDefinition[] = [
+  {
+    type: 'dev.caretaker.snapshots.prune.requested',
+    direction: 'inbound',
+    description: 'Manual request to apply one retention policy (or all) now',
+    schema: { type: 'object', additionalProperties: false, properties: { policy: { type: 'string', minLength: 1 } } },
+  },
+  {
+    type: 'dev.caretaker.snapshots.pruned',
+    direction: 'outbound',
+    description: 'Retention applied: per policy, every snapshot kept or deleted (or what a dry-run would delete) with its reasons, and the counts',
+    schema: {
+      type: 'object',
+      required: ['dryRun', 'capReached', 'policies'],
+      properties: {
+        dryRun: { type: 'boolean' },
+        capReached: { type: 'boolean' },
+        policies: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['policy', 'kind', 'listed', 'kept', 'deleted', 'failed', 'deferred', 'objects'],
+            properties: {
+              policy: { type: 'string' }, kind: { type: 'string' },
+              listed: { type: 'integer' }, kept: { type: 'integer' }, deleted: { type: 'integer' }, failed: { type: 'integer' }, deferred: { type: 'integer' },
+              objects: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['namespace', 'name', 'volume', 'createdAt', 'ready', 'action', 'reasons'],
+                  properties: {
+                    namespace: { type: 'string' }, name: { type: 'string' }, volume: { type: 'string' }, createdAt: { type: 'string' }, ready: { type: 'boolean' },
+                    action: { enum: ['keep', 'deleted', 'would-delete', 'failed', 'deferred'] },
+                    reasons: { type: 'array', items: { type: 'string' } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+]
