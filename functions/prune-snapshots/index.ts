@@ -1,9 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises'
-import { ApiException, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node'
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node'
 import { Counter, Gauge } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
+import { listAll, PacedDeleter } from '../../shared/kubernetes/deleter.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { checkConfig, configSchema, type PruneConfig, type PrunePolicy, type SnapshotKind } from './config.ts'
 import { plan, type SnapshotFacts } from './retention.ts'
@@ -68,62 +68,33 @@ export default defineFunction<PruneConfig>({
       return { custom: kubeConfig.makeApiClient(CustomObjectsApi), core: kubeConfig.makeApiClient(CoreV1Api) }
     }
 
-    async function listAll(policy: PrunePolicy, namespace: string, custom: CustomObjectsApi): Promise<Obj[]> {
-      const r = RESOURCE[policy.kind]
-      const out: Obj[] = []
-      let token: string | undefined
-      do {
-        const page = await custom.listNamespacedCustomObject({ ...r, namespace, limit: config.limits.pageSize, ...(token ? { _continue: token } : {}), ...(policy.selector ? { labelSelector: policy.selector } : {}) }) as { items?: Obj[]; metadata?: { _continue?: string; continue?: string } }
-        out.push(...(page.items ?? []))
-        token = page.metadata?._continue ?? page.metadata?.continue
-      } while (token)
-      return out
+    function listSnapshots(policy: PrunePolicy, namespace: string, custom: CustomObjectsApi): Promise<Obj[]> {
+      return listAll<Obj>(config.limits.pageSize, (page) => custom.listNamespacedCustomObject({ ...RESOURCE[policy.kind], namespace, ...page, ...(policy.selector ? { labelSelector: policy.selector } : {}) }))
     }
 
     /** VolumeSnapshots a PVC is being (or was) restored from: never deleted. */
     async function snapshotsInUse(namespace: string, core: CoreV1Api): Promise<Set<string>> {
       const used = new Set<string>()
-      let token: string | undefined
-      do {
-        const page = await core.listNamespacedPersistentVolumeClaim({ namespace, limit: config.limits.pageSize, ...(token ? { _continue: token } : {}) })
-        for (const pvc of page.items) {
-          for (const ref of [pvc.spec?.dataSource, pvc.spec?.dataSourceRef]) {
-            if (ref?.kind === 'VolumeSnapshot') used.add(`${(ref as { namespace?: string }).namespace ?? namespace}/${ref.name}`)
-          }
-        }
-        token = page.metadata?._continue
-      } while (token)
-      return used
-    }
-
-    async function remove(policy: PrunePolicy, c: Candidate, custom: CustomObjectsApi): Promise<string | undefined> {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await custom.deleteNamespacedCustomObject({ ...RESOURCE[policy.kind], namespace: c.namespace, name: c.name })
-          return undefined
-        } catch (err) {
-          const code = err instanceof ApiException ? err.code : undefined
-          if (code === 404) return undefined // gone already: a redelivery, or someone else
-          const retryable = code === undefined || code === 429 || code >= 500
-          if (!retryable || attempt >= config.limits.attempts) return kubernetesError(err, `delete ${policy.kind} ${c.id}`).message
-          const retryAfter = Number((err as ApiException<unknown>).headers?.['retry-after'])
-          await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 30) * 1000 : 200 * 2 ** (attempt - 1))
+      const pvcs = await listAll(config.limits.pageSize, (page) => core.listNamespacedPersistentVolumeClaim({ namespace, ...page }))
+      for (const pvc of pvcs) {
+        for (const ref of [pvc.spec?.dataSource, pvc.spec?.dataSourceRef]) {
+          if (ref?.kind === 'VolumeSnapshot') used.add(`${(ref as { namespace?: string }).namespace ?? namespace}/${ref.name}`)
         }
       }
+      return used
     }
 
     async function prune(policies: PrunePolicy[], context: HandlerContext) {
       const { custom, core } = apis()
       const now = new Date()
-      let budget = config.limits.maxDeletionsPerRun
-      const pause = 1000 / config.limits.deletesPerSecond
+      const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal)
       const results = []
       for (const policy of policies) {
         const candidates: Candidate[] = []
         try {
           for (const namespace of policy.namespaces) {
             const inUse = policy.kind === 'VolumeSnapshot' ? await snapshotsInUse(namespace, core) : new Set<string>()
-            for (const o of await listAll(policy, namespace, custom)) candidates.push(facts(policy.kind, o, namespace, inUse, config.protectionLabel))
+            for (const o of await listSnapshots(policy, namespace, custom)) candidates.push(facts(policy.kind, o, namespace, inUse, config.protectionLabel))
           }
         } catch (err) {
           throw kubernetesError(err, `list ${policy.kind} for policy ${policy.name}`)
@@ -143,17 +114,14 @@ export default defineFunction<PruneConfig>({
             const base = { namespace: c.namespace, name: c.name, volume: c.volume, createdAt: c.createdAt.toISOString(), ready: c.ready }
             if (d.keep) { outcomes.push({ ...base, action: 'keep', reasons: d.reasons }); continue }
             if (context.dryRun) { outcomes.push({ ...base, action: 'would-delete', reasons: d.reasons }); continue }
-            if (budget <= 0 || context.signal.aborted) { outcomes.push({ ...base, action: 'deferred', reasons: [...d.reasons, budget <= 0 ? 'the per-run deletion cap is reached' : 'shutting down'] }); continue }
-            budget--
-            const failure = await remove(policy, c, custom)
-            if (failure) {
-              errorsTotal.inc({ policy: policy.name })
-              outcomes.push({ ...base, action: 'failed', reasons: [...d.reasons, failure] })
-            } else {
+            const result = await deleter.delete(`${policy.kind} ${c.id}`, () => custom.deleteNamespacedCustomObject({ ...RESOURCE[policy.kind], namespace: c.namespace, name: c.name }))
+            if (result.outcome === 'deleted') {
               deletedTotal.inc({ policy: policy.name })
               outcomes.push({ ...base, action: 'deleted', reasons: d.reasons })
+            } else {
+              if (result.outcome === 'failed') errorsTotal.inc({ policy: policy.name })
+              outcomes.push({ ...base, action: result.outcome, reasons: [...d.reasons, result.reason] })
             }
-            await sleep(pause)
           }
         }
         const count = (a: Outcome['action']) => outcomes.filter((o) => o.action === a).length
