@@ -53,6 +53,7 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
     'verify-backup': verifyBackup(facts),
     // The sandbox runs no database server: no targets (a request names none).
     'maintain-databases': { targets: [] },
+    'clean-up-resources': { namespaces: ['production', 'databases'] },
     // The demo's snapshots, with the shipped retention (the process runs in dry-run unless told otherwise).
     'prune-snapshots': {
       policies: [

@@ -2,6 +2,7 @@ import type { JsonSchema } from '../schema.ts'
 import { backupTypes } from './types/backup.ts'
 import { databaseTypes } from './types/database.ts'
 import { knativeTypes } from './types/knative.ts'
+import { resourceTypes } from './types/resources.ts'
 import { secretTypes } from './types/secret.ts'
 import { snapshotTypes } from './types/snapshots.ts'
 
@@ -29,6 +30,7 @@ const definitions: EventTypeDefinition[] = [
   ...secretTypes,
   ...databaseTypes,
   ...snapshotTypes,
+  ...resourceTypes,
 ]
 
 export const catalogue: ReadonlyMap<string, EventTypeDefinition> = new Map(definitions.map((d) => [d.type, d]))

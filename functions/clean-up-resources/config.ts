@@ -1,0 +1,39 @@
+import { DURATION_PATTERN } from '../../shared/duration.ts'
+import type { JsonSchema } from '../../shared/schema.ts'
+
+export interface CleanUpConfig {
+  /** The namespaces it looks at (and has RoleBindings in). */
+  namespaces: string[]
+  protectionLabel: string
+  jobs: { enabled: boolean; ttl: string }
+  replicaSets: { enabled: boolean }
+  pvcs: { report: boolean; delete: boolean; grace: string }
+  limits: { maxDeletionsPerRun: number; deletesPerSecond: number; pageSize: number; attempts: number }
+}
+
+export const configSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    namespaces: { type: 'array', default: [], items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } },
+    protectionLabel: { type: 'string', minLength: 1, default: 'caretaker.dev/protected' },
+    jobs: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: { enabled: { type: 'boolean', default: true }, ttl: { type: 'string', pattern: DURATION_PATTERN, default: '7d' } },
+    },
+    replicaSets: { type: 'object', additionalProperties: false, default: {}, properties: { enabled: { type: 'boolean', default: true } } },
+    pvcs: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: { report: { type: 'boolean', default: true }, delete: { type: 'boolean', default: false }, grace: { type: 'string', pattern: DURATION_PATTERN, default: '7d' } },
+    },
+    limits: {
+      type: 'object', additionalProperties: false, default: {},
+      properties: {
+        maxDeletionsPerRun: { type: 'integer', minimum: 0, default: 100 },
+        deletesPerSecond: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 5 },
+        pageSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
+        attempts: { type: 'integer', minimum: 1, maximum: 10, default: 4 },
+      },
+    },
+  },
+}

@@ -1,0 +1,165 @@
+import { AppsV1Api, BatchV1Api, CoreV1Api, type V1Job, type V1ReplicaSet } from '@kubernetes/client-node'
+import { Counter } from 'prom-client'
+import { parseDuration } from '../../shared/duration.ts'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { kubernetesError } from '../../shared/kubernetes/client.ts'
+import { listAll, PacedDeleter } from '../../shared/kubernetes/deleter.ts'
+import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
+import { configSchema, type CleanUpConfig } from './config.ts'
+
+/**
+ * clean-up-resources: the runbooks' cleanup, safely. Finished Jobs past a
+ * TTL (not those a CronJob's history limits keep, nor those with a TTL of
+ * their own), ReplicaSets at zero beyond their Deployment's revision
+ * history, and PVCs no Pod mounts (reported; deleted only when enabled and
+ * past a grace period). Paced, capped, retried deletes; dry-run.
+ */
+
+const PING = 'dev.knative.sources.ping'
+const REQUEST = 'dev.caretaker.resources.clean.requested'
+const CLEANED = 'dev.caretaker.resources.cleaned'
+
+type Kind = 'Job' | 'ReplicaSet' | 'PersistentVolumeClaim'
+interface Item { kind: Kind; namespace: string; name: string; action: 'keep' | 'deleted' | 'would-delete' | 'failed' | 'deferred' | 'reported'; reasons: string[] }
+
+const time = (v: Date | string | undefined): number | undefined => (v === undefined ? undefined : new Date(v).getTime())
+
+function finishedAt(job: V1Job): number | undefined {
+  const done = job.status?.conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')
+  if (!done) return undefined
+  return time(job.status?.completionTime) ?? time(done.lastTransitionTime) ?? time(job.metadata?.creationTimestamp)
+}
+
+export default defineFunction<CleanUpConfig>({
+  name: 'clean-up-resources',
+  description: 'finished Jobs past a TTL, old ReplicaSets, unused PVCs: cleaned safely',
+  accepts: [PING, REQUEST],
+  configSchema,
+  setup({ config, kubeConfig, metrics: registry }) {
+    const deletedTotal = new Counter({ name: 'caretaker_resources_deleted_total', help: 'Objects deleted by kind', labelNames: ['kind'], registers: [registry] })
+    const errorsTotal = new Counter({ name: 'caretaker_resources_delete_errors_total', help: 'Deletions that failed after retries, by kind', labelNames: ['kind'], registers: [registry] })
+    const jobTtlMs = parseDuration(config.jobs.ttl)!
+    const pvcGraceMs = parseDuration(config.pvcs.grace)!
+    let running = false
+
+    async function clean(namespaces: string[], context: HandlerContext) {
+      if (!kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'clean-up-resources needs the Kubernetes API, and none is configured')
+      const batch = kubeConfig.makeApiClient(BatchV1Api)
+      const apps = kubeConfig.makeApiClient(AppsV1Api)
+      const core = kubeConfig.makeApiClient(CoreV1Api)
+      const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal)
+      const now = Date.now()
+      const items: Item[] = []
+      const page = config.limits.pageSize
+      const protectedBy = (labels: Record<string, string> | undefined) => labels?.[config.protectionLabel] !== undefined && labels[config.protectionLabel] !== 'false'
+
+      async function remove(kind: Kind, namespace: string, name: string, reasons: string[], call: () => Promise<unknown>): Promise<void> {
+        if (context.dryRun) { items.push({ kind, namespace, name, action: 'would-delete', reasons }); return }
+        const result = await deleter.delete(`${kind} ${namespace}/${name}`, call)
+        if (result.outcome === 'deleted') deletedTotal.inc({ kind })
+        if (result.outcome === 'failed') errorsTotal.inc({ kind })
+        items.push({ kind, namespace, name, action: result.outcome, reasons: result.outcome === 'deleted' ? reasons : [...reasons, result.reason] })
+      }
+
+      for (const namespace of namespaces) {
+        try {
+          if (config.jobs.enabled) {
+            const jobs = await listAll(page, (p) => batch.listNamespacedJob({ namespace, ...p }))
+            const cronJobs = new Map((await listAll(page, (p) => batch.listNamespacedCronJob({ namespace, ...p }))).map((c) => [c.metadata?.name ?? '', c]))
+            // What each CronJob's history limits keep: its newest successful and failed Jobs.
+            const kept = new Set<string>()
+            const byOwner = new Map<string, V1Job[]>()
+            for (const j of jobs) {
+              const owner = j.metadata?.ownerReferences?.find((o) => o.kind === 'CronJob')?.name
+              if (owner) byOwner.set(owner, [...(byOwner.get(owner) ?? []), j])
+            }
+            for (const [owner, owned] of byOwner) {
+              const spec = cronJobs.get(owner)?.spec
+              const limits = { Complete: spec?.successfulJobsHistoryLimit ?? 3, Failed: spec?.failedJobsHistoryLimit ?? 1 }
+              for (const type of ['Complete', 'Failed'] as const) {
+                owned.filter((j) => j.status?.conditions?.some((c) => c.type === type && c.status === 'True'))
+                  .sort((a, b) => (finishedAt(b) ?? 0) - (finishedAt(a) ?? 0))
+                  .slice(0, limits[type]).forEach((j) => kept.add(j.metadata?.name ?? ''))
+              }
+            }
+            for (const j of jobs) {
+              const name = j.metadata?.name ?? ''
+              const done = finishedAt(j)
+              if (done === undefined) continue // still running: not ours to judge
+              if (j.spec?.ttlSecondsAfterFinished !== undefined) { items.push({ kind: 'Job', namespace, name, action: 'keep', reasons: ['has a TTL of its own (ttlSecondsAfterFinished)'] }); continue }
+              if (protectedBy(j.metadata?.labels)) { items.push({ kind: 'Job', namespace, name, action: 'keep', reasons: ['protected by label'] }); continue }
+              if (kept.has(name)) { items.push({ kind: 'Job', namespace, name, action: 'keep', reasons: ['kept by its CronJob\'s history limits'] }); continue }
+              if (now - done < jobTtlMs) { items.push({ kind: 'Job', namespace, name, action: 'keep', reasons: [`finished less than ${config.jobs.ttl} ago`] }); continue }
+              await remove('Job', namespace, name, [`finished more than ${config.jobs.ttl} ago`], () => batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' }))
+            }
+          }
+          if (config.replicaSets.enabled) {
+            const sets = await listAll(page, (p) => apps.listNamespacedReplicaSet({ namespace, ...p }))
+            const deployments = new Map((await listAll(page, (p) => apps.listNamespacedDeployment({ namespace, ...p }))).map((d) => [d.metadata?.name ?? '', d]))
+            const byOwner = new Map<string, V1ReplicaSet[]>()
+            for (const rs of sets) {
+              const owner = rs.metadata?.ownerReferences?.find((o) => o.kind === 'Deployment')?.name
+              if (owner) byOwner.set(owner, [...(byOwner.get(owner) ?? []), rs])
+            }
+            for (const [owner, owned] of byOwner) {
+              const deployment = deployments.get(owner)
+              if (!deployment) continue // the garbage collector's job, not ours
+              const history = deployment.spec?.revisionHistoryLimit ?? 10
+              const revision = (rs: V1ReplicaSet) => Number(rs.metadata?.annotations?.['deployment.kubernetes.io/revision'] ?? 0)
+              const idle = owned.filter((rs) => (rs.spec?.replicas ?? 0) === 0 && (rs.status?.replicas ?? 0) === 0).sort((a, b) => revision(b) - revision(a))
+              const newest = Math.max(...owned.map(revision))
+              for (const [i, rs] of idle.entries()) {
+                const name = rs.metadata?.name ?? ''
+                if (revision(rs) === newest) { items.push({ kind: 'ReplicaSet', namespace, name, action: 'keep', reasons: ['the Deployment\'s current revision'] }); continue }
+                if (i < history) { items.push({ kind: 'ReplicaSet', namespace, name, action: 'keep', reasons: [`within the Deployment's revision history (${history})`] }); continue }
+                await remove('ReplicaSet', namespace, name, [`beyond ${owner}'s revision history of ${history}`], () => apps.deleteNamespacedReplicaSet({ namespace, name }))
+              }
+            }
+          }
+          if (config.pvcs.report || config.pvcs.delete) {
+            const pods = await listAll(page, (p) => core.listNamespacedPod({ namespace, ...p }))
+            const mounted = new Set(pods.flatMap((p) => (p.spec?.volumes ?? []).map((v) => v.persistentVolumeClaim?.claimName).filter((n): n is string => Boolean(n))))
+            for (const pvc of await listAll(page, (p) => core.listNamespacedPersistentVolumeClaim({ namespace, ...p }))) {
+              const name = pvc.metadata?.name ?? ''
+              if (mounted.has(name)) continue
+              const age = now - (time(pvc.metadata?.creationTimestamp) ?? now)
+              if (!config.pvcs.delete || protectedBy(pvc.metadata?.labels) || age < pvcGraceMs) {
+                const why = !config.pvcs.delete ? 'no Pod mounts it (deletion is not enabled)' : protectedBy(pvc.metadata?.labels) ? 'no Pod mounts it, but it is protected by label' : `no Pod mounts it, but it is younger than ${config.pvcs.grace}`
+                items.push({ kind: 'PersistentVolumeClaim', namespace, name, action: 'reported', reasons: [why] })
+                continue
+              }
+              await remove('PersistentVolumeClaim', namespace, name, [`no Pod mounts it, older than ${config.pvcs.grace}`], () => core.deleteNamespacedPersistentVolumeClaim({ namespace, name }))
+            }
+          }
+        } catch (err) {
+          throw kubernetesError(err, `clean up namespace ${namespace}`)
+        }
+      }
+      const counts: Record<string, number> = {}
+      for (const i of items) counts[i.action] = (counts[i.action] ?? 0) + 1
+      context.log.info({ namespaces, ...counts, dry_run: context.dryRun }, 'clean-up done')
+      return context.reply({ type: CLEANED, data: { dryRun: context.dryRun, capReached: deleter.capReached && items.some((i) => i.action === 'deferred'), counts, objects: items } })
+    }
+
+    return {
+      async handle(context, event) {
+        let namespaces = config.namespaces
+        if (event.type === REQUEST) {
+          const wanted = (event.data as { namespaces?: string[] }).namespaces
+          if (wanted) {
+            const unknown = wanted.filter((n) => !config.namespaces.includes(n))
+            if (unknown.length > 0) throw new CaretakerError(Errors.InvalidRequest, `namespace(s) ${unknown.join(', ')} are not configured for clean-up; configured: ${config.namespaces.join(', ') || 'none'}`)
+            namespaces = wanted
+          }
+        }
+        if (running) throw new CaretakerError(Errors.EventInProgress, 'a clean-up is in progress; retry later')
+        running = true
+        try {
+          return await clean(namespaces, context)
+        } finally {
+          running = false
+        }
+      },
+    }
+  },
+})

@@ -1,0 +1,37 @@
+import type { EventTypeDefinition } from '../catalogue.ts'
+
+/** clean-up-resources: the manual request and the outcome. */
+
+const item = {
+  type: 'object',
+  required: ['kind', 'namespace', 'name', 'action', 'reasons'],
+  properties: {
+    kind: { enum: ['Job', 'ReplicaSet', 'PersistentVolumeClaim'] }, namespace: { type: 'string' }, name: { type: 'string' },
+    action: { enum: ['keep', 'deleted', 'would-delete', 'failed', 'deferred', 'reported'] },
+    reasons: { type: 'array', items: { type: 'string' } },
+  },
+}
+
+export const resourceTypes: EventTypeDefinition[] = [
+  {
+    type: 'dev.caretaker.resources.clean.requested',
+    direction: 'inbound',
+    description: 'Manual request to run the clean-up now (optionally only some namespaces of the configured ones)',
+    schema: { type: 'object', additionalProperties: false, properties: { namespaces: { type: 'array', items: { type: 'string', minLength: 1 } } } },
+  },
+  {
+    type: 'dev.caretaker.resources.cleaned',
+    direction: 'outbound',
+    description: 'Clean-up done: every finished Job, old ReplicaSet and unused PVC looked at, kept, deleted or reported, with the reasons and the counts',
+    schema: {
+      type: 'object',
+      required: ['dryRun', 'capReached', 'counts', 'objects'],
+      properties: {
+        dryRun: { type: 'boolean' },
+        capReached: { type: 'boolean' },
+        counts: { type: 'object' },
+        objects: { type: 'array', items: item },
+      },
+    },
+  },
+]
