@@ -86,10 +86,11 @@ t.test('the cap stops a run; a redelivery deletes nothing more', async (t) => {
   t.equal((await remaining()).length, 38, 'and deletes nothing')
 })
 
-t.test('retries on 503, reports a persistent failure, finishes the rest', async (t) => {
+t.test('retries on 429 and 503, reports a persistent failure, finishes the rest', async (t) => {
   const fn = await start({ maxDeletionsPerRun: 1000 })
   t.teardown(() => fn.stop())
-  kube.faults.failNext(2, 'DELETE', '/apis/snapshot.storage.k8s.io/v1/namespaces/production/volumesnapshots/', 503)
+  kube.faults.failNext(1, 'DELETE', '/apis/snapshot.storage.k8s.io/v1/namespaces/production/volumesnapshots/', 429)
+  kube.faults.failNext(1, 'DELETE', '/apis/snapshot.storage.k8s.io/v1/namespaces/production/volumesnapshots/', 503)
   kube.faults.add({ method: 'DELETE', path: '/apis/snapshot.storage.k8s.io/v1/namespaces/production/volumesnapshots/a-30', status: 500, times: Infinity })
   const r = await run(fn.url)
   const p = r.body.policies[0]!
@@ -112,4 +113,31 @@ t.test('its RBAC is the manifest\'s: a namespace it is not bound in is refused',
   const r = await fetch(fn.url, { method: 'POST', headers: binaryHeaders('dev.caretaker.snapshots.prune.requested'), body: '{}' })
   t.equal(r.status, 502, 'forbidden by RBAC: the dependency refused')
   t.match(((await r.json()) as { message: string }).message, /Forbidden/)
+})
+
+t.test('Longhorn backups: state Completed is ready, grouped by volume', async (t) => {
+  const lh = (name: string, volume: string, ageDays: number, state: string) => kube.store.seed({
+    apiVersion: 'longhorn.io/v1beta2', kind: 'Backup',
+    metadata: { name, namespace: 'longhorn-system', creationTimestamp: new Date(now - ageDays * DAY).toISOString() },
+    spec: { snapshotName: `snap-${name}` },
+    status: { state, volumeName: volume, backupCreatedAt: new Date(now - ageDays * DAY).toISOString() },
+  })
+  lh('v1-new', 'pvc-1', 1, 'Completed')
+  lh('v1-error', 'pvc-1', 2, 'Error')
+  lh('v1-old', 'pvc-1', 20, 'Completed')
+  lh('v2-old', 'pvc-2', 30, 'Completed')
+  lh('v2-older', 'pvc-2', 31, 'Completed')
+  const fn = await startTestFunction(pruneSnapshots, {
+    config: validateConfig({ limits: { deletesPerSecond: 1000 }, policies: [{ name: 'lh', kind: 'LonghornBackup', namespaces: ['longhorn-system'], keepDaily: 14, maxAge: '14d', grace: '1h' }] }, configSchema, 'test'),
+    env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token, CARETAKER_DRY_RUN: 'false' },
+  })
+  t.teardown(() => fn.stop())
+  const r = await run(fn.url)
+  const objects = new Map(r.body.policies[0]!.objects.map((o) => [o.name, o]))
+  t.equal(objects.get('v1-error')?.action, 'keep', 'a backup in Error is not ready: kept, never deleted')
+  t.equal(objects.get('v1-old')?.action, 'deleted')
+  t.equal(objects.get('v2-old')?.action, 'keep', 'the newest of its volume, though past the maximum age')
+  t.equal(objects.get('v2-older')?.action, 'deleted')
+  const left = ((await admin.listNamespacedCustomObject({ group: 'longhorn.io', version: 'v1beta2', namespace: 'longhorn-system', plural: 'backups' })) as { items: Array<{ metadata: { name: string } }> }).items.map((o) => o.metadata.name).sort()
+  t.same(left, ['v1-error', 'v1-new', 'v2-old'])
 })
