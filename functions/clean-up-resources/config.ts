@@ -1,5 +1,6 @@
 import { DURATION_PATTERN } from '../../shared/duration.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
+import { deletionLimitsSchema, type DeletionLimits } from '../../shared/kubernetes/deleter.ts'
 
 export interface CleanUpConfig {
   /** The namespaces it looks at (and has RoleBindings in). */
@@ -8,7 +9,7 @@ export interface CleanUpConfig {
   jobs: { enabled: boolean; ttl: string }
   replicaSets: { enabled: boolean }
   pvcs: { report: boolean; delete: boolean; grace: string }
-  limits: { maxDeletionsPerRun: number; deletesPerSecond: number; pageSize: number; attempts: number }
+  limits: DeletionLimits
 }
 
 export const configSchema: JsonSchema = {
@@ -26,14 +27,6 @@ export const configSchema: JsonSchema = {
       type: 'object', additionalProperties: false, default: {},
       properties: { report: { type: 'boolean', default: true }, delete: { type: 'boolean', default: false }, grace: { type: 'string', pattern: DURATION_PATTERN, default: '7d' } },
     },
-    limits: {
-      type: 'object', additionalProperties: false, default: {},
-      properties: {
-        maxDeletionsPerRun: { type: 'integer', minimum: 0, default: 100 },
-        deletesPerSecond: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 5 },
-        pageSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
-        attempts: { type: 'integer', minimum: 1, maximum: 10, default: 4 },
-      },
-    },
+    limits: deletionLimitsSchema,
   },
 }

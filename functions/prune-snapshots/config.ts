@@ -1,6 +1,7 @@
 import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
+import { deletionLimitsSchema, type DeletionLimits } from '../../shared/kubernetes/deleter.ts'
 
 export const SNAPSHOT_KINDS = ['VolumeSnapshot', 'LonghornSnapshot', 'LonghornBackup'] as const
 export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number]
@@ -25,7 +26,7 @@ export interface PrunePolicy {
 export interface PruneConfig {
   policies: PrunePolicy[]
   protectionLabel: string
-  limits: { maxDeletionsPerRun: number; deletesPerSecond: number; pageSize: number; attempts: number }
+  limits: DeletionLimits
 }
 
 const count = { type: 'integer', minimum: 0, maximum: 10000 }
@@ -36,17 +37,7 @@ export const configSchema: JsonSchema = {
   additionalProperties: false,
   properties: {
     protectionLabel: { type: 'string', minLength: 1, default: 'caretaker.dev/protected' },
-    limits: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        maxDeletionsPerRun: { type: 'integer', minimum: 0, default: 100 },
-        deletesPerSecond: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 5 },
-        pageSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
-        attempts: { type: 'integer', minimum: 1, maximum: 10, default: 4 },
-      },
-    },
+    limits: deletionLimitsSchema,
     policies: {
       type: 'array',
       default: [],

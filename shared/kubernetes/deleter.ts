@@ -72,3 +72,23 @@ export async function listAll<T>(pageSize: number, page: (opts: { limit: number;
   } while (token)
   return out
 }
+
+/** The config block of a deleting function's limits (JSON schema, with the defaults). */
+export const deletionLimitsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    maxDeletionsPerRun: { type: 'integer', minimum: 0, default: 100 },
+    deletesPerSecond: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 5 },
+    pageSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
+    attempts: { type: 'integer', minimum: 1, maximum: 10, default: 4 },
+  },
+}
+
+export interface DeletionLimits {
+  maxDeletionsPerRun: number
+  deletesPerSecond: number
+  pageSize: number
+  attempts: number
+}
