@@ -28,8 +28,10 @@ import type { RestoreRunner } from './verify.ts'
 const RESTORE_SUPERUSER = 'caretaker_restore'
 const STDERR_KEEP = 16 * 1024
 
+/** psql's first error line, cut short: it names what failed, never pages of the dump's data. */
 export function firstErrorLine(stderr: string): string | undefined {
-  return stderr.split('\n').find((l) => /\b(ERROR|FATAL|PANIC):/.test(l))?.trim()
+  const line = stderr.split('\n').find((l) => /\b(ERROR|FATAL|PANIC):/.test(l))?.trim()
+  return line && line.length > 300 ? `${line.slice(0, 300)}…` : line
 }
 
 async function psqlRestore(server: ThrowawayPostgres, dump: string, signal: AbortSignal): Promise<{ ok: boolean; error?: string }> {
