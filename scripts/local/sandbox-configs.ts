@@ -54,6 +54,14 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
     // The sandbox runs no database server: no targets (a request names none).
     'maintain-databases': { targets: [] },
     'clean-up-resources': { namespaces: ['production', 'databases'] },
+    // The runbooks' example rules (manifests/respond-to-alert/config.yaml) on the sandbox's namespaces; no Alertmanager, so no silences.
+    'respond-to-alert': {
+      rules: [
+        { name: 'crash-looping-pod', matchers: ['alertname="KubePodCrashLooping"'], allowedNamespaces: ['production', 'databases'], actions: [{ type: 'deletePod', name: '{{ $labels.pod }}' }, { type: 'notify', message: 'deleted crash-looping pod {{ $labels.namespace }}/{{ $labels.pod }}' }] },
+        { name: 'backup-job-failed', matchers: ['alertname="KubeJobFailed"', 'job_name=~".+-backup-[0-9]+"'], allowedNamespaces: ['databases', 'kube-system', 'vault'], actions: [{ type: 'runCronJob', name: '{{ $labels.cronjob }}' }] },
+        { name: 'vault-sealed', matchers: ['alertname="VaultSealed"'], namespace: 'vault', allowedNamespaces: ['vault'], actions: [{ type: 'notify', message: 'Vault {{ $labels.instance }} is sealed: unseal it (human step)' }] },
+      ],
+    },
     // The demo's snapshots, with the shipped retention (the process runs in dry-run unless told otherwise).
     'prune-snapshots': {
       policies: [

@@ -1,4 +1,5 @@
 import type { JsonSchema } from '../schema.ts'
+import { alertTypes } from './types/alert.ts'
 import { backupTypes } from './types/backup.ts'
 import { databaseTypes } from './types/database.ts'
 import { knativeTypes } from './types/knative.ts'
@@ -31,6 +32,7 @@ const definitions: EventTypeDefinition[] = [
   ...databaseTypes,
   ...snapshotTypes,
   ...resourceTypes,
+  ...alertTypes,
 ]
 
 export const catalogue: ReadonlyMap<string, EventTypeDefinition> = new Map(definitions.map((d) => [d.type, d]))

@@ -48,8 +48,26 @@ export interface FunctionDeps<C> {
   vault: Vault | undefined
 }
 
+/** A plain (non-CloudEvent) HTTP request, for a function that declares `httpPath`. */
+export interface PlainRequest {
+  headers: Record<string, string | string[] | undefined>
+  body: Buffer
+  log: Logger
+  signal: AbortSignal
+  /** The runtime's K_SINK (the Broker), with its retries. */
+  sink: EventSink
+}
+
+export interface PlainResponse {
+  status: number
+  body?: unknown
+  headers?: Record<string, string>
+}
+
 export interface FunctionInstance {
   handle(context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown> | undefined>
+  /** Answers POST `httpPath` (a definition's plain-HTTP route, e.g. a webhook that is not a CloudEvent). */
+  handleHttp?(request: PlainRequest): Promise<PlainResponse>
   /** Readiness beyond "configured": caches warm, clients connected. */
   ready?(): boolean | Promise<boolean>
   close?(): Promise<void>
@@ -60,6 +78,12 @@ export interface FunctionDefinition<C> {
   description: string
   accepts: readonly string[]
   configSchema: JsonSchema
+  /**
+   * A path (not `/`) where the function takes plain HTTP POSTs besides
+   * CloudEvents on `/`, answered by the instance's `handleHttp`; it does its
+   * own authentication (a webhook's sender has no Knative identity).
+   */
+  httpPath?: string
   /** Types not in the shared catalogue (a test's own function). */
   eventTypes?: readonly EventTypeDefinition[]
   setup(deps: FunctionDeps<C>): FunctionInstance | Promise<FunctionInstance>
@@ -87,6 +111,8 @@ export interface FunctionModule {
   /** Handle an event the caller has validated already. */
   invoke(context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown> | undefined>
   isReady(): Promise<boolean>
+  /** The plain-HTTP route of a definition with `httpPath`. */
+  handleHttp(request: PlainRequest): Promise<PlainResponse>
   shutdown(): Promise<void>
 }
 
@@ -171,6 +197,12 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
     async invoke(context, event) {
       if (!instance) throw new Error(`${definition.name} was not initialised`)
       return instance.handle(context, event)
+    },
+
+    async handleHttp(request) {
+      if (!instance) throw new CaretakerError(Errors.NotReady, `${definition.name} is not initialised yet`)
+      if (!instance.handleHttp) throw new CaretakerError(Errors.NotFound, `${definition.name} takes no plain HTTP requests`)
+      return instance.handleHttp(request)
     },
 
     async isReady() {

@@ -210,6 +210,29 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
 
   app.post('/', handleEvent)
 
+  // A function's plain-HTTP route (a webhook that is not a CloudEvent): same
+  // readiness, shutdown and error answers as events; the function authenticates.
+  const httpPath = module.definition.httpPath
+  if (httpPath && httpPath !== '/') {
+    app.post(httpPath, async (req, reply) => {
+      if (shuttingDown) return send(reply, new CaretakerError(Errors.ShuttingDown, 'the function is shutting down; retry later'))
+      if (!ready) return send(reply, new CaretakerError(Errors.NotReady, 'the function is not ready yet; retry later'))
+      inFlight++
+      try {
+        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)
+        const res = await module.handleHttp({ headers: req.headers, body, log: logger, signal: abort.signal, sink })
+        return reply.code(res.status).headers(res.headers ?? {}).send(res.body ?? '')
+      } catch (err) {
+        if (isCaretakerError(err)) return send(reply, err)
+        logger.error({ err: loggableUnexpected(err) }, 'plain HTTP handler threw an unexpected error')
+        return send(reply, new CaretakerError(Errors.Internal, `${name} failed; see its log`))
+      } finally {
+        inFlight--
+        if (inFlight === 0) for (const resolve of idle.splice(0)) resolve()
+      }
+    })
+  }
+
   return {
     app,
     metrics,

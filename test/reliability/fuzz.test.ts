@@ -47,7 +47,8 @@ function nearMisses(schema: Record<string, unknown>): unknown[] {
 }
 
 function cases(fn: FunctionModule): Case[] {
-  const accepted = fn.definition.accepts
+  // A function with no CloudEvent type of its own (a plain-HTTP bridge) still gets the CloudEvent cases: all refused.
+  const accepted = fn.definition.accepts.length > 0 ? fn.definition.accepts : ['dev.caretaker.fuzz.unaccepted']
   const out: Case[] = []
   const validate = (type: string, data: unknown): boolean => { try { fn.validator.check(type, data); return true } catch { return false } }
   for (let i = 0; out.length < CASES_PER_FUNCTION && i < CASES_PER_FUNCTION * 4; i++) {
@@ -135,6 +136,18 @@ for (const name of names) {
       const status = await post(hosted.url, c)
       statuses.set(status, (statuses.get(status) ?? 0) + 1)
       if (status < 400 || status >= 500) bad.push(`${c.name}: ${status}`)
+    }
+    // A plain-HTTP route (a webhook bridge) gets malformed payloads of its own.
+    const httpPath = fn.definition.httpPath
+    if (httpPath) {
+      for (let i = 0; i < 100; i++) {
+        const body = pick([JSON.stringify(junk()), '{"version":"4","alerts":', '{"alerts":[{"labels":42}]}', 'x'.repeat(rand(BODY_LIMIT * 2)), JSON.stringify({ version: '4', status: 'firing', alerts: [junk()] })])
+        const c = { name: `plain HTTP ${httpPath}`, headers: { 'content-type': pick(['application/json', 'text/plain']) }, body }
+        list.push(c)
+        const status = await post(`${hosted.url}${httpPath}`, c)
+        statuses.set(status, (statuses.get(status) ?? 0) + 1)
+        if (status < 400 || status >= 500) bad.push(`${c.name}: ${status}`)
+      }
     }
     t.ok(list.length >= CASES_PER_FUNCTION / 2, `${list.length} malformed or near-miss requests (statuses ${JSON.stringify(Object.fromEntries(statuses))})`)
     t.same(bad.slice(0, 20), [], 'every one is a 4xx: never a 5xx, never accepted')

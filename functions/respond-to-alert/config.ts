@@ -1,0 +1,112 @@
+import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
+import type { JsonSchema } from '../../shared/schema.ts'
+import { parseMatcher } from './matchers.ts'
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
+
+/** `name` and `namespace` fields are templates over the alert's labels: `{{ $labels.pod }}`. */
+export type Action =
+  | { type: 'restart'; kind: WorkloadKind; name: string }
+  | { type: 'deletePod'; name: string }
+  | { type: 'scale'; kind: 'Deployment' | 'StatefulSet'; name: string; delta: number; min: number; max: number }
+  | { type: 'runCronJob'; name: string }
+  | { type: 'request'; eventType: string; data: Record<string, string> }
+  | { type: 'notify'; message: string }
+
+export interface Rule {
+  name: string
+  /** Label matchers, Alertmanager syntax: `alertname="KubePodCrashLooping"`, `severity=~"critical|warning"`. */
+  matchers: string[]
+  /** Template of the target namespace (default `{{ $labels.namespace }}`). */
+  namespace: string
+  /** The namespaces the rule may act in: a target elsewhere is refused. */
+  allowedNamespaces: string[]
+  cooldown?: string
+  /** Silence the alert in Alertmanager while the remediation runs. */
+  silence: boolean
+  actions: Action[]
+}
+
+export interface RespondToAlertConfig {
+  rules: Rule[]
+  /** Default cooldown per rule and target. */
+  cooldown: string
+  /** At most `actions` remediations per `window`, across all rules. */
+  cap: { actions: number; window: string }
+  /** Where the cooldown, cap and dedup Leases live. */
+  stateNamespace: string
+  /** Alertmanager's base URL, for silences (v2 API). */
+  alertmanagerUrl?: string
+  /** How long a silence lasts at most; it is expired when the alert resolves. */
+  silenceFor: string
+}
+
+const duration = { type: 'string', pattern: DURATION_PATTERN }
+const template = { type: 'string', minLength: 1, maxLength: 253 }
+const kubeName = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }
+
+export const configSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['rules'],
+  properties: {
+    cooldown: { ...duration, default: '30m' },
+    cap: {
+      type: 'object', additionalProperties: false, default: { actions: 10, window: '10m' },
+      properties: { actions: { type: 'integer', minimum: 1, default: 10 }, window: { ...duration, default: '10m' } },
+    },
+    stateNamespace: { ...kubeName, default: 'caretaker' },
+    alertmanagerUrl: { type: 'string', pattern: '^https?://' },
+    silenceFor: { ...duration, default: '1h' },
+    rules: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'matchers', 'allowedNamespaces', 'actions'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9][-a-z0-9]*$', maxLength: 63 },
+          matchers: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+          namespace: { ...template, default: '{{ $labels.namespace }}' },
+          allowedNamespaces: { type: 'array', minItems: 1, items: kubeName },
+          cooldown: duration,
+          silence: { type: 'boolean', default: false },
+          actions: {
+            type: 'array',
+            minItems: 1,
+            items: {
+              oneOf: [
+                { type: 'object', additionalProperties: false, required: ['type', 'kind', 'name'], properties: { type: { const: 'restart' }, kind: { enum: ['Deployment', 'StatefulSet', 'DaemonSet'] }, name: template } },
+                { type: 'object', additionalProperties: false, required: ['type', 'name'], properties: { type: { const: 'deletePod' }, name: template } },
+                { type: 'object', additionalProperties: false, required: ['type', 'kind', 'name', 'delta', 'min', 'max'], properties: { type: { const: 'scale' }, kind: { enum: ['Deployment', 'StatefulSet'] }, name: template, delta: { type: 'integer' }, min: { type: 'integer', minimum: 0 }, max: { type: 'integer', minimum: 0 } } },
+                { type: 'object', additionalProperties: false, required: ['type', 'name'], properties: { type: { const: 'runCronJob' }, name: template } },
+                { type: 'object', additionalProperties: false, required: ['type', 'eventType'], properties: { type: { const: 'request' }, eventType: { type: 'string', pattern: '^dev\\.caretaker\\.[a-z.]+\\.requested$' }, data: { type: 'object', additionalProperties: { type: 'string' }, default: {} } } },
+                { type: 'object', additionalProperties: false, required: ['type', 'message'], properties: { type: { const: 'notify' }, message: { type: 'string', minLength: 1 } } },
+              ],
+            },
+          },
+        },
+      },
+    },
+  },
+}
+
+/** What a schema cannot say: unique names, parseable matchers, bounds in order. */
+export function checkConfig(config: RespondToAlertConfig): void {
+  const seen = new Set<string>()
+  const bad = (at: string, problem: string): never => { throw new CaretakerError(Errors.InvalidConfig, `config.${at}: ${problem}`) }
+  for (const [i, rule] of config.rules.entries()) {
+    if (seen.has(rule.name)) bad(`rules[${i}].name`, `"${rule.name}" is used by another rule`)
+    seen.add(rule.name)
+    for (const [j, m] of rule.matchers.entries()) {
+      try { parseMatcher(m) } catch (err) { bad(`rules[${i}].matchers[${j}]`, (err as Error).message) }
+    }
+    for (const [j, a] of rule.actions.entries()) {
+      if (a.type === 'scale' && a.min > a.max) bad(`rules[${i}].actions[${j}]`, 'min is above max')
+    }
+    if (rule.silence && !config.alertmanagerUrl) bad(`rules[${i}].silence`, 'silences need alertmanagerUrl')
+    if (rule.cooldown !== undefined && parseDuration(rule.cooldown) === undefined) bad(`rules[${i}].cooldown`, 'not a duration')
+  }
+  if ((parseDuration(config.cap.window) ?? 0) <= 0) bad('cap.window', 'must be longer than zero')
+}

@@ -1,0 +1,248 @@
+import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
+import { parseDuration } from '../../shared/duration.ts'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { kubernetesError } from '../../shared/kubernetes/client.ts'
+import { EventRecorder } from '../../shared/kubernetes/events.ts'
+import { defineFunction, type FunctionModule, type HandlerContext } from '../../shared/runtime/function.ts'
+import { checkConfig, configSchema, type Action, type RespondToAlertConfig, type Rule } from './config.ts'
+import { matchesAll, parseMatcher, render, type Matcher } from './matchers.ts'
+import { AlertState } from './state.ts'
+
+/**
+ * respond-to-alert: matches Alertmanager alerts against rules and runs their
+ * bounded actions, with cooldown per rule and target, a cap per window
+ * across rules, redelivery dedup (all three on Leases), dry-run, an audit
+ * Event and a reply saying what was done and why, or why not.
+ */
+
+const FIRING = 'dev.caretaker.alert.firing'
+const RESOLVED = 'dev.caretaker.alert.resolved'
+const REMEDIATED = 'dev.caretaker.alert.remediated'
+const SKIPPED = 'dev.caretaker.alert.skipped'
+const NOTIFICATION = 'dev.caretaker.alert.notification'
+const DEDUP_MS = 24 * 3_600_000
+const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
+
+export interface Alert {
+  fingerprint: string
+  status: 'firing' | 'resolved'
+  labels: Record<string, string>
+  annotations?: Record<string, string>
+  startsAt: string
+  endsAt?: string
+}
+
+interface ActionResult { action: string; target?: string; done: boolean; dryRun?: boolean; message: string }
+
+/** A fresh module (one per replica: a test may host two in one process). */
+export function createRespondToAlert(): FunctionModule {
+  return defineFunction<RespondToAlertConfig>({
+  name: 'respond-to-alert',
+  description: 'bounded, audited responses to Alertmanager alerts: restart, delete pod, scale, re-run a CronJob, request, silence, notify',
+  accepts: [FIRING, RESOLVED],
+  configSchema,
+  setup({ config, kubeConfig, log }) {
+    checkConfig(config)
+    const rules = config.rules.map((rule) => ({ rule, matchers: rule.matchers.map(parseMatcher) as Matcher[] }))
+    const state = kubeConfig ? new AlertState(kubeConfig, config.stateNamespace) : undefined
+    const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'respond-to-alert', log) : undefined
+    const capWindow = parseDuration(config.cap.window)!
+    const silenceMs = parseDuration(config.silenceFor)!
+
+    function needKube(): { kube: KubeConfig; state: AlertState } {
+      if (!kubeConfig || !state) throw new CaretakerError(Errors.DependencyUnavailable, 'respond-to-alert needs the Kubernetes API, and none is configured')
+      return { kube: kubeConfig, state }
+    }
+
+    async function alertmanager(path: string, init: RequestInit): Promise<Response> {
+      try {
+        const res = await fetch(new URL(path, config.alertmanagerUrl!.replace(/\/?$/, '/')), { ...init, signal: AbortSignal.timeout(10_000) })
+        if (res.status >= 500) throw new CaretakerError(Errors.DependencyUnavailable, `Alertmanager answered ${res.status} to ${init.method} ${path}`)
+        return res
+      } catch (err) {
+        if (err instanceof CaretakerError) throw err
+        throw new CaretakerError(Errors.DependencyUnavailable, `Alertmanager is unreachable (${init.method} ${path})`)
+      }
+    }
+
+    async function silence(alert: Alert, rule: Rule): Promise<string | undefined> {
+      const now = Date.now()
+      const res = await alertmanager('api/v2/silences', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          matchers: Object.entries(alert.labels).map(([name, value]) => ({ name, value, isRegex: false, isEqual: true })),
+          startsAt: new Date(now).toISOString(),
+          endsAt: new Date(now + silenceMs).toISOString(),
+          createdBy: 'caretaker/respond-to-alert',
+          comment: `respond-to-alert rule ${rule.name} is remediating ${alert.labels.alertname ?? 'this alert'}`,
+        }),
+      })
+      if (!res.ok) throw new CaretakerError(Errors.DependencyFailed, `Alertmanager refused the silence (${res.status})`)
+      return ((await res.json()) as { silenceID?: string }).silenceID
+    }
+
+    async function expireSilence(id: string): Promise<void> {
+      // Already over (it ran out, or someone expired it): nothing to do.
+      const current = await alertmanager(`api/v2/silence/${encodeURIComponent(id)}`, { method: 'GET' })
+      if (current.status === 404) return
+      if (current.ok && ((await current.json()) as { status?: { state?: string } }).status?.state === 'expired') return
+      const res = await alertmanager(`api/v2/silence/${encodeURIComponent(id)}`, { method: 'DELETE' })
+      if (!res.ok && res.status !== 404) throw new CaretakerError(Errors.DependencyFailed, `Alertmanager refused to expire silence ${id} (${res.status})`)
+    }
+
+    async function run(action: Action, namespace: string, labels: Record<string, string>, context: HandlerContext, rule: Rule, alert: Alert, index: number): Promise<ActionResult> {
+      const dry = context.dryRun
+      const at = (name: string) => `${namespace}/${name}`
+      switch (action.type) {
+        case 'restart': {
+          const name = render(action.name, labels)
+          const result = { action: `restart ${action.kind}`, target: at(name), done: !dry, ...(dry ? { dryRun: true } : {}) }
+          if (dry) return { ...result, message: `would restart ${action.kind} ${at(name)}` }
+          const apps = needKube().kube.makeApiClient(AppsV1Api)
+          const body = { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } }
+          try {
+            if (action.kind === 'Deployment') await apps.patchNamespacedDeployment({ namespace, name, body }, merge)
+            else if (action.kind === 'StatefulSet') await apps.patchNamespacedStatefulSet({ namespace, name, body }, merge)
+            else await apps.patchNamespacedDaemonSet({ namespace, name, body }, merge)
+          } catch (err) { throw kubernetesError(err, `restart ${action.kind} ${at(name)}`) }
+          await recorder?.record({ apiVersion: 'apps/v1', kind: action.kind, namespace, name }, { type: 'Normal', reason: 'AlertRemediated', action: 'Restart', message: `rule ${rule.name}: rollout restart for alert ${labels.alertname ?? ''}` })
+          return { ...result, message: `restarted ${action.kind} ${at(name)}` }
+        }
+        case 'deletePod': {
+          const name = render(action.name, labels)
+          if (dry) return { action: 'delete Pod', target: at(name), done: false, dryRun: true, message: `would delete Pod ${at(name)}` }
+          const core = needKube().kube.makeApiClient(CoreV1Api)
+          try { await core.deleteNamespacedPod({ namespace, name }) } catch (err) { throw kubernetesError(err, `delete Pod ${at(name)}`) }
+          await recorder?.record({ apiVersion: 'v1', kind: 'Pod', namespace, name }, { type: 'Normal', reason: 'AlertRemediated', action: 'Delete', message: `rule ${rule.name}: deleted for alert ${labels.alertname ?? ''}` })
+          return { action: 'delete Pod', target: at(name), done: true, message: `deleted Pod ${at(name)}` }
+        }
+        case 'scale': {
+          const name = render(action.name, labels)
+          const apps = needKube().kube.makeApiClient(AppsV1Api)
+          let current: number
+          try {
+            current = action.kind === 'Deployment'
+              ? (await apps.readNamespacedDeployment({ namespace, name })).spec?.replicas ?? 1
+              : (await apps.readNamespacedStatefulSet({ namespace, name })).spec?.replicas ?? 1
+          } catch (err) { throw kubernetesError(err, `read ${action.kind} ${at(name)}`) }
+          const wanted = Math.min(action.max, Math.max(action.min, current + action.delta))
+          const base = { action: `scale ${action.kind}`, target: at(name) }
+          if (wanted === current) return { ...base, done: false, message: `${action.kind} ${at(name)} stays at ${current} replicas (bounds ${action.min}..${action.max})` }
+          if (dry) return { ...base, done: false, dryRun: true, message: `would scale ${action.kind} ${at(name)} from ${current} to ${wanted}` }
+          const body = { spec: { replicas: wanted } }
+          try {
+            if (action.kind === 'Deployment') await apps.patchNamespacedDeployment({ namespace, name, body }, merge)
+            else await apps.patchNamespacedStatefulSet({ namespace, name, body }, merge)
+          } catch (err) { throw kubernetesError(err, `scale ${action.kind} ${at(name)}`) }
+          await recorder?.record({ apiVersion: 'apps/v1', kind: action.kind, namespace, name }, { type: 'Normal', reason: 'AlertRemediated', action: 'Scale', message: `rule ${rule.name}: scaled from ${current} to ${wanted} for alert ${labels.alertname ?? ''}` })
+          return { ...base, done: true, message: `scaled ${action.kind} ${at(name)} from ${current} to ${wanted}` }
+        }
+        case 'runCronJob': {
+          const name = render(action.name, labels)
+          if (dry) return { action: 'create Job from CronJob', target: at(name), done: false, dryRun: true, message: `would create a Job from CronJob ${at(name)}` }
+          const batch = needKube().kube.makeApiClient(BatchV1Api)
+          try {
+            const cron = await batch.readNamespacedCronJob({ namespace, name })
+            const jobName = `${name.slice(0, 40)}-alert-${Math.floor(Date.now() / 1000).toString(36)}`
+            await batch.createNamespacedJob({ namespace, body: {
+              apiVersion: 'batch/v1', kind: 'Job',
+              metadata: { name: jobName, namespace, annotations: { 'cronjob.kubernetes.io/instantiate': 'manual' }, labels: cron.spec?.jobTemplate.metadata?.labels ?? {},
+                ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name, uid: cron.metadata!.uid!, controller: true }] },
+              spec: cron.spec!.jobTemplate.spec!,
+            } })
+            await recorder?.record({ apiVersion: 'batch/v1', kind: 'CronJob', namespace, name, ...(cron.metadata?.uid ? { uid: cron.metadata.uid } : {}) }, { type: 'Normal', reason: 'AlertRemediated', action: 'Run', message: `rule ${rule.name}: created Job ${jobName} for alert ${labels.alertname ?? ''}` })
+            return { action: 'create Job from CronJob', target: at(name), done: true, message: `created Job ${namespace}/${jobName}` }
+          } catch (err) { throw kubernetesError(err, `create a Job from CronJob ${at(name)}`) }
+        }
+        case 'request': {
+          const data = Object.fromEntries(Object.entries(action.data).map(([k, v]) => [k, render(v, labels)]))
+          if (dry) return { action: `request ${action.eventType}`, done: false, dryRun: true, message: `would emit ${action.eventType}` }
+          const sent = await context.emit({ type: action.eventType, data }, index)
+          if (!sent) throw new CaretakerError(Errors.DependencyUnavailable, `the request ${action.eventType} was not accepted by the broker`)
+          return { action: `request ${action.eventType}`, done: true, message: `emitted ${action.eventType}` }
+        }
+        case 'notify': {
+          const message = render(action.message, labels)
+          if (dry) return { action: 'notify', done: false, dryRun: true, message: `would notify: ${message}` }
+          const sent = await context.emit({ type: NOTIFICATION, subject: alert.labels.alertname, data: { alertname: labels.alertname ?? '', severity: labels.severity ?? '', message, rule: rule.name, labels } }, index)
+          if (!sent) throw new CaretakerError(Errors.DependencyUnavailable, 'the notification was not accepted by the broker')
+          return { action: 'notify', done: true, message }
+        }
+      }
+    }
+
+    function targetOf(rule: Rule, labels: Record<string, string>): { namespace: string; key: string; target: string } {
+      const namespace = render(rule.namespace, labels)
+      const names = rule.actions.map((a) => 'name' in a ? `${a.type}:${render(a.name, labels)}` : a.type)
+      return { namespace, target: `${namespace}/${names.join(',')}`, key: `${rule.name}\0${namespace}\0${names.join('\0')}` }
+    }
+
+    return {
+      async handle(context, event) {
+        const alert = event.data as Alert
+        const alertname = alert.labels.alertname ?? ''
+        const base = { alertname, fingerprint: alert.fingerprint, ...(context.dryRun ? { dryRun: true } : {}) }
+        const skip = (reason: string, extra: Record<string, unknown> = {}) => {
+          context.log.info({ alertname, fingerprint: alert.fingerprint, reason, ...extra }, 'alert skipped')
+          return context.reply({ type: SKIPPED, subject: alertname, data: { ...base, ...extra, reason } })
+        }
+        const found = rules.find((r) => matchesAll(r.matchers, alert.labels))
+        if (!found) return skip('no rule matches the alert')
+        const { rule } = found
+        let target: ReturnType<typeof targetOf>
+        try { target = targetOf(rule, alert.labels) } catch (err) { return skip(`rule ${rule.name}: ${(err as Error).message}`, { rule: rule.name }) }
+        const who = { rule: rule.name, target: target.target }
+
+        if (alert.status === 'resolved') {
+          if (context.dryRun) return context.reply({ type: REMEDIATED, subject: alertname, data: { ...base, ...who, reason: 'resolved; dry-run: the silence is left as it is', actions: [] } })
+          const { state: st } = needKube()
+          const id = rule.silence ? await st.silenceOf(target.key) : undefined
+          if (id) {
+            await expireSilence(id)
+            await st.setSilence(target.key, undefined)
+          }
+          return context.reply({ type: REMEDIATED, subject: alertname, data: { ...base, ...who, reason: 'resolved', actions: [], ...(id ? { silenceId: id } : {}) } })
+        }
+
+        if (!rule.allowedNamespaces.includes(target.namespace)) {
+          return skip(`namespace ${target.namespace} is not among the rule's allowed namespaces (${rule.allowedNamespaces.join(', ')})`, who)
+        }
+        const cooldownMs = parseDuration(rule.cooldown ?? config.cooldown)!
+        if (!context.dryRun) {
+          const { state: st } = needKube()
+          // A re-sent notification of the same alert (same fingerprint, status, startsAt) acts once.
+          if (!await st.firstDelivery(`${alert.fingerprint}\0${alert.status}\0${alert.startsAt}`, DEDUP_MS)) return skip('duplicate: this alert was handled already', who)
+          if (!await st.takeCooldown(target.key, cooldownMs)) return skip(`cooldown: rule ${rule.name} acted on ${target.target} less than ${rule.cooldown ?? config.cooldown} ago`, who)
+          const slot = await st.takeCapSlot(config.cap.actions, capWindow)
+          if (!slot.taken) {
+            await st.releaseCooldown(target.key)
+            if (slot.report) {
+              context.log.warn({ cap: config.cap }, 'alert storm: the action cap is reached; further alerts are skipped until the window passes')
+              await recorder?.record({ apiVersion: 'v1', kind: 'Namespace', name: config.stateNamespace, namespace: config.stateNamespace }, { type: 'Warning', reason: 'AlertStormCapReached', action: 'Skip', message: `respond-to-alert reached its cap of ${config.cap.actions} actions per ${config.cap.window}; alerts are skipped until the window passes` })
+            }
+            return skip(slot.report ? `cap reached: ${config.cap.actions} actions per ${config.cap.window} (alert storm; reported once)` : 'cap reached', who)
+          }
+        }
+        const results: ActionResult[] = []
+        let silenceId: string | undefined
+        try {
+          if (rule.silence && !context.dryRun) {
+            silenceId = await silence(alert, rule)
+            if (silenceId) await needKube().state.setSilence(target.key, silenceId)
+          }
+          for (const [i, action] of rule.actions.entries()) results.push(await run(action, target.namespace, alert.labels, context, rule, alert, i + 1))
+        } catch (err) {
+          if (!context.dryRun) await state?.releaseCooldown(target.key).catch(() => undefined)
+          if (silenceId) await expireSilence(silenceId).catch(() => undefined)
+          throw err
+        }
+        context.log.info({ ...who, alertname, actions: results.map((r) => r.message) }, context.dryRun ? 'dry-run: alert remediation planned' : 'alert remediated')
+        return context.reply({ type: REMEDIATED, subject: alertname, data: { ...base, ...who, reason: context.dryRun ? `dry-run: rule ${rule.name} would act` : `rule ${rule.name} matched`, actions: results, ...(silenceId ? { silenceId } : {}) } })
+      },
+    }
+  },
+})
+}
+
+export default createRespondToAlert()

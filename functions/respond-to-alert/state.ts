@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto'
+import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node'
+import { kubernetesError, kubernetesStatusCode } from '../../shared/kubernetes/client.ts'
+
+/**
+ * Cooldown, cap and dedup state on Lease objects (coordination.k8s.io/v1),
+ * so a restart or a second replica neither forgets nor repeats. Every write
+ * is a create (409 = someone else got there) or a replace at the read
+ * resourceVersion (409 = a concurrent writer): the cluster arbitrates.
+ */
+
+const SILENCE = 'caretaker.dev/silence-id'
+const ACTIONS = 'caretaker.dev/actions'
+const TRIPPED = 'caretaker.dev/cap-reported'
+const HOLDER = 'respond-to-alert'
+
+export function leaseName(kind: string, key: string): string {
+  return `respond-to-alert-${kind}-${createHash('sha256').update(key).digest('hex').slice(0, 20)}`
+}
+
+export class AlertState {
+  readonly #api: CoordinationV1Api
+  readonly #ns: string
+
+  constructor(kubeConfig: KubeConfig, namespace: string) {
+    this.#api = kubeConfig.makeApiClient(CoordinationV1Api)
+    this.#ns = namespace
+  }
+
+  async #read(name: string): Promise<V1Lease | undefined> {
+    try {
+      return await this.#api.readNamespacedLease({ namespace: this.#ns, name })
+    } catch (err) {
+      if (kubernetesStatusCode(err) === 404) return undefined
+      throw kubernetesError(err, `read Lease ${name}`)
+    }
+  }
+
+  async #create(name: string, seconds: number, annotations: Record<string, string> = {}): Promise<boolean> {
+    try {
+      await this.#api.createNamespacedLease({ namespace: this.#ns, body: { metadata: { name, namespace: this.#ns, annotations, labels: { 'app.kubernetes.io/managed-by': HOLDER } }, spec: { holderIdentity: HOLDER, leaseDurationSeconds: Math.max(1, Math.ceil(seconds)), renewTime: new Date().toISOString() as unknown as Date } } })
+      return true
+    } catch (err) {
+      if (kubernetesStatusCode(err) === 409) return false
+      throw kubernetesError(err, `create Lease ${name}`)
+    }
+  }
+
+  async #replace(lease: V1Lease, seconds: number, annotations: Record<string, string>): Promise<boolean> {
+    try {
+      await this.#api.replaceNamespacedLease({ namespace: this.#ns, name: lease.metadata!.name!, body: { ...lease, metadata: { ...lease.metadata, annotations }, spec: { ...lease.spec, leaseDurationSeconds: Math.max(1, Math.ceil(seconds)), renewTime: new Date().toISOString() as unknown as Date } } })
+      return true
+    } catch (err) {
+      if (kubernetesStatusCode(err) === 409) return false
+      throw kubernetesError(err, `update Lease ${lease.metadata?.name}`)
+    }
+  }
+
+  static #live(lease: V1Lease, now: number): boolean {
+    const renewed = Date.parse(String(lease.spec?.renewTime ?? ''))
+    return Number.isFinite(renewed) && renewed + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 > now
+  }
+
+  /** Records a notification as seen; false when it was seen already (a redelivery or a re-sent notification). */
+  async firstDelivery(key: string, keepMs: number): Promise<boolean> {
+    const name = leaseName('seen', key)
+    if (await this.#create(name, keepMs / 1000)) return true
+    const lease = await this.#read(name)
+    if (lease && AlertState.#live(lease, Date.now())) return false
+    return lease ? this.#replace(lease, keepMs / 1000, {}) : this.#create(name, keepMs / 1000)
+  }
+
+  /** Takes the cooldown of a rule and target; false while it is cooling down (or another replica just took it). */
+  async takeCooldown(key: string, cooldownMs: number): Promise<boolean> {
+    const name = leaseName('cooldown', key)
+    const lease = await this.#read(name)
+    if (!lease) return this.#create(name, cooldownMs / 1000)
+    if (AlertState.#live(lease, Date.now())) return false
+    return this.#replace(lease, cooldownMs / 1000, {})
+  }
+
+  /** Gives a cooldown back (the actions failed, so a retry may act). */
+  async releaseCooldown(key: string): Promise<void> {
+    try {
+      await this.#api.deleteNamespacedLease({ namespace: this.#ns, name: leaseName('cooldown', key) })
+    } catch (err) {
+      if (kubernetesStatusCode(err) !== 404) throw kubernetesError(err, 'delete cooldown Lease')
+    }
+  }
+
+  async setSilence(key: string, silenceId: string | undefined): Promise<void> {
+    const name = leaseName('cooldown', key)
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const lease = await this.#read(name)
+      if (!lease) return
+      const annotations = Object.fromEntries(Object.entries(lease.metadata?.annotations ?? {}).filter(([k]) => k !== SILENCE))
+      if (silenceId) annotations[SILENCE] = silenceId
+      try {
+        await this.#api.replaceNamespacedLease({ namespace: this.#ns, name, body: { ...lease, metadata: { ...lease.metadata, annotations } } })
+        return
+      } catch (err) {
+        if (kubernetesStatusCode(err) !== 409) throw kubernetesError(err, `update Lease ${name}`)
+      }
+    }
+  }
+
+  async silenceOf(key: string): Promise<string | undefined> {
+    return (await this.#read(leaseName('cooldown', key)))?.metadata?.annotations?.[SILENCE]
+  }
+
+  /**
+   * Takes one action slot of the cap (`max` per `windowMs`, across rules).
+   * `taken: false, report: true` the first time the cap refuses in a window.
+   */
+  async takeCapSlot(max: number, windowMs: number): Promise<{ taken: boolean; report: boolean }> {
+    const name = 'respond-to-alert-cap'
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const now = Date.now()
+      const lease = await this.#read(name)
+      if (!lease) {
+        if (await this.#create(name, windowMs / 1000, { [ACTIONS]: JSON.stringify([now]) })) return { taken: true, report: false }
+        continue
+      }
+      const annotations = { ...lease.metadata?.annotations }
+      let times: number[]
+      try { times = (JSON.parse(annotations[ACTIONS] ?? '[]') as number[]).filter((t) => typeof t === 'number' && t > now - windowMs) } catch { times = [] }
+      const reported = Number(annotations[TRIPPED] ?? 0)
+      if (times.length >= max) {
+        if (reported > now - windowMs) return { taken: false, report: false }
+        annotations[ACTIONS] = JSON.stringify(times)
+        annotations[TRIPPED] = String(now)
+        if (await this.#replace(lease, windowMs / 1000, annotations)) return { taken: false, report: true }
+        continue
+      }
+      annotations[ACTIONS] = JSON.stringify([...times, now])
+      if (await this.#replace(lease, windowMs / 1000, annotations)) return { taken: true, report: false }
+    }
+    return { taken: false, report: false }
+  }
+}

@@ -1,0 +1,63 @@
+import type { EventTypeDefinition } from '../catalogue.ts'
+import type { JsonSchema } from '../../schema.ts'
+
+/** Alertmanager alerts (one event per alert, from alertmanager-bridge) and respond-to-alert's outcomes. */
+
+const labels: JsonSchema = { type: 'object', additionalProperties: { type: 'string' } }
+
+const alert: JsonSchema = {
+  type: 'object',
+  required: ['fingerprint', 'status', 'labels', 'startsAt'],
+  properties: {
+    fingerprint: { type: 'string', minLength: 1 },
+    status: { enum: ['firing', 'resolved'] },
+    labels,
+    annotations: labels,
+    startsAt: { type: 'string' },
+    endsAt: { type: 'string' },
+    generatorURL: { type: 'string' },
+    groupLabels: labels,
+    receiver: { type: 'string' },
+    externalURL: { type: 'string' },
+  },
+}
+
+const action: JsonSchema = {
+  type: 'object',
+  required: ['action', 'done'],
+  properties: {
+    action: { type: 'string' },
+    target: { type: 'string' },
+    done: { type: 'boolean' },
+    dryRun: { type: 'boolean' },
+    message: { type: 'string' },
+  },
+}
+
+const outcome: JsonSchema = {
+  type: 'object',
+  required: ['alertname', 'fingerprint', 'reason'],
+  properties: {
+    alertname: { type: 'string' },
+    fingerprint: { type: 'string' },
+    rule: { type: 'string' },
+    target: { type: 'string' },
+    reason: { type: 'string' },
+    actions: { type: 'array', items: action },
+    silenceId: { type: 'string' },
+    dryRun: { type: 'boolean' },
+  },
+}
+
+export const alertTypes: EventTypeDefinition[] = [
+  { type: 'dev.caretaker.alert.firing', direction: 'inbound', description: 'An Alertmanager alert is firing (one event per alert, from alertmanager-bridge)', schema: alert },
+  { type: 'dev.caretaker.alert.resolved', direction: 'inbound', description: 'An Alertmanager alert resolved (from alertmanager-bridge)', schema: alert },
+  { type: 'dev.caretaker.alert.remediated', direction: 'outbound', description: 'respond-to-alert ran a rule\'s actions for an alert (or closed the loop of a resolved one); data names the rule, target and each action', schema: outcome },
+  { type: 'dev.caretaker.alert.skipped', direction: 'outbound', description: 'respond-to-alert did not act on an alert; data says why (no rule, cooldown, cap, namespace guard, duplicate)', schema: outcome },
+  {
+    type: 'dev.caretaker.alert.notification',
+    direction: 'outbound',
+    description: 'A rule asks for a human to be told about an alert (for notify)',
+    schema: { type: 'object', required: ['alertname', 'message'], properties: { alertname: { type: 'string' }, severity: { type: 'string' }, message: { type: 'string' }, rule: { type: 'string' }, labels } },
+  },
+]

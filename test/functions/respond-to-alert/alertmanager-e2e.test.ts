@@ -1,0 +1,109 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { readFile } from 'node:fs/promises'
+import t from 'tap'
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node'
+import { parseAllDocuments } from 'yaml'
+import bridge from '../../../functions/alertmanager-bridge/index.ts'
+import respondToAlert from '../../../functions/respond-to-alert/index.ts'
+import { configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
+import { validateConfig } from '../../../shared/config.ts'
+import { alertmanagerSkipReason, startAlertmanager } from '../../harness/alertmanager.ts'
+import { startTestFunction } from '../../harness/function.ts'
+import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+
+// End to end: a real Alertmanager whose webhook receiver is the bridge; the
+// bridge's events go through a small broker stand-in to respond-to-alert,
+// which acts in the Kubernetes simulator and silences the alert in the same
+// Alertmanager; then the alerts resolve and the silence expires.
+
+const skip = alertmanagerSkipReason()
+if (skip) {
+  t.pass(`skipped: ${skip}`)
+} else {
+  const kube = await startKubernetesSimulator()
+  t.teardown(() => kube.close())
+  const admin = kube.kubeConfig()
+  const rbac = parseAllDocuments(await readFile(new URL('../../../manifests/respond-to-alert/rbac.yaml', import.meta.url), 'utf8')).map((d) => d.toJSON() as Record<string, unknown>)
+  for (const ns of ['caretaker', 'apps', 'databases', 'gitea']) kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+  for (const obj of rbac) kube.store.seed(obj)
+  kube.store.seed({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'apps' }, spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'nginx' }] } } } })
+  kube.store.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'gitea-0', namespace: 'gitea' }, spec: { containers: [{ name: 'gitea', image: 'gitea' }] } })
+
+  // Alertmanager needs the bridge's URL, respond-to-alert needs Alertmanager's: the bridge starts first.
+  const replies: Array<{ type: string | null; body: Record<string, unknown> }> = []
+  let target = ''
+  const broker = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('ce-') || k === 'content-type')) as Record<string, string>
+      fetch(target, { method: 'POST', headers, body: Buffer.concat(chunks) }).then(async (r) => {
+        const text = await r.text()
+        if (r.status === 200) replies.push({ type: r.headers.get('ce-type'), body: JSON.parse(text) as Record<string, unknown> })
+        res.writeHead(r.status < 300 ? 202 : 503).end()
+      }, () => res.writeHead(503).end())
+    })
+  })
+  await new Promise<void>((r) => broker.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => broker.close(() => r())))
+  const token = 'e2e-bridge-token-0123456789abcdef'
+  const bridgeFn = await startTestFunction(bridge, { config: { bearerToken: token }, env: { K_SINK: `http://127.0.0.1:${(broker.address() as AddressInfo).port}/` } })
+  t.teardown(() => bridgeFn.stop())
+  const am = await startAlertmanager({ webhookUrl: `${bridgeFn.url}/alertmanager`, httpConfig: { authorization: { type: 'Bearer', credentials: token } } })
+  t.teardown(() => am.close())
+
+  const config: RespondToAlertConfig = validateConfig({
+    alertmanagerUrl: am.url,
+    // Alertmanager sends no notification for a silenced alert, resolved
+    // included: the silence covers the remediation only, then runs out.
+    silenceFor: '3s',
+    rules: [
+      { name: 'crashloop', matchers: ['alertname="KubePodCrashLooping"'], allowedNamespaces: ['gitea'], silence: true, actions: [{ type: 'deletePod', name: '{{ $labels.pod }}' }] },
+      { name: 'stuck', matchers: ['alertname="StuckRollout"', 'severity=~"warning|critical"'], allowedNamespaces: ['apps'], silence: true, actions: [{ type: 'restart', kind: 'Deployment', name: '{{ $labels.deployment }}' }] },
+    ],
+  }, configSchema, 'test')
+  const fn = await startTestFunction(respondToAlert, { config, env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', 'respond-to-alert'), CARETAKER_DRY_RUN: 'false' } })
+  t.teardown(() => fn.stop())
+  target = fn.url
+
+  const until = async <T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> => {
+    const end = Date.now() + ms
+    for (;;) {
+      const v = await probe()
+      if (v !== undefined) return v
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  const startsAt = new Date().toISOString()
+  const crash = { alertname: 'KubePodCrashLooping', namespace: 'gitea', pod: 'gitea-0', severity: 'critical' }
+  const stuck = { alertname: 'StuckRollout', namespace: 'apps', deployment: 'web', severity: 'warning' }
+
+  t.test('firing alerts are remediated and silenced', async (t) => {
+    await am.fire([{ labels: crash, startsAt }, { labels: stuck, startsAt }])
+    const remediated = await until('two remediations', async () => {
+      const r = replies.filter((x) => x.type === 'dev.caretaker.alert.remediated')
+      return r.length >= 2 ? r : undefined
+    })
+    t.same(remediated.map((r) => r.body.rule).sort(), ['crashloop', 'stuck'])
+    await t.rejects(admin.makeApiClient(CoreV1Api).readNamespacedPod({ namespace: 'gitea', name: 'gitea-0' }), 'the crash-looping pod was deleted')
+    const web = await admin.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: 'apps', name: 'web' })
+    t.ok(web.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'], 'the Deployment was restarted')
+    const active = (await am.silences()).filter((s) => s.status.state === 'active')
+    t.equal(active.length, 2, 'both alerts are silenced in Alertmanager')
+    t.ok(active.every((s) => s.createdBy === 'caretaker/respond-to-alert'))
+  })
+
+  t.test('the silences run out after the remediation; the resolved alerts then reach respond-to-alert', async (t) => {
+    // Alertmanager drops the resolved notification of an alert that is still
+    // silenced when it resolves, so the remediation's silence is short.
+    await until('the silences to run out', async () => (await am.silences()).every((s) => s.status.state === 'expired') ? true : undefined)
+    const endsAt = new Date().toISOString()
+    await am.fire([{ labels: crash, startsAt, endsAt }, { labels: stuck, startsAt, endsAt }])
+    await until('two resolved replies', async () => replies.filter((x) => x.body.reason === 'resolved').length >= 2 ? true : undefined, 30_000)
+    t.same(replies.filter((x) => x.body.reason === 'resolved').map((x) => x.body.rule).sort(), ['crashloop', 'stuck'])
+    t.same((await am.silences()).map((s) => s.status.state), ['expired', 'expired'])
+    t.equal(replies.filter((x) => x.type === 'dev.caretaker.alert.remediated' && x.body.reason !== 'resolved').length, 2, 'acted once per alert, whatever Alertmanager re-sent')
+  })
+}
