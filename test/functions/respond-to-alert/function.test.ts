@@ -33,16 +33,18 @@ if (skip) {
   workload('Deployment', 'apps', 'web')
   workload('Deployment', 'kube-system', 'coredns')
   workload('StatefulSet', 'databases', 'postgres', 2)
+  workload('DaemonSet', 'apps', 'node-exporter')
   for (let i = 0; i < 30; i++) workload('Deployment', 'apps', `storm-${i}`)
   kube.store.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'gitea-0', namespace: 'gitea' }, spec: podTemplate.spec })
   kube.store.seed({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'postgres-backup', namespace: 'databases' }, spec: { schedule: '0 2 * * *', jobTemplate: { spec: { template: { spec: { restartPolicy: 'OnFailure', containers: [{ name: 'backup', image: 'postgres:16' }] } } } } } })
 
   const config: RespondToAlertConfig = validateConfig({
     alertmanagerUrl: am.url,
-    cap: { actions: 7, window: '10m' },
+    cap: { actions: 8, window: '10m' },
     rules: [
       { name: 'crashloop', matchers: ['alertname="KubePodCrashLooping"'], allowedNamespaces: ['gitea', 'apps'], actions: [{ type: 'deletePod', name: '{{ $labels.pod }}' }] },
       { name: 'restart-web', matchers: ['alertname=~"HighLatency|Stuck.*"', 'severity!="info"', 'namespace!~"kube-.*"'], allowedNamespaces: ['apps'], silence: true, actions: [{ type: 'restart', kind: 'Deployment', name: '{{ $labels.deployment }}' }, { type: 'notify', message: 'restarted {{ $labels.deployment }}' }] },
+      { name: 'restart-ds', matchers: ['alertname="NodeExporterStuck"'], allowedNamespaces: ['apps'], actions: [{ type: 'restart', kind: 'DaemonSet', name: '{{ $labels.daemonset }}' }] },
       { name: 'restart-any', matchers: ['alertname="Restart"'], allowedNamespaces: ['apps', 'databases'], actions: [{ type: 'restart', kind: 'StatefulSet', name: '{{ $labels.statefulset }}' }] },
       { name: 'scale-up', matchers: ['alertname="Saturated"'], allowedNamespaces: ['databases'], actions: [{ type: 'scale', kind: 'StatefulSet', name: '{{ $labels.statefulset }}', delta: 2, min: 1, max: 3 }] },
       { name: 'backup-failed', matchers: ['alertname="KubeJobFailed"', 'job_name=~"postgres-backup-.*"'], allowedNamespaces: ['databases'], actions: [{ type: 'runCronJob', name: 'postgres-backup' }] },
@@ -142,7 +144,10 @@ if (skip) {
     t.ok(leases.items.length >= 3, 'the state is on Leases')
   })
 
-  t.test('StatefulSet restart (the simulator serves no DaemonSets); scale within bounds; Job from CronJob; request event', async (t) => {
+  t.test('DaemonSet and StatefulSet restarts; scale within bounds; Job from CronJob; request event', async (t) => {
+    const ds = await send(alert({ alertname: 'NodeExporterStuck', namespace: 'apps', daemonset: 'node-exporter', severity: 'warning' }))
+    t.equal(ds.type, 'dev.caretaker.alert.remediated')
+    t.ok(await restartedAt('DaemonSet', 'apps', 'node-exporter'), 'a DaemonSet rollout restart')
     const r = await send(alert({ alertname: 'Restart', namespace: 'databases', statefulset: 'postgres' }))
     t.equal(r.type, 'dev.caretaker.alert.remediated')
     t.ok(await restartedAt('StatefulSet', 'databases', 'postgres'))
@@ -173,11 +178,11 @@ if (skip) {
   })
 
   t.test('an alert storm trips the cap across rules and reports once', async (t) => {
-    // 7 actions were taken above by six rules; the cap is 7 per 10 minutes, so the storm finds it full.
+    // 8 actions were taken above by seven rules; the cap is 8 per 10 minutes, so the storm finds it full.
     const results = []
     for (let i = 0; i < 10; i++) results.push(await send(alert({ alertname: 'Storm', namespace: 'apps', deployment: `storm-${i}` })))
     t.ok(results.every((r) => r.type === 'dev.caretaker.alert.skipped'))
-    t.match(results[0]?.body?.reason, /cap reached: 7 actions per 10m \(alert storm; reported once\)/, 'the first refusal reports the storm')
+    t.match(results[0]?.body?.reason, /cap reached: 8 actions per 10m \(alert storm; reported once\)/, 'the first refusal reports the storm')
     t.ok(results.slice(1).every((r) => r.body?.reason === 'cap reached'), 'later ones do not report it again')
     const reports = (await reasons('caretaker')).filter((r) => r.endsWith('AlertStormCapReached'))
     t.equal(reports.length, 1, 'one storm Event')

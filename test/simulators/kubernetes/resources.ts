@@ -30,6 +30,7 @@ export const RESOURCES: ResourceInfo[] = [
   row('apps', 'v1', 'Deployment', 'deployments', true, ['status', 'scale'], ['deploy']),
   row('apps', 'v1', 'StatefulSet', 'statefulsets', true, ['status', 'scale'], ['sts']),
   row('apps', 'v1', 'ReplicaSet', 'replicasets', true, ['status'], ['rs']),
+  row('apps', 'v1', 'DaemonSet', 'daemonsets', true, ['status'], ['ds']),
   row('batch', 'v1', 'Job', 'jobs', true, ['status']),
   row('batch', 'v1', 'CronJob', 'cronjobs', true, ['status'], ['cj']),
   row('coordination.k8s.io', 'v1', 'Lease', 'leases', true),
