@@ -53,6 +53,13 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
     'verify-backup': verifyBackup(facts),
     // The sandbox runs no database server: no targets (a request names none).
     'maintain-databases': { targets: [] },
+    // The demo's generated secrets (JWT signing key, session secret) with the runbooks' 180 days; the sandbox runs no PostgreSQL or Redis to rotate.
+    'rotate-secret': {
+      secrets: [
+        { name: 'api-jwt', vault: { mount: 'secret', path: 'production/api/jwt' }, keys: ['signingKey'], interval: '180d', generate: { bytes: 48, encoding: 'base64' }, target: { kind: 'generated' }, externalSecrets: [{ namespace: 'production', name: 'api-jwt' }], consumers: [{ kind: 'Deployment', namespace: 'production', name: 'api' }] },
+        { name: 'web-session', vault: { mount: 'secret', path: 'production/web/session' }, keys: ['sessionSecret'], interval: '180d', generate: { bytes: 48, encoding: 'base64' }, target: { kind: 'generated' }, externalSecrets: [{ namespace: 'production', name: 'web-session' }], consumers: [{ kind: 'Deployment', namespace: 'production', name: 'web' }] },
+      ],
+    },
     'clean-up-resources': { namespaces: ['production', 'databases'] },
     // The runbooks' example rules (manifests/respond-to-alert/config.yaml) on the sandbox's namespaces; no Alertmanager, so no silences.
     'respond-to-alert': {

@@ -65,4 +65,40 @@ export class Vault {
     for (const [k, v] of Object.entries(res.data?.data ?? {})) data[k] = String(v)
     return { data, version: res.data?.metadata?.version ?? 0, customMetadata: res.data?.metadata?.custom_metadata ?? {} }
   }
+
+  /**
+   * Writes a new version of a KV v2 secret, with check-and-set on `cas` (the
+   * version read before; 0 for a secret that must not exist yet). Returns
+   * the new version. A secret changed by someone else since is refused.
+   */
+  async writeKv(mount: string, path: string, data: Record<string, string>, cas: number): Promise<number> {
+    const client = await this.#authenticated()
+    let res: { data?: { version?: number } }
+    try {
+      res = await client.write(`${mount}/data/${path}`, { options: { cas }, data }) as typeof res
+    } catch (err) {
+      throw writeError(err, `writing ${mount}/${path}`, cas)
+    }
+    return res.data?.version ?? cas + 1
+  }
+
+  /** Replaces the custom metadata of a KV v2 secret (callers merge what they keep). */
+  async writeCustomMetadata(mount: string, path: string, customMetadata: Record<string, string>): Promise<void> {
+    const client = await this.#authenticated()
+    try {
+      await client.write(`${mount}/metadata/${path}`, { custom_metadata: customMetadata })
+    } catch (err) {
+      throw writeError(err, `writing the metadata of ${mount}/${path}`)
+    }
+  }
+}
+
+function writeError(err: unknown, operation: string, cas?: number): CaretakerError {
+  const status = statusOf(err)
+  const errors = (err as { response?: { body?: { errors?: unknown } } }).response?.body?.errors
+  const casMismatch = status === 400 && Array.isArray(errors) && errors.some((e) => typeof e === 'string' && e.includes('check-and-set'))
+  if (casMismatch) return new CaretakerError(Errors.DependencyFailed, `vault: ${operation}: the secret changed since version ${cas ?? '?'} was read (check-and-set refused)`, { details: { system: 'vault', status, casMismatch: true } })
+  if (status === 403) return new CaretakerError(Errors.DependencyFailed, `vault: ${operation} is not allowed for this identity`, { details: { system: 'vault', status } })
+  if (status === 503) return new CaretakerError(Errors.DependencyUnavailable, `vault: ${operation} failed (HTTP 503: sealed or in standby)`, { details: { system: 'vault', status, sealed: true } })
+  return new CaretakerError(status && status < 500 ? Errors.DependencyFailed : Errors.DependencyUnavailable, `vault: ${operation} failed (${status ? `HTTP ${status}` : 'unreachable'})`, { details: { system: 'vault', ...(status ? { status } : {}) } })
 }

@@ -1,0 +1,135 @@
+import type { CloudEvent } from 'cloudevents'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { EventRecorder } from '../../shared/kubernetes/events.ts'
+import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
+import { checkConfig, configSchema, ROTATED_AT_KEY, type RotateSecretConfig, type SecretPolicy } from './config.ts'
+import { isDueForRotation, type DueDecision } from './due.ts'
+import { RotationMetrics } from './metrics.ts'
+import { planRotation, requestKeyOf, rotateSecret, type RotationDeps, type RotationReport } from './rotation.ts'
+
+/**
+ * rotate-secret: rotates PostgreSQL role passwords, Redis passwords and
+ * generated secrets through Vault, on a daily due-date sweep and on request
+ * (manual, or from respond-to-alert when a secret leaked), without ever
+ * leaving a credential in Vault that does not work against its target.
+ */
+
+const PING = 'dev.knative.sources.ping'
+const REQUEST = 'dev.caretaker.secret.rotate.requested'
+const ROTATED = 'dev.caretaker.secret.rotated'
+const FAILED = 'dev.caretaker.secret.rotation.failed'
+const SWEEP = 'dev.caretaker.secret.sweep.completed'
+
+export default defineFunction<RotateSecretConfig>({
+  name: 'rotate-secret',
+  description: 'rotates PostgreSQL, Redis and generated secrets through Vault, with a Lease per secret and a rollback on failure',
+  accepts: [PING, REQUEST],
+  configSchema,
+  setup({ config, kubeConfig, log, metrics: registry, vault }) {
+    checkConfig(config)
+    const metrics = new RotationMetrics(registry)
+    const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'rotate-secret', log) : undefined
+
+    function deps(context: HandlerContext): RotationDeps {
+      if (!vault) throw new CaretakerError(Errors.DependencyUnavailable, 'rotate-secret needs Vault (VAULT_ADDR with VAULT_TOKEN or VAULT_K8S_ROLE), and none is configured')
+      if (!kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'rotate-secret needs the Kubernetes API (its locks are Leases), and none is configured')
+      return { config, vault, kubeConfig, log: context.log, signal: context.signal }
+    }
+
+    function policyNamed(name: string): SecretPolicy {
+      const policy = config.secrets.find((s) => s.name === name)
+      if (!policy) throw new CaretakerError(Errors.InvalidRequest, `no secret named "${name}"; configured secrets: ${config.secrets.map((s) => s.name).join(', ') || 'none'}`)
+      return policy
+    }
+
+    async function recordEvent(policy: SecretPolicy, report: RotationReport): Promise<void> {
+      if (!recorder) return
+      const on = policy.externalSecrets[0]
+      const target = on
+        ? { apiVersion: 'external-secrets.io/v1', kind: 'ExternalSecret', namespace: on.namespace, name: on.name }
+        : { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: config.leaseNamespace, name: `rotate-secret.${policy.name}` }
+      const d = report.data
+      const vaultRef = d.vault as { mount: string; path: string; version?: number }
+      await recorder.record(target, report.outcome === 'failed'
+        ? { type: 'Warning', reason: 'SecretRotationFailed', action: 'Rotate', message: `secret ${policy.name}: the ${report.failedStep} step failed: ${String(d.reason)}; ${report.rolledBack ? 'rolled back' : 'the rollback did not complete'}; Vault holds the ${String(d.credentialInVault)} value` }
+        : { type: 'Normal', reason: 'SecretRotated', action: 'Rotate', message: `secret ${policy.name} rotated: ${vaultRef.mount}/${vaultRef.path} version ${vaultRef.version}, ${(d.consumers as unknown[]).length} consumer(s) restarted` })
+    }
+
+    async function rotate(policy: SecretPolicy, context: HandlerContext, trigger: string, requestKey?: string): Promise<RotationReport> {
+      const report = await rotateSecret(policy, { trigger, ...(requestKey ? { requestKey } : {}) }, deps(context))
+      const d = report.data
+      if (report.outcome === 'rotated') {
+        metrics.rotated(policy.name, new Date(String(d.rotatedAt)), new Date(String(d.dueAt)), Number(d.durationMs), Number(d.lockoutWindowMs))
+        context.log.info({ secret: policy.name, version: (d.vault as { version: number }).version, lockout_window_ms: d.lockoutWindowMs, duration_ms: d.durationMs }, 'secret rotated')
+      } else if (report.outcome === 'failed') {
+        metrics.failed(policy.name, report.failedStep, report.rolledBack, Number(d.durationMs))
+        context.log.warn({ secret: policy.name, failed_step: report.failedStep, reason: d.reason, rolled_back: report.rolledBack, credential_in_vault: d.credentialInVault }, 'secret rotation failed')
+      }
+      if (report.outcome !== 'already-rotated' && !(report.outcome === 'failed' && report.failedStep === 'lock')) await recordEvent(policy, report)
+      return report
+    }
+
+    const typeOf = (report: RotationReport) => (report.outcome === 'failed' ? FAILED : ROTATED)
+
+    async function onRequest(event: CloudEvent<unknown>, context: HandlerContext) {
+      const data = event.data as { secret: string; reason?: string }
+      const policy = policyNamed(data.secret)
+      const trigger = data.reason ? `request: ${data.reason}` : 'request'
+      if (context.dryRun) {
+        const plan = await planRotation(policy, deps(context))
+        context.log.info({ secret: policy.name }, 'dry-run: the rotation plan is reported, nothing changes')
+        return context.reply({ type: ROTATED, subject: policy.name, data: { secret: policy.name, trigger, dryRun: true, plan } })
+      }
+      const report = await rotate(policy, context, trigger, requestKeyOf(event.source, event.id))
+      return context.reply({ type: typeOf(report), subject: policy.name, data: report.data })
+    }
+
+    async function sweep(context: HandlerContext) {
+      const d = deps(context)
+      const now = new Date()
+      const decisions: Array<{ policy: SecretPolicy; decision: DueDecision }> = []
+      for (const policy of config.secrets) {
+        const current = await d.vault.readKv(policy.vault.mount, policy.vault.path)
+        const decision = isDueForRotation(current.customMetadata[ROTATED_AT_KEY], policy.interval, now)
+        metrics.known(policy.name, decision.rotatedAt, decision.dueAt)
+        decisions.push({ policy, decision })
+      }
+      const results: Array<Record<string, unknown>> = []
+      let index = 0
+      for (const { policy, decision } of decisions) {
+        const row: Record<string, unknown> = { secret: policy.name, due: decision.due, reason: decision.reason, rotatedAt: decision.rotatedAt, dueAt: decision.dueAt }
+        if (decision.due) {
+          if (context.dryRun) {
+            row.plan = await planRotation(policy, d)
+          } else {
+            if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
+            const report = await rotate(policy, context, 'sweep')
+            row.result = report.outcome
+            if (report.outcome === 'failed') { row.failedStep = report.failedStep; row.rolledBack = report.rolledBack }
+            await context.emit({ type: typeOf(report), subject: policy.name, data: report.data }, ++index)
+          }
+        }
+        results.push(row)
+      }
+      context.log.info({ due: decisions.filter((x) => x.decision.due).length, secrets: decisions.length }, context.dryRun ? 'dry-run sweep: due secrets planned, nothing changed' : 'rotation sweep done')
+      return context.reply({
+        type: SWEEP,
+        data: {
+          checkedAt: now.toISOString(),
+          ...(context.dryRun ? { dryRun: true } : {}),
+          due: results.filter((r) => r.due).length,
+          rotated: results.filter((r) => r.result === 'rotated').length,
+          failed: results.filter((r) => r.result === 'failed').length,
+          secrets: results,
+        },
+      })
+    }
+
+    return {
+      async handle(context, event) {
+        if (event.type === PING) return sweep(context)
+        return onRequest(event, context)
+      },
+    }
+  },
+})

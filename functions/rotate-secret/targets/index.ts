@@ -1,0 +1,26 @@
+import type { Vault } from '../../../shared/vault/client.ts'
+import type { SecretPolicy, Target } from '../config.ts'
+import { openPostgresTarget } from './postgres.ts'
+import { openRedisTarget } from './redis.ts'
+import { generatedTarget, type TargetSession } from './target.ts'
+
+export { TargetError, type TargetSession } from './target.ts'
+
+/** Connects to the policy's target with what the secret held before (the old password is the undo). */
+export function openTarget(policy: SecretPolicy, current: Record<string, string>, vault: Vault, timeoutMs: number): Promise<TargetSession> {
+  const key = policy.keys[0]!
+  switch (policy.target.kind) {
+    case 'postgres-role': return openPostgresTarget(policy.target, current, vault, key, timeoutMs)
+    case 'redis': return openRedisTarget(policy.target, current, vault, key, timeoutMs)
+    case 'generated': return Promise.resolve(generatedTarget)
+  }
+}
+
+/** The target in words, without connecting (for a dry-run plan). */
+export function describeTarget(target: Target, current: Record<string, string>): string {
+  switch (target.kind) {
+    case 'postgres-role': return `PostgreSQL role ${target.role ?? current.username ?? '(the secret\'s username)'} (admin credential from ${target.connection.vault.mount}/${target.connection.vault.path})`
+    case 'redis': return `${target.mode === 'acl' ? `Redis ACL user ${target.user}` : 'Redis requirepass'} on ${target.nodes.map((n) => `${n.host}:${n.port}`).join(', ')}`
+    case 'generated': return generatedTarget.description
+  }
+}

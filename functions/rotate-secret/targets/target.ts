@@ -1,0 +1,42 @@
+import type { SecretValue } from '../../../shared/logger.ts'
+
+/**
+ * One open connection to the system a secret unlocks. A target changes the
+ * credential (every node or none), proves the new one by logging in with it,
+ * undoes the change, and, where old and new can be valid side by side,
+ * removes the old one last.
+ */
+export interface TargetSession {
+  /** What changes, in words: for the plan and the reply. */
+  readonly description: string
+  /** Whether the old and new credential are both valid until `retire` (no lockout window). */
+  readonly dualCredential: boolean
+  /** Sets the new credential; on a partial failure, what was changed is undone before it throws. */
+  apply(next: SecretValue): Promise<void>
+  /** Logs in with the new credential (every node). */
+  verify(next: SecretValue): Promise<void>
+  /** Puts the old credential back (and removes the new one). */
+  revert(): Promise<void>
+  /** Removes the old credential once nobody uses it; false when there was nothing to remove. */
+  retire(): Promise<boolean>
+  close(): Promise<void>
+}
+
+/** A target's failure, in words that never carry a credential. */
+export class TargetError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'TargetError'
+  }
+}
+
+/** The no-op target of a generated secret (a signing key): only Vault and the consumers change. */
+export const generatedTarget: TargetSession = {
+  description: 'generated value (no external target)',
+  dualCredential: false,
+  apply: async () => undefined,
+  verify: async () => undefined,
+  revert: async () => undefined,
+  retire: async () => false,
+  close: async () => undefined,
+}
