@@ -49,7 +49,16 @@ function verifyBackup(facts: SandboxFacts): VerifyBackupConfig {
 }
 
 export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
+  const backupCronJobs = [...new Map(facts.seeded.backupJobs.map((j) => [`${j.namespace}/${j.cronJob}`, j])).values()]
   return {
+    // The namespaces the demo's Certificates are in (renewals are only reported while the process runs in dry-run).
+    'renew-certificate': { namespaces: [...new Set(facts.seeded.certificates.map((c) => c.namespace))].sort(), notReadyFor: '1h', expiryThreshold: '14d', cooldown: '6h' },
+    // The daily check on the demo platform; the sandbox gives it no Vault address, so the Vault check is reported as skipped.
+    'health-report': {
+      namespaces: [...facts.seeded.namespaces],
+      checks: ['nodes', 'pods', 'events', 'certificates', 'backups', 'pvcs'],
+      backups: backupCronJobs.map((j) => ({ namespace: j.namespace, name: j.cronJob, window: j.schedule.split(/\s+/)[4] === '*' ? '24h' : '7d' })),
+    },
     'verify-backup': verifyBackup(facts),
     // The sandbox runs no database server: no targets (a request names none).
     'maintain-databases': { targets: [] },

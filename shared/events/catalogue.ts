@@ -1,7 +1,9 @@
 import type { JsonSchema } from '../schema.ts'
 import { alertTypes } from './types/alert.ts'
 import { backupTypes } from './types/backup.ts'
+import { certificateTypes } from './types/certificate.ts'
 import { databaseTypes } from './types/database.ts'
+import { healthTypes } from './types/health.ts'
 import { knativeTypes } from './types/knative.ts'
 import { resourceTypes } from './types/resources.ts'
 import { secretTypes } from './types/secret.ts'
@@ -33,6 +35,8 @@ const definitions: EventTypeDefinition[] = [
   ...snapshotTypes,
   ...resourceTypes,
   ...alertTypes,
+  ...certificateTypes,
+  ...healthTypes,
 ]
 
 export const catalogue: ReadonlyMap<string, EventTypeDefinition> = new Map(definitions.map((d) => [d.type, d]))

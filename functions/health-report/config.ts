@@ -1,0 +1,93 @@
+import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
+import type { JsonSchema } from '../../shared/schema.ts'
+import { HEALTH_CHECKS } from '../../shared/events/types/health.ts'
+
+export type HealthCheck = (typeof HEALTH_CHECKS)[number]
+
+export interface BackupCronJob {
+  namespace: string
+  name: string
+  /** A successful Job must have started within this, e.g. `24h` (`7d` for a weekly backup). */
+  window: string
+}
+
+export interface HealthReportConfig {
+  /** The namespaces whose pods, events, certificates and PVCs are checked (each needs the RoleBinding of rbac.yaml); empty: every namespace (needs cluster-wide RBAC). */
+  namespaces: string[]
+  /** The checks the daily run does (a request may ask for fewer). */
+  checks: HealthCheck[]
+  /** Objects per list request: large clusters are read page by page. */
+  pageSize: number
+  /** Warning events younger than this are reported, e.g. `24h`. */
+  eventWindow: string
+  /** A Certificate expiring within this is reported, e.g. `14d`. */
+  certificateExpiry: string
+  /** A Pod still starting or a PVC still Pending is not reported while younger than this. */
+  grace: string
+  /** Vault's address; its unauthenticated `sys/health` is read (no token needed). Without it the vault check is skipped, and the report says so. */
+  vault?: { address: string; timeout: string }
+  /** The backup CronJobs whose Jobs must have run, and succeeded, in their window. */
+  backups: BackupCronJob[]
+}
+
+const duration = { type: 'string', pattern: DURATION_PATTERN }
+const kubeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }
+
+export const configSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    namespaces: { type: 'array', default: [], uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } },
+    checks: { type: 'array', uniqueItems: true, items: { enum: [...HEALTH_CHECKS] }, default: [...HEALTH_CHECKS] },
+    pageSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
+    eventWindow: { ...duration, default: '24h' },
+    certificateExpiry: { ...duration, default: '14d' },
+    grace: { ...duration, default: '15m' },
+    vault: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['address'],
+      properties: { address: { type: 'string', pattern: '^https?://' }, timeout: { ...duration, default: '5s' } },
+    },
+    backups: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['namespace', 'name'],
+        properties: { namespace: kubeName, name: kubeName, window: { ...duration, default: '24h' } },
+      },
+    },
+  },
+}
+
+/** The durations in milliseconds, checked beyond what the schema says. */
+export interface HealthPolicy {
+  eventWindowMs: number
+  certificateExpiryMs: number
+  graceMs: number
+  vaultTimeoutMs: number
+  backupWindowMs: number[]
+}
+
+export function healthPolicy(config: HealthReportConfig): HealthPolicy {
+  const ms = (text: string, field: string, zeroOk = false): number => {
+    const value = parseDuration(text) ?? 0
+    if (value <= 0 && !(zeroOk && value === 0)) throw new CaretakerError(Errors.InvalidConfig, `config.${field}: must be longer than zero, got '${text}'`)
+    return value
+  }
+  config.backups.forEach((b, i) => {
+    if (config.namespaces.length > 0 && !config.namespaces.includes(b.namespace)) {
+      throw new CaretakerError(Errors.InvalidConfig, `config.backups[${i}].namespace: ${b.namespace} is not one of config.namespaces, where the function may read`)
+    }
+  })
+  return {
+    eventWindowMs: ms(config.eventWindow, 'eventWindow'),
+    certificateExpiryMs: ms(config.certificateExpiry, 'certificateExpiry'),
+    graceMs: ms(config.grace, 'grace', true),
+    vaultTimeoutMs: config.vault ? ms(config.vault.timeout, 'vault.timeout') : 0,
+    backupWindowMs: config.backups.map((b, i) => ms(b.window, `backups[${i}].window`)),
+  }
+}

@@ -1,0 +1,170 @@
+import { BatchV1Api, CoreV1Api, CustomObjectsApi, type V1Job } from '@kubernetes/client-node'
+import { Gauge } from 'prom-client'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
+import { configSchema, healthPolicy, type HealthCheck, type HealthReportConfig } from './config.ts'
+import {
+  backupFindings, certificateFindings, nodeFinding, overallStatus, podFinding, pvcFinding, sortFindings, vaultFinding,
+  WarningEventGroups, type CertificateLike, type Finding, type VaultHealth,
+} from './findings.ts'
+import { pages } from './listing.ts'
+
+/**
+ * health-report: the runbooks' daily check as one structured report: nodes
+ * not Ready, pods neither Running nor Completed, the last day's Warning
+ * events, Certificates not Ready or expiring, Vault sealed or unhealthy,
+ * backups failed or missing, PVCs stuck Pending. Read-only.
+ */
+
+const PING = 'dev.knative.sources.ping'
+const REQUEST = 'dev.caretaker.health.report.requested'
+const REPORTED = 'dev.caretaker.health.reported'
+const STATUS_VALUE = { healthy: 0, degraded: 1, critical: 2 } as const
+
+interface Skipped { check: HealthCheck; reason: string }
+interface Paging { limit: number; _continue?: string }
+
+const where = (namespace: string | undefined) => (namespace ? ` in ${namespace}` : '')
+
+export default defineFunction<HealthReportConfig>({
+  name: 'health-report',
+  description: 'the daily platform health check: nodes, pods, warning events, certificates, Vault, backups, PVCs',
+  accepts: [PING, REQUEST],
+  configSchema,
+  setup({ config, kubeConfig, metrics: registry }) {
+    const policy = healthPolicy(config)
+    const registers = [registry]
+    const statusGauge = new Gauge({ name: 'caretaker_health_status', help: 'Overall status of the last health report: 0 healthy, 1 degraded, 2 critical', registers })
+    const findingsGauge = new Gauge({ name: 'caretaker_health_findings', help: 'Findings of the last health report by check and severity', labelNames: ['check', 'severity'], registers })
+    // The configured namespaces one by one, or (none configured) the whole cluster at once.
+    const scopes: Array<string | undefined> = config.namespaces.length > 0 ? [...config.namespaces] : [undefined]
+    const lastReport = new Gauge({ name: 'caretaker_health_last_report_timestamp_seconds', help: 'When the last health report was made', registers })
+
+    function kube() {
+      if (!kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'health-report needs the Kubernetes API, and none is configured')
+      return { core: kubeConfig.makeApiClient(CoreV1Api), batch: kubeConfig.makeApiClient(BatchV1Api), customs: kubeConfig.makeApiClient(CustomObjectsApi) }
+    }
+
+    async function vaultHealth(address: string): Promise<VaultHealth> {
+      const url = `${address.replace(/\/+$/, '')}/v1/sys/health?standbyok=true&perfstandbyok=true`
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(policy.vaultTimeoutMs), redirect: 'error' })
+        const body = await res.json().catch(() => ({})) as { sealed?: boolean; initialized?: boolean; standby?: boolean; version?: string }
+        return {
+          reachable: true, status: res.status,
+          ...(typeof body.sealed === 'boolean' ? { sealed: body.sealed } : {}),
+          ...(typeof body.initialized === 'boolean' ? { initialized: body.initialized } : {}),
+          ...(typeof body.standby === 'boolean' ? { standby: body.standby } : {}),
+          ...(typeof body.version === 'string' ? { version: body.version } : {}),
+        }
+      } catch (err) {
+        const e = err as Error & { cause?: { code?: string } }
+        const error = e.name === 'TimeoutError' ? `no answer within ${config.vault?.timeout ?? ''}` : (e.cause?.code ?? e.name)
+        return { reachable: false, error }
+      }
+    }
+
+    async function report(checks: HealthCheck[], context: HandlerContext) {
+      const { core, batch, customs } = kube()
+      const now = new Date()
+      const findings: Finding[] = []
+      const skipped: Skipped[] = []
+      const scanned: Partial<Record<HealthCheck, number>> = {}
+      const page = config.pageSize
+      const stopIfShuttingDown = () => {
+        if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the health check was interrupted by shutdown; it will be retried')
+      }
+      const add = (f: Finding | undefined) => { if (f) findings.push(f) }
+
+      for (const check of checks) {
+        stopIfShuttingDown()
+        let seen = 0
+        switch (check) {
+          case 'nodes':
+            for await (const node of pages('Nodes', page, (p) => core.listNode(p))) { seen++; add(nodeFinding(node)) }
+            break
+          case 'pods':
+            for (const namespace of scopes) {
+              const list = namespace ? (p: Paging) => core.listNamespacedPod({ namespace, ...p }) : (p: Paging) => core.listPodForAllNamespaces(p)
+              for await (const pod of pages(`Pods${where(namespace)}`, page, list)) { seen++; add(podFinding(pod, now, policy.graceMs)) }
+            }
+            break
+          case 'events': {
+            const groups = new WarningEventGroups(now, policy.eventWindowMs)
+            for (const namespace of scopes) {
+              const fieldSelector = 'type=Warning'
+              const list = namespace ? (p: Paging) => core.listNamespacedEvent({ namespace, fieldSelector, ...p }) : (p: Paging) => core.listEventForAllNamespaces({ fieldSelector, ...p })
+              for await (const event of pages(`Warning Events${where(namespace)}`, page, list)) { seen++; groups.add(event) }
+            }
+            findings.push(...groups.findings())
+            break
+          }
+          case 'certificates':
+            try {
+              for (const namespace of scopes) {
+                const target = { group: 'cert-manager.io', version: 'v1', plural: 'certificates' }
+                const list = namespace ? (p: Paging) => customs.listNamespacedCustomObject({ ...target, namespace, ...p }) : (p: Paging) => customs.listClusterCustomObject({ ...target, ...p })
+                for await (const cert of pages<CertificateLike>(`Certificates${where(namespace)}`, page, list)) {
+                  seen++
+                  findings.push(...certificateFindings(cert, now, policy.certificateExpiryMs))
+                }
+              }
+            } catch (err) {
+              if (!(err instanceof CaretakerError && err.details?.code === 404)) throw err
+              skipped.push({ check, reason: 'cert-manager is not installed: the cluster serves no Certificates' })
+            }
+            break
+          case 'vault':
+            if (!config.vault) { skipped.push({ check, reason: 'no Vault address is configured' }); break }
+            seen = 1
+            add(vaultFinding(config.vault.address, await vaultHealth(config.vault.address)))
+            break
+          case 'backups': {
+            const byNamespace = new Map<string, V1Job[]>()
+            for (const namespace of new Set(config.backups.map((b) => b.namespace))) {
+              const jobs: V1Job[] = []
+              for await (const job of pages(`Jobs in ${namespace}`, page, (p) => batch.listNamespacedJob({ namespace, ...p }))) {
+                if (job.metadata?.ownerReferences?.some((o) => o.kind === 'CronJob' && config.backups.some((b) => b.namespace === namespace && b.name === o.name))) jobs.push(job)
+              }
+              byNamespace.set(namespace, jobs)
+            }
+            config.backups.forEach((b, i) => { seen++; findings.push(...backupFindings(b, byNamespace.get(b.namespace) ?? [], now, policy.backupWindowMs[i]!)) })
+            break
+          }
+          case 'pvcs':
+            for (const namespace of scopes) {
+              const list = namespace ? (p: Paging) => core.listNamespacedPersistentVolumeClaim({ namespace, ...p }) : (p: Paging) => core.listPersistentVolumeClaimForAllNamespaces(p)
+              for await (const pvc of pages(`PersistentVolumeClaims${where(namespace)}`, page, list)) { seen++; add(pvcFinding(pvc, now, policy.graceMs)) }
+            }
+            break
+        }
+        if (!skipped.some((s) => s.check === check)) scanned[check] = seen
+      }
+
+      const sorted = sortFindings(findings)
+      const status = overallStatus(sorted)
+      const counts = { critical: sorted.filter((f) => f.severity === 'critical').length, warning: sorted.filter((f) => f.severity === 'warning').length }
+      statusGauge.set(STATUS_VALUE[status])
+      lastReport.set(now.getTime() / 1000)
+      findingsGauge.reset()
+      for (const check of checks) {
+        for (const severity of ['critical', 'warning'] as const) findingsGauge.set({ check, severity }, sorted.filter((f) => f.check === check && f.severity === severity).length)
+      }
+      context.log.info({ status, ...counts, scanned }, 'health report made')
+      return context.reply({
+        type: REPORTED,
+        data: { status, checkedAt: now.toISOString(), checks, counts, scanned, ...(skipped.length > 0 ? { skipped } : {}), findings: sorted },
+      })
+    }
+
+    return {
+      async handle(context, event) {
+        if (event.type === REQUEST) {
+          const requested = (event.data as { checks?: HealthCheck[] } | undefined)?.checks
+          return report(requested ?? config.checks, context)
+        }
+        return report(config.checks, context)
+      },
+    }
+  },
+})

@@ -1,0 +1,108 @@
+import type { EventTypeDefinition } from '../catalogue.ts'
+import type { JsonSchema } from '../../schema.ts'
+
+/** renew-certificate: renewals requested, re-issues followed by restarts, and the daily expiry report. */
+
+const nullableTime = { anyOf: [{ type: 'string', format: 'date-time' }, { type: 'null' }] }
+const renewalReasons = ['not-ready', 'renewal-due']
+
+const certificateRef = {
+  namespace: { type: 'string', minLength: 1 },
+  name: { type: 'string', minLength: 1 },
+  secretName: { type: 'string' },
+}
+
+const workload = {
+  type: 'object',
+  required: ['kind', 'namespace', 'name', 'restarted'],
+  properties: {
+    kind: { enum: ['Deployment', 'StatefulSet', 'DaemonSet'] },
+    namespace: { type: 'string' },
+    name: { type: 'string' },
+    restarted: { type: 'boolean' },
+  },
+}
+
+const certificateRow: JsonSchema = {
+  type: 'object',
+  required: ['namespace', 'name', 'secretName', 'ready', 'issuing', 'notAfter', 'renewalTime', 'expiresInSeconds', 'action'],
+  properties: {
+    ...certificateRef,
+    ready: { type: 'boolean' },
+    readyReason: { type: 'string' },
+    readyMessage: { type: 'string' },
+    readySince: nullableTime,
+    issuing: { type: 'boolean' },
+    revision: { type: 'integer', minimum: 0 },
+    notAfter: nullableTime,
+    renewalTime: nullableTime,
+    expiresInSeconds: { anyOf: [{ type: 'integer' }, { type: 'null' }] },
+    expiring: { type: 'boolean' },
+    action: { enum: ['none', 'renewal-requested', 'would-request-renewal', 'cooldown', 'issuing', 'restarted', 'would-restart'] },
+    reason: { type: 'string' },
+  },
+}
+
+export const certificateTypes: EventTypeDefinition[] = [
+  {
+    type: 'dev.caretaker.certificate.renewal.triggered',
+    direction: 'outbound',
+    description: 'A renewal was requested for a Certificate (the Issuing condition, as `cmctl renew` sets it), or would be in dry-run; data names the Certificate, why (not-ready or renewal-due) and its state',
+    schema: {
+      type: 'object',
+      required: ['namespace', 'name', 'reason', 'message', 'requested'],
+      properties: {
+        ...certificateRef,
+        reason: { enum: renewalReasons },
+        message: { type: 'string' },
+        requested: { type: 'boolean' },
+        dryRun: { type: 'boolean' },
+        notAfter: nullableTime,
+        renewalTime: nullableTime,
+        readyReason: { type: 'string' },
+        trigger: { type: 'string' },
+      },
+    },
+  },
+  {
+    type: 'dev.caretaker.certificate.reissued',
+    direction: 'outbound',
+    description: 'A Certificate\'s Secret was re-issued (its revision changed) and the workloads that mount it and opted in were restarted (or would be, in dry-run); data lists each workload',
+    schema: {
+      type: 'object',
+      required: ['namespace', 'name', 'secretName', 'revision', 'previousRevision', 'workloads'],
+      properties: {
+        ...certificateRef,
+        revision: { type: 'integer', minimum: 1 },
+        previousRevision: { type: 'integer', minimum: 0 },
+        dryRun: { type: 'boolean' },
+        workloads: { type: 'array', items: workload },
+        trigger: { type: 'string' },
+      },
+    },
+  },
+  {
+    type: 'dev.caretaker.certificate.expiring',
+    direction: 'outbound',
+    description: 'A Certificate expires within the configured threshold (or has expired); data is its row of the report with severity',
+    schema: { ...certificateRow, required: [...(certificateRow.required as string[]), 'severity', 'thresholdSeconds'], properties: { ...(certificateRow.properties as Record<string, unknown>), severity: { enum: ['warning', 'critical'] }, thresholdSeconds: { type: 'integer', minimum: 0 } } },
+  },
+  {
+    type: 'dev.caretaker.certificates.reported',
+    direction: 'outbound',
+    description: 'The daily certificate sweep: every Certificate\'s expiry, readiness and renewal time, and what was done about it; counts of expiring, not ready and renewals requested',
+    schema: {
+      type: 'object',
+      required: ['total', 'notReady', 'expiring', 'renewalsRequested', 'certificates', 'dryRun'],
+      properties: {
+        total: { type: 'integer', minimum: 0 },
+        notReady: { type: 'integer', minimum: 0 },
+        expiring: { type: 'integer', minimum: 0 },
+        renewalsRequested: { type: 'integer', minimum: 0 },
+        thresholdSeconds: { type: 'integer', minimum: 0 },
+        dryRun: { type: 'boolean' },
+        certificates: { type: 'array', items: certificateRow },
+      },
+    },
+  },
+]

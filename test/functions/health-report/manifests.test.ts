@@ -1,0 +1,40 @@
+import { readFile } from 'node:fs/promises'
+import t from 'tap'
+import { parse, parseAllDocuments } from 'yaml'
+import { configSchema, healthPolicy, type HealthReportConfig } from '../../../functions/health-report/config.ts'
+import { validateConfig } from '../../../shared/config.ts'
+import { HEALTH_CHECKS } from '../../../shared/events/types/health.ts'
+import { loadManifests } from '../../../shared/mesh/manifests.ts'
+import { matchesTrigger } from '../../../shared/mesh/filters.ts'
+
+// What ships in manifests/ and triggers/ must be what the function accepts.
+const root = new URL('../../../', import.meta.url)
+type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+const docs = async (path: string) => parseAllDocuments(await readFile(new URL(path, root), 'utf8')).map((d) => d.toJSON() as Obj)
+
+t.test('the example policy runs every check on the runbooks\' backups, with read-only RBAC', async (t) => {
+  const [configMap] = await docs('manifests/health-report/config.yaml')
+  const config = validateConfig<HealthReportConfig>(parse(configMap!.data['config.yaml']), configSchema, 'manifests/health-report/config.yaml')
+  t.doesNotThrow(() => healthPolicy(config))
+  t.same([...config.checks].sort(), [...HEALTH_CHECKS].sort())
+  t.same(config.backups.map((b) => `${b.namespace}/${b.name} ${b.window}`), [
+    'kube-system/etcd-backup 24h', 'databases/postgres-backup 24h', 'databases/redis-backup 24h', 'vault/vault-backup 24h', 'gitea/gitea-backup 7d',
+  ])
+  const rbac = await docs('manifests/health-report/rbac.yaml')
+  const verbs = rbac.filter((d) => d.kind === 'ClusterRole').flatMap((d) => (d.rules as Obj[]).flatMap((r) => r.verbs as string[]))
+  t.same([...new Set(verbs)], ['list'], 'it only lists')
+  const resources = rbac.filter((d) => d.kind === 'ClusterRole').flatMap((d) => (d.rules as Obj[]).flatMap((r) => r.resources as string[]))
+  t.notOk(resources.includes('secrets'), 'never a Secret')
+  t.same(rbac.filter((d) => d.kind === 'RoleBinding').map((d) => d.metadata.namespace).sort(), [...config.namespaces].sort(), 'a RoleBinding in each configured namespace')
+  t.same(rbac.filter((d) => d.kind === 'ClusterRoleBinding').map((d) => d.roleRef.name), ['caretaker-health-report-nodes'], 'only nodes, which have no namespace, are bound cluster-wide')
+})
+
+t.test('the triggers route the daily check and requests to health-report', async (t) => {
+  const manifests = await loadManifests(new URL('triggers/', root).pathname)
+  const ours = manifests.triggers.filter((tr) => tr.subscriber.ref?.name === 'health-report')
+  const routed = (attrs: Record<string, string>) => ours.filter((tr) => matchesTrigger(tr.filter, attrs)).map((tr) => tr.name)
+  t.same(routed({ type: 'dev.knative.sources.ping', source: '/apis/v1/namespaces/caretaker/pingsources/health-report-daily' }), ['health-report-daily'])
+  t.same(routed({ type: 'dev.knative.sources.ping', source: '/apis/v1/namespaces/caretaker/pingsources/renew-certificate-sweep' }), [])
+  t.same(routed({ type: 'dev.caretaker.health.report.requested', source: '/manual' }), ['health-report-requests'])
+  t.equal(manifests.pingSources.find((p) => p.name === 'health-report-daily')?.schedule, '0 7 * * *')
+})

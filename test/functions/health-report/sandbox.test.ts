@@ -1,0 +1,54 @@
+import { readFile } from 'node:fs/promises'
+import t from 'tap'
+import { parseAllDocuments } from 'yaml'
+import healthReport from '../../../functions/health-report/index.ts'
+import { configSchema, type HealthReportConfig } from '../../../functions/health-report/config.ts'
+import { validateConfig } from '../../../shared/config.ts'
+import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
+import { seedSandbox } from '../../sandbox/index.ts'
+import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../../simulators/vault/index.ts'
+
+// health-report on the demo platform that `npm start` runs: with the
+// manifest's RBAC and the sandbox's namespaces it reads everything it needs,
+// and reports the problems the demo is seeded with.
+
+type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+const now = new Date()
+
+const kube = await startKubernetesSimulator({ controllers: { enabled: false } })
+t.teardown(() => kube.close())
+const vault = await startVaultSimulator()
+t.teardown(() => vault.close())
+const seeded = await seedSandbox({ kube, vault, now })
+const rbac = parseAllDocuments(await readFile(new URL('../../../manifests/health-report/rbac.yaml', import.meta.url), 'utf8')).map((d) => d.toJSON() as Obj)
+for (const obj of rbac) {
+  if (!kube.store.get(obj.apiVersion, obj.kind, obj.metadata.namespace ?? '', obj.metadata.name)) kube.store.seed(obj)
+}
+const cronJobs = [...new Map(seeded.backupJobs.map((j) => [`${j.namespace}/${j.cronJob}`, j])).values()]
+const config: HealthReportConfig = validateConfig({
+  namespaces: seeded.namespaces,
+  vault: { address: vault.url },
+  backups: cronJobs.map((j) => ({ namespace: j.namespace, name: j.cronJob, window: j.schedule.split(/\s+/)[4] === '*' ? '24h' : '7d' })),
+}, configSchema, 'test')
+const fn = await startTestFunction(healthReport, { config, env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', 'health-report') } })
+t.teardown(() => fn.stop())
+
+t.test('the demo platform\'s report: its down node, its failing certificates, a healthy Vault', async (t) => {
+  const res = await fetch(fn.url, { method: 'POST', headers: binaryHeaders('dev.knative.sources.ping'), body: '{}' })
+  t.equal(res.status, 200)
+  const report = await res.json() as Obj
+  const findings = report.findings as Obj[]
+  const has = (check: string, name: string, reason: RegExp) => findings.some((f) => f.check === check && f.object.name === name && reason.test(f.reason))
+  t.comment(findings.map((f) => `${f.check} ${f.severity} ${f.object.kind} ${f.object.namespace ?? ''}/${f.object.name} ${f.reason} ${f.message}`).join('\n'))
+  t.equal(report.status, 'critical')
+  t.notOk(report.skipped, 'every check ran with the manifest\'s RBAC')
+  t.ok(report.scanned.pods > 0 && report.scanned.certificates === seeded.certificates.length, 'pods and every Certificate were read')
+  t.ok(has('nodes', 'worker-3', /NodeStatusUnknown/), 'the node that stopped reporting')
+  for (const c of seeded.certificates) {
+    if (c.state === 'failed') t.ok(has('certificates', c.name, /^NotReady/), `${c.namespace}/${c.name} is not Ready`)
+    if (c.state === 'expiring') t.ok(has('certificates', c.name, /^Expiring$/), `${c.namespace}/${c.name} expires soon`)
+    if (c.state === 'ready') t.notOk(findings.some((f) => f.object.name === c.name && f.check === 'certificates'), `${c.namespace}/${c.name} is fine`)
+  }
+  t.notOk(findings.some((f) => f.check === 'vault'), 'an unsealed Vault is no finding')
+})
