@@ -85,5 +85,11 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
         { name: 'longhorn-backups', kind: 'LonghornBackup', namespaces: [...new Set(facts.seeded.snapshots.filter((s) => s.kind === 'Backup').map((s) => s.namespace))], keepDaily: 14, maxAge: '14d', grace: '6h', timeZone: 'Etc/UTC' },
       ].filter((p) => p.namespaces.length > 0),
     },
+    // Every outcome to the log; warnings and worse also to a Mattermost hook that is set only when NOTIFY_MATTERMOST_URL is (else reported as not configured).
+    notify: {
+      cluster: 'sandbox',
+      channels: [{ name: 'log', kind: 'log' }, { name: 'mattermost', kind: 'mattermost', url: { env: 'NOTIFY_MATTERMOST_URL' } }],
+      routes: [{ types: ['dev.caretaker.*'], minSeverity: 'info', channels: ['log'] }, { types: ['dev.caretaker.*'], minSeverity: 'warning', channels: ['mattermost'] }],
+    },
   }
 }

@@ -5,6 +5,7 @@ import { certificateTypes } from './types/certificate.ts'
 import { databaseTypes } from './types/database.ts'
 import { healthTypes } from './types/health.ts'
 import { knativeTypes } from './types/knative.ts'
+import { notificationTypes } from './types/notification.ts'
 import { resourceTypes } from './types/resources.ts'
 import { secretTypes } from './types/secret.ts'
 import { snapshotTypes } from './types/snapshots.ts'
@@ -35,6 +36,7 @@ const definitions: EventTypeDefinition[] = [
   ...snapshotTypes,
   ...resourceTypes,
   ...alertTypes,
+  ...notificationTypes,
   ...certificateTypes,
   ...healthTypes,
 ]
