@@ -2,7 +2,10 @@ import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
 import { checkConfig, configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
+import { render } from '../../../functions/respond-to-alert/matchers.ts'
 import { validateConfig } from '../../../shared/config.ts'
+import { catalogue } from '../../../shared/events/catalogue.ts'
+import { EventDataValidator } from '../../../shared/events/validation.ts'
 
 // The shipped example rules are valid, and the RBAC covers every namespace
 // where a rule may change something.
@@ -13,8 +16,19 @@ t.test('the ConfigMap holds a valid config covering the runbooks\' issues', asyn
   const [cm] = await docs('manifests/respond-to-alert/config.yaml')
   const config = validateConfig<RespondToAlertConfig>(parse((cm!.data as Record<string, string>)['config.yaml']!), configSchema, 'config.yaml')
   t.doesNotThrow(() => checkConfig(config))
-  t.same(config.rules.map((r) => r.name), ['crash-looping-pod', 'backup-job-failed', 'backup-verification-failed', 'certificate-expiring', 'vault-sealed'])
+  t.same(config.rules.map((r) => r.name), ['crash-looping-pod', 'backup-job-failed', 'backup-verification-failed', 'secret-exposed', 'certificate-expiring', 'vault-sealed'])
   t.same(config.rules.find((r) => r.name === 'vault-sealed')?.actions.map((a) => a.type), ['notify'], 'a sealed Vault is notify only: unsealing stays human')
+
+  // Each request a rule emits, rendered from an alert carrying the labels it names, is a valid event of the catalogue that a Trigger routes.
+  for (const rule of config.rules) {
+    for (const action of rule.actions) {
+      if (action.type !== 'request') continue
+      const labels = Object.fromEntries([...JSON.stringify(action.data).matchAll(/\$labels\.([a-zA-Z_]+)/g)].map((m) => [m[1]!, `example-${m[1]}`]))
+      const data = Object.fromEntries(Object.entries(action.data).map(([k, v]) => [k, render(v, labels)]))
+      t.doesNotThrow(() => new EventDataValidator([action.eventType], catalogue).check(action.eventType, data), `rule ${rule.name}: ${action.eventType} ${JSON.stringify(data)}`)
+      t.equal(catalogue.get(action.eventType)?.direction, 'inbound', `rule ${rule.name}: ${action.eventType} is a request a function accepts`)
+    }
+  }
 
   const bindings = (await docs('manifests/respond-to-alert/rbac.yaml')).filter((o) => o.kind === 'RoleBinding' && (o.roleRef as { name: string }).name === 'caretaker-respond-to-alert')
   const bound = new Set(bindings.map((b) => (b.metadata as { namespace: string }).namespace))
