@@ -4,13 +4,13 @@ import type { Logger } from '../../shared/logger.ts'
 import { startMesh, type Mesh } from '../../shared/mesh/index.ts'
 import { loadManifests } from '../../shared/mesh/manifests.ts'
 import { freePort } from '../../shared/process/ports.ts'
-import { loadApiServerSources, startApiServerSources } from '../../shared/mesh/apiserversource.ts'
+import { loadApiServerSources, startApiServerSources, type ApiServerSourceObject } from '../../shared/mesh/apiserversource.ts'
 import { createKubeConfig } from '../../shared/kubernetes/client.ts'
 import { discoverFunctions, startFunctionProcess, stopFunctionProcesses, type LocalFunction } from './functions.ts'
 import { CARETAKER_NAMESPACE, startSandbox, type Sandbox } from './sandbox.ts'
 
-/** The ServiceAccount the ApiServerSources of triggers/ watch with (manifests/apiserversource-rbac.yaml). */
-const APISERVERSOURCE_ACCOUNT = 'caretaker-apiserversource'
+/** The ServiceAccount a source without one names watches with, as Knative does. */
+const DEFAULT_ACCOUNT = 'default'
 
 /**
  * Everything `npm start` runs: the sandbox platform (when no cluster is
@@ -93,8 +93,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const brokerUrl = mesh.brokers[0]?.url ?? mesh.ingressUrl
     // ApiServerSources: Kubernetes changes become events, from the sandbox or the real cluster.
     const sources = await loadApiServerSources(options.triggersDir)
+    // In the sandbox each source watches as its own ServiceAccount (manifests/apiserversource-rbac.yaml), as in a cluster.
     const watchConfig = sandbox
-      ? createKubeConfig({ server: sandbox.kube.url, token: sandbox.kube.mintServiceAccountToken(CARETAKER_NAMESPACE, APISERVERSOURCE_ACCOUNT) })
+      ? (source: ApiServerSourceObject) => createKubeConfig({ server: sandbox.kube.url, token: sandbox.kube.mintServiceAccountToken(source.namespace || CARETAKER_NAMESPACE, source.serviceAccountName ?? DEFAULT_ACCOUNT) })
       : clusterConfigured(options.env) && (options.env.KUBECONFIG || options.env.KUBERNETES_SERVICE_HOST)
         ? createKubeConfig(options.env.KUBECONFIG ? { kubeconfigPath: options.env.KUBECONFIG } : { inCluster: true })
         : undefined

@@ -36,6 +36,8 @@ export interface ApiServerSourceObject extends ManifestOrigin {
   readonly sink: Destination
   /** spec.ceOverrides.extensions: set on every event. */
   readonly extensions?: Readonly<Record<string, string>>
+  /** spec.serviceAccountName: the identity the source lists and watches with (Knative's default is `default`). */
+  readonly serviceAccountName?: string
 }
 
 export const API_SERVER_EVENT_TYPES = {
@@ -111,6 +113,7 @@ export function parseApiServerSource(object: Rec, file = '<object>'): ApiServerS
   const owner = isRecord(spec.owner) ? { ...(typeof spec.owner.apiVersion === 'string' ? { apiVersion: spec.owner.apiVersion } : {}), ...(typeof spec.owner.kind === 'string' ? { kind: spec.owner.kind } : {}) } : undefined
   const namespaceSelector = parseSelector(spec.namespaceSelector, `${where}.namespaceSelector`)
   if (spec.sink === undefined || spec.sink === null) throw invalid(`${where}.sink`, 'is required')
+  const serviceAccountName = typeof spec.serviceAccountName === 'string' && spec.serviceAccountName ? spec.serviceAccountName : undefined
   const overrides = isRecord(spec.ceOverrides) && isRecord(spec.ceOverrides.extensions) ? spec.ceOverrides.extensions : undefined
   return {
     kind: 'ApiServerSource', file, name, namespace, mode, resources,
@@ -118,6 +121,7 @@ export function parseApiServerSource(object: Rec, file = '<object>'): ApiServerS
     ...(namespaceSelector ? { namespaceSelector } : {}),
     sink: parseDestination(spec.sink, `${where}.sink`),
     ...(overrides ? { extensions: Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, String(v)])) } : {}),
+    ...(serviceAccountName ? { serviceAccountName } : {}),
   }
 }
 
@@ -185,7 +189,8 @@ export type ApiServerSink = (event: CloudEvent<unknown>, source: ApiServerSource
 
 export interface ApiServerSourcesOptions {
   readonly sources: readonly ApiServerSourceObject[]
-  readonly kubeConfig: KubeConfig
+  /** The connection, or one per source: as in a cluster, each source lists and watches as its own ServiceAccount. */
+  readonly kubeConfig: KubeConfig | ((source: ApiServerSourceObject) => KubeConfig)
   readonly sink: ApiServerSink
   readonly logger: Logger
   /** First wait after a failed list/watch; doubles up to 30 s. Default 1000 ms. */
@@ -217,17 +222,23 @@ const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) =
 
 export function startApiServerSources(options: ApiServerSourcesOptions): ApiServerSources {
   const logger = options.logger.child({ component: 'apiserversource' })
-  const kc = options.kubeConfig
-  const server = kc.getCurrentCluster()?.server ?? ''
-  const discovery = kc.makeApiClient(Discovery)
-  const watcher = new Watch(kc)
+  const clients = new Map<ApiServerSourceObject, { server: string, discovery: Discovery, watcher: Watch }>()
+  const clientsOf = (source: ApiServerSourceObject) => {
+    let c = clients.get(source)
+    if (!c) {
+      const kc = typeof options.kubeConfig === 'function' ? options.kubeConfig(source) : options.kubeConfig
+      c = { server: kc.getCurrentCluster()?.server ?? '', discovery: kc.makeApiClient(Discovery), watcher: new Watch(kc) }
+      clients.set(source, c)
+    }
+    return c
+  }
   const stop = new AbortController()
   const open = new Set<AbortController>()
   const baseDelay = options.retryDelayMs ?? 1000
 
   const deliver = async (source: ApiServerSourceObject, action: ChangeAction, object: KubernetesObject) => {
     if (!ownedBy(object, source.owner)) return
-    const event = apiServerEvent(action, source.mode, server, object, randomUUID(), source.extensions)
+    const event = apiServerEvent(action, source.mode, clientsOf(source).server, object, randomUUID(), source.extensions)
     try {
       await options.sink(event, source)
     } catch (err) {
@@ -239,6 +250,7 @@ export function startApiServerSources(options: ApiServerSourcesOptions): ApiServ
   async function reflect(source: ApiServerSourceObject, resource: ApiServerResource, namespace: string | undefined, firstOpen: () => void): Promise<void> {
     const where = { source: `${source.namespace}/${source.name}`, apiVersion: resource.apiVersion, kind: resource.kind, namespace }
     const labelSelector = labelSelectorString(resource.selector) || undefined
+    const { discovery, watcher } = clientsOf(source)
     let delay = baseDelay
     let delivering = Promise.resolve()
     while (!stop.signal.aborted) {
@@ -309,7 +321,7 @@ export function startApiServerSources(options: ApiServerSourcesOptions): ApiServ
     const selector = labelSelectorString(source.namespaceSelector)
     for (let delay = baseDelay; !stop.signal.aborted; delay = Math.min(delay * 2, 30_000)) {
       try {
-        const list = await discovery.list('v1', 'Namespace', undefined, undefined, undefined, undefined, undefined, selector || undefined)
+        const list = await clientsOf(source).discovery.list('v1', 'Namespace', undefined, undefined, undefined, undefined, undefined, selector || undefined)
         return list.items.map((n) => n.metadata?.name ?? '').filter(Boolean)
       } catch (err) {
         logger.warn({ source: `${source.namespace}/${source.name}`, err }, 'apiserversource: cannot list namespaces, retrying')
@@ -333,7 +345,7 @@ export function startApiServerSources(options: ApiServerSourcesOptions): ApiServ
       markReady()
     })())
   }
-  logger.info({ sources: options.sources.map((s) => `${s.namespace}/${s.name}`), server }, 'apiserversource: started')
+  logger.info({ sources: options.sources.map((s) => `${s.namespace}/${s.name}`), server: options.sources[0] ? clientsOf(options.sources[0]).server : undefined }, 'apiserversource: started')
   return {
     ready: Promise.all(started).then(() => undefined),
     async close() {

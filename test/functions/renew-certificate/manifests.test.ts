@@ -26,7 +26,7 @@ t.test('the example policy is valid, and its namespaces are those the RBAC and t
   t.same(source.spec.namespaceSelector.matchExpressions[0].values.sort(), [...config.namespaces].sort())
   t.same(source.spec.resources, [{ apiVersion: 'cert-manager.io/v1', kind: 'Certificate' }, { apiVersion: 'v1', kind: 'Event' }])
   const sourceRbac = await docs('manifests/apiserversource-rbac.yaml')
-  t.same(sourceRbac.filter((d) => d.kind === 'RoleBinding' && d.roleRef.name === 'caretaker-apiserversource-certificates').map((d) => d.metadata.namespace).sort(), [...config.namespaces].sort(),
+  t.same(sourceRbac.filter((d) => d.kind === 'RoleBinding' && d.roleRef.name === 'caretaker-source-certificates').map((d) => d.metadata.namespace).sort(), [...config.namespaces].sort(),
     'the ApiServerSource may watch Certificates and Events where it watches them')
 })
 
