@@ -160,7 +160,7 @@ export class MeshBroker {
     const outcome = await deliverWithRetry(subscriber, event, delivery, { sleep: this.#sleep, timeoutMs: this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS })
     if (!outcome.delivered) {
       await this.#deadLetter(trigger, event, delivery, {
-        subscriber, attempts: outcome.attempts, lastStatus: outcome.lastStatus, ...(outcome.lastError ? { lastError: outcome.lastError } : {}),
+        subscriber, attempts: outcome.attempts, lastStatus: outcome.lastStatus, ...(outcome.lastError ? { lastError: outcome.lastError } : {}), ...(outcome.lastBody ? { lastBody: outcome.lastBody } : {}),
       })
       return
     }
@@ -178,7 +178,7 @@ export class MeshBroker {
     trigger: TriggerObject,
     event: CloudEvent<unknown>,
     delivery: DeliverySpec | undefined,
-    failure: { subscriber: string | undefined; attempts: number; lastStatus: number | undefined; lastError?: string },
+    { lastBody, ...failure }: { subscriber: string | undefined; attempts: number; lastStatus: number | undefined; lastError?: string; lastBody?: Buffer },
   ): Promise<void> {
     let sink: string | undefined
     let sinkStatus: number | undefined
@@ -186,7 +186,13 @@ export class MeshBroker {
     if (delivery?.deadLetterSink) {
       try {
         sink = this.resolve(delivery.deadLetterSink, trigger.namespace)
-        const sent = await sendOnce(sink, event, this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+        // As Knative's dispatcher does: where it was going, the last status, and the refusal's body (base64, at most 1024 bytes).
+        const errorExtensions = {
+          ...(failure.subscriber ? { knativeerrordest: failure.subscriber } : {}),
+          ...(failure.lastStatus !== undefined ? { knativeerrorcode: String(failure.lastStatus) } : {}),
+          ...(lastBody ? { knativeerrordata: lastBody.toString('base64') } : {}),
+        }
+        const sent = await sendOnce(sink, event.cloneWith(errorExtensions, false), this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
         sinkStatus = sent.status
         if (sent.status === undefined) sinkError = sent.error
       } catch (err) {

@@ -50,7 +50,12 @@ export interface SendResult {
   readonly status: number | undefined
   readonly error?: string
   readonly reply?: CloudEvent<unknown>
+  /** A refusal's response body, at most KNATIVE_ERROR_DATA_MAX bytes (Knative's knativeerrordata). */
+  readonly body?: Buffer
 }
+
+/** Knative's limit on the response body it copies into a dead letter's knativeerrordata. */
+export const KNATIVE_ERROR_DATA_MAX = 1024
 
 const TEXT_TYPES = /^(application\/(json|cloudevents\+json|xml)|text\/)|\+json$/
 
@@ -89,7 +94,7 @@ export async function sendOnce(url: string, event: CloudEvent<unknown>, timeoutM
     return { status: undefined, error: `${err instanceof Error ? err.name : 'Error'}${cause}` }
   }
   const body = Buffer.from(await response.arrayBuffer())
-  if (!response.ok) return { status: response.status }
+  if (!response.ok) return { status: response.status, ...(body.length > 0 ? { body: body.subarray(0, KNATIVE_ERROR_DATA_MAX) } : {}) }
   const headers = Object.fromEntries(response.headers.entries())
   try {
     const reply = eventFromMessage(headers, body)
@@ -104,6 +109,8 @@ export interface DeliveryOutcome {
   readonly attempts: number
   readonly lastStatus: number | undefined
   readonly lastError?: string
+  /** The last refusal's response body (truncated as Knative does). */
+  readonly lastBody?: Buffer
   readonly reply?: CloudEvent<unknown>
   /** The delays the retry loop asked the sleep for, in order. */
   readonly delaysMs: number[]
@@ -136,8 +143,8 @@ export async function deliverWithRetry(url: string, event: CloudEvent<unknown>, 
       }
     }
     if (last.status !== undefined && !isRetryableStatus(last.status)) {
-      return { delivered: false, attempts: attempt, lastStatus: last.status, delaysMs }
+      return { delivered: false, attempts: attempt, lastStatus: last.status, delaysMs, ...(last.body ? { lastBody: last.body } : {}) }
     }
   }
-  return { delivered: false, attempts: retries + 1, lastStatus: last.status, delaysMs, ...(last.error ? { lastError: last.error } : {}) }
+  return { delivered: false, attempts: retries + 1, lastStatus: last.status, delaysMs, ...(last.error ? { lastError: last.error } : {}), ...(last.body ? { lastBody: last.body } : {}) }
 }

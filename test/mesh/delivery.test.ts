@@ -28,7 +28,7 @@ interface Setup {
 
 async function setup(t: Test): Promise<Setup> {
   const flaky = await startReceiver((_req, seen) => ({ status: seen < 2 ? 503 : 200 }))
-  const down = await startReceiver(() => ({ status: 503 }))
+  const down = await startReceiver(() => ({ status: 503, body: `{"error":"dependency_unavailable","message":"${'x'.repeat(2000)}"}` }))
   const rejects = await startReceiver(() => ({ status: 400, body: '{"error":"invalid_event_data"}' }))
   const deadLetters = await startReceiver()
   const delays: number[] = []
@@ -71,6 +71,11 @@ t.test('dead-letters after the last retry, to the sink and the log', async (t) =
   })
   const [sunk] = s.deadLetters.requests
   t.match(sunk?.headers, { 'ce-id': 'd-1', 'ce-type': 'com.example.down', 'ce-severity': 'high' })
+  // Knative's error extensions: the destination, its last status, and its answer (base64, cut at 1024 bytes).
+  t.match(sunk?.headers, { 'ce-knativeerrordest': s.down.url, 'ce-knativeerrorcode': '503' })
+  const errorData = Buffer.from(String(sunk?.headers['ce-knativeerrordata']), 'base64').toString('utf8')
+  t.equal(errorData.length, 1024)
+  t.match(errorData, /^\{"error":"dependency_unavailable","message":"x+$/)
   t.same(JSON.parse(sunk!.body.toString('utf8')), { a: 1 })
   const lines = (await readFile(s.deadLetterFile, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as unknown)
   t.same(lines, [JSON.parse(JSON.stringify(record))])
