@@ -3,8 +3,10 @@ import { parseDuration } from '../../shared/duration.ts'
 import { catalogue } from '../../shared/events/catalogue.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import type { SecretValue } from '../../shared/logger.ts'
-import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
+import { parseCloudEvent } from '../../shared/runtime/cloudevent-http.ts'
+import { defineFunction, type HandlerContext, type PlainResponse } from '../../shared/runtime/function.ts'
 import { checkConfig, configSchema, SEVERITIES, type Channel, type NotifyConfig, type Severity } from './config.ts'
+import { deadLetterMessage, DEAD_LETTER_TYPE, destinationName, readDeadLetter } from './dead-letter.ts'
 import { DeliveryFailure, describeRef, NotConfigured, postJson, Secrets, sendMail, withRetry, type RetryPolicy } from './delivery.ts'
 import { emailMessage, logLine, mattermostPayload, slackPayload, webhookPayload, type Counts } from './formats.ts'
 import { Limiter } from './limiter.ts'
@@ -59,7 +61,9 @@ export default defineFunction<NotifyConfig>({
   description: 'posts outcome events and reports to Mattermost, Slack, webhooks and e-mail: routed, templated, collapsed, rate limited',
   accepts: NOTIFIABLE,
   configSchema,
-  setup({ config, log, metrics: registry, vault }) {
+  // The dead-letter sink of the Broker and every Trigger (see dead-letter.ts).
+  httpPath: '/dead-letter',
+  setup({ config, log, metrics: registry, vault, dryRunDefault }) {
     checkConfig(config)
     const metrics = new NotifyMetrics(registry)
     const secrets = new Secrets(vault)
@@ -106,7 +110,10 @@ export default defineFunction<NotifyConfig>({
       }
     }
 
-    async function send(channel: Channel, m: Message, counts: Counts, event: EventFacts, context: HandlerContext): Promise<number> {
+    /** What a delivery needs of the event's context (a dead letter has no HandlerContext). */
+    type DeliveryContext = Pick<HandlerContext, 'log' | 'signal' | 'dryRun'>
+
+    async function send(channel: Channel, m: Message, counts: Counts, event: EventFacts, context: DeliveryContext): Promise<number> {
       const payload = rendered(channel, m, counts, event)
       if (channel.kind === 'log') {
         context.log.info({ channel: channel.name, severity: m.severity, notification: payload.text }, 'notification')
@@ -130,7 +137,7 @@ export default defineFunction<NotifyConfig>({
       return attempts
     }
 
-    async function deliver(channel: Channel, m: Message, event: EventFacts, context: HandlerContext, failures: Failed[]): Promise<Delivery> {
+    async function deliver(channel: Channel, m: Message, event: EventFacts, context: DeliveryContext, failures: Failed[]): Promise<Delivery> {
       const base = { channel: channel.name, kind: channel.kind }
       const eventKey = `${event.source}\0${event.id}`
       if (delivered.get(eventKey)?.has(channel.name)) return { ...base, status: 'already-sent' }
@@ -180,6 +187,24 @@ export default defineFunction<NotifyConfig>({
     }
 
     return {
+      async handleHttp(request): Promise<PlainResponse> {
+        // A CloudEvent Knative gave up on; a request that is not one is a 4xx with the usual codes.
+        const event = parseCloudEvent(request.headers, request.body)
+        const d = readDeadLetter(event)
+        const target = destinationName(d.destination)
+        // Labels from the catalogue and the Knative host name only: a stray sender cannot grow the series.
+        metrics.deadLetters.inc({ type: catalogue.has(d.type) ? d.type : 'other', destination: /^[a-z0-9-]{1,63}\/[a-z0-9-]{1,63}$/.test(target) ? target : 'other' })
+        request.log.warn({ deadLetter: { id: d.id, type: d.type, source: d.source, subject: d.subject, destination: d.destination, code: d.code, error: d.error?.code } }, 'an event was dead-lettered: the Broker gave up delivering it')
+        const message = deadLetterMessage(d, config.links, new Date().toISOString())
+        // Repeats (one broken function losing event after event) collapse by event type and destination.
+        const facts: EventFacts = { id: d.id, source: d.source, type: DEAD_LETTER_TYPE, subject: `${d.type} ${target}`, data: d }
+        const context: DeliveryContext = { log: request.log, signal: request.signal, dryRun: dryRunDefault }
+        const failures: Failed[] = []
+        const deliveries = await Promise.all(channelsFor(DEAD_LETTER_TYPE, message.severity).map((c) => queued(c.name, () => deliver(c, message, facts, context, failures))))
+        // Knative sends a dead letter once: it is recorded above (log and metric) whatever the channels do, so the answer is 200.
+        return { status: 200, body: { deadLetter: { id: d.id, type: d.type, destination: target, code: d.code ?? null }, deliveries, failed: failures } }
+      },
+
       async handle(context, event) {
         const facts: EventFacts = { id: event.id, source: event.source, type: event.type, subject: event.subject, data: event.data }
         const message = renderMessage({ type: event.type, subject: event.subject, data: event.data, time: event.time ?? new Date().toISOString() }, config.links)

@@ -5,11 +5,13 @@ export class NotifyMetrics {
   readonly deliveries: Counter<'channel' | 'kind' | 'status'>
   readonly attempts: Counter<'channel' | 'kind' | 'result'>
   readonly duration: Histogram<'channel' | 'kind'>
+  readonly deadLetters: Counter<'type' | 'destination'>
 
   constructor(registry: Registry) {
     const registers = [registry]
     this.deliveries = new Counter({ name: 'caretaker_notify_deliveries_total', help: 'Messages per channel by status: sent, failed, collapsed, rate-limited, not-configured, dry-run', labelNames: ['channel', 'kind', 'status'], registers })
     this.attempts = new Counter({ name: 'caretaker_notify_delivery_attempts_total', help: 'Delivery attempts per channel (retries included) by result', labelNames: ['channel', 'kind', 'result'], registers })
+    this.deadLetters = new Counter({ name: 'caretaker_dead_letters_total', help: 'Events the Broker gave up delivering (received on the dead-letter sink), by event type and the function they were for', labelNames: ['type', 'destination'], registers })
     this.duration = new Histogram({ name: 'caretaker_notify_delivery_duration_seconds', help: 'Time to deliver one message, retries included', labelNames: ['channel', 'kind'], buckets: [0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60], registers })
   }
 }

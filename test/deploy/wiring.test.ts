@@ -69,3 +69,15 @@ t.test('every type a function accepts reaches it', async (t) => {
     }
   }
 })
+
+t.test('the Broker and every Trigger dead-letter to a function route that takes dead letters', async (t) => {
+  const owners = [...manifests.brokers.map((b) => ({ what: `Broker ${b.name}`, delivery: b.delivery })), ...manifests.triggers.map((tr) => ({ what: `Trigger ${tr.name}`, delivery: tr.delivery }))]
+  for (const { what, delivery } of owners) {
+    const sink = delivery?.deadLetterSink
+    t.ok(sink, `${what} has a dead-letter sink`)
+    if (!sink) continue
+    const fn = sink.ref?.kind === 'Service' ? functions.get(sink.ref.name) : undefined
+    t.ok(fn, `${what}: its dead-letter sink is a function`)
+    t.equal(sink.uri, fn?.definition.httpPath, `${what}: at the route that function takes plain requests on`)
+  }
+})
