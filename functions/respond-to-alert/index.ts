@@ -1,4 +1,5 @@
 import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
+import { Counter } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
@@ -41,8 +42,11 @@ export function createRespondToAlert(): FunctionModule {
   description: 'bounded, audited responses to Alertmanager alerts: restart, delete pod, scale, re-run a CronJob, request, silence, notify',
   accepts: [FIRING, RESOLVED],
   configSchema,
-  setup({ config, kubeConfig, log }) {
+  setup({ config, kubeConfig, log, metrics: registry }) {
     checkConfig(config)
+    const registers = [registry]
+    const actionsTaken = new Counter({ name: 'caretaker_alert_actions_total', help: 'Remediation actions by rule, action type and result (done, dry-run, failed)', labelNames: ['rule', 'action', 'result'], registers })
+    const skipped = new Counter({ name: 'caretaker_alert_skipped_total', help: 'Alerts not acted on, by why: no-rule, template, namespace, duplicate, cooldown, cap', labelNames: ['reason'], registers })
     const rules = config.rules.map((rule) => ({ rule, matchers: rule.matchers.map(parseMatcher) as Matcher[] }))
     const state = kubeConfig ? new AlertState(kubeConfig, config.stateNamespace) : undefined
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'respond-to-alert', log) : undefined
@@ -183,15 +187,16 @@ export function createRespondToAlert(): FunctionModule {
         const alert = event.data as Alert
         const alertname = alert.labels.alertname ?? ''
         const base = { alertname, fingerprint: alert.fingerprint, ...(context.dryRun ? { dryRun: true } : {}) }
-        const skip = (reason: string, extra: Record<string, unknown> = {}) => {
+        const skip = (why: 'no-rule' | 'template' | 'namespace' | 'duplicate' | 'cooldown' | 'cap', reason: string, extra: Record<string, unknown> = {}) => {
+          skipped.inc({ reason: why })
           context.log.info({ alertname, fingerprint: alert.fingerprint, reason, ...extra }, 'alert skipped')
           return context.reply({ type: SKIPPED, subject: alertname, data: { ...base, ...extra, reason } })
         }
         const found = rules.find((r) => matchesAll(r.matchers, alert.labels))
-        if (!found) return skip('no rule matches the alert')
+        if (!found) return skip('no-rule', 'no rule matches the alert')
         const { rule } = found
         let target: ReturnType<typeof targetOf>
-        try { target = targetOf(rule, alert.labels) } catch (err) { return skip(`rule ${rule.name}: ${(err as Error).message}`, { rule: rule.name }) }
+        try { target = targetOf(rule, alert.labels) } catch (err) { return skip('template', `rule ${rule.name}: ${(err as Error).message}`, { rule: rule.name }) }
         const who = { rule: rule.name, target: target.target }
 
         if (alert.status === 'resolved') {
@@ -206,14 +211,14 @@ export function createRespondToAlert(): FunctionModule {
         }
 
         if (!rule.allowedNamespaces.includes(target.namespace)) {
-          return skip(`namespace ${target.namespace} is not among the rule's allowed namespaces (${rule.allowedNamespaces.join(', ')})`, who)
+          return skip('namespace', `namespace ${target.namespace} is not among the rule's allowed namespaces (${rule.allowedNamespaces.join(', ')})`, who)
         }
         const cooldownMs = parseDuration(rule.cooldown ?? config.cooldown)!
         if (!context.dryRun) {
           const { state: st } = needKube()
           // A re-sent notification of the same alert (same fingerprint, status, startsAt) acts once.
-          if (!await st.firstDelivery(`${alert.fingerprint}\0${alert.status}\0${alert.startsAt}`, DEDUP_MS)) return skip('duplicate: this alert was handled already', who)
-          if (!await st.takeCooldown(target.key, cooldownMs)) return skip(`cooldown: rule ${rule.name} acted on ${target.target} less than ${rule.cooldown ?? config.cooldown} ago`, who)
+          if (!await st.firstDelivery(`${alert.fingerprint}\0${alert.status}\0${alert.startsAt}`, DEDUP_MS)) return skip('duplicate', 'duplicate: this alert was handled already', who)
+          if (!await st.takeCooldown(target.key, cooldownMs)) return skip('cooldown', `cooldown: rule ${rule.name} acted on ${target.target} less than ${rule.cooldown ?? config.cooldown} ago`, who)
           const slot = await st.takeCapSlot(config.cap.actions, capWindow)
           if (!slot.taken) {
             await st.releaseCooldown(target.key)
@@ -221,7 +226,7 @@ export function createRespondToAlert(): FunctionModule {
               context.log.warn({ cap: config.cap }, 'alert storm: the action cap is reached; further alerts are skipped until the window passes')
               await recorder?.record({ apiVersion: 'v1', kind: 'Namespace', name: config.stateNamespace, namespace: config.stateNamespace }, { type: 'Warning', reason: 'AlertStormCapReached', action: 'Skip', message: `respond-to-alert reached its cap of ${config.cap.actions} actions per ${config.cap.window}; alerts are skipped until the window passes` })
             }
-            return skip(slot.report ? `cap reached: ${config.cap.actions} actions per ${config.cap.window} (alert storm; reported once)` : 'cap reached', who)
+            return skip('cap', slot.report ? `cap reached: ${config.cap.actions} actions per ${config.cap.window} (alert storm; reported once)` : 'cap reached', who)
           }
         }
         const results: ActionResult[] = []
@@ -231,7 +236,15 @@ export function createRespondToAlert(): FunctionModule {
             silenceId = await silence(alert, rule)
             if (silenceId) await needKube().state.setSilence(target.key, silenceId)
           }
-          for (const [i, action] of rule.actions.entries()) results.push(await run(action, target.namespace, alert.labels, context, rule, alert, i + 1))
+          for (const [i, action] of rule.actions.entries()) {
+            try {
+              results.push(await run(action, target.namespace, alert.labels, context, rule, alert, i + 1))
+            } catch (err) {
+              actionsTaken.inc({ rule: rule.name, action: action.type, result: 'failed' })
+              throw err
+            }
+            actionsTaken.inc({ rule: rule.name, action: action.type, result: context.dryRun ? 'dry-run' : 'done' })
+          }
         } catch (err) {
           if (!context.dryRun) await state?.releaseCooldown(target.key).catch(() => undefined)
           if (silenceId) await expireSilence(silenceId).catch(() => undefined)

@@ -107,6 +107,16 @@ if (skip) {
     t.same((await am.silences()).length, 0, 'no silence')
   })
 
+  t.test('the actions taken and the alerts skipped are counted', async (t) => {
+    const text = await (await fetch(new URL('/metrics', fn.url))).text()
+    const value = (series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1] ?? 0)
+    t.equal(value('caretaker_alert_actions_total{rule="crashloop",action="deletePod",result="done"}'), 1)
+    t.equal(value('caretaker_alert_actions_total{rule="restart-web",action="restart",result="dry-run"}') > 0, true, 'dry-run actions apart')
+    t.equal(value('caretaker_alert_skipped_total{reason="no-rule"}'), 2)
+    t.equal(value('caretaker_alert_skipped_total{reason="template"}'), 1)
+    t.equal(value('caretaker_alert_skipped_total{reason="namespace"}'), 1)
+  })
+
   let silenceId = ''
   t.test('rollout restart with a silence while it runs, a notification, then resolved expires the silence', async (t) => {
     const labels = { alertname: 'StuckRollout', namespace: 'apps', deployment: 'web', severity: 'warning' }
