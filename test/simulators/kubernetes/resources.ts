@@ -50,6 +50,7 @@ export const RESOURCES: ResourceInfo[] = [
   row('sources.knative.dev', 'v1', 'PingSource', 'pingsources', true, ['status'], [], '@kubernetes-models/knative/sources.knative.dev/v1/PingSource'),
   row('sources.knative.dev', 'v1', 'ApiServerSource', 'apiserversources', true, ['status'], [], '@kubernetes-models/knative/sources.knative.dev/v1/ApiServerSource'),
   row('monitoring.coreos.com', 'v1', 'PrometheusRule', 'prometheusrules', true, [], ['promrule'], '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'),
+  row('monitoring.coreos.com', 'v1', 'PodMonitor', 'podmonitors', true, [], ['pmon'], '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor'),
   // Schemas of these are the project's own definitions (shared/kubernetes/crds), validated with ajv.
   row('snapshot.storage.k8s.io', 'v1', 'VolumeSnapshot', 'volumesnapshots', true, ['status'], ['vs'], PROJECT_SCHEMA),
   row('snapshot.storage.k8s.io', 'v1', 'VolumeSnapshotContent', 'volumesnapshotcontents', false, ['status'], ['vsc', 'vscs'], PROJECT_SCHEMA),
