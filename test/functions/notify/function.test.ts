@@ -274,7 +274,7 @@ t.test('retries with backoff, then 503 so the Broker retries; redelivery skips c
   const mail = await send(flaky, 'dev.caretaker.database.reported', { target: 'orders', kind: 'postgres', tasks: [], status: 'ok', findings: [], actions: [], durationMs: 5, dryRun: false })
   t.equal(mail.status, 200, 'a temporary SMTP failure is retried')
   t.match(deliveries(mail)[0], { channel: 'mail', status: 'sent', attempts: 2 })
-  t.equal(parseMail(smtp.mails.at(-1)!.raw).subject, '[Caretaker INFO] Database reported (prod-eu1)')
+  t.equal(parseMail(smtp.mails.at(-1)!.raw).subject, '[Caretaker INFO] Database report: orders (PostgreSQL): OK (prod-eu1)')
 
   for (const s of SECRETS) t.notOk(flaky.logText().includes(s), 'no secret in the failing function\'s log')
 })

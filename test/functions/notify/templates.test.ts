@@ -66,8 +66,8 @@ for (const def of outbound) {
   })
 }
 
-t.test('the known types have their own templates; the rest read from the catalogue', async (t) => {
-  for (const type of ['dev.caretaker.backup.verified', 'dev.caretaker.backup.verification.failed', 'dev.caretaker.backup.sweep.completed']) t.ok(hasSpecificTemplate(type), type)
+t.test('the known types have their own templates: every outbound type of the catalogue', async (t) => {
+  for (const def of outbound) t.ok(hasSpecificTemplate(def.type), def.type)
   const failed = renderMessage({ type: 'dev.caretaker.backup.verification.failed', subject: 'redis', data: { set: 'redis', failedCheck: 'age', checks: [{ check: 'age', ok: false, message: 'newest is 50h old, RPO 24h' }] }, time: EXAMPLE_TIME })
   t.equal(failed.severity, 'critical')
   t.equal(failed.what, 'The age check failed: newest is 50h old, RPO 24h')
@@ -80,15 +80,16 @@ t.test('the known types have their own templates; the rest read from the catalog
 t.test('a type added later gets a sensible generic message', async (t) => {
   // As another function would add it: an outbound type notify has never seen.
   const m = renderMessage({
-    type: 'dev.caretaker.certificate.expiring', subject: 'production/api-tls',
-    data: { namespace: 'production', name: 'api-tls', notAfter: '2026-11-30T00:00:00Z', daysLeft: 7, dnsNames: ['api.example.org'] }, time: EXAMPLE_TIME,
+    type: 'dev.caretaker.quota.expiring', subject: 'production/compute',
+    data: { namespace: 'production', name: 'compute', notAfter: '2026-11-30T00:00:00Z', daysLeft: 7, owners: ['team-a'], password: 'hunter2', apiToken: 'tok-123' }, time: EXAMPLE_TIME,
   }, LINKS)
+  t.notOk(hasSpecificTemplate('dev.caretaker.quota.expiring'))
   t.equal(m.severity, 'warning', 'expiring reads as a warning')
-  t.equal(m.title, 'Certificate expiring: production/api-tls')
-  t.equal(m.where, 'production/api-tls')
+  t.equal(m.title, 'Quota expiring: production/compute')
+  t.equal(m.where, 'production/compute')
   t.match(m.action, /today/)
-  t.same(m.facts.map((f) => `${f.label}=${f.value}`), ['Namespace=production', 'Name=api-tls', 'Not After=2026-11-30T00:00:00Z', 'Days Left=7', 'Dns Names=1 item'])
-  t.same(m.links, [{ label: 'Runbook', url: 'https://wiki.example.org/runbooks/certificate' }])
+  t.same(m.facts.map((f) => `${f.label}=${f.value}`), ['Namespace=production', 'Name=compute', 'Not After=2026-11-30T00:00:00Z', 'Days Left=7', 'Owners=1 item'], 'fields named like a secret are never shown')
+  t.same(m.links, [{ label: 'Runbook', url: 'https://wiki.example.org/runbooks/quota' }])
 })
 
 t.test('severity from the data\'s words, then the type\'s', async (t) => {
@@ -106,12 +107,102 @@ t.test('severity from the data\'s words, then the type\'s', async (t) => {
 
 t.test('an outcome its function only planned says so in the title', async (t) => {
   const m = renderMessage({ type: 'dev.caretaker.resources.cleaned', subject: undefined, data: { dryRun: true, capReached: false, counts: {}, objects: [] }, time: EXAMPLE_TIME })
-  t.equal(m.title, 'Resources cleaned (dry-run: nothing was changed)')
+  t.equal(m.title, 'Clean-up planned: nothing to delete (dry-run: nothing was changed)')
+  const plan = renderMessage({ type: 'dev.caretaker.secret.rotated', subject: 'postgres-app', data: { secret: 'postgres-app', trigger: 'request', dryRun: true, plan: { vault: { mount: 'secret', path: 'databases/postgres/app', currentVersion: 7 }, target: 'PostgreSQL role app', externalSecrets: [], restarts: [{ kind: 'Deployment', namespace: 'production', name: 'api' }] } }, time: EXAMPLE_TIME })
+  t.equal(plan.title, 'Secret rotation planned: postgres-app (dry-run: nothing was changed)')
+  t.equal(plan.what, 'A rotation of postgres-app would set a new password on PostgreSQL role app, write version 8 of secret/databases/postgres/app and restart Deployment production/api.')
+  t.match(plan.action, /^Nothing was changed/)
 })
 
-t.test('templates never throw on unexpected data', async (t) => {
+t.test('templates never throw on unexpected data, nor print what they could not read', async (t) => {
+  const odd = { secrets: [null, 1, { secret: 5 }], findings: [null, { object: 'x', count: 'many' }], certificates: [{ expiresInSeconds: 'soon' }], policies: [{ deleted: '3' }], objects: [{}], actions: [{}], targets: [{}], sets: [{}], checks: [{}], workloads: [{}], consumers: [{}], rollback: [{}], counts: 'x', scanned: [1], vault: 'x', target: 5, plan: 'x', labels: 'x', artifact: 7, dryRun: true }
   for (const def of outbound) {
-    for (const data of [{}, null, 'text', [1, 2]]) t.doesNotThrow(() => renderMessage({ type: def.type, subject: undefined, data, time: EXAMPLE_TIME }), `${def.type} with ${JSON.stringify(data)}`)
+    for (const data of [{}, null, 'text', [1, 2], odd]) {
+      const render = () => renderMessage({ type: def.type, subject: undefined, data, time: EXAMPLE_TIME })
+      t.doesNotThrow(render, `${def.type} with ${JSON.stringify(data).slice(0, 30)}`)
+      const text = logLine(render(), noCounts, 'prod-eu1')
+      t.notMatch(text, /undefined|NaN|\[object Object\]/, `${def.type}: nothing unreadable printed`)
+    }
+  }
+})
+
+t.test('a rotation that failed and was not rolled back is critical and says what to fix by hand', async (t) => {
+  const example = exampleData('dev.caretaker.secret.rotation.failed', {})
+  const m = renderMessage({ type: 'dev.caretaker.secret.rotation.failed', subject: 'postgres-app', data: example.data, time: EXAMPLE_TIME })
+  t.equal(m.severity, 'critical')
+  t.equal(m.title, 'Secret rotation FAILED: postgres-app (step sync, NOT rolled back)')
+  t.match(m.what, /The rollback did NOT complete \(undo of write failed\); Vault holds the new value/)
+  t.match(m.action, /^Fix by hand now: .*Vault and the target both keep the NEW credential: make sure every ExternalSecret has synced it and every consumer has restarted with it/)
+  t.match(m.action, /fix the cause of the sync failure: the ExternalSecret/)
+  t.match(m.facts, [{ label: 'Failed step', value: 'sync' }, { label: 'Rolled back', value: 'NO' }, { label: 'Undo', value: 'write FAILED, apply ok' }])
+
+  const targetKeepsNew = renderMessage({ type: 'dev.caretaker.secret.rotation.failed', subject: 'postgres-app', data: { ...(example.data as object), failedStep: 'restart', credentialInVault: 'previous', rollback: [{ step: 'write', ok: true, message: 'ok' }, { step: 'apply', ok: false, message: 'refused' }] }, time: EXAMPLE_TIME })
+  t.equal(targetKeepsNew.severity, 'critical')
+  t.match(targetKeepsNew.action, /set the target's password back to the value in Vault now/)
+
+  const rolledBack = renderMessage({ type: 'dev.caretaker.secret.rotation.failed', subject: 'postgres-app', data: { secret: 'postgres-app', trigger: 'sweep', failedStep: 'verify', reason: 'login failed (28P01)', changed: true, rolledBack: true, credentialInVault: 'previous', rollback: [{ step: 'apply', ok: true, message: 'the previous credential is back' }] }, time: EXAMPLE_TIME })
+  t.equal(rolledBack.severity, 'warning', 'rolled back: nothing is broken')
+  t.equal(rolledBack.title, 'Secret rotation FAILED: postgres-app (step verify, rolled back)')
+  t.match(rolledBack.action, /^Nothing is broken; postgres-app was not rotated and stays due\. Fix the cause: why the new credential cannot log in/)
+
+  const locked = renderMessage({ type: 'dev.caretaker.secret.rotation.failed', subject: 'redis-app', data: { secret: 'redis-app', trigger: 'request', failedStep: 'lock', reason: 'another rotation of redis-app holds its lock; nothing was changed', changed: false, rolledBack: true, credentialInVault: 'previous', heldBy: 'rotate-secret-7f9' }, time: EXAMPLE_TIME })
+  t.equal(locked.severity, 'warning')
+  t.equal(locked.title, 'Secret rotation not started: redis-app (another rotation holds the lock)')
+  t.match(locked.action, /Lease rotate-secret\.redis-app is stale/)
+})
+
+t.test('the health report counts its findings and names the first ones', async (t) => {
+  const example = exampleData('dev.caretaker.health.reported', {})
+  const m = renderMessage({ type: 'dev.caretaker.health.reported', subject: undefined, data: example.data, time: EXAMPLE_TIME })
+  t.equal(m.severity, 'critical')
+  t.equal(m.title, 'Cluster health CRITICAL: 2 critical findings, 4 warnings')
+  t.match(m.what, /^Critical: Node worker-3 \(NodeStatusUnknown\); Job backups\/redis-backup-29400120 \(BackupFailed\)\. Warning: .* and 1 more\.$/)
+  t.equal(m.where, 'node worker-3; namespaces backups, monitoring, production')
+  t.match(m.action, /^Act now on the critical ones: `kubectl describe node worker-3`/)
+  t.match(m.facts, [{ label: 'Critical', value: '2' }, { label: 'Warning', value: '4' }, { label: 'By check', value: 'nodes 1, backups 1, certificates 1, pods 1, pvcs 1, events 1' }])
+  const degraded = renderMessage({ type: 'dev.caretaker.health.reported', subject: undefined, data: { status: 'degraded', checkedAt: EXAMPLE_TIME, checks: ['pods'], counts: { critical: 0, warning: 1 }, findings: [{ check: 'pods', severity: 'warning', object: { kind: 'Pod', namespace: 'production', name: 'api-1' }, reason: 'ImagePullBackOff', message: 'phase Pending' }] }, time: EXAMPLE_TIME })
+  t.equal(degraded.severity, 'warning')
+  t.equal(degraded.title, 'Cluster health degraded: 1 warning')
+  t.match(degraded.action, /kubectl describe pod -n production api-1/)
+  const healthy = renderMessage({ type: 'dev.caretaker.health.reported', subject: undefined, data: { status: 'healthy', checkedAt: EXAMPLE_TIME, checks: ['nodes', 'pods'], counts: { critical: 0, warning: 0 }, findings: [] }, time: EXAMPLE_TIME })
+  t.equal(healthy.severity, 'info')
+  t.equal(healthy.title, 'Cluster health OK: 2 checks passed')
+  t.equal(healthy.action, 'Nothing to do.')
+})
+
+t.test('an expiring certificate says when, what was done, and what to run', async (t) => {
+  const example = exampleData('dev.caretaker.certificate.expiring', {})
+  const m = renderMessage({ type: 'dev.caretaker.certificate.expiring', subject: 'production/api-tls', data: example.data, time: EXAMPLE_TIME })
+  t.equal(m.severity, 'warning')
+  t.equal(m.title, 'Certificate expiring in 6d 3h: production/api-tls')
+  t.equal(m.what, 'production/api-tls expires at 2026-11-28 09:12 UTC, within the 14d threshold; a renewal was requested earlier and has not succeeded yet.')
+  t.match(m.action, /`cmctl renew -n production api-tls`/)
+  const expired = renderMessage({ type: 'dev.caretaker.certificate.expiring', subject: 'production/api-tls', data: { ...(example.data as object), notAfter: '2026-11-22T04:00:00.000Z', expiresInSeconds: -7200, severity: 'critical', ready: false, readyReason: 'Expired', readyMessage: 'Certificate expired' }, time: EXAMPLE_TIME })
+  t.equal(expired.severity, 'critical')
+  t.equal(expired.title, 'Certificate EXPIRED: production/api-tls (2h ago)')
+  t.match(expired.action, /^Clients get TLS errors now\. cert-manager cannot issue it: `cmctl status certificate -n production api-tls`/)
+  const report = renderMessage({ type: 'dev.caretaker.certificates.reported', subject: undefined, data: exampleData('dev.caretaker.certificates.reported', {}).data, time: EXAMPLE_TIME })
+  t.equal(report.title, 'Certificates: 1 expiring, 1 not Ready (of 6)')
+  t.equal(report.what, 'Expiring: production/api-tls (in 6d 3h). Not Ready: staging/web-tls (DoesNotExist). Renewal requested for 1 Certificate.')
+})
+
+t.test('lists are summarised, never dumped', async (t) => {
+  const objects = Array.from({ length: 500 }, (_, i) => ({ kind: 'Job', namespace: 'batch', name: `job-${i}`, action: 'deleted', reasons: ['finished more than 7d ago'] }))
+  const m = renderMessage({ type: 'dev.caretaker.resources.cleaned', subject: undefined, data: { dryRun: false, capReached: false, counts: { deleted: 500 }, objects }, time: EXAMPLE_TIME })
+  t.equal(m.title, 'Clean-up: 500 deleted (500 Jobs)')
+  t.equal(m.what, 'Deleted 500 Jobs: batch/job-0, batch/job-1, batch/job-2 and 497 more.')
+  const findings = Array.from({ length: 300 }, (_, i) => ({ check: 'pods', severity: 'warning', object: { kind: 'Pod', namespace: 'ns', name: `p-${i}` }, reason: 'Evicted', message: 'x' }))
+  const h = renderMessage({ type: 'dev.caretaker.health.reported', subject: undefined, data: { status: 'degraded', checkedAt: EXAMPLE_TIME, checks: ['pods'], counts: { critical: 0, warning: 300 }, findings }, time: EXAMPLE_TIME })
+  t.ok(h.what.length < 300, 'the health report stays short')
+  t.match(h.what, /and 297 more/)
+})
+
+t.test('no field holding a secret value is ever printed', async (t) => {
+  for (const def of outbound) {
+    const example = exampleData(def.type, def.schema)
+    const data = example.data && typeof example.data === 'object' ? { ...(example.data as object), password: 'pw-S3CRET', token: 'tok-S3CRET', value: 'val-S3CRET' } : example.data
+    const m = renderMessage({ type: def.type, subject: example.subject, data, time: EXAMPLE_TIME })
+    t.notMatch(logLine(m, noCounts, 'prod-eu1'), /S3CRET/, def.type)
   }
 })
 
