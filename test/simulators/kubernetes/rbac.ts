@@ -3,6 +3,7 @@
 // the user, plus the bootstrap policy every cluster starts with (discovery, self reviews,
 // cluster-admin for system:masters). Forbidden answers are worded like the real server's.
 import { ApiError } from './status.ts'
+import { recordUse } from './rbac-usage.ts'
 
 type Obj = Record<string, unknown>
 
@@ -93,7 +94,7 @@ function describeSubject(s: Subject, bindingNamespace: string): string {
   return `${s.kind ?? ''} ${JSON.stringify(s.name ?? '')}`
 }
 
-interface Source { rules: PolicyRule[], describe: () => string }
+interface Source { rules: PolicyRule[], describe: () => string, /** `ClusterRole/<name>` or `Role/<namespace>/<name>` */ role: string }
 
 /** Rules granted to `user` in `namespace` ('' = cluster-wide only), with where each set comes from. */
 function visitRules(list: PolicyLister, user: Identity, namespace: string, visit: (s: Source) => boolean, errors: string[]): void {
@@ -126,7 +127,7 @@ function visitRules(list: PolicyLister, user: Identity, namespace: string, visit
     // A ClusterRoleBinding can only reference a ClusterRole.
     const rules = ref.kind === 'ClusterRole' ? clusterRole(ref.name ?? '') : undefined
     if (!rules) { errors.push(missing(ref)); continue }
-    if (visit({ rules, describe: () => `ClusterRoleBinding ${JSON.stringify(nameOf(b))} of ${ref.kind ?? ''} ${JSON.stringify(ref.name ?? '')} to ${describeSubject(subject, '')}` })) return
+    if (visit({ rules, role: `ClusterRole/${ref.name ?? ''}`, describe: () => `ClusterRoleBinding ${JSON.stringify(nameOf(b))} of ${ref.kind ?? ''} ${JSON.stringify(ref.name ?? '')} to ${describeSubject(subject, '')}` })) return
   }
   if (namespace === '') return
   for (const b of list('RoleBinding', namespace)) {
@@ -135,7 +136,7 @@ function visitRules(list: PolicyLister, user: Identity, namespace: string, visit
     const ref = (b.roleRef ?? {}) as RoleRef
     const rules = rolesOf(ref, namespace)
     if (!rules) { errors.push(missing(ref)); continue }
-    if (visit({ rules, describe: () => `RoleBinding ${JSON.stringify(`${nameOf(b)}/${namespace}`)} of ${ref.kind ?? ''} ${JSON.stringify(ref.name ?? '')} to ${describeSubject(subject, namespace)}` })) return
+    if (visit({ rules, role: ref.kind === 'ClusterRole' ? `ClusterRole/${ref.name ?? ''}` : `Role/${namespace}/${ref.name ?? ''}`, describe: () => `RoleBinding ${JSON.stringify(`${nameOf(b)}/${namespace}`)} of ${ref.kind ?? ''} ${JSON.stringify(ref.name ?? '')} to ${describeSubject(subject, namespace)}` })) return
   }
 }
 
@@ -146,6 +147,7 @@ export function rbacAuthorize(list: PolicyLister, user: Identity, a: RequestAttr
   visitRules(list, user, a.namespace, (s) => {
     if (!s.rules.some((r) => ruleAllows(a, r))) return false
     reason = `RBAC: allowed by ${s.describe()}`
+    recordUse(s.role, a)
     return true
   }, errors)
   if (reason) return { allowed: true, reason }
