@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
 import { checkConfig, configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
-import { render } from '../../../functions/respond-to-alert/matchers.ts'
+import { matches, parseMatcher, render } from '../../../functions/respond-to-alert/matchers.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { catalogue } from '../../../shared/events/catalogue.ts'
 import { EventDataValidator } from '../../../shared/events/validation.ts'
@@ -46,4 +46,29 @@ t.test('bad configs are refused with the field named', async (t) => {
   t.throws(check({ rules: [base.rules[0], base.rules[0]] }), /used by another rule/)
   t.throws(check({ rules: [{ ...base.rules[0], silence: true }] }), /alertmanagerUrl/)
   t.throws(check({ rules: [{ ...base.rules[0], actions: [{ type: 'scale', kind: 'Deployment', name: 'x', delta: 1, min: 3, max: 1 }] }] }), /min is above max/)
+})
+
+t.test('the Alertmanager receiver snippet routes every example rule\'s alerts to alertmanager-bridge', async (t) => {
+  const { default: bridge } = await import('../../../functions/alertmanager-bridge/index.ts')
+  const snippet = parse(await readFile(new URL('../../../triggers/alertmanager-receiver.yaml', import.meta.url), 'utf8')) as {
+    route: { routes: Array<{ receiver: string, matchers: string[] }> }
+    receivers: Array<{ name: string, webhook_configs: Array<{ url: string, send_resolved: boolean }> }>
+  }
+  const receiver = snippet.receivers.find((r) => r.name === 'caretaker')!
+  t.equal(new URL(receiver.webhook_configs[0]!.url).pathname, bridge.definition.httpPath, 'the bridge\'s webhook route')
+  t.equal(receiver.webhook_configs[0]!.send_resolved, true, 'resolved alerts close the loop')
+  const route = snippet.route.routes.find((r) => r.receiver === 'caretaker')!
+  const routeMatchers = route.matchers.map(parseMatcher)
+  const [cm] = await docs('manifests/respond-to-alert/config.yaml')
+  const config = validateConfig<RespondToAlertConfig>(parse((cm!.data as Record<string, string>)['config.yaml']!), configSchema, 'config.yaml')
+  const [promRule] = await docs('manifests/monitoring/prometheusrule.yaml')
+  const ownAlerts = new Set((promRule!.spec as { groups: Array<{ rules: Array<{ alert: string }> }> }).groups.flatMap((g) => g.rules.map((r) => r.alert)))
+  for (const rule of config.rules) {
+    const names = rule.matchers.map(parseMatcher).filter((m) => m.name === 'alertname').flatMap((m) => m.op === '=' ? [m.value] : m.value.split('|'))
+    t.ok(names.length > 0, `rule ${rule.name} names its alerts`)
+    for (const alertname of names) {
+      t.ok(routeMatchers.every((m) => matches(m, { alertname })), `rule ${rule.name}: ${alertname} is routed to the bridge`)
+      if (alertname.startsWith('Caretaker')) t.ok(ownAlerts.has(alertname), `rule ${rule.name}: ${alertname} is an alert of Caretaker's PrometheusRule`)
+    }
+  }
 })
