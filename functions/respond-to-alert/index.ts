@@ -18,6 +18,11 @@ import { AlertState } from './state.ts'
 
 const FIRING = 'dev.caretaker.alert.firing'
 const RESOLVED = 'dev.caretaker.alert.resolved'
+/** How often expired state Leases are swept, how long past expiry they are kept, and how many one sweep deletes. */
+const SWEEP_EVERY_MS = 10 * 60_000
+const SWEEP_GRACE_MS = 60 * 60_000
+const SWEEP_MAX = 200
+
 const REMEDIATED = 'dev.caretaker.alert.remediated'
 const SKIPPED = 'dev.caretaker.alert.skipped'
 const NOTIFICATION = 'dev.caretaker.alert.notification'
@@ -52,6 +57,17 @@ export function createRespondToAlert(): FunctionModule {
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'respond-to-alert', log) : undefined
     const capWindow = parseDuration(config.cap.window)!
     const silenceMs = parseDuration(config.silenceFor)!
+
+    // Expired Leases are swept now and then, in the background of an event: a busy platform's dedup records would
+    // otherwise pile up in the namespace. A sweep failing is logged and tried again at the next interval.
+    let lastSweep = 0
+    function sweepNowAndThen(): void {
+      if (!state || Date.now() - lastSweep < SWEEP_EVERY_MS) return
+      lastSweep = Date.now()
+      void state.sweepExpired(Math.max(silenceMs, SWEEP_GRACE_MS), SWEEP_MAX)
+        .then((deleted) => { if (deleted > 0) log.info({ deleted }, 'expired state Leases deleted') })
+        .catch((err: unknown) => log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'could not sweep expired state Leases; trying again later'))
+    }
 
     function needKube(): { kube: KubeConfig; state: AlertState } {
       if (!kubeConfig || !state) throw new CaretakerError(Errors.DependencyUnavailable, 'respond-to-alert needs the Kubernetes API, and none is configured')
@@ -184,6 +200,7 @@ export function createRespondToAlert(): FunctionModule {
 
     return {
       async handle(context, event) {
+        if (!context.dryRun) sweepNowAndThen()
         const alert = event.data as Alert
         const alertname = alert.labels.alertname ?? ''
         const base = { alertname, fingerprint: alert.fingerprint, ...(context.dryRun ? { dryRun: true } : {}) }

@@ -79,6 +79,35 @@ export class AlertState {
     return this.#replace(lease, cooldownMs / 1000, {})
   }
 
+  /**
+   * Deletes this function's Leases that expired more than `graceMs` ago (the
+   * dedup records of alerts long gone, cooldowns long over), at most `max`
+   * per call. Each delete carries the resourceVersion that was read, so a
+   * Lease another replica renewed meanwhile is kept.
+   */
+  async sweepExpired(graceMs: number, max: number): Promise<number> {
+    let list
+    try {
+      list = await this.#api.listNamespacedLease({ namespace: this.#ns, labelSelector: `app.kubernetes.io/managed-by=${HOLDER}`, limit: 500 })
+    } catch (err) {
+      throw kubernetesError(err, 'list Leases')
+    }
+    const before = Date.now() - graceMs
+    let deleted = 0
+    for (const lease of list.items) {
+      if (deleted >= max) break
+      if (AlertState.#live(lease, before)) continue
+      try {
+        await this.#api.deleteNamespacedLease({ namespace: this.#ns, name: lease.metadata!.name!, body: { preconditions: { resourceVersion: lease.metadata?.resourceVersion } } })
+        deleted++
+      } catch (err) {
+        // Gone already, or renewed since it was read: either way not ours to delete now.
+        if (kubernetesStatusCode(err) !== 404 && kubernetesStatusCode(err) !== 409) throw kubernetesError(err, `delete Lease ${lease.metadata?.name}`)
+      }
+    }
+    return deleted
+  }
+
   /** Gives a cooldown back (the actions failed, so a retry may act). */
   async releaseCooldown(key: string): Promise<void> {
     try {

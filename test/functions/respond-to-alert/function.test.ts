@@ -144,9 +144,26 @@ if (skip) {
     t.equal(again.type, 'dev.caretaker.alert.skipped')
     t.match(again.body?.reason, /cooldown/)
     await fn.stop()
+    // Leases long expired: respond-to-alert's own are swept at the next event; another owner's are not touched.
+    const leaseApi = admin.makeApiClient(CoordinationV1Api)
+    const lease = (name: string, managedBy: string | undefined, renewedAgoMs: number) => leaseApi.createNamespacedLease({ namespace: 'caretaker', body: {
+      metadata: { name, namespace: 'caretaker', ...(managedBy ? { labels: { 'app.kubernetes.io/managed-by': managedBy } } : {}) },
+      spec: { holderIdentity: 'x', leaseDurationSeconds: 60, renewTime: new Date(Date.now() - renewedAgoMs).toISOString() as unknown as Date },
+    } })
+    await lease('respond-to-alert-seen-old1', 'respond-to-alert', 3 * 3_600_000)
+    await lease('respond-to-alert-seen-old2', 'respond-to-alert', 2 * 3_600_000)
+    await lease('respond-to-alert-seen-recent', 'respond-to-alert', 10 * 60_000)
+    await lease('someone-elses', undefined, 5 * 3_600_000)
     fn = await startTestFunction(respondToAlert, { config, env })
     const afterRestart = await send(alert(labels, 'firing', '2026-11-22T12:00:00Z'))
     t.match(afterRestart.body?.reason, /cooldown/, 'a restarted function remembers the cooldown (Leases)')
+    const names = async () => (await leaseApi.listNamespacedLease({ namespace: 'caretaker' })).items.map((l) => l.metadata!.name!)
+    for (let i = 0; i < 50 && (await names()).includes('respond-to-alert-seen-old1'); i++) await new Promise((r) => setTimeout(r, 20))
+    const left = await names()
+    t.notOk(left.includes('respond-to-alert-seen-old1') || left.includes('respond-to-alert-seen-old2'), 'its Leases expired over an hour ago are swept')
+    t.ok(left.includes('respond-to-alert-seen-recent'), 'one expired within the grace is kept')
+    t.ok(left.includes('someone-elses'), 'another owner\'s Lease is not touched')
+    t.ok(left.some((n) => n.startsWith('respond-to-alert-cooldown-')), 'live cooldowns are kept')
     const resent = await send(alert({ alertname: 'KubePodCrashLooping', namespace: 'gitea', pod: 'gitea-0', severity: 'critical' }))
     t.equal(resent.type, 'dev.caretaker.alert.skipped')
     t.match(resent.body?.reason, /duplicate/, 'a re-sent notification (new CloudEvent id, same alert) acts once')

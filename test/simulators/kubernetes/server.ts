@@ -344,7 +344,16 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
       }
       case 'delete': {
         const raw = await readBody(req)
-        const opts = (raw ? JSON.parse(raw) : {}) as { propagationPolicy?: string }
+        const opts = (raw ? JSON.parse(raw) : {}) as { propagationPolicy?: string, preconditions?: { uid?: string, resourceVersion?: string } }
+        // DeleteOptions.preconditions: delete only the object as it was read.
+        const pre = opts.preconditions
+        if (pre?.uid || pre?.resourceVersion) {
+          const cur = meta(get(r, ns, name))
+          const failed = pre.uid && pre.uid !== cur.uid
+            ? `UID in precondition: ${pre.uid}, UID in object meta: ${String(cur.uid)}`
+            : pre.resourceVersion && pre.resourceVersion !== cur.resourceVersion ? `ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${String(cur.resourceVersion)}` : undefined
+          if (failed) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${r.plural}${r.group ? '.' + r.group : ''} "${name}": Precondition failed: ${failed}`, { name, group: r.group, kind: r.plural })
+        }
         return json(200, remove(r, ns, name, q.get('propagationPolicy') ?? opts.propagationPolicy ?? 'Background'))
       }
       case 'deletecollection': {
