@@ -49,6 +49,13 @@ export interface RedisTarget {
   nodes: RedisNode[]
   /** An admin credential (username, password) in Vault; requirepass mode logs in with the current password when absent. */
   connection?: { vault: VaultRef }
+  /**
+   * Save each change where the server reads it at its next start (default
+   * true): `ACL SAVE` when the server has an aclfile, else `CONFIG REWRITE`.
+   * A node that runs without a config file is refused before anything
+   * changes; false rotates the running servers only.
+   */
+  persist: boolean
 }
 
 export interface GeneratedTarget {
@@ -182,6 +189,7 @@ export const configSchema: JsonSchema = {
                     items: { type: 'object', additionalProperties: false, required: ['host', 'port'], properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 1, maximum: 65535 } } },
                   },
                   connection: { type: 'object', additionalProperties: false, required: ['vault'], properties: { vault: vaultRef } },
+                  persist: { type: 'boolean', default: true },
                 },
               },
               { additionalProperties: false, required: ['kind'], properties: { kind: { const: 'generated' } } },

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -18,6 +18,8 @@ export interface RedisOptions {
   replica?: boolean
   /** How long to wait for the server(s) to be usable (default 30 s). */
   startTimeoutMs?: number
+  /** Start each server from a config file (`<name>.conf` in `dir`), as deployed servers run, so CONFIG REWRITE works. */
+  configFile?: boolean
 }
 
 export interface RedisEndpoint {
@@ -31,6 +33,8 @@ export interface RedisServer extends RedisEndpoint {
   dir: string
   password?: string
   replica?: RedisEndpoint
+  /** With `configFile`: the servers' config files, by name (`primary`, `replica`). */
+  configFiles?: Record<string, string>
   /** What the servers have logged (for failure messages). */
   logs(): string
   /** Shut the server(s) down and remove the temporary directory. Idempotent. */
@@ -68,6 +72,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     return stopping
   }
 
+  const configFiles: Record<string, string> = {}
   const launch = async (name: string, extra: string[]): Promise<number> => {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort(host)
@@ -81,7 +86,14 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
         ...(options.password !== undefined ? ['--requirepass', options.password, '--masterauth', options.password] : []),
         ...extra,
       ]
-      const daemon = startDaemon(program, args, { cwd: baseDir })
+      let configArgs: string[] = []
+      if (options.configFile) {
+        const path = join(baseDir, `${name}.conf`)
+        await writeFile(path, '# written by the test harness; the arguments below the path override nothing here\n')
+        configFiles[name] = path
+        configArgs = [path]
+      }
+      const daemon = startDaemon(program, [...configArgs, ...args], { cwd: baseDir })
       daemons.push(daemon)
       const ready = await waitUntilReady(daemon, port, options.password, deadline)
       if (ready === 'ready') return port
@@ -98,6 +110,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       host, port, dir: baseDir,
       url: redisUrl(host, port, options.password),
       ...(options.password !== undefined ? { password: options.password } : {}),
+      ...(options.configFile ? { configFiles } : {}),
       logs: () => daemons.map((d) => d.output()).join('\n'),
       stop,
     }

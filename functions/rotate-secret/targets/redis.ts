@@ -43,6 +43,23 @@ function connect(node: RedisNode, auth: { username?: string; password?: string }
 
 const at = (n: RedisNode) => `${n.host}:${n.port}`
 
+/**
+ * How a node keeps a change across its restart: ACL users in an aclfile are
+ * saved with ACL SAVE; otherwise (requirepass, or ACL users in redis.conf)
+ * CONFIG REWRITE, which needs the server to have been started from a file.
+ */
+async function saveMethod(redis: Redis, mode: RedisTarget['mode'], node: RedisNode): Promise<'acl-save' | 'config-rewrite'> {
+  if (mode === 'acl') {
+    const [, aclfile] = await redis.config('GET', 'aclfile') as [string, string]
+    if (aclfile) return 'acl-save'
+  }
+  const info = await redis.info('server')
+  if (!/^config_file:\S+/m.test(info)) {
+    throw new TargetError(`Redis ${at(node)} runs without a config file${mode === 'acl' ? ' or an aclfile' : ''}: the new password would be lost at its next restart. Start it from a config file, or set persist: false to change the running server only`)
+  }
+  return 'config-rewrite'
+}
+
 export async function openRedisTarget(target: RedisTarget, current: Record<string, string>, vault: Vault, key: string, timeoutMs: number): Promise<TargetSession> {
   let auth: { username?: string; password?: string }
   if (target.connection) {
@@ -55,8 +72,8 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
   const old = current[key] !== undefined ? new SecretValue(current[key]) : undefined
   const user = target.mode === 'acl' ? target.user! : 'default'
 
-  // Every node is reachable before anything changes.
-  const nodes: Array<{ node: RedisNode; redis: Redis; masterauth?: SecretValue }> = []
+  // Every node is reachable (and, to persist, has a file to save to) before anything changes.
+  const nodes: Array<{ node: RedisNode; redis: Redis; masterauth?: SecretValue; save?: 'acl-save' | 'config-rewrite' }> = []
   const closeAll = () => Promise.all(nodes.map((n) => n.redis.quit().catch(() => n.redis.disconnect())))
   for (const node of target.nodes) {
     const redis = connect(node, auth, timeoutMs)
@@ -71,12 +88,17 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
         const [, value] = await redis.config('GET', 'masterauth') as [string, string]
         nodes.at(-1)!.masterauth = new SecretValue(value ?? '')
       }
+      if (target.persist !== false) nodes.at(-1)!.save = await saveMethod(redis, target.mode, node)
     } catch (err) {
       await closeAll()
       throw err instanceof TargetError ? err : new TargetError(`Redis ${at(node)}: ${describeRedisError(err, redis)}`)
     }
   }
 
+  const save = async (n: (typeof nodes)[number]) => {
+    if (n.save === 'acl-save') await n.redis.call('ACL', 'SAVE')
+    else if (n.save === 'config-rewrite') await n.redis.call('CONFIG', 'REWRITE')
+  }
   const changed: typeof nodes = []
   const setOn = async (n: (typeof nodes)[number], next: SecretValue) => {
     if (target.mode === 'acl') await n.redis.call('ACL', 'SETUSER', user, `>${next.reveal()}`)
@@ -100,6 +122,7 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
     for (const n of [...changed].reverse()) {
       try {
         await undoOn(n)
+        await save(n)
         changed.splice(changed.indexOf(n), 1)
       } catch (err) {
         failed.push(`${at(n.node)}: ${err instanceof TargetError ? err.message : describeRedisError(err)}`)
@@ -127,6 +150,20 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
           throw new TargetError(`${reason} (the nodes changed before it were undone)`)
         }
       }
+      // Only once every node runs with it: saved where each reads it at its next start.
+      for (const n of nodes) {
+        try {
+          await save(n)
+        } catch (err) {
+          const reason = `Redis ${at(n.node)}: saving the new password for its next start (${n.save}): ${describeRedisError(err)}`
+          try {
+            await revert()
+          } catch (undo) {
+            throw new TargetError(`${reason}; ${(undo as Error).message}`)
+          }
+          throw new TargetError(`${reason} (every node was undone)`)
+        }
+      }
     },
     async verify(next) {
       for (const { node } of nodes) {
@@ -147,6 +184,7 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
       for (const n of nodes) {
         try {
           await n.redis.call('ACL', 'SETUSER', user, `<${old.reveal()}`)
+          await save(n)
         } catch (err) {
           throw new TargetError(`Redis ${at(n.node)}: removing the old password of ${user}: ${describeRedisError(err)}`)
         }

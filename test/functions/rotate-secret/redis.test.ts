@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { AppsV1Api } from '@kubernetes/client-node'
@@ -18,10 +19,15 @@ if (skip) {
   const adminPassword = 'redis-admin-Password-12345'
   const oldAppPassword = 'redis-app-old-Password-12345'
   const oldRequirepass = 'redis-requirepass-old-12345'
-  const acl = await startRedis({ password: adminPassword, replica: true })
+  // Started from config files, as deployed servers are: each change is saved there (CONFIG REWRITE).
+  const acl = await startRedis({ password: adminPassword, replica: true, configFile: true })
   t.teardown(() => acl.stop())
-  const plain = await startRedis({ password: oldRequirepass, replica: true })
+  const plain = await startRedis({ password: oldRequirepass, replica: true, configFile: true })
   t.teardown(() => plain.stop())
+  // A server started from arguments only: nothing to save a change to.
+  const noFile = await startRedis({ password: oldRequirepass })
+  t.teardown(() => noFile.stop())
+  const configText = (r: typeof acl) => Promise.all(Object.values(r.configFiles!).map((f) => readFile(f, 'utf8')))
   const closedPort = await freePort('127.0.0.1')
   const nodes = (r: typeof acl) => [{ host: '127.0.0.1', port: r.port }, { host: '127.0.0.1', port: r.replica!.port }]
 
@@ -66,6 +72,12 @@ if (skip) {
         consumers: [{ kind: 'StatefulSet', namespace: 'databases', name: 'redis' }],
       },
       {
+        name: 'redis-without-a-config-file', vault: { mount: 'secret', path: 'databases/redis-nofile' }, keys: ['password'], interval: '90d',
+        generate: { length: 41, alphabet: 'alphanumeric' },
+        target: { kind: 'redis', mode: 'requirepass', nodes: [{ host: '127.0.0.1', port: noFile.port }] },
+        externalSecrets: [], consumers: [],
+      },
+      {
         name: 'redis-with-a-lost-node', vault: { mount: 'secret', path: 'databases/redis-requirepass' }, keys: ['password'], interval: '90d',
         generate: { length: 41, alphabet: 'alphanumeric' },
         target: { kind: 'redis', mode: 'requirepass', nodes: [...nodes(plain), { host: '127.0.0.1', port: closedPort }] },
@@ -78,6 +90,7 @@ if (skip) {
   p.vault.putSecret('secret', 'databases/redis', { username: 'app', password: oldAppPassword }, { 'rotated-at': '2026-08-01T00:00:00Z' })
   p.vault.putSecret('secret', 'databases/redis-admin', { password: adminPassword })
   p.vault.putSecret('secret', 'databases/redis-requirepass', { password: oldRequirepass }, { 'rotated-at': '2026-08-01T00:00:00Z' })
+  p.vault.putSecret('secret', 'databases/redis-nofile', { password: oldRequirepass })
   await p.externalSecret('production', 'worker-redis', [{ secretKey: 'password', path: 'databases/redis', property: 'password' }])
   await p.externalSecret('databases', 'redis-credentials', [{ secretKey: 'REDIS_PASSWORD', path: 'databases/redis-requirepass', property: 'password' }])
   p.deployment('production', 'worker')
@@ -92,6 +105,13 @@ if (skip) {
     t.match(res.body, { failedStep: 'apply', changed: false, rolledBack: true, credentialInVault: 'previous' })
     t.match(res.body?.reason, new RegExp(`Redis 127\\.0\\.0\\.1:${closedPort}: unreachable`))
     for (const port of [plain.port, plain.replica!.port]) t.ok(await canAuth(port, oldRequirepass), `node ${port} keeps the password in Vault`)
+  })
+
+  t.test('a node that could not keep the change across a restart: refused before anything changes', async (t) => {
+    const res = await request('redis-without-a-config-file')
+    t.match(res.body, { failedStep: 'apply', changed: false, rolledBack: true, credentialInVault: 'previous' })
+    t.match(res.body?.reason, new RegExp(`Redis 127\\.0\\.0\\.1:${noFile.port} runs without a config file: the new password would be lost at its next restart.*persist: false`))
+    t.ok(await canAuth(noFile.port, oldRequirepass), 'the password in Vault still works')
   })
 
   t.test('an ACL user: old and new side by side until the consumers restarted', async (t) => {
@@ -129,6 +149,11 @@ if (skip) {
       t.notOk(await canAuth(port, oldAppPassword, 'app'), `the old one no longer does on ${port}`)
     }
     t.equal((await p.secretHashes('production', 'worker-redis')).password, sha256(fresh))
+    for (const text of await configText(acl)) {
+      // CONFIG REWRITE writes ACL users with their passwords' SHA-256.
+      t.match(text, new RegExp(`^user app .*#${sha256(fresh)}`, 'm'), 'the config file holds the new password, for the next start')
+      t.notMatch(text, new RegExp(sha256(oldAppPassword)), 'and no longer the old one')
+    }
   })
 
   t.test('requirepass on the primary and the replica, which still replicates', async (t) => {
@@ -154,6 +179,10 @@ if (skip) {
     }
     replica.disconnect()
     t.match(info, /master_link_status:up/, 'the replica re-authenticates with the new password')
+    for (const text of await configText(plain)) {
+      t.ok(text.includes(`requirepass "${fresh}"`) && text.includes(`masterauth "${fresh}"`), 'requirepass and masterauth saved for the next start')
+      t.notOk(text.includes(oldRequirepass), 'the old password is gone from the file')
+    }
   })
 
   t.test('the new password refused on a node: every node gets the old one back', async (t) => {
