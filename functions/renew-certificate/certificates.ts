@@ -38,16 +38,20 @@ export interface Certificate {
   status?: { conditions?: CertificateCondition[]; notAfter?: string; notBefore?: string; renewalTime?: string; revision?: number; [k: string]: unknown }
 }
 
-export interface CertificateState {
+/** What the controller's view and the report's line share. */
+interface CertificateIdentity {
   namespace: string
   name: string
   secretName: string
   ready: boolean
   readyReason: string
   readyMessage: string
+  issuing: boolean
+}
+
+export interface CertificateState extends CertificateIdentity {
   /** When the Ready condition last changed (the creation time when it has none). */
   readySince: Date | undefined
-  issuing: boolean
   revision: number | undefined
   notAfter: Date | undefined
   renewalTime: Date | undefined
@@ -151,15 +155,8 @@ export function optedIn(annotations: Record<string, string> | undefined, secretN
   return value.split(',').map((s) => s.trim()).includes(secretName)
 }
 
-export interface CertificateRow {
-  namespace: string
-  name: string
-  secretName: string
-  ready: boolean
-  readyReason: string
-  readyMessage: string
+export interface CertificateRow extends CertificateIdentity {
   readySince: string | null
-  issuing: boolean
   revision?: number
   notAfter: string | null
   renewalTime: string | null

@@ -1,5 +1,6 @@
 import type { CloudEvent } from 'cloudevents'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { API_SERVER_CHANGE_TYPES } from '../../shared/events/types/knative.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { CertificateApi } from './certificate-api.ts'
@@ -21,7 +22,7 @@ import { rolloutRestart, workloadsMounting, type Workload } from './workloads.ts
  * in are restarted. The daily sweep reports every Certificate's expiry.
  */
 
-const CHANGES = ['dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.ref.add', 'dev.knative.apiserver.ref.update']
+const CHANGES = API_SERVER_CHANGE_TYPES
 const PING = 'dev.knative.sources.ping'
 const RENEWAL_TRIGGERED = 'dev.caretaker.certificate.renewal.triggered'
 const REISSUED = 'dev.caretaker.certificate.reissued'

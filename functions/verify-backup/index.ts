@@ -3,6 +3,7 @@ import { BatchV1Api, type V1Job } from '@kubernetes/client-node'
 import type { CloudEvent } from 'cloudevents'
 import picomatch from 'picomatch'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { API_SERVER_CHANGE_TYPES } from '../../shared/events/types/knative.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
@@ -19,7 +20,7 @@ import { CheckRun, report, verifyFileSet, type SetReport } from './verify.ts'
  * sweep, and on request. Read-only: it never changes or deletes a backup.
  */
 
-const JOB_EVENTS = ['dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.ref.add', 'dev.knative.apiserver.ref.update']
+const JOB_EVENTS = API_SERVER_CHANGE_TYPES
 const PING = 'dev.knative.sources.ping'
 const REQUEST = 'dev.caretaker.backup.verify.requested'
 const VERIFIED = 'dev.caretaker.backup.verified'

@@ -41,3 +41,9 @@ export const knativeTypes: EventTypeDefinition[] = [
     knative(`dev.knative.apiserver.ref.${action}`, `ApiServerSource (Reference mode): an object was ${action === 'add' ? 'added' : action + 'd'}; data is {kind, namespace, name, apiVersion}`, apiServerReference),
   ]),
 ]
+
+/** An object added or changed, in either mode of an ApiServerSource: what a function that follows objects (not their deletion) accepts. */
+export const API_SERVER_CHANGE_TYPES: readonly string[] = [
+  'dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update',
+  'dev.knative.apiserver.ref.add', 'dev.knative.apiserver.ref.update',
+]
