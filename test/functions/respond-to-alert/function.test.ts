@@ -40,13 +40,14 @@ if (skip) {
 
   const config: RespondToAlertConfig = validateConfig({
     alertmanagerUrl: am.url,
-    cap: { actions: 8, window: '10m' },
+    cap: { actions: 9, window: '10m' },
     rules: [
       { name: 'crashloop', matchers: ['alertname="KubePodCrashLooping"'], allowedNamespaces: ['gitea', 'apps'], actions: [{ type: 'deletePod', name: '{{ $labels.pod }}' }] },
       { name: 'restart-web', matchers: ['alertname=~"HighLatency|Stuck.*"', 'severity!="info"', 'namespace!~"kube-.*"'], allowedNamespaces: ['apps'], silence: true, actions: [{ type: 'restart', kind: 'Deployment', name: '{{ $labels.deployment }}' }, { type: 'notify', message: 'restarted {{ $labels.deployment }}' }] },
       { name: 'restart-ds', matchers: ['alertname="NodeExporterStuck"'], allowedNamespaces: ['apps'], actions: [{ type: 'restart', kind: 'DaemonSet', name: '{{ $labels.daemonset }}' }] },
       { name: 'restart-any', matchers: ['alertname="Restart"'], allowedNamespaces: ['apps', 'databases'], actions: [{ type: 'restart', kind: 'StatefulSet', name: '{{ $labels.statefulset }}' }] },
       { name: 'scale-up', matchers: ['alertname="Saturated"'], allowedNamespaces: ['databases'], actions: [{ type: 'scale', kind: 'StatefulSet', name: '{{ $labels.statefulset }}', delta: 2, min: 1, max: 3 }] },
+      { name: 'scale-web', matchers: ['alertname="WebSaturated"'], allowedNamespaces: ['apps'], actions: [{ type: 'scale', kind: 'Deployment', name: '{{ $labels.deployment }}', delta: 1, min: 1, max: 2 }] },
       { name: 'backup-failed', matchers: ['alertname="KubeJobFailed"', 'job_name=~"postgres-backup-.*"'], allowedNamespaces: ['databases'], actions: [{ type: 'runCronJob', name: 'postgres-backup' }] },
       { name: 'verify-failed', matchers: ['alertname="BackupVerificationFailed"'], namespace: 'caretaker', allowedNamespaces: ['caretaker'], cooldown: '1h', actions: [{ type: 'request', eventType: 'dev.caretaker.backup.verify.requested', data: { set: '{{ $labels.set }}' } }] },
       { name: 'storm', matchers: ['alertname="Storm"'], allowedNamespaces: ['apps'], actions: [{ type: 'restart', kind: 'Deployment', name: '{{ $labels.deployment }}' }] },
@@ -181,6 +182,9 @@ if (skip) {
     const s = await send(alert({ alertname: 'Saturated', namespace: 'databases', statefulset: 'postgres' }))
     t.match(s.body?.actions, [{ action: 'scale StatefulSet', message: /from 2 to 3/ }], 'clamped to max 3')
     t.equal((await apps.readNamespacedStatefulSet({ namespace: 'databases', name: 'postgres' })).spec?.replicas, 3)
+    const w = await send(alert({ alertname: 'WebSaturated', namespace: 'apps', deployment: 'web' }))
+    t.match(w.body?.actions, [{ action: 'scale Deployment', message: /from 1 to 2/ }])
+    t.equal((await apps.readNamespacedDeployment({ namespace: 'apps', name: 'web' })).spec?.replicas, 2, 'a Deployment scales too')
     const j = await send(alert({ alertname: 'KubeJobFailed', namespace: 'databases', job_name: 'postgres-backup-29400120' }))
     t.equal(j.type, 'dev.caretaker.alert.remediated')
     const jobs = await admin.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: 'databases' })
@@ -205,11 +209,11 @@ if (skip) {
   })
 
   t.test('an alert storm trips the cap across rules and reports once', async (t) => {
-    // 8 actions were taken above by seven rules; the cap is 8 per 10 minutes, so the storm finds it full.
+    // 9 actions were taken above by eight rules; the cap is 9 per 10 minutes, so the storm finds it full.
     const results = []
     for (let i = 0; i < 10; i++) results.push(await send(alert({ alertname: 'Storm', namespace: 'apps', deployment: `storm-${i}` })))
     t.ok(results.every((r) => r.type === 'dev.caretaker.alert.skipped'))
-    t.match(results[0]?.body?.reason, /cap reached: 8 actions per 10m \(alert storm; reported once\)/, 'the first refusal reports the storm')
+    t.match(results[0]?.body?.reason, /cap reached: 9 actions per 10m \(alert storm; reported once\)/, 'the first refusal reports the storm')
     t.ok(results.slice(1).every((r) => r.body?.reason === 'cap reached'), 'later ones do not report it again')
     const reports = (await reasons('caretaker')).filter((r) => r.endsWith('AlertStormCapReached'))
     t.equal(reports.length, 1, 'one storm Event')
