@@ -82,6 +82,10 @@ await apps.createNamespacedStatefulSet({ namespace: 'production', body: {
   apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'cache', namespace: 'production', annotations: { [OPT_IN]: 'web-tls, other-secret' } },
   spec: { replicas: 1, serviceName: 'cache', selector: { matchLabels: { app: 'cache' } }, template: podTemplate('cache', [{ name: 'certs', projected: { sources: [{ secret: { name: 'web-tls' } }] } }]) },
 } })
+await apps.createNamespacedDaemonSet({ namespace: 'production', body: {
+  apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'edge-proxy', namespace: 'production', annotations: { [OPT_IN]: 'true' } },
+  spec: { selector: { matchLabels: { app: 'edge-proxy' } }, template: podTemplate('edge-proxy', [{ name: 'tls', secret: { secretName: 'web-tls' } }]) },
+} })
 
 const sink = await startReceiver(() => ({ status: 202 }))
 t.teardown(() => sink.close())
@@ -219,14 +223,15 @@ t.test('a re-issued Secret restarts only the opted-in workloads that mount it, o
   const res = await onEvent('production', 'web-tls', 'Issuing', 'Normal', 'The certificate has been successfully issued')
   t.equal(res.type, 'dev.caretaker.certificate.reissued')
   t.match(res.body, { namespace: 'production', name: 'web-tls', secretName: 'web-tls', revision: 2, previousRevision: 1 })
-  t.same((res.body?.workloads as Obj[]).map((w) => `${w.kind}/${w.name}:${w.restarted}`).sort(), ['Deployment/web:true', 'StatefulSet/cache:true'])
-  const restartedAt = async (kind: 'Deployment' | 'StatefulSet', name: string) => {
-    const w = kind === 'Deployment' ? await apps.readNamespacedDeployment({ namespace: 'production', name }) : await apps.readNamespacedStatefulSet({ namespace: 'production', name })
+  t.same((res.body?.workloads as Obj[]).map((w) => `${w.kind}/${w.name}:${w.restarted}`).sort(), ['DaemonSet/edge-proxy:true', 'Deployment/web:true', 'StatefulSet/cache:true'])
+  const restartedAt = async (kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', name: string) => {
+    const w = kind === 'Deployment' ? await apps.readNamespacedDeployment({ namespace: 'production', name }) : kind === 'StatefulSet' ? await apps.readNamespacedStatefulSet({ namespace: 'production', name }) : await apps.readNamespacedDaemonSet({ namespace: 'production', name })
     return w.spec?.template.metadata?.annotations?.[RESTARTED_AT]
   }
   const webAt = await restartedAt('Deployment', 'web')
   t.ok(webAt, 'the opted-in Deployment was restarted')
   t.ok(await restartedAt('StatefulSet', 'cache'), 'the StatefulSet opted in for this Secret by name, mounting it through a projected volume')
+  t.ok(await restartedAt('DaemonSet', 'edge-proxy'), 'the opted-in DaemonSet was restarted')
   t.notOk(await restartedAt('Deployment', 'web-not-opted'), 'a workload that did not opt in is left alone')
   t.notOk(await restartedAt('Deployment', 'api'), 'an opted-in workload that mounts another Secret is left alone')
   t.equal((await readCert('production', 'web-tls')).metadata.annotations[RESTARTED_REVISION], '2')
