@@ -141,3 +141,29 @@ t.test('Longhorn backups: state Completed is ready, grouped by volume', async (t
   const left = ((await admin.listNamespacedCustomObject({ group: 'longhorn.io', version: 'v1beta2', namespace: 'longhorn-system', plural: 'backups' })) as { items: Array<{ metadata: { name: string } }> }).items.map((o) => o.metadata.name).sort()
   t.same(left, ['v1-error', 'v1-new', 'v2-old'])
 })
+
+t.test('Longhorn snapshots: readyToUse is ready, grouped by spec.volume', async (t) => {
+  const snap = (name: string, volume: string, ageDays: number, readyToUse: boolean) => kube.store.seed({
+    apiVersion: 'longhorn.io/v1beta2', kind: 'Snapshot',
+    metadata: { name, namespace: 'longhorn-system', creationTimestamp: new Date(now - ageDays * DAY).toISOString() },
+    spec: { volume, createSnapshot: true },
+    status: { readyToUse, creationTime: new Date(now - ageDays * DAY).toISOString() },
+  })
+  snap('s1-new', 'pvc-a', 1, true)
+  snap('s1-mid', 'pvc-a', 3, true)
+  snap('s1-broken', 'pvc-a', 9, false)
+  snap('s1-old', 'pvc-a', 10, true)
+  snap('s2-only', 'pvc-b', 40, true)
+  const fn = await startTestFunction(pruneSnapshots, {
+    config: validateConfig({ limits: { deletesPerSecond: 1000 }, policies: [{ name: 'lh-snap', kind: 'LonghornSnapshot', namespaces: ['longhorn-system'], keepLast: 2, grace: '1h' }] }, configSchema, 'test'),
+    env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token, CARETAKER_DRY_RUN: 'false' },
+  })
+  t.teardown(() => fn.stop())
+  const r = await run(fn.url)
+  const objects = new Map(r.body.policies[0]!.objects.map((o) => [o.name, o]))
+  t.equal(objects.get('s1-old')?.action, 'deleted', 'beyond the last 2 of its volume')
+  t.equal(objects.get('s1-broken')?.action, 'keep', 'not ready: never deleted')
+  t.equal(objects.get('s2-only')?.action, 'keep', 'the only one of its volume')
+  const left = ((await admin.listNamespacedCustomObject({ group: 'longhorn.io', version: 'v1beta2', namespace: 'longhorn-system', plural: 'snapshots' })) as { items: Array<{ metadata: { name: string } }> }).items.map((o) => o.metadata.name).sort()
+  t.same(left, ['s1-broken', 's1-mid', 's1-new', 's2-only'])
+})
