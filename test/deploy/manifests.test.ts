@@ -86,6 +86,10 @@ t.test('security review: RBAC', async (t) => {
   for (const role of roles.values()) {
     const readsSecrets = ((role.rules as Rule[] | undefined) ?? []).some((r) => (r.resources ?? []).includes('secrets'))
     if (readsSecrets) t.notOk(role.kind === 'ClusterRole' && clusterBound.has(role.metadata.name), `${id(role)}: Secrets never cluster-wide`)
+    for (const rule of ((role.rules as Rule[] | undefined) ?? []).filter((r) => (r.resources ?? []).includes('secrets'))) {
+      t.ok((rule.resourceNames ?? []).length > 0, `${id(role)}: Secrets only by name (resourceNames), never every Secret of a namespace`)
+      t.same((rule.verbs ?? []).filter((v) => v !== 'get'), [], `${id(role)}: Secrets are only read, never listed, watched or written`)
+    }
   }
 })
 
