@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { parseAllDocuments } from 'yaml'
+import { parse, parseAllDocuments } from 'yaml'
 import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
 
 // What `kubectl apply -k manifests` and `kubectl apply -k triggers` would
@@ -117,4 +118,23 @@ t.test('security review: Knative Services', async (t) => {
       t.ok((c.resources as { requests?: unknown; limits?: unknown } | undefined)?.limits, `${at}: resource limits`)
     }
   }
+})
+
+t.test('every manifest file is reached from its kustomization, and every reference resolves (without kubectl too)', async (t) => {
+  const reached = new Set<string>()
+  const walk = async (dir: string): Promise<void> => {
+    const kustomization = parse(await readFile(join(root, dir, 'kustomization.yaml'), 'utf8')) as { resources?: string[] }
+    for (const resource of kustomization.resources ?? []) {
+      const path = join(dir, resource)
+      if (existsSync(join(root, path, 'kustomization.yaml'))) await walk(path)
+      else {
+        t.ok(existsSync(join(root, path)), `${dir}/kustomization.yaml: ${resource} exists`)
+        reached.add(path)
+      }
+    }
+  }
+  for (const dir of ['manifests', 'triggers']) await walk(dir)
+  // The Alertmanager receiver is a snippet of alertmanager.yml, not a Kubernetes object.
+  const files = [...new Set(objects.map((o) => o.file))].filter((f) => f !== join('triggers', 'alertmanager-receiver.yaml'))
+  t.same(files.filter((f) => !reached.has(f)), [], 'no manifest left out of the kustomizations')
 })
