@@ -42,8 +42,11 @@ export function startFunctionProcess(spec: FunctionSpec, env: Record<string, str
   const child = spawn(process.execPath, ['shared/runtime/main.ts', spec.module], {
     cwd: projectRoot,
     env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: '0', FUNCTION_NAME: spec.name },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The IPC channel is the child's sign of life of this process: if it dies, even by SIGKILL, the function stops.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
+  // The channel itself must not keep this process running.
+  child.channel?.unref()
   const log = logger.child({ function: spec.name })
   return new Promise((resolvePromise, reject) => {
     let settled = false

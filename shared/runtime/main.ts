@@ -2,7 +2,7 @@
  * Process entry: `node shared/runtime/main.ts <function-name>` (or
  * FUNCTION_NAME). One function per process, as Knative runs it.
  */
-import { existsSync } from 'node:fs'
+import { closeSync, existsSync, openSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { isCaretakerError } from '../errors.ts'
@@ -42,6 +42,18 @@ async function main(): Promise<void> {
     }
     process.on('SIGTERM', () => stop('SIGTERM'))
     process.on('SIGINT', () => stop('SIGINT'))
+    // Started by a local parent with an IPC channel (npm start): the channel closing means the parent is gone,
+    // even killed outright, and this function stops with it instead of running on orphaned.
+    if (process.send) {
+      process.on('disconnect', () => {
+        // The parent held the read ends of stdout and stderr: writing there now fails (EPIPE) and would stall the
+        // shutdown. The log goes to /dev/null instead: closing a descriptor and opening a file reuses its number.
+        for (const fd of [1, 2]) {
+          try { closeSync(fd); openSync('/dev/null', 'w') } catch { /* already closed */ }
+        }
+        stop('parent exited')
+      })
+    }
   } catch (err) {
     const message = isCaretakerError(err) ? err.message : (err as Error).message
     log.fatal({ error: isCaretakerError(err) ? err.code : 'start_failed' }, message)
