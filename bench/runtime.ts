@@ -3,18 +3,16 @@
  * the same script: raw node:http (the floor: read the body, answer) and
  * faas-js-runtime (the Knative Functions Node.js runtime), each hosting a
  * no-op function in its own process, driven by the same load generator.
- * Then the cold start (spawn to the first answered event) and memory of
- * every function in functions/, with its example config from manifests/.
+ * The cold start and memory of each function in functions/ are measured by
+ * bench/functions.ts.
  *
  *   npm run bench -- runtime      (BENCH_SECONDS per run, default 4; BENCH_CONCURRENCY, default 32)
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parse, parseAllDocuments } from 'yaml'
 import { freePort } from '../shared/process/ports.ts'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
@@ -45,14 +43,14 @@ function send(port: number, type = 'dev.knative.sources.ping'): Promise<number> 
 }
 
 /** Spawn, then answer as soon as the server answers an event (the cold start). */
-async function start(name: string, args: string[], env: Record<string, string>, port: number, probeType?: string): Promise<Server & { coldMs: number }> {
+async function start(name: string, args: string[], env: Record<string, string>, port: number): Promise<Server & { coldMs: number }> {
   const startedMs = performance.now()
   const child = spawn(process.execPath, args, { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] })
   const deadline = Date.now() + 60_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`)
     try {
-      const status = await send(port, probeType)
+      const status = await send(port)
       if (status > 0 && status < 500) return { name, child, port, startedMs, coldMs: performance.now() - startedMs }
     } catch {
       // not listening yet
@@ -120,35 +118,6 @@ async function main(): Promise<void> {
   ]
   process.stdout.write(out.join('\n'))
 
-  // Every function: cold start to its first answered event, and memory after start.
-  const tmp = mkdtempSync(join(tmpdir(), 'caretaker-bench-'))
-  const fnRows: string[] = []
-  try {
-    for (const name of readdirSync(join(root, 'functions')).filter((n) => existsSync(join(root, 'functions', n, 'index.ts'))).sort()) {
-      const env: Record<string, string> = { HOST: '127.0.0.1', CARETAKER_AUTH: 'none', LOG_LEVEL: 'warn' }
-      const cm = join(root, 'manifests', name, 'config.yaml')
-      if (existsSync(cm)) {
-        const doc = parseAllDocuments(readFileSync(cm, 'utf8')).map((d) => d.toJSON() as { kind?: string; data?: Record<string, string> }).find((d) => d.kind === 'ConfigMap')
-        const text = doc?.data && Object.values(doc.data)[0]
-        if (text) {
-          const path = join(tmp, `${name}.yaml`)
-          writeFileSync(path, JSON.stringify(parse(text)))
-          env.CARETAKER_CONFIG = path
-        }
-      }
-      try {
-        // An event type no function accepts: answered 400 once the function is up.
-        const server = await start(name, ['shared/runtime/main.ts', name], env, await freePort(), 'dev.caretaker.bench.unknown')
-        fnRows.push(`| ${name} | ${server.coldMs.toFixed(0)} ms | ${rssMiB(server.child.pid!, 'VmRSS').toFixed(0)} MiB |`)
-        await stop(server)
-      } catch (err) {
-        fnRows.push(`| ${name} | did not start: ${(err as Error).message} | |`)
-      }
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true })
-  }
-  process.stdout.write(['', 'functions: spawn to the first answered event, with the example config of manifests/', '', '| function | cold start | RSS after start |', '| --- | ---: | ---: |', ...fnRows, ''].join('\n'))
   agent.destroy()
 }
 
