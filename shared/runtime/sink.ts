@@ -1,3 +1,5 @@
+import { Agent as HttpAgent, request as httpRequest } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CloudEvent } from 'cloudevents'
 import type { Logger } from '../logger.ts'
@@ -21,14 +23,38 @@ export interface HttpSinkOptions {
   readonly timeoutMs?: number
 }
 
+/** At most this many connections to the sink at once; later sends wait for one (an alert storm reuses them). */
+const SINK_SOCKETS = 32
+
+/** One POST; resolves with the status once the answer is read, rejects on a network error or the timeout. */
+function post(url: URL, agent: HttpAgent, headers: Record<string, string>, body: string | Buffer | undefined, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const payload = body ?? ''
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+      method: 'POST', agent, timeout: timeoutMs,
+      headers: { ...headers, 'content-length': String(Buffer.byteLength(payload)) },
+    }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(Object.assign(new Error('the sink did not answer in time'), { code: 'ETIMEDOUT' })))
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+
 export function createEventSink(url: string | undefined, logger: Logger, options: HttpSinkOptions = {}): EventSink {
   const attempts = options.attempts ?? 3
   const backoffMs = options.backoffMs ?? 250
   const timeoutMs = options.timeoutMs ?? 10_000
+  // Keep-alive connections, a bounded number of them: global fetch opened one per concurrent send.
+  const target = url ? new URL(url) : undefined
+  const agent = target?.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, maxSockets: SINK_SOCKETS }) : new HttpAgent({ keepAlive: true, maxSockets: SINK_SOCKETS })
   return {
     url,
     async send(event) {
-      if (!url) {
+      if (!url || !target) {
         logger.debug({ event: { id: event.id, type: event.type } }, 'no K_SINK: event not sent')
         return false
       }
@@ -36,18 +62,12 @@ export function createEventSink(url: string | undefined, logger: Logger, options
       let last = ''
       for (let attempt = 1; attempt <= attempts; attempt++) {
         try {
-          const res = await fetch(url, {
-            method: 'POST',
-            headers: message.headers,
-            ...(message.body === undefined ? {} : { body: message.body }),
-            signal: AbortSignal.timeout(timeoutMs),
-          })
-          await res.arrayBuffer()
-          if (res.ok) return true
-          last = `HTTP ${res.status}`
-          if (res.status >= 400 && res.status < 500 && res.status !== 429) break
+          const status = await post(target, agent, message.headers, message.body, timeoutMs)
+          if (status >= 200 && status < 300) return true
+          last = `HTTP ${status}`
+          if (status >= 400 && status < 500 && status !== 429) break
         } catch (err) {
-          last = (err as NodeJS.ErrnoException).cause ? String(((err as { cause: NodeJS.ErrnoException }).cause).code ?? 'network error') : (err as Error).name
+          last = (err as NodeJS.ErrnoException).code ?? 'network error'
         }
         if (attempt < attempts) await sleep(backoffMs * 2 ** (attempt - 1))
       }
