@@ -2,6 +2,7 @@ import picomatch from 'picomatch'
 import { parseDuration } from '../../shared/duration.ts'
 import { catalogue } from '../../shared/events/catalogue.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { KeyedSerial } from '../../shared/serial.ts'
 import type { SecretValue } from '../../shared/logger.ts'
 import { parseCloudEvent } from '../../shared/runtime/cloudevent-http.ts'
 import { defineFunction, type HandlerContext, type PlainResponse } from '../../shared/runtime/function.ts'
@@ -72,7 +73,7 @@ export default defineFunction<NotifyConfig>({
     const limiter = new Limiter({ collapseMs: parseDuration(config.collapseWindow)!, rateLimit: config.rateLimit, rateWindowMs: parseDuration(config.rateWindow)! })
     const retry: RetryPolicy = { attempts: config.retry.attempts, backoffMs: parseDuration(config.retry.backoff)!, timeoutMs: parseDuration(config.retry.timeout)! }
     const delivered = new Map<string, Set<string>>()
-    const queues = new Map<string, Promise<unknown>>()
+    const perChannel = new KeyedSerial()
 
     // Say at start which channels cannot deliver here (by where their secret should be, never its value).
     void (async () => {
@@ -84,13 +85,7 @@ export default defineFunction<NotifyConfig>({
     })()
 
     /** One delivery at a time per channel, so collapsing and the rate limit see every message in order. */
-    function queued<T>(channel: string, work: () => Promise<T>): Promise<T> {
-      const before = queues.get(channel) ?? Promise.resolve()
-      const next = before.catch(() => undefined).then(work)
-      queues.set(channel, next)
-      void next.finally(() => { if (queues.get(channel) === next) queues.delete(channel) }).catch(() => undefined)
-      return next
-    }
+    const queued = <T>(channel: string, work: () => Promise<T>): Promise<T> => perChannel.run(channel, work)
 
     function channelsFor(type: string, severity: Severity): Channel[] {
       const names = new Set<string>()

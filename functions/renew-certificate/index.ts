@@ -1,6 +1,7 @@
 import type { CloudEvent } from 'cloudevents'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { API_SERVER_CHANGE_TYPES } from '../../shared/events/types/knative.ts'
+import { KeyedSerial } from '../../shared/serial.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { CertificateApi } from './certificate-api.ts'
@@ -86,15 +87,7 @@ export default defineFunction<RenewCertificateConfig>({
     const watched = new Set(config.namespaces)
     // One follow-up per Certificate at a time in this instance: an Event and
     // the sweep arriving together act once, in turn.
-    const running = new Map<string, Promise<unknown>>()
-
-    function serialized<T>(key: string, work: () => Promise<T>): Promise<T> {
-      const before = running.get(key) ?? Promise.resolve()
-      const next = before.catch(() => undefined).then(work)
-      running.set(key, next)
-      void next.finally(() => { if (running.get(key) === next) running.delete(key) }).catch(() => undefined)
-      return next
-    }
+    const perCertificate = new KeyedSerial()
 
     function api(): CertificateApi {
       if (!certificates || !kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'renew-certificate needs the Kubernetes API, and none is configured')
@@ -176,7 +169,7 @@ export default defineFunction<RenewCertificateConfig>({
     }
 
     function followUp(cert: Certificate, context: HandlerContext): Promise<FollowUp> {
-      return serialized(`${cert.metadata.namespace}/${cert.metadata.name}`, async () => {
+      return perCertificate.run(`${cert.metadata.namespace}/${cert.metadata.name}`, async () => {
         const { cert: current, reissue: reissued } = await followReissue(cert, certificateState(cert), context)
         const renewal = await followRenewal(current, context)
         return { ...renewal, ...(reissued ? { reissue: reissued } : {}) }

@@ -5,6 +5,7 @@ import picomatch from 'picomatch'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { API_SERVER_CHANGE_TYPES } from '../../shared/events/types/knative.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
+import { KeyedSerial } from '../../shared/serial.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { isInside } from './artifacts.ts'
@@ -56,18 +57,10 @@ export default defineFunction<VerifyBackupConfig>({
     const seenJobs = new Map<string, string>()
     // One verification per set at a time: a Job completion and the sweep
     // arriving together verify the set once each, in turn, never at once.
-    const running = new Map<string, Promise<unknown>>()
-
-    function serialized<T>(set: string, work: () => Promise<T>): Promise<T> {
-      const before = running.get(set) ?? Promise.resolve()
-      const next = before.catch(() => undefined).then(work)
-      running.set(set, next)
-      void next.finally(() => { if (running.get(set) === next) running.delete(set) }).catch(() => undefined)
-      return next
-    }
+    const perSet = new KeyedSerial()
 
     async function verifySet(set: BackupSet, context: HandlerContext, only?: string): Promise<SetReport> {
-      return serialized(set.name, async () => {
+      return perSet.run(set.name, async () => {
         const now = new Date()
         const result = set.format === 'longhorn'
           ? await verifyLonghornSet(set, kubeConfig, now)
