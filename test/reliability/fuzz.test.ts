@@ -11,6 +11,7 @@ import { startTestFunction } from '../harness/function.ts'
 import { startReceiver } from '../mesh/receiver.ts'
 import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
 import { startVaultSimulator } from '../simulators/vault/index.ts'
+import { seededRandom } from './tools.ts'
 
 // Every function's endpoint against malformed and near-miss input: never a
 // 5xx, never a crash, never a side effect (no write to Kubernetes or Vault,
@@ -20,8 +21,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 const CASES_PER_FUNCTION = Number(process.env.FUZZ_CASES ?? 400)
 const BODY_LIMIT = 16 * 1024
 
-let seed = Number(process.env.FUZZ_SEED ?? 20261122)
-const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+const rand = seededRandom(Number(process.env.FUZZ_SEED ?? 20261122))
 const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)]!
 const junk = (): unknown => pick<() => unknown>([
   () => null, () => rand(1e6) - 5e5, () => 'x'.repeat(rand(40)), () => [], () => [1, 'a', null], () => ({}), () => ({ a: { b: [] } }), () => true, () => 1.5e308, () => '\u0000\uffff',

@@ -2,8 +2,6 @@ import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import { parse } from 'yaml'
 import { alertEventId } from '../../functions/alertmanager-bridge/index.ts'
@@ -15,6 +13,7 @@ import type { FunctionModule } from '../../shared/runtime/function.ts'
 import { startSandbox } from '../../scripts/local/sandbox.ts'
 import { startTestFunction, type TestFunction } from '../harness/function.ts'
 import { startRedis } from '../harness/redis.ts'
+import { liveHeap, seededRandom } from './tools.ts'
 
 // The whole platform under load: every function, with the sandbox's configs
 // and its own ServiceAccount (the RBAC of its manifest), behind the project's
@@ -29,12 +28,8 @@ import { startRedis } from '../harness/redis.ts'
 const EVENTS = Number(process.env.SOAK_PLATFORM_EVENTS ?? 2000)
 const BATCH = 100
 const root = fileURLToPath(new URL('../../', import.meta.url))
-let seed = 11
-const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
-
-setFlagsFromString('--expose-gc')
-const gc = runInNewContext('gc') as () => void
-const heap = (): number => { gc(); gc(); return process.memoryUsage().heapUsed }
+const rand = seededRandom(11)
+const heap = liveHeap
 
 t.test('soak: every function, the project\'s triggers, faults in the APIs', async (t) => {
   const state = await mkdtemp(join(tmpdir(), 'caretaker-soak-platform-'))

@@ -1,8 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import cleanUp from '../../functions/clean-up-resources/index.ts'
 import pruneSnapshots from '../../functions/prune-snapshots/index.ts'
@@ -11,6 +9,7 @@ import { startMesh } from '../../shared/mesh/index.ts'
 import { startTestFunction } from '../harness/function.ts'
 import { startReceiver } from '../mesh/receiver.ts'
 import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+import { liveHeap, seededRandom } from './tools.ts'
 
 // A soak through the local mesh: a few thousand valid events, a tenth of
 // them sent twice, to functions that run one event at a time (429 to the
@@ -19,12 +18,8 @@ import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
 // none lost, none handled twice; memory comes back to where it started.
 
 const EVENTS = Number(process.env.SOAK_EVENTS ?? 400)
-let seed = 7
-const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
-
-setFlagsFromString('--expose-gc')
-const gc = runInNewContext('gc') as () => void
-const heap = (): number => { gc(); gc(); return process.memoryUsage().heapUsed }
+const rand = seededRandom(7)
+const heap = liveHeap
 
 t.test('soak: every event handled or dead-lettered, once', async (t) => {
   const kube = await startKubernetesSimulator({ rbac: false, controllers: { enabled: false } })
