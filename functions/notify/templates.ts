@@ -1048,6 +1048,21 @@ const alertTemplates: Record<string, Template> = {
       facts: [...facts([['Actions', actions.length === 0 ? undefined : dryRun ? `${actions.length} planned` : `${actions.filter((a) => a.done === true).length} of ${actions.length} done`]]), ...common].slice(0, MAX_FACTS),
     }
   },
+  'dev.caretaker.alert.failed': (_input, d) => {
+    const alertname = str(d.alertname) ?? 'unnamed alert'
+    const rule = str(d.rule)
+    const target = alertTarget(d)
+    const done = recs(d.actions).filter((a) => a.done === true).map((a) => str(a.message) ?? str(a.action)).filter((m): m is string => m !== undefined)
+    const attempts = typeof d.attempts === 'number' ? d.attempts : undefined
+    return {
+      severity: 'critical',
+      title: `Alert remediation failed: ${alertname}${rule ? ` (rule ${rule})` : ''}`,
+      what: `respond-to-alert could not remediate ${alertname}${attempts ? ` in ${attempts} attempts` : ''}: ${sentence(clip(str(d.reason) ?? 'no reason given', 240))}${done.length > 0 ? ` Done before the failure: ${some(done, 3, '; ')}.` : ''}`,
+      where: target ?? `alert ${alertname}`,
+      action: `Nothing automatic will act on it again until Alertmanager re-sends the alert: remediate ${target ?? 'the target'} by hand, and fix what made the action fail (the error says what: permissions, the API, the target).`,
+      facts: facts([['Alert', alertname], ['Rule', rule], ['Target', target], ['Error', str(d.error)], ['Attempts', attempts], ['Fingerprint', str(d.fingerprint)]]),
+    }
+  },
   'dev.caretaker.alert.skipped': (_input, d) => {
     const alertname = str(d.alertname) ?? 'unnamed alert'
     const raw = str(d.reason) ?? 'no reason given'

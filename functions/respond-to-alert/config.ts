@@ -40,6 +40,12 @@ export interface RespondToAlertConfig {
   alertmanagerUrl?: string
   /** How long a silence lasts at most; it is expired when the alert resolves. */
   silenceFor: string
+  /**
+   * The retries of respond-to-alert's Trigger (`delivery.retry`): a failed
+   * remediation answers 5xx so the Broker redelivers, and when attempt
+   * 1 + retries fails too, dev.caretaker.alert.failed tells notify.
+   */
+  retries: number
 }
 
 const duration = { type: 'string', pattern: DURATION_PATTERN }
@@ -59,6 +65,7 @@ export const configSchema: JsonSchema = {
     stateNamespace: { ...kubeName, default: 'caretaker' },
     alertmanagerUrl: { type: 'string', pattern: '^https?://' },
     silenceFor: { ...duration, default: '1h' },
+    retries: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
     rules: {
       type: 'array',
       items: {

@@ -7,7 +7,7 @@ import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type FunctionModule, type HandlerContext } from '../../shared/runtime/function.ts'
 import { checkConfig, configSchema, type Action, type RespondToAlertConfig, type Rule } from './config.ts'
 import { matchesAll, parseMatcher, render, type Matcher } from './matchers.ts'
-import { AlertState } from './state.ts'
+import { alertKey, AlertState } from './state.ts'
 
 /**
  * respond-to-alert: matches Alertmanager alerts against rules and runs their
@@ -26,6 +26,15 @@ const SWEEP_MAX = 200
 const REMEDIATED = 'dev.caretaker.alert.remediated'
 const SKIPPED = 'dev.caretaker.alert.skipped'
 const NOTIFICATION = 'dev.caretaker.alert.notification'
+const FAILED = 'dev.caretaker.alert.failed'
+/**
+ * How long a claim on an alert (and the cooldown taken with it) lasts before
+ * its actions are done: a replica killed between claim and action blocks the
+ * alert this long, no longer. Longer than a handling takes (each call it makes
+ * has a timeout), shorter than the Trigger's retries last (exponential from
+ * PT2S, 5 retries: 4 + 8 + 16 + 32 + 64 s), so a redelivery acts.
+ */
+const CLAIM_MS = 45_000
 const DEDUP_MS = 24 * 3_600_000
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
 
@@ -231,14 +240,28 @@ export function createRespondToAlert(): FunctionModule {
           return skip('namespace', `namespace ${target.namespace} is not among the rule's allowed namespaces (${rule.allowedNamespaces.join(', ')})`, who)
         }
         const cooldownMs = parseDuration(rule.cooldown ?? config.cooldown)!
+        const key = alertKey(alert)
+        let attempt = 0
         if (!context.dryRun) {
           const { state: st } = needKube()
-          // A re-sent notification of the same alert (same fingerprint, status, startsAt) acts once.
-          if (!await st.firstDelivery(`${alert.fingerprint}\0${alert.status}\0${alert.startsAt}`, DEDUP_MS)) return skip('duplicate', 'duplicate: this alert was handled already', who)
-          if (!await st.takeCooldown(target.key, cooldownMs)) return skip('cooldown', `cooldown: rule ${rule.name} acted on ${target.target} less than ${rule.cooldown ?? config.cooldown} ago`, who)
+          // A re-sent notification of the same alert (same fingerprint, status, startsAt) acts once; the claim lasts
+          // CLAIM_MS until the actions are done, so neither a failure nor a holder killed midway blocks the alert.
+          const claim = await st.claimAlert(key, event.id, CLAIM_MS)
+          if (!claim.claimed) {
+            // The Broker redelivers this very event while its claim is live: the holder died or is still at it. The
+            // retry comes back when the claim is finished (a duplicate then) or has expired (it acts then).
+            if (claim.state === 'in-progress' && claim.sameEvent) throw new CaretakerError(Errors.EventInProgress, `alert ${alertname} (${alert.fingerprint}) is being handled by an earlier delivery of this event; retry later`)
+            return skip('duplicate', claim.state === 'done' ? 'duplicate: this alert was handled already' : 'duplicate: this alert is being handled by another delivery', who)
+          }
+          attempt = claim.attempt
+          if (!await st.takeCooldown(target.key, CLAIM_MS)) {
+            await st.finishAlert(key, DEDUP_MS)
+            return skip('cooldown', `cooldown: rule ${rule.name} acted on ${target.target} less than ${rule.cooldown ?? config.cooldown} ago`, who)
+          }
           const slot = await st.takeCapSlot(config.cap.actions, capWindow)
           if (!slot.taken) {
             await st.releaseCooldown(target.key)
+            await st.finishAlert(key, DEDUP_MS)
             if (slot.report) {
               context.log.warn({ cap: config.cap }, 'alert storm: the action cap is reached; further alerts are skipped until the window passes')
               await recorder?.record({ apiVersion: 'v1', kind: 'Namespace', name: config.stateNamespace, namespace: config.stateNamespace }, { type: 'Warning', reason: 'AlertStormCapReached', action: 'Skip', message: `respond-to-alert reached its cap of ${config.cap.actions} actions per ${config.cap.window}; alerts are skipped until the window passes` })
@@ -263,9 +286,26 @@ export function createRespondToAlert(): FunctionModule {
             actionsTaken.inc({ rule: rule.name, action: action.type, result: context.dryRun ? 'dry-run' : 'done' })
           }
         } catch (err) {
-          if (!context.dryRun) await state?.releaseCooldown(target.key).catch(() => undefined)
-          if (silenceId) await expireSilence(silenceId).catch(() => undefined)
-          throw err
+          if (context.dryRun) throw err
+          // Give back what would block the retry: the cooldown and the claim on the alert (the cap slot stays used).
+          // Should this fail too, both run out by themselves after CLAIM_MS.
+          const forget = (what: string) => (e: unknown) => context.log.warn({ reason: e instanceof Error ? e.message : String(e) }, `could not give back the ${what}; it runs out by itself`)
+          await state?.releaseCooldown(target.key).catch(forget('cooldown'))
+          await state?.failAlert(key, CLAIM_MS).catch(forget('claim'))
+          if (silenceId) await expireSilence(silenceId).catch(forget('silence'))
+          const error = err instanceof CaretakerError ? err : new CaretakerError(Errors.Internal, err instanceof Error ? err.message : String(err))
+          const last = attempt >= config.retries + 1
+          context.log.error({ ...who, alertname, attempt, last, reason: error.message }, last ? 'alert remediation failed on the last attempt' : 'alert remediation failed; the Broker retries')
+          if (last) {
+            // The Trigger's last attempt: tell notify it failed. The error reply still dead-letters the alert event.
+            await context.emit({ type: FAILED, subject: alertname, data: { ...base, ...who, reason: `rule ${rule.name} failed after ${attempt} attempts: ${error.message}`, error: error.code, attempts: attempt, actions: results } }, rule.actions.length + 1)
+          }
+          throw error
+        }
+        if (!context.dryRun) {
+          const { state: st } = needKube()
+          await st.confirmCooldown(target.key, cooldownMs)
+          await st.finishAlert(key, DEDUP_MS)
         }
         context.log.info({ ...who, alertname, actions: results.map((r) => r.message) }, context.dryRun ? 'dry-run: alert remediation planned' : 'alert remediated')
         return context.reply({ type: REMEDIATED, subject: alertname, data: { ...base, ...who, reason: context.dryRun ? `dry-run: rule ${rule.name} would act` : `rule ${rule.name} matched`, actions: results, ...(silenceId ? { silenceId } : {}) } })
