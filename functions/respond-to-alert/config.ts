@@ -11,8 +11,17 @@ export type Action =
   | { type: 'deletePod'; name: string }
   | { type: 'scale'; kind: 'Deployment' | 'StatefulSet'; name: string; delta: number; min: number; max: number }
   | { type: 'runCronJob'; name: string }
+  /**
+   * Re-runs the CronJob that owns the Job `fromJob` names (its controller
+   * ownerReference): kube-state-metrics' kube_job_failed, hence
+   * KubeJobFailed, carries `job_name` and no CronJob label.
+   */
+  | { type: 'runCronJob'; fromJob: string }
   | { type: 'request'; eventType: string; data: Record<string, string> }
   | { type: 'notify'; message: string }
+
+/** An action whose target is known: a `fromJob` resolved to its CronJob's name. */
+export type ResolvedAction = Exclude<Action, { fromJob: string }>
 
 export interface Rule {
   name: string
@@ -88,6 +97,7 @@ export const configSchema: JsonSchema = {
                 { type: 'object', additionalProperties: false, required: ['type', 'name'], properties: { type: { const: 'deletePod' }, name: template } },
                 { type: 'object', additionalProperties: false, required: ['type', 'kind', 'name', 'delta', 'min', 'max'], properties: { type: { const: 'scale' }, kind: { enum: ['Deployment', 'StatefulSet'] }, name: template, delta: { type: 'integer' }, min: { type: 'integer', minimum: 0 }, max: { type: 'integer', minimum: 0 } } },
                 { type: 'object', additionalProperties: false, required: ['type', 'name'], properties: { type: { const: 'runCronJob' }, name: template } },
+                { type: 'object', additionalProperties: false, required: ['type', 'fromJob'], properties: { type: { const: 'runCronJob' }, fromJob: template } },
                 { type: 'object', additionalProperties: false, required: ['type', 'eventType'], properties: { type: { const: 'request' }, eventType: { type: 'string', pattern: '^dev\\.caretaker\\.[a-z.]+\\.requested$' }, data: { type: 'object', additionalProperties: { type: 'string' }, default: {} } } },
                 { type: 'object', additionalProperties: false, required: ['type', 'message'], properties: { type: { const: 'notify' }, message: { type: 'string', minLength: 1 } } },
               ],

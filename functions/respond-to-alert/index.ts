@@ -2,10 +2,10 @@ import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type
 import { Counter } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
-import { kubernetesError } from '../../shared/kubernetes/client.ts'
+import { kubernetesError, kubernetesStatusCode } from '../../shared/kubernetes/client.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type FunctionModule, type HandlerContext } from '../../shared/runtime/function.ts'
-import { checkConfig, configSchema, type Action, type RespondToAlertConfig, type Rule } from './config.ts'
+import { checkConfig, configSchema, type Action, type ResolvedAction, type RespondToAlertConfig, type Rule } from './config.ts'
 import { matchesAll, parseMatcher, render, type Matcher } from './matchers.ts'
 import { alertKey, AlertState } from './state.ts'
 
@@ -47,6 +47,9 @@ export interface Alert {
   endsAt?: string
 }
 
+/** The alert names a target that cannot be acted on (a Job gone, or not a CronJob's): skipped, not retried. */
+class TargetError extends Error {}
+
 interface ActionResult { action: string; target?: string; done: boolean; dryRun?: boolean; message: string }
 
 /** A fresh module (one per replica: a test may host two in one process). */
@@ -60,7 +63,7 @@ export function createRespondToAlert(): FunctionModule {
     checkConfig(config)
     const registers = [registry]
     const actionsTaken = new Counter({ name: 'caretaker_alert_actions_total', help: 'Remediation actions by rule, action type and result (done, dry-run, failed)', labelNames: ['rule', 'action', 'result'], registers })
-    const skipped = new Counter({ name: 'caretaker_alert_skipped_total', help: 'Alerts not acted on, by why: no-rule, template, namespace, duplicate, cooldown, cap', labelNames: ['reason'], registers })
+    const skipped = new Counter({ name: 'caretaker_alert_skipped_total', help: 'Alerts not acted on, by why: no-rule, template, namespace, target, duplicate, cooldown, cap', labelNames: ['reason'], registers })
     const rules = config.rules.map((rule) => ({ rule, matchers: rule.matchers.map(parseMatcher) as Matcher[] }))
     const state = kubeConfig ? new AlertState(kubeConfig, config.stateNamespace) : undefined
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'respond-to-alert', log) : undefined
@@ -120,7 +123,7 @@ export function createRespondToAlert(): FunctionModule {
       if (!res.ok && res.status !== 404) throw new CaretakerError(Errors.DependencyFailed, `Alertmanager refused to expire silence ${id} (${res.status})`)
     }
 
-    async function run(action: Action, namespace: string, labels: Record<string, string>, context: HandlerContext, rule: Rule, alert: Alert, index: number): Promise<ActionResult> {
+    async function run(action: ResolvedAction, namespace: string, labels: Record<string, string>, context: HandlerContext, rule: Rule, alert: Alert, index: number): Promise<ActionResult> {
       const dry = context.dryRun
       const at = (name: string) => `${namespace}/${name}`
       switch (action.type) {
@@ -201,10 +204,35 @@ export function createRespondToAlert(): FunctionModule {
       }
     }
 
-    function targetOf(rule: Rule, labels: Record<string, string>): { namespace: string; key: string; target: string } {
+    function targetOf(rule: Rule, actions: readonly Action[], labels: Record<string, string>): { namespace: string; key: string; target: string } {
       const namespace = render(rule.namespace, labels)
-      const names = rule.actions.map((a) => 'name' in a ? `${a.type}:${render(a.name, labels)}` : a.type)
+      const names = actions.map((a) => 'name' in a ? `${a.type}:${render(a.name, labels)}` : 'fromJob' in a ? `${a.type}:job/${render(a.fromJob, labels)}` : a.type)
       return { namespace, target: `${namespace}/${names.join(',')}`, key: `${rule.name}\0${namespace}\0${names.join('\0')}` }
+    }
+
+    /**
+     * The actions with their targets known: a runCronJob `fromJob` becomes the
+     * CronJob that controls that Job (its ownerReference, as the CronJob
+     * controller sets it: kubernetes/kubernetes pkg/controller/cronjob,
+     * getJobFromTemplate2). A Job gone, or not run by a CronJob, is a TargetError.
+     */
+    async function resolveActions(actions: readonly Action[], namespace: string, labels: Record<string, string>): Promise<ResolvedAction[]> {
+      const out: ResolvedAction[] = []
+      for (const a of actions) {
+        if (!('fromJob' in a)) { out.push(a); continue }
+        const job = render(a.fromJob, labels)
+        let read
+        try {
+          read = await needKube().kube.makeApiClient(BatchV1Api).readNamespacedJob({ namespace, name: job })
+        } catch (err) {
+          if (kubernetesStatusCode(err) === 404) throw new TargetError(`Job ${namespace}/${job} is gone, so the CronJob to re-run is not known`)
+          throw kubernetesError(err, `read Job ${namespace}/${job}`)
+        }
+        const owner = read.metadata?.ownerReferences?.find((o) => o.kind === 'CronJob' && o.apiVersion.startsWith('batch/') && o.controller === true)
+        if (!owner) throw new TargetError(`Job ${namespace}/${job} is not run by a CronJob`)
+        out.push({ type: 'runCronJob', name: owner.name })
+      }
+      return out
     }
 
     return {
@@ -213,7 +241,7 @@ export function createRespondToAlert(): FunctionModule {
         const alert = event.data as Alert
         const alertname = alert.labels.alertname ?? ''
         const base = { alertname, fingerprint: alert.fingerprint, ...(context.dryRun ? { dryRun: true } : {}) }
-        const skip = (why: 'no-rule' | 'template' | 'namespace' | 'duplicate' | 'cooldown' | 'cap', reason: string, extra: Record<string, unknown> = {}) => {
+        const skip = (why: 'no-rule' | 'template' | 'namespace' | 'target' | 'duplicate' | 'cooldown' | 'cap', reason: string, extra: Record<string, unknown> = {}) => {
           skipped.inc({ reason: why })
           context.log.info({ alertname, fingerprint: alert.fingerprint, reason, ...extra }, 'alert skipped')
           return context.reply({ type: SKIPPED, subject: alertname, data: { ...base, ...extra, reason } })
@@ -222,8 +250,15 @@ export function createRespondToAlert(): FunctionModule {
         if (!found) return skip('no-rule', 'no rule matches the alert')
         const { rule } = found
         let target: ReturnType<typeof targetOf>
-        try { target = targetOf(rule, alert.labels) } catch (err) { return skip('template', `rule ${rule.name}: ${(err as Error).message}`, { rule: rule.name }) }
-        const who = { rule: rule.name, target: target.target }
+        try { target = targetOf(rule, rule.actions, alert.labels) } catch (err) { return skip('template', `rule ${rule.name}: ${(err as Error).message}`, { rule: rule.name }) }
+        let actions: ResolvedAction[] | undefined
+        const resolve = async () => {
+          actions = await resolveActions(rule.actions, target.namespace, alert.labels)
+          target = targetOf(rule, actions, alert.labels)
+        }
+        // A resolved alert's silence is under the resolved target; its Job may be gone by now (then the silence runs out).
+        if (alert.status === 'resolved' && !context.dryRun) await resolve().catch((err: unknown) => { if (!(err instanceof TargetError)) throw err })
+        let who = { rule: rule.name, target: target.target }
 
         if (alert.status === 'resolved') {
           if (context.dryRun) return context.reply({ type: REMEDIATED, subject: alertname, data: { ...base, ...who, reason: 'resolved; dry-run: the silence is left as it is', actions: [] } })
@@ -239,6 +274,14 @@ export function createRespondToAlert(): FunctionModule {
         if (!rule.allowedNamespaces.includes(target.namespace)) {
           return skip('namespace', `namespace ${target.namespace} is not among the rule's allowed namespaces (${rule.allowedNamespaces.join(', ')})`, who)
         }
+        try {
+          await resolve()
+        } catch (err) {
+          if (err instanceof TargetError) return skip('target', `rule ${rule.name}: ${err.message}`, who)
+          throw err
+        }
+        who = { rule: rule.name, target: target.target }
+        const resolved = actions ?? []
         const cooldownMs = parseDuration(rule.cooldown ?? config.cooldown)!
         const key = alertKey(alert)
         let attempt = 0
@@ -276,7 +319,7 @@ export function createRespondToAlert(): FunctionModule {
             silenceId = await silence(alert, rule)
             if (silenceId) await needKube().state.setSilence(target.key, silenceId)
           }
-          for (const [i, action] of rule.actions.entries()) {
+          for (const [i, action] of resolved.entries()) {
             try {
               results.push(await run(action, target.namespace, alert.labels, context, rule, alert, i + 1))
             } catch (err) {
