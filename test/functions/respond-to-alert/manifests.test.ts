@@ -52,6 +52,8 @@ t.test('bad configs are refused with the field named', async (t) => {
   const check = (c: unknown) => () => checkConfig(validateConfig<RespondToAlertConfig>(c, configSchema, 'test'))
   t.doesNotThrow(check(base))
   t.throws(check({ rules: [{ ...base.rules[0], matchers: ['alertname=~"("'] }] }), /rules\[0\]\.matchers\[0\]/)
+  t.doesNotThrow(check({ rules: [{ ...base.rules[0], matchers: ['severity=~"(?i)critical"'] }] }), 'RE2 syntax Alertmanager accepts')
+  t.throws(check({ rules: [{ ...base.rules[0], matchers: ['alertname="X"', 'pod=~"(?=web).*"'] }] }), /config\.rules\[0\]\.matchers\[1\]: .*the regex does not compile as RE2.*lookahead/, 'a lookahead is refused at load, the field named')
   t.throws(check({ rules: [base.rules[0], base.rules[0]] }), /used by another rule/)
   t.throws(check({ rules: [{ ...base.rules[0], silence: true }] }), /alertmanagerUrl/)
   t.throws(check({ rules: [{ ...base.rules[0], actions: [{ type: 'scale', kind: 'Deployment', name: 'x', delta: 1, min: 3, max: 1 }] }] }), /min is above max/)
