@@ -994,6 +994,7 @@ function alertTarget(d: Data): string | undefined {
 /** Why respond-to-alert skipped an alert, as a short word and what to do. */
 function skipKind(reason: string): { short: string; severity: Severity; action: (target: string) => string } {
   if (/^no rule/.test(reason)) return { short: 'no rule', severity: 'info', action: () => 'Nothing was done automatically: handle the alert as usual; if it should get an automatic response, add a rule to respond-to-alert\'s config.' }
+  if (/^unconfirmed/.test(reason)) return { short: 'not confirmed by Alertmanager', severity: 'warning', action: () => 'Alertmanager does not have this alert in that state: an event sent by something other than Alertmanager, or a stale one. If it was not Alertmanager\'s, find who can send events to the Broker.' }
   if (/^duplicate/.test(reason)) return { short: 'duplicate', severity: 'info', action: () => 'Nothing to do: the same alert was handled already.' }
   if (/^cooldown/.test(reason)) return { short: 'cooldown', severity: 'warning', action: (target) => `The rule acted on ${target} recently and the alert fired again, so the automatic fix is not enough: look at ${target} by hand.` }
   if (/^cap reached/.test(reason)) return { short: 'action cap reached', severity: 'warning', action: () => 'An alert storm: respond-to-alert stops acting until its window passes. Look at what is firing in Alertmanager and act by hand.' }

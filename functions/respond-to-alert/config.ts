@@ -45,8 +45,14 @@ export interface RespondToAlertConfig {
   cap: { actions: number; window: string }
   /** Where the cooldown, cap and dedup Leases live. */
   stateNamespace: string
-  /** Alertmanager's base URL, for silences (v2 API). */
+  /** Alertmanager's base URL (v2 API): each alert is confirmed there before anything is done, and silences. */
   alertmanagerUrl?: string
+  /**
+   * Confirm each alert with Alertmanager before acting (default true): with
+   * Knative's default install anyone who reaches the Broker can send an
+   * alert event. false only where the Broker's senders are authenticated.
+   */
+  verifyAlerts: boolean
   /** How long a silence lasts at most; it is expired when the alert resolves. */
   silenceFor: string
   /**
@@ -75,6 +81,7 @@ export const configSchema: JsonSchema = {
     alertmanagerUrl: { type: 'string', pattern: '^https?://' },
     silenceFor: { ...duration, default: '1h' },
     retries: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
+    verifyAlerts: { type: 'boolean', default: true },
     rules: {
       type: 'array',
       items: {
@@ -125,5 +132,6 @@ export function checkConfig(config: RespondToAlertConfig): void {
     if (rule.silence && !config.alertmanagerUrl) bad(`rules[${i}].silence`, 'silences need alertmanagerUrl')
     if (rule.cooldown !== undefined && parseDuration(rule.cooldown) === undefined) bad(`rules[${i}].cooldown`, 'not a duration')
   }
+  if (config.verifyAlerts && !config.alertmanagerUrl) bad('alertmanagerUrl', 'needed to confirm each alert with Alertmanager before acting (alert events reach the function unauthenticated); set verifyAlerts: false only where the Broker\'s senders are authenticated')
   if ((parseDuration(config.cap.window) ?? 0) <= 0) bad('cap.window', 'must be longer than zero')
 }

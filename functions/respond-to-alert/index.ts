@@ -63,7 +63,7 @@ export function createRespondToAlert(): FunctionModule {
     checkConfig(config)
     const registers = [registry]
     const actionsTaken = new Counter({ name: 'caretaker_alert_actions_total', help: 'Remediation actions by rule, action type and result (done, dry-run, failed)', labelNames: ['rule', 'action', 'result'], registers })
-    const skipped = new Counter({ name: 'caretaker_alert_skipped_total', help: 'Alerts not acted on, by why: no-rule, template, namespace, target, duplicate, cooldown, cap', labelNames: ['reason'], registers })
+    const skipped = new Counter({ name: 'caretaker_alert_skipped_total', help: 'Alerts not acted on, by why: no-rule, template, unconfirmed, namespace, target, duplicate, cooldown, cap', labelNames: ['reason'], registers })
     const rules = config.rules.map((rule) => ({ rule, matchers: rule.matchers.map(parseMatcher) as Matcher[] }))
     const state = kubeConfig ? new AlertState(kubeConfig, config.stateNamespace) : undefined
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'respond-to-alert', log) : undefined
@@ -121,6 +121,29 @@ export function createRespondToAlert(): FunctionModule {
       if (current.ok && ((await current.json()) as { status?: { state?: string } }).status?.state === 'expired') return
       const res = await alertmanager(`api/v2/silence/${encodeURIComponent(id)}`, { method: 'DELETE' })
       if (!res.ok && res.status !== 404) throw new CaretakerError(Errors.DependencyFailed, `Alertmanager refused to expire silence ${id} (${res.status})`)
+    }
+
+    /**
+     * Whether Alertmanager has this very alert firing: an alert with the same
+     * fingerprint, labels and startsAt among GET /api/v2/alerts filtered by
+     * its labels (active, silenced, inhibited and unprocessed alike). The API
+     * leaves out resolved alerts (prometheus/alertmanager api/v2/api.go,
+     * alertFilter: EndsAt before now). Its startsAt has millisecond precision
+     * (strfmt.DateTime), the webhook's nanoseconds: compared to the millisecond.
+     */
+    async function firingInAlertmanager(alert: Alert): Promise<boolean> {
+      const query = new URLSearchParams()
+      // OpenMetrics escapes in the quoted value, as pkg/labels/parse.go reads them.
+      for (const [name, value] of Object.entries(alert.labels)) query.append('filter', `${name}="${value.replace(/[\\"\n]/g, (c) => c === '\n' ? '\\n' : `\\${c}`)}"`)
+      for (const flag of ['active', 'silenced', 'inhibited', 'unprocessed']) query.set(flag, 'true')
+      const res = await alertmanager(`api/v2/alerts?${query}`, { method: 'GET' })
+      if (!res.ok) throw new CaretakerError(Errors.DependencyFailed, `Alertmanager refused the query for alert ${alert.fingerprint} (${res.status})`)
+      const found = (await res.json()) as Array<{ fingerprint?: string; labels?: Record<string, string>; startsAt?: string }>
+      const ms = (t: string | undefined) => Math.floor(Date.parse(t ?? ''))
+      const names = Object.keys(alert.labels)
+      return found.some((a) => a.fingerprint === alert.fingerprint
+        && Object.keys(a.labels ?? {}).length === names.length && names.every((n) => a.labels?.[n] === alert.labels[n])
+        && (alert.status === 'resolved' || ms(a.startsAt) === ms(alert.startsAt)))
     }
 
     async function run(action: ResolvedAction, namespace: string, labels: Record<string, string>, context: HandlerContext, rule: Rule, alert: Alert, index: number): Promise<ActionResult> {
@@ -241,7 +264,7 @@ export function createRespondToAlert(): FunctionModule {
         const alert = event.data as Alert
         const alertname = alert.labels.alertname ?? ''
         const base = { alertname, fingerprint: alert.fingerprint, ...(context.dryRun ? { dryRun: true } : {}) }
-        const skip = (why: 'no-rule' | 'template' | 'namespace' | 'target' | 'duplicate' | 'cooldown' | 'cap', reason: string, extra: Record<string, unknown> = {}) => {
+        const skip = (why: 'no-rule' | 'template' | 'unconfirmed' | 'namespace' | 'target' | 'duplicate' | 'cooldown' | 'cap', reason: string, extra: Record<string, unknown> = {}) => {
           skipped.inc({ reason: why })
           context.log.info({ alertname, fingerprint: alert.fingerprint, reason, ...extra }, 'alert skipped')
           return context.reply({ type: SKIPPED, subject: alertname, data: { ...base, ...extra, reason } })
@@ -255,6 +278,13 @@ export function createRespondToAlert(): FunctionModule {
         const resolve = async () => {
           actions = await resolveActions(rule.actions, target.namespace, alert.labels)
           target = targetOf(rule, actions, alert.labels)
+        }
+        // Alert events reach the function unauthenticated (Knative's default install): Alertmanager, the source of
+        // truth, must have a firing alert firing, and a resolved one no longer firing, before anything is done.
+        if (config.verifyAlerts && await firingInAlertmanager(alert) !== (alert.status === 'firing')) {
+          return skip('unconfirmed', alert.status === 'firing'
+            ? `unconfirmed: Alertmanager has no firing alert ${alert.fingerprint} with these labels and startsAt`
+            : `unconfirmed: Alertmanager still has alert ${alert.fingerprint} firing`, { rule: rule.name, target: target.target })
         }
         // A resolved alert's silence is under the resolved target; its Job may be gone by now (then the silence runs out).
         if (alert.status === 'resolved' && !context.dryRun) await resolve().catch((err: unknown) => { if (!(err instanceof TargetError)) throw err })

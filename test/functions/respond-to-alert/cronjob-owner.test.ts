@@ -19,7 +19,8 @@ const sample = JSON.parse(await readFile(new URL('../../../../shared/upstream/ev
 const real = sample.alerts[0]!
 const [cm] = parseAllDocuments(await readFile(new URL('../../../manifests/respond-to-alert/config.yaml', import.meta.url), 'utf8')).map((d) => d.toJSON() as { data: Record<string, string> })
 const shipped = parse(cm!.data['config.yaml']!) as Record<string, unknown>
-const config = validateConfig<RespondToAlertConfig>(shipped, configSchema, 'config.yaml')
+// The alert is sent straight to the function: confirming it with Alertmanager is alertmanager-e2e's.
+const config = validateConfig<RespondToAlertConfig>({ ...shipped, verifyAlerts: false }, configSchema, 'config.yaml')
 
 const kube = await startKubernetesSimulator()
 t.teardown(() => kube.close())

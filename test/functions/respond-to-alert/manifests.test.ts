@@ -48,15 +48,18 @@ t.test('the config\'s retries are its Trigger\'s: the failure report comes on th
 })
 
 t.test('bad configs are refused with the field named', async (t) => {
-  const base = { rules: [{ name: 'r', matchers: ['alertname="X"'], allowedNamespaces: ['apps'], actions: [{ type: 'notify', message: 'm' }] }] }
+  const base = { alertmanagerUrl: 'http://alertmanager:9093', rules: [{ name: 'r', matchers: ['alertname="X"'], allowedNamespaces: ['apps'], actions: [{ type: 'notify', message: 'm' }] }] }
   const check = (c: unknown) => () => checkConfig(validateConfig<RespondToAlertConfig>(c, configSchema, 'test'))
   t.doesNotThrow(check(base))
-  t.throws(check({ rules: [{ ...base.rules[0], matchers: ['alertname=~"("'] }] }), /rules\[0\]\.matchers\[0\]/)
-  t.doesNotThrow(check({ rules: [{ ...base.rules[0], matchers: ['severity=~"(?i)critical"'] }] }), 'RE2 syntax Alertmanager accepts')
-  t.throws(check({ rules: [{ ...base.rules[0], matchers: ['alertname="X"', 'pod=~"(?=web).*"'] }] }), /config\.rules\[0\]\.matchers\[1\]: .*the regex does not compile as RE2.*lookahead/, 'a lookahead is refused at load, the field named')
-  t.throws(check({ rules: [base.rules[0], base.rules[0]] }), /used by another rule/)
-  t.throws(check({ rules: [{ ...base.rules[0], silence: true }] }), /alertmanagerUrl/)
-  t.throws(check({ rules: [{ ...base.rules[0], actions: [{ type: 'scale', kind: 'Deployment', name: 'x', delta: 1, min: 3, max: 1 }] }] }), /min is above max/)
+  const { alertmanagerUrl: _url, ...noUrl } = base
+  t.throws(check(noUrl), /config\.alertmanagerUrl: needed to confirm each alert with Alertmanager before acting/, 'alerts are confirmed with Alertmanager unless told not to')
+  t.doesNotThrow(check({ ...noUrl, verifyAlerts: false }))
+  t.throws(check({ ...base, rules: [{ ...base.rules[0], matchers: ['alertname=~"("'] }] }), /rules\[0\]\.matchers\[0\]/)
+  t.doesNotThrow(check({ ...base, rules: [{ ...base.rules[0], matchers: ['severity=~"(?i)critical"'] }] }), 'RE2 syntax Alertmanager accepts')
+  t.throws(check({ ...base, rules: [{ ...base.rules[0], matchers: ['alertname="X"', 'pod=~"(?=web).*"'] }] }), /config\.rules\[0\]\.matchers\[1\]: .*the regex does not compile as RE2.*lookahead/, 'a lookahead is refused at load, the field named')
+  t.throws(check({ ...base, rules: [base.rules[0], base.rules[0]] }), /used by another rule/)
+  t.throws(check({ verifyAlerts: false, rules: [{ ...base.rules[0], silence: true }] }), /silences need alertmanagerUrl/)
+  t.throws(check({ ...base, rules: [{ ...base.rules[0], actions: [{ type: 'scale', kind: 'Deployment', name: 'x', delta: 1, min: 3, max: 1 }] }] }), /min is above max/)
 })
 
 t.test('the Alertmanager receiver snippet routes every example rule\'s alerts to alertmanager-bridge', async (t) => {
