@@ -61,6 +61,13 @@ export interface RespondToAlertConfig {
    * 1 + retries fails too, dev.caretaker.alert.failed tells notify.
    */
   retries: number
+  /**
+   * How long the claim on an alert, and the cooldown taken with it, last
+   * until the actions are done: a replica killed between claim and action
+   * blocks the alert this long, no longer. Longer than a handling takes,
+   * shorter than the Trigger's retries last, so a redelivery acts.
+   */
+  claimFor: string
 }
 
 const duration = { type: 'string', pattern: DURATION_PATTERN }
@@ -82,6 +89,7 @@ export const configSchema: JsonSchema = {
     silenceFor: { ...duration, default: '1h' },
     retries: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
     verifyAlerts: { type: 'boolean', default: true },
+    claimFor: { ...duration, default: '45s' },
     rules: {
       type: 'array',
       items: {
@@ -133,5 +141,6 @@ export function checkConfig(config: RespondToAlertConfig): void {
     if (rule.cooldown !== undefined && parseDuration(rule.cooldown) === undefined) bad(`rules[${i}].cooldown`, 'not a duration')
   }
   if (config.verifyAlerts && !config.alertmanagerUrl) bad('alertmanagerUrl', 'needed to confirm each alert with Alertmanager before acting (alert events reach the function unauthenticated); set verifyAlerts: false only where the Broker\'s senders are authenticated')
+  if ((parseDuration(config.claimFor) ?? 0) <= 0) bad('claimFor', 'must be longer than zero')
   if ((parseDuration(config.cap.window) ?? 0) <= 0) bad('cap.window', 'must be longer than zero')
 }

@@ -27,14 +27,6 @@ const REMEDIATED = 'dev.caretaker.alert.remediated'
 const SKIPPED = 'dev.caretaker.alert.skipped'
 const NOTIFICATION = 'dev.caretaker.alert.notification'
 const FAILED = 'dev.caretaker.alert.failed'
-/**
- * How long a claim on an alert (and the cooldown taken with it) lasts before
- * its actions are done: a replica killed between claim and action blocks the
- * alert this long, no longer. Longer than a handling takes (each call it makes
- * has a timeout), shorter than the Trigger's retries last (exponential from
- * PT2S, 5 retries: 4 + 8 + 16 + 32 + 64 s), so a redelivery acts.
- */
-const CLAIM_MS = 45_000
 const DEDUP_MS = 24 * 3_600_000
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
 
@@ -69,6 +61,8 @@ export function createRespondToAlert(): FunctionModule {
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'respond-to-alert', log) : undefined
     const capWindow = parseDuration(config.cap.window)!
     const silenceMs = parseDuration(config.silenceFor)!
+    // The Trigger's default backoff (exponential from PT2S, 5 retries: 4 + 8 + 16 + 32 + 64 s) outlasts the default 45 s.
+    const claimMs = parseDuration(config.claimFor)!
 
     // Expired Leases are swept now and then, in the background of an event: a busy platform's dedup records would
     // otherwise pile up in the namespace. A sweep failing is logged and tried again at the next interval.
@@ -318,8 +312,8 @@ export function createRespondToAlert(): FunctionModule {
         if (!context.dryRun) {
           const { state: st } = needKube()
           // A re-sent notification of the same alert (same fingerprint, status, startsAt) acts once; the claim lasts
-          // CLAIM_MS until the actions are done, so neither a failure nor a holder killed midway blocks the alert.
-          const claim = await st.claimAlert(key, event.id, CLAIM_MS)
+          // claimMs until the actions are done, so neither a failure nor a holder killed midway blocks the alert.
+          const claim = await st.claimAlert(key, event.id, claimMs)
           if (!claim.claimed) {
             // The Broker redelivers this very event while its claim is live: the holder died or is still at it. The
             // retry comes back when the claim is finished (a duplicate then) or has expired (it acts then).
@@ -327,7 +321,7 @@ export function createRespondToAlert(): FunctionModule {
             return skip('duplicate', claim.state === 'done' ? 'duplicate: this alert was handled already' : 'duplicate: this alert is being handled by another delivery', who)
           }
           attempt = claim.attempt
-          if (!await st.takeCooldown(target.key, CLAIM_MS)) {
+          if (!await st.takeCooldown(target.key, claimMs)) {
             await st.finishAlert(key, DEDUP_MS)
             return skip('cooldown', `cooldown: rule ${rule.name} acted on ${target.target} less than ${rule.cooldown ?? config.cooldown} ago`, who)
           }
@@ -361,10 +355,10 @@ export function createRespondToAlert(): FunctionModule {
         } catch (err) {
           if (context.dryRun) throw err
           // Give back what would block the retry: the cooldown and the claim on the alert (the cap slot stays used).
-          // Should this fail too, both run out by themselves after CLAIM_MS.
+          // Should this fail too, both run out by themselves after claimMs.
           const forget = (what: string) => (e: unknown) => context.log.warn({ reason: e instanceof Error ? e.message : String(e) }, `could not give back the ${what}; it runs out by itself`)
           await state?.releaseCooldown(target.key).catch(forget('cooldown'))
-          await state?.failAlert(key, CLAIM_MS).catch(forget('claim'))
+          await state?.failAlert(key, claimMs).catch(forget('claim'))
           if (silenceId) await expireSilence(silenceId).catch(forget('silence'))
           const error = err instanceof CaretakerError ? err : new CaretakerError(Errors.Internal, err instanceof Error ? err.message : String(err))
           const last = attempt >= config.retries + 1

@@ -4,6 +4,9 @@ import { parse, parseAllDocuments } from 'yaml'
 import { checkConfig, configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { matches, parseMatcher, render } from '../../../functions/respond-to-alert/matchers.ts'
 import { validateConfig } from '../../../shared/config.ts'
+import { parseDuration } from '../../../shared/duration.ts'
+import { backoffDelayMs } from '../../../shared/mesh/delivery.ts'
+import { parseIsoDurationMs } from '../../../shared/mesh/manifests.ts'
 import { catalogue } from '../../../shared/events/catalogue.ts'
 import { EventDataValidator } from '../../../shared/events/validation.ts'
 
@@ -45,6 +48,10 @@ t.test('the config\'s retries are its Trigger\'s: the failure report comes on th
   const firing = triggers.find((o) => ((o.spec as { filter?: { attributes?: { type?: string } } }).filter?.attributes?.type) === 'dev.caretaker.alert.firing')
   t.equal((firing?.spec as { delivery?: { retry?: number } }).delivery?.retry, config.retries)
   t.equal(validateConfig<RespondToAlertConfig>({ rules: [] }, configSchema, 'test').retries, config.retries, 'the default is the shipped Trigger\'s too')
+  // A claim left by a killed replica must run out before the Trigger's retries do, so the last redelivery acts.
+  const delivery = (firing?.spec as { delivery: { retry: number; backoffPolicy: 'linear' | 'exponential'; backoffDelay: string } }).delivery
+  const retrySpanMs = Array.from({ length: delivery.retry }, (_, i) => backoffDelayMs(delivery.backoffPolicy, parseIsoDurationMs(delivery.backoffDelay)!, i + 1)).reduce((a, b) => a + b, 0)
+  t.ok(parseDuration(config.claimFor)! < retrySpanMs, `claimFor ${config.claimFor} is shorter than the retries' ${retrySpanMs / 1000} s`)
 })
 
 t.test('bad configs are refused with the field named', async (t) => {

@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import t from 'tap'
 import { AppsV1Api, CoordinationV1Api } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
@@ -8,6 +10,7 @@ import { AlertState, alertKey, leaseName } from '../../../functions/respond-to-a
 import { validateConfig } from '../../../shared/config.ts'
 import { createLogger } from '../../../shared/logger.ts'
 import { startMesh } from '../../../shared/mesh/index.ts'
+import { freePort } from '../../../shared/process/ports.ts'
 import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
 import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
@@ -24,7 +27,7 @@ const admin = kube.kubeConfig()
 const rbac = parseAllDocuments(await readFile(new URL('../../../manifests/respond-to-alert/rbac.yaml', import.meta.url), 'utf8')).map((d) => d.toJSON() as Record<string, unknown>)
 for (const ns of ['caretaker', 'apps']) kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
 for (const obj of rbac) kube.store.seed(obj)
-for (const name of ['web-a', 'web-b', 'web-c', 'web-d']) {
+for (const name of ['web-a', 'web-b', 'web-c', 'web-d', 'web-e']) {
   kube.store.seed({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'apps' }, spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } } })
 }
 
@@ -42,12 +45,15 @@ const mesh = await startMesh({
 t.teardown(() => mesh.close())
 const brokerUrl = mesh.brokers.find((b) => b.namespace === 'caretaker' && b.name === 'caretaker')!.url
 
-const config: RespondToAlertConfig = validateConfig({
+const rawConfig = {
   // The alerts here are sent straight to the function; confirming them with Alertmanager is alertmanager-e2e's.
   verifyAlerts: false,
   cap: { actions: 50, window: '10m' },
+  // Short, so that a claim left by a killed replica runs out within the test.
+  claimFor: '2s',
   rules: [{ name: 'restart', matchers: ['alertname="Stuck"'], allowedNamespaces: ['apps'], actions: [{ type: 'restart', kind: 'Deployment', name: '{{ $labels.deployment }}' }] }],
-}, configSchema, 'test')
+}
+const config: RespondToAlertConfig = validateConfig(rawConfig, configSchema, 'test')
 const fn = await startTestFunction(createRespondToAlert(), { config, env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', 'respond-to-alert'), CARETAKER_DRY_RUN: 'false', K_SINK: brokerUrl } })
 t.teardown(() => fn.stop())
 services['respond-to-alert'] = fn.url
@@ -128,4 +134,43 @@ t.test('a replica killed between claim and action: its claim runs out, the redel
   t.equal(lease.metadata?.annotations?.['caretaker.dev/attempts'], '2', 'the dead holder\'s attempt counts')
   t.equal(lease.metadata?.annotations?.['caretaker.dev/state'], 'done')
   t.ok((lease.spec?.leaseDurationSeconds ?? 0) >= 3600, 'and the record is now the long dedup record')
+})
+
+t.test('a real kill between claim and action (SIGKILL while the write is in flight) does not block the alert', async (t) => {
+  // The function as deployed (the image's entry point), in its own process.
+  const configFile = join(t.testdir(), 'config.json')
+  await writeFile(configFile, JSON.stringify(rawConfig))
+  const port = await freePort()
+  const child = spawn(process.execPath, ['shared/runtime/main.ts', 'respond-to-alert'], {
+    cwd: new URL('../../../', import.meta.url).pathname,
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), CARETAKER_AUTH: 'none', CARETAKER_CONFIG: configFile, CARETAKER_DRY_RUN: 'false', CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', 'respond-to-alert'), K_SINK: brokerUrl, LOG_LEVEL: 'silent' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; ; i++) {
+    if ((await fetch(`${url}/health/readiness`).catch(() => undefined))?.ok) break
+    if (i > 1200) throw new Error('the function process did not become ready in 60 s')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  // The write hangs at the API (then fails): the process has claimed the alert and taken the cooldown when it is killed.
+  const fault = kube.faults.add({ method: 'PATCH', path: patchPath('web-e'), latencyMs: 3000, status: 500 })
+  let answered: string | undefined
+  const inFlight = fetch(url, { method: 'POST', headers: binaryHeaders('dev.caretaker.alert.firing', { 'ce-id': 'ce-e', 'ce-source': '/alertmanager' }), body: JSON.stringify(alert('web-e')) })
+    .then(async (r) => { answered = `${r.status} ${await r.text()}`; return answered }, () => 'connection lost')
+  // A rule used up leaves the list when a request matches it, before its latency.
+  for (let i = 0; kube.faults.list().some((f) => f.id === fault); i++) {
+    if (answered !== undefined || i > 1000) throw new Error(`the write never reached the API (${answered ?? 'no answer'})`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  child.kill('SIGKILL')
+  t.equal(await inFlight, 'connection lost', 'the Broker sees the delivery fail, and redelivers it')
+  const lease = await admin.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace: 'caretaker', name: leaseName('seen', alertKey(alert('web-e'))) })
+  t.equal(lease.metadata?.annotations?.['caretaker.dev/state'], 'in-progress', 'the dead process left its claim')
+  const early = await send(alert('web-e'), 'ce-e')
+  t.equal(early.status, 429, 'a redelivery while that claim lives: retried later, not "duplicate"')
+  await new Promise((r) => setTimeout(r, 2100))
+  const retry = await send(alert('web-e'), 'ce-e')
+  t.equal(retry.type, 'dev.caretaker.alert.remediated', `once the claim has run out, the redelivery acts (${retry.status} ${JSON.stringify(retry.body)})`)
+  t.ok(await restartedAt('web-e'))
 })
