@@ -370,9 +370,15 @@ export function createRespondToAlert(): FunctionModule {
           throw error
         }
         if (!context.dryRun) {
+          // The actions are done: a failure to record it must not have the Broker redeliver (that would act twice).
+          // Unrecorded, the claim and the cooldown run out after claimMs; the next notification of the alert may act.
           const { state: st } = needKube()
-          await st.confirmCooldown(target.key, cooldownMs)
-          await st.finishAlert(key, DEDUP_MS)
+          try {
+            await st.confirmCooldown(target.key, cooldownMs)
+            await st.finishAlert(key, DEDUP_MS)
+          } catch (err) {
+            context.log.warn({ ...who, alertname, reason: err instanceof Error ? err.message : String(err) }, 'remediated, but the cooldown and dedup record could not be made final; they run out after claimFor')
+          }
         }
         context.log.info({ ...who, alertname, actions: results.map((r) => r.message) }, context.dryRun ? 'dry-run: alert remediation planned' : 'alert remediated')
         return context.reply({ type: REMEDIATED, subject: alertname, data: { ...base, ...who, reason: context.dryRun ? `dry-run: rule ${rule.name} would act` : `rule ${rule.name} matched`, actions: results, ...(silenceId ? { silenceId } : {}) } })

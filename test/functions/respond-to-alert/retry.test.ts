@@ -27,7 +27,7 @@ const admin = kube.kubeConfig()
 const rbac = parseAllDocuments(await readFile(new URL('../../../manifests/respond-to-alert/rbac.yaml', import.meta.url), 'utf8')).map((d) => d.toJSON() as Record<string, unknown>)
 for (const ns of ['caretaker', 'apps']) kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
 for (const obj of rbac) kube.store.seed(obj)
-for (const name of ['web-a', 'web-b', 'web-c', 'web-d', 'web-e']) {
+for (const name of ['web-a', 'web-b', 'web-c', 'web-d', 'web-e', 'web-f']) {
   kube.store.seed({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'apps' }, spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } } })
 }
 
@@ -90,6 +90,15 @@ t.test('a 5xx on the write: 503, and the redelivery acts', async (t) => {
   const retry = await send(alert('web-b'), 'ce-b')
   t.equal(retry.type, 'dev.caretaker.alert.remediated')
   t.ok(await restartedAt('web-b'))
+})
+
+t.test('done, but the API fails when the records are made final: still a success, so the Broker does not act twice', async (t) => {
+  const fault = kube.faults.add({ method: 'PUT', path: /\/leases\/respond-to-alert-cooldown-/, status: 500 })
+  const res = await send(alert('web-f'), 'ce-f')
+  t.equal(res.status, 200)
+  t.equal(res.type, 'dev.caretaker.alert.remediated')
+  t.notOk(kube.faults.list().some((f) => f.id === fault), 'the final write of the cooldown did fail')
+  t.ok(await restartedAt('web-f'))
 })
 
 t.test('through the mesh: every attempt fails, notify hears the failure once and gets the dead letter; nothing stays blocked', async (t) => {
