@@ -1058,7 +1058,7 @@ const alertTemplates: Record<string, Template> = {
     return {
       severity: 'critical',
       title: `Alert remediation failed: ${alertname}${rule ? ` (rule ${rule})` : ''}`,
-      what: `respond-to-alert could not remediate ${alertname}${attempts ? ` in ${attempts} attempts` : ''}: ${sentence(clip(str(d.reason) ?? 'no reason given', 240))}${done.length > 0 ? ` Done before the failure: ${some(done, 3, '; ')}.` : ''}`,
+      what: `respond-to-alert could not remediate ${alertname}: ${sentence(clip(str(d.reason) ?? 'no reason given', 240))}${done.length > 0 ? ` Done before the failure: ${some(done, 3, '; ')}.` : ''}`,
       where: target ?? `alert ${alertname}`,
       action: `Nothing automatic will act on it again until Alertmanager re-sends the alert: remediate ${target ?? 'the target'} by hand, and fix what made the action fail (the error says what: permissions, the API, the target).`,
       facts: facts([['Alert', alertname], ['Rule', rule], ['Target', target], ['Error', str(d.error)], ['Attempts', attempts], ['Fingerprint', str(d.fingerprint)]]),
