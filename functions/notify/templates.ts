@@ -994,6 +994,7 @@ function alertTarget(d: Data): string | undefined {
 /** Why respond-to-alert skipped an alert, as a short word and what to do. */
 function skipKind(reason: string): { short: string; severity: Severity; action: (target: string) => string } {
   if (/^no rule/.test(reason)) return { short: 'no rule', severity: 'info', action: () => 'Nothing was done automatically: handle the alert as usual; if it should get an automatic response, add a rule to respond-to-alert\'s config.' }
+  if (/^unconfirmed/.test(reason)) return { short: 'not confirmed by Alertmanager', severity: 'warning', action: () => 'Alertmanager does not have this alert in that state: an event sent by something other than Alertmanager, or a stale one. If it was not Alertmanager\'s, find who can send events to the Broker.' }
   if (/^duplicate/.test(reason)) return { short: 'duplicate', severity: 'info', action: () => 'Nothing to do: the same alert was handled already.' }
   if (/^cooldown/.test(reason)) return { short: 'cooldown', severity: 'warning', action: (target) => `The rule acted on ${target} recently and the alert fired again, so the automatic fix is not enough: look at ${target} by hand.` }
   if (/^cap reached/.test(reason)) return { short: 'action cap reached', severity: 'warning', action: () => 'An alert storm: respond-to-alert stops acting until its window passes. Look at what is firing in Alertmanager and act by hand.' }
@@ -1046,6 +1047,21 @@ const alertTemplates: Record<string, Template> = {
         : notDone.length > 0 ? `Not everything could be done (${clip(str(notDone[0]!.message) ?? str(notDone[0]!.action) ?? 'an action', 120)}): look at ${target ?? 'the target'} by hand.`
           : `Check that the alert resolves; if it fires again after the cooldown, the cause is not fixed: look at ${target ?? 'the target'}.`,
       facts: [...facts([['Actions', actions.length === 0 ? undefined : dryRun ? `${actions.length} planned` : `${actions.filter((a) => a.done === true).length} of ${actions.length} done`]]), ...common].slice(0, MAX_FACTS),
+    }
+  },
+  'dev.caretaker.alert.failed': (_input, d) => {
+    const alertname = str(d.alertname) ?? 'unnamed alert'
+    const rule = str(d.rule)
+    const target = alertTarget(d)
+    const done = recs(d.actions).filter((a) => a.done === true).map((a) => str(a.message) ?? str(a.action)).filter((m): m is string => m !== undefined)
+    const attempts = typeof d.attempts === 'number' ? d.attempts : undefined
+    return {
+      severity: 'critical',
+      title: `Alert remediation failed: ${alertname}${rule ? ` (rule ${rule})` : ''}`,
+      what: `respond-to-alert could not remediate ${alertname}: ${sentence(clip(str(d.reason) ?? 'no reason given', 240))}${done.length > 0 ? ` Done before the failure: ${some(done, 3, '; ')}.` : ''}`,
+      where: target ?? `alert ${alertname}`,
+      action: `Nothing automatic will act on it again until Alertmanager re-sends the alert: remediate ${target ?? 'the target'} by hand, and fix what made the action fail (the error says what: permissions, the API, the target).`,
+      facts: facts([['Alert', alertname], ['Rule', rule], ['Target', target], ['Error', str(d.error)], ['Attempts', attempts], ['Fingerprint', str(d.fingerprint)]]),
     }
   },
   'dev.caretaker.alert.skipped': (_input, d) => {
