@@ -24,7 +24,7 @@ import { startKubernetesSimulator } from '../test/simulators/kubernetes/index.ts
 const PER_KIND = 20
 const DAY = 86_400_000
 
-interface Row { fn: string; objects: number; namespaces: number; runMs: number; readyMiB: number; peakMiB: number; apiCalls: number; replyKiB: number; status: number }
+interface Row { fn: string; objects: number; namespaces: number; runMs: number; cpuMs: number; readyMiB: number; peakMiB: number; apiCalls: number; replyKiB: number; status: number }
 
 function seed(kube: Awaited<ReturnType<typeof startKubernetesSimulator>>, namespaces: string[]): void {
   const now = Date.now()
@@ -87,6 +87,12 @@ async function countingProxy(target: string): Promise<{ url: string; calls: () =
   }
 }
 
+/** User + system CPU time of a process so far (/proc/PID/stat fields 14 and 15, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
 function memoryMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) / 1024 : NaN
@@ -112,17 +118,20 @@ async function measure(objects: number): Promise<Row[]> {
       writeFileSync(configPath, stringify(spec.config(namespaces)))
       // Warnings only: the per-object lines of a dry-run would measure the log pipe, not the sweep.
       const port = await freePort()
-      const fn = spawnFunction(`functions/${name}/index.ts`, { PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.token, LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true' })
+      // BENCH_SCALE_HEAP_MB caps V8's heap as a container's memory limit would (Node sizes its heap from the cgroup limit).
+      const heap = process.env.BENCH_SCALE_HEAP_MB ? { NODE_OPTIONS: `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` } : {}
+      const fn = spawnFunction(`functions/${name}/index.ts`, { PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.token, LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true', ...heap })
       try {
         const url = `http://127.0.0.1:${port}/`
         await waitReady(url, fn)
         const pid = fn.child.pid!
         const readyMiB = memoryMiB(pid, 'VmRSS')
         proxy.reset()
+        const cpu0 = cpuMs(pid)
         const t0 = performance.now()
         const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `scale-${name}-${objects}`, 'ce-source': '/bench/scale', 'ce-type': spec.type }, body: '{}' })
         const body = Buffer.from(await res.arrayBuffer())
-        rows.push({ fn: name, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: body.length / 1024, status: res.status })
+        rows.push({ fn: name, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, cpuMs: cpuMs(pid) - cpu0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: body.length / 1024, status: res.status })
       } finally {
         fn.child.kill('SIGKILL')
         await fn.exited
@@ -157,15 +166,15 @@ async function waitReady(url: string, fn: ReturnType<typeof spawnFunction>): Pro
 }
 
 const max = Number(process.env.BENCH_SCALE_MAX ?? 20_000)
-const sizes = [max / 10, max / 4, max / 2, max].map((n) => Math.round(n))
+const sizes = (process.env.BENCH_SCALE_SIZES ? process.env.BENCH_SCALE_SIZES.split(',').map(Number) : [max / 10, max / 4, max / 2, max]).map((n) => Math.round(n))
 const all: Row[] = []
 for (const size of sizes) all.push(...await measure(size))
 const lines = [
-  `The sweeps at scale: each function in its own process, dry-run, against the simulator with ${PER_KIND} each of Pods, Jobs, ReplicaSets, PVCs and VolumeSnapshots per namespace (pages of 500)`,
+  `The sweeps at scale: each function in its own process, dry-run, against the simulator with ${PER_KIND} each of Pods, Jobs, ReplicaSets, PVCs and VolumeSnapshots per namespace (pages of 500)${process.env.BENCH_SCALE_HEAP_MB ? `, V8 heap capped at ${process.env.BENCH_SCALE_HEAP_MB} MB` : ''}`,
   '',
-  '| function | objects | namespaces | run | RSS ready | peak RSS | API calls | reply | status |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...all.map((r) => `| ${r.fn} | ${r.objects} | ${r.namespaces} | ${r.runMs.toFixed(0)} ms | ${r.readyMiB.toFixed(0)} MiB | ${r.peakMiB.toFixed(0)} MiB | ${r.apiCalls} | ${r.replyKiB.toFixed(0)} KiB | ${r.status} |`),
+  '| function | objects | namespaces | run | CPU | RSS ready | peak RSS | API calls | reply | status |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...all.map((r) => `| ${r.fn} | ${r.objects} | ${r.namespaces} | ${r.runMs.toFixed(0)} ms | ${r.cpuMs.toFixed(0)} ms | ${r.readyMiB.toFixed(0)} MiB | ${r.peakMiB.toFixed(0)} MiB | ${r.apiCalls} | ${r.replyKiB.toFixed(0)} KiB | ${r.status} |`),
   '',
 ]
 process.stdout.write(lines.join('\n'))
