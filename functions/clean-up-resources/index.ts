@@ -1,4 +1,4 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, type V1Job, type V1ReplicaSet } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, type V1Job, type V1PodSpec, type V1ReplicaSet } from '@kubernetes/client-node'
 import { Counter } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
@@ -24,6 +24,10 @@ type Kind = 'Job' | 'ReplicaSet' | 'PersistentVolumeClaim'
 interface Item { kind: Kind; namespace: string; name: string; action: 'keep' | 'deleted' | 'would-delete' | 'failed' | 'deferred' | 'reported'; reasons: string[] }
 
 const time = (v: Date | string | undefined): number | undefined => (v === undefined ? undefined : new Date(v).getTime())
+
+function claimsOf(spec: V1PodSpec | undefined): string[] {
+  return (spec?.volumes ?? []).map((v) => v.persistentVolumeClaim?.claimName).filter((n): n is string => Boolean(n))
+}
 
 function finishedAt(job: V1Job): number | undefined {
   const done = job.status?.conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')
@@ -53,6 +57,37 @@ export default defineFunction<CleanUpConfig>({
       const items = new OutcomeList<Item>()
       const page = config.limits.pageSize
       const protectedBy = (labels: Record<string, string> | undefined) => labels?.[config.protectionLabel] !== undefined && labels[config.protectionLabel] !== 'false'
+
+      /**
+       * The PVCs the namespace's workloads claim without a Pod running now:
+       * CronJobs' and Jobs' pod templates, Deployments and StatefulSets (at
+       * any scale, zero included) and StatefulSets' volumeClaimTemplates,
+       * whose claims are named `<template>-<statefulset>-<ordinal>`.
+       */
+      async function workloadClaims(namespace: string, pageSize: number) {
+        const byName = new Map<string, string>()
+        const byTemplate: Array<{ matches: (pvc: string) => boolean; reason: string }> = []
+        const claim = (names: string[], reason: string) => { for (const n of names) if (!byName.has(n)) byName.set(n, reason) }
+        const scale = (replicas: number | undefined) => (replicas === 0 ? ' (scaled to zero)' : '')
+        for (const c of await listAll(pageSize, (p) => batch.listNamespacedCronJob({ namespace, ...p }))) {
+          claim(claimsOf(c.spec?.jobTemplate.spec?.template.spec), `used by CronJob ${c.metadata?.name ?? '?'}'s pod template${c.spec?.suspend ? ' (suspended)' : ''}`)
+        }
+        for (const j of await listAll(pageSize, (p) => batch.listNamespacedJob({ namespace, ...p }))) {
+          if (finishedAt(j) === undefined) claim(claimsOf(j.spec?.template.spec), `used by unfinished Job ${j.metadata?.name ?? '?'}`)
+        }
+        for (const d of await listAll(pageSize, (p) => apps.listNamespacedDeployment({ namespace, ...p }))) {
+          claim(claimsOf(d.spec?.template.spec), `used by Deployment ${d.metadata?.name ?? '?'}${scale(d.spec?.replicas)}`)
+        }
+        for (const st of await listAll(pageSize, (p) => apps.listNamespacedStatefulSet({ namespace, ...p }))) {
+          const set = st.metadata?.name ?? '?'
+          claim(claimsOf(st.spec?.template.spec), `used by StatefulSet ${set}${scale(st.spec?.replicas)}`)
+          for (const t of st.spec?.volumeClaimTemplates ?? []) {
+            const prefix = `${t.metadata?.name ?? ''}-${set}-`
+            byTemplate.push({ matches: (pvc) => pvc.startsWith(prefix) && /^\d+$/.test(pvc.slice(prefix.length)), reason: `claimed by StatefulSet ${set}'s volumeClaimTemplate ${t.metadata?.name ?? '?'}${scale(st.spec?.replicas)}` })
+          }
+        }
+        return { byName, byTemplate }
+      }
 
       /** An object acted on: in the reply while it has room, and always in the log. */
       function acted(item: Item): void {
@@ -125,10 +160,15 @@ export default defineFunction<CleanUpConfig>({
           }
           if (config.pvcs.report || config.pvcs.delete) {
             const pods = await listAll(page, (p) => core.listNamespacedPod({ namespace, ...p }))
-            const mounted = new Set(pods.flatMap((p) => (p.spec?.volumes ?? []).map((v) => v.persistentVolumeClaim?.claimName).filter((n): n is string => Boolean(n))))
+            const mounted = new Set(pods.flatMap((p) => claimsOf(p.spec)))
+            // No Pod now is not "unused": a CronJob's next run, a workload scaled to zero
+            // or a StatefulSet's ordinal claims it again.
+            const wanted = await workloadClaims(namespace, page)
             for (const pvc of await listAll(page, (p) => core.listNamespacedPersistentVolumeClaim({ namespace, ...p }))) {
               const name = pvc.metadata?.name ?? ''
               if (mounted.has(name)) continue
+              const owner = wanted.byName.get(name) ?? wanted.byTemplate.find((w) => w.matches(name))?.reason
+              if (owner) { items.add({ kind: 'PersistentVolumeClaim', namespace, name, action: 'keep', reasons: [owner] }); continue }
               const age = now - (time(pvc.metadata?.creationTimestamp) ?? now)
               if (!config.pvcs.delete || protectedBy(pvc.metadata?.labels) || age < pvcGraceMs) {
                 const why = !config.pvcs.delete ? 'no Pod mounts it (deletion is not enabled)' : protectedBy(pvc.metadata?.labels) ? 'no Pod mounts it, but it is protected by label' : `no Pod mounts it, but it is younger than ${config.pvcs.grace}`
