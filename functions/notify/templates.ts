@@ -943,17 +943,17 @@ const cleanupTemplates: Record<string, Template> = {
     const parts = [
       removedCount > 0 ? `${dryRun ? 'Would delete' : 'Deleted'} ${kinds(removed) || removedCount}${removed.length > 0 ? `: ${some(removed.map((o) => nsName(o) ?? '?'), 3)}` : ''}.` : `Nothing ${dryRun ? 'would be' : 'was'} deleted.`,
       failed.length > 0 ? `Failed: ${some(failed.map(objectWithReason), 2, '; ')}.` : undefined,
-      reported.length > 0 ? `Unused PVCs, not deleted: ${some(reported.map((o) => nsName(o) ?? '?'), 3)}.` : undefined,
+      count('reported') > 0 ? `Unused PVCs, not deleted: ${reported.length > 0 ? some(reported.map((o) => nsName(o) ?? '?'), 3) : count('reported')}.` : undefined,
       kept > 0 ? `Kept ${kept}.` : undefined,
     ].filter((p): p is string => p !== undefined)
     return {
       severity: failed.length > 0 || count('failed') > 0 ? 'warning' : 'info',
-      title: `Clean-up${dryRun ? ' planned' : ''}: ${removedCount > 0 ? `${removedCount} ${dryRun ? 'to delete' : 'deleted'}${removed.length > 0 ? ` (${kinds(removed)})` : ''}` : 'nothing to delete'}${count('failed') > 0 ? `, ${count('failed')} FAILED` : ''}${reported.length > 0 ? `, ${plural(reported.length, 'unused PVC')} reported` : ''}`,
+      title: `Clean-up${dryRun ? ' planned' : ''}: ${removedCount > 0 ? `${removedCount} ${dryRun ? 'to delete' : 'deleted'}${removed.length > 0 ? ` (${kinds(removed)})` : ''}` : 'nothing to delete'}${count('failed') > 0 ? `, ${count('failed')} FAILED` : ''}${count('reported') > 0 ? `, ${plural(count('reported'), 'unused PVC')} reported` : ''}`,
       what: parts.join(' '),
       where: namespaces.length > 0 ? `${namespaces.length === 1 ? 'namespace' : 'namespaces'} ${some(namespaces, 5)}` : 'the configured namespaces',
       action: count('failed') > 0
         ? 'Look at the failed deletions (RBAC, a finalizer); they are tried again at the next run.'
-        : reported.length > 0
+        : count('reported') > 0
           ? 'Decide on the unused PVCs: delete them by hand if their data is not needed (`kubectl delete pvc -n <namespace> <name>`), or protect them with the protection label.'
           : dryRun && removedCount > 0 ? 'Nothing was deleted. Check the list in the event; when it is right, turn dry-run off for clean-up-resources.'
             : d.capReached === true ? `The per-run cap deferred ${plural(deferred, 'deletion')} to the next run; if this repeats, raise maxDeletionsPerRun.`
@@ -961,7 +961,7 @@ const cleanupTemplates: Record<string, Template> = {
       facts: facts([
         [dryRun ? 'Would delete' : 'Deleted', removedCount],
         ['Kept', kept],
-        ['Unused PVCs', reported.length > 0 ? reported.length : undefined],
+        ['Unused PVCs', count('reported') > 0 ? count('reported') : undefined],
         ['Failed', count('failed') > 0 ? count('failed') : undefined],
         ['Deferred', deferred > 0 ? deferred : undefined],
         ['Namespaces', some(namespaces, 5)],
