@@ -1,0 +1,66 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { parse, parseAllDocuments, stringify } from 'yaml'
+import { binarySkipReason, findBinary } from '../harness/binaries.ts'
+
+// The shipped alerts, proven with the real rule engine: `promtool test rules`
+// (Debian's prometheus package) on the PrometheusRule's groups, fed with
+// series shaped as Prometheus stores them from Caretaker's pods (one series
+// per pod, the Prometheus Operator's target labels, staleness when the pod
+// goes) and from kube-state-metrics. Each file in test/deploy/alerts/ names
+// the group it tests as `<group>.rules.yaml`; every alert has its cases:
+// firing and not while the function is up, still firing once its series are
+// gone after a bad state, quiet once they are gone after a good one, and for
+// the "nothing seen" alerts, firing when nothing was seen for the window.
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const testsDir = join(root, 'test/deploy/alerts')
+const run = promisify(execFile)
+const skip = binarySkipReason('promtool', { packageName: 'prometheus' })
+
+interface Rule { alert?: string, record?: string, expr: string }
+interface Group { name: string, rules: Rule[] }
+const rule = parseAllDocuments(await readFile(join(root, 'manifests/monitoring/prometheusrule.yaml'), 'utf8'))[0]!.toJSON() as { spec: { groups: Group[] } }
+const groups = rule.spec.groups
+const testFiles = (await readdir(testsDir)).filter((f) => f.endsWith('.yaml')).sort()
+
+interface RuleTest { rule_files: string[], tests: Array<{ alert_rule_test?: Array<{ alertname: string, exp_alerts: unknown[] }> }> }
+const tests = new Map<string, RuleTest>()
+for (const file of testFiles) tests.set(file, parse(await readFile(join(testsDir, file), 'utf8')) as RuleTest)
+
+t.test('every shipped alert has promtool cases, firing and quiet', async (t) => {
+  const alerts = new Set(groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.alert] : []))))
+  t.ok(alerts.size >= 14, `${alerts.size} alerts`)
+  const firing = new Set<string>()
+  const quiet = new Set<string>()
+  for (const [file, test] of tests) {
+    for (const name of test.rule_files) t.ok(groups.some((g) => `${g.name}.rules.yaml` === name), `${file}: ${name} is a group of the PrometheusRule`)
+    for (const c of test.tests.flatMap((x) => x.alert_rule_test ?? [])) (c.exp_alerts.length > 0 ? firing : quiet).add(c.alertname)
+  }
+  for (const a of alerts) {
+    t.ok(firing.has(a), `${a} is tested firing`)
+    t.ok(quiet.has(a), `${a} is tested quiet`)
+  }
+})
+
+t.test('promtool: the rules are valid and pass their tests', { skip }, async (t) => {
+  const promtool = findBinary('promtool', { packageName: 'prometheus' })!
+  const dir = await mkdtemp(join(tmpdir(), 'caretaker-rules-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  for (const g of groups) await writeFile(join(dir, `${g.name}.rules.yaml`), stringify({ groups: [g] }))
+  const check = await run(promtool, ['check', 'rules', ...groups.map((g) => join(dir, `${g.name}.rules.yaml`))])
+  t.match(check.stdout, /SUCCESS/)
+  for (const file of testFiles) {
+    await writeFile(join(dir, file), await readFile(join(testsDir, file)))
+    const result = await run(promtool, ['test', 'rules', join(dir, file)], { timeout: 300_000 }).then(
+      (r) => ({ ok: true, output: r.stdout + r.stderr }),
+      (err: { stdout?: string, stderr?: string, message: string }) => ({ ok: false, output: `${err.stdout ?? ''}${err.stderr ?? ''}` || err.message }),
+    )
+    t.ok(result.ok, `${file}`, { diagnostic: !result.ok, output: result.output })
+  }
+})
