@@ -6,8 +6,9 @@ import { parse, parseAllDocuments } from 'yaml'
 
 // The alerts and the dashboard read metrics that exist: every metric name in
 // the PrometheusRule's expressions and the dashboard's queries is one some
-// function or the runtime registers, and every label they group by, select
-// on, or print is one of that metric's labels (or one the scrape adds).
+// function or the runtime registers (or one kube-state-metrics exports, or
+// one the PrometheusRule records), and every label they group by, match on,
+// select on, or print is one of that metric's labels (or one the scrape adds).
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -31,11 +32,30 @@ for (const file of [...await sources(join(root, 'functions')), ...await sources(
 // Labels Prometheus adds when it scrapes (the PodMonitor's relabeling too), and a histogram's bucket bound.
 const SCRAPE_LABELS = new Set(['job', 'instance', 'pod', 'container', 'endpoint', 'knative_service', 'le'])
 
+/**
+ * The kube-state-metrics series the rules read, with their labels as
+ * kube-state-metrics exports them (kubernetes/kube-state-metrics
+ * docs/metrics/workload/job-metrics.md and internal/store/job.go): a Job is
+ * job_name + namespace; only kube_job_owner knows its CronJob.
+ */
+const KUBE_STATE_METRICS = new Map<string, Set<string>>([
+  ['kube_job_owner', new Set(['namespace', 'job_name', 'owner_kind', 'owner_name', 'owner_is_controller'])],
+  ['kube_job_created', new Set(['namespace', 'job_name'])],
+  ['kube_job_failed', new Set(['namespace', 'job_name', 'condition'])],
+  ['kube_job_complete', new Set(['namespace', 'job_name', 'condition'])],
+])
+
+interface Rule { alert?: string, record?: string, expr: string, annotations?: Record<string, string> }
 interface Query { where: string, expr: string, printed: string[] }
 const queries: Query[] = []
-const rule = parseAllDocuments(await readFile(join(root, 'manifests/monitoring/prometheusrule.yaml'), 'utf8'))[0]!.toJSON() as { spec: { groups: Array<{ rules: Array<{ alert: string, expr: string, annotations?: Record<string, string> }> }> } }
+const rule = parseAllDocuments(await readFile(join(root, 'manifests/monitoring/prometheusrule.yaml'), 'utf8'))[0]!.toJSON() as { spec: { groups: Array<{ name: string, rules: Rule[] }> } }
+/** Series the PrometheusRule records → the labels its outer aggregation keeps. */
+const recorded = new Map<string, Set<string>>()
 for (const group of rule.spec.groups) {
-  for (const r of group.rules) queries.push({ where: `alert ${r.alert}`, expr: String(r.expr), printed: [...Object.values(r.annotations ?? {}).join(' ').matchAll(/\$labels\.([a-z_]+)/g)].map((m) => m[1]!) })
+  for (const r of group.rules) {
+    if (r.record) recorded.set(r.record, new Set((/^\s*\w+\s+by\s*\(([^)]*)\)/.exec(r.expr)?.[1] ?? '').split(',').map((l) => l.trim()).filter(Boolean)))
+    queries.push({ where: r.alert ? `alert ${r.alert}` : `record ${r.record}`, expr: String(r.expr), printed: [...Object.values(r.annotations ?? {}).join(' ').matchAll(/\$labels\.([a-z_]+)/g)].map((m) => m[1]!) })
+  }
 }
 const dashboard = parse(await readFile(join(root, 'manifests/monitoring/dashboard.yaml'), 'utf8')) as { data: Record<string, string> }
 const panels = (JSON.parse(dashboard.data['caretaker.json']!) as { panels: Array<{ title: string, targets: Array<{ expr: string, legendFormat?: string }> }> }).panels
@@ -52,18 +72,31 @@ t.test('every alert and panel reads metrics and labels that exist', async (t) =>
   t.ok(queries.length >= 25, `${queries.length} queries`)
   for (const q of queries) {
     const names = [...q.expr.matchAll(/\b(caretaker_[a-z0-9_]+)\b/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ''))
-    t.ok(names.length > 0, `${q.where}: reads a Caretaker metric`)
+    const others = [...q.expr.matchAll(/\b(kube_[a-z0-9_]+|[a-z_]+:[a-z0-9_]+:[a-z0-9_]+)\b/g)].map((m) => m[1]!)
+    t.ok(names.length > 0 || others.length > 0, `${q.where}: reads a Caretaker or kube-state-metrics metric`)
     const labels = new Set(SCRAPE_LABELS)
     for (const name of names) {
       t.ok(registered.has(name), `${q.where}: ${name} is registered by a function or the runtime`)
       for (const l of registered.get(name) ?? []) labels.add(l)
     }
+    for (const name of others) {
+      const known = KUBE_STATE_METRICS.get(name) ?? recorded.get(name)
+      t.ok(known, `${q.where}: ${name} is exported by kube-state-metrics or recorded by the PrometheusRule`)
+      for (const l of known ?? []) labels.add(l)
+    }
+    // label_replace(v, "dst", "replacement", "src", "regex") adds dst.
+    for (const m of q.expr.matchAll(/,\s*"([a-z_]+)",\s*"[^"]*",\s*"[a-z_]+",\s*"[^"]*"\s*\)/g)) labels.add(m[1]!)
     const used = [
-      ...[...q.expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((s) => s.trim()).filter(Boolean)),
+      ...[...q.expr.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((s) => s.trim()).filter(Boolean)),
       ...[...q.expr.matchAll(/\{([^}]*)\}/g)].flatMap((m) => [...m[1]!.matchAll(/([a-z_]+)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]!)),
       ...q.printed,
     ]
-    for (const l of used) t.ok(labels.has(l), `${q.where}: label ${l} is one of ${names.join(', ')}'s`)
+    for (const l of used) t.ok(labels.has(l), `${q.where}: label ${l} is one of ${[...names, ...others].join(', ')}'s`)
+    // A selector matches on the labels of its own metric: kube_job_failed{cronjob="…"} matches nothing.
+    for (const m of q.expr.matchAll(/\b((?:caretaker|kube)_[a-z0-9_]+)\{([^}]*)\}/g)) {
+      const own = registered.get(m[1]!.replace(/_(bucket|sum|count)$/, '')) ?? KUBE_STATE_METRICS.get(m[1]!) ?? new Set<string>()
+      for (const l of m[2]!.matchAll(/([a-z_]+)\s*(?:=~|!~|!=|=)/g)) t.ok(own.has(l[1]!) || SCRAPE_LABELS.has(l[1]!), `${q.where}: ${m[1]} has a label ${l[1]}`)
+    }
   }
 })
 
@@ -73,4 +106,19 @@ t.test('Prometheus scrapes the functions', async (t) => {
   t.match(monitor.spec.podMetricsEndpoints, [{ port: 'user-port', path: '/metrics' }], 'Knative\'s name for the user container\'s port')
   const kustomization = parse(await readFile(join(root, 'manifests/monitoring/kustomization.yaml'), 'utf8')) as { resources: string[] }
   t.ok(kustomization.resources.includes('podmonitor.yaml'))
+})
+
+t.test('the Certificate metrics keep their namespace label through the scrape', async (t) => {
+  // The Prometheus Operator sets the target label namespace (the pod's); with
+  // honor_labels false Prometheus renames the exported one exported_namespace,
+  // and applies metric relabelings after that (prometheus scrape/scrape.go,
+  // mutateSampleLabels). The rules and panels read namespace as the Certificate's.
+  const monitor = parseAllDocuments(await readFile(join(root, 'manifests/monitoring/podmonitor.yaml'), 'utf8'))[0]!.toJSON() as { spec: { podMetricsEndpoints: Array<{ honorLabels?: boolean, metricRelabelings?: Array<Record<string, unknown>> }> } }
+  const endpoint = monitor.spec.podMetricsEndpoints[0]!
+  t.not(endpoint.honorLabels, true, 'a pod cannot overwrite job, pod or instance')
+  t.match(endpoint.metricRelabelings, [
+    { sourceLabels: ['exported_namespace'], regex: '(.+)', targetLabel: 'namespace', replacement: '$1' },
+    { regex: 'exported_namespace', action: 'labeldrop' },
+  ])
+  t.ok(registered.get('caretaker_certificate_expiry_timestamp_seconds')?.has('namespace'))
 })
