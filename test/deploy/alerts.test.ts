@@ -53,8 +53,14 @@ t.test('promtool: the rules are valid and pass their tests', { skip }, async (t)
   const dir = await mkdtemp(join(tmpdir(), 'caretaker-rules-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   for (const g of groups) await writeFile(join(dir, `${g.name}.rules.yaml`), stringify({ groups: [g] }))
-  const check = await run(promtool, ['check', 'rules', ...groups.map((g) => join(dir, `${g.name}.rules.yaml`))])
-  t.match(check.stdout, /SUCCESS/)
+  // The dashboard's queries too, as recording rules: promtool parses each.
+  const dashboard = parse(await readFile(join(root, 'manifests/monitoring/dashboard.yaml'), 'utf8')) as { data: Record<string, string> }
+  const panels = (JSON.parse(dashboard.data['caretaker.json']!) as { panels: Array<{ id: number, targets: Array<{ refId: string, expr: string }> }> }).panels
+  const panelRules = panels.flatMap((p) => p.targets.map((target) => ({ record: `dashboard:panel_${p.id}_${target.refId}:expr`, expr: target.expr })))
+  await writeFile(join(dir, 'dashboard.rules.yaml'), stringify({ groups: [{ name: 'dashboard', rules: panelRules }] }))
+  const check = await run(promtool, ['check', 'rules', ...groups.map((g) => join(dir, `${g.name}.rules.yaml`)), join(dir, 'dashboard.rules.yaml')])
+  t.match(check.stdout, new RegExp(`SUCCESS: ${panelRules.length} rules found`), 'every dashboard query parses')
+  t.equal(check.stdout.match(/SUCCESS/g)?.length, groups.length + 1, 'every group parses')
   for (const file of testFiles) {
     await writeFile(join(dir, file), await readFile(join(testsDir, file)))
     const result = await run(promtool, ['test', 'rules', join(dir, file)], { timeout: 300_000 }).then(

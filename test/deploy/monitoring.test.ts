@@ -122,3 +122,14 @@ t.test('the Certificate metrics keep their namespace label through the scrape', 
   ])
   t.ok(registered.get('caretaker_certificate_expiry_timestamp_seconds')?.has('namespace'))
 })
+
+t.test('the dashboard reads the Prometheus chosen in its datasource variable', async (t) => {
+  interface Ref { type?: string, uid?: string }
+  const json = JSON.parse(dashboard.data['caretaker.json']!) as { templating?: { list: Array<{ name: string, type: string, query: string }> }, panels: Array<{ title: string, datasource?: Ref, targets: Array<{ refId: string, datasource?: Ref }> }> }
+  t.match(json.templating?.list, [{ name: 'datasource', type: 'datasource', query: 'prometheus' }])
+  for (const p of json.panels) {
+    t.same(p.datasource, { type: 'prometheus', uid: '${datasource}' }, `panel "${p.title}"`)
+    for (const target of p.targets) t.same(target.datasource, { type: 'prometheus', uid: '${datasource}' }, `panel "${p.title}" query ${target.refId}`)
+  }
+  t.notMatch(dashboard.data['caretaker.json']!, /"uid":\s*"(?!\$\{datasource\}|caretaker")/, 'no data source named by a uid of one installation')
+})
