@@ -133,3 +133,29 @@ t.test('the dashboard reads the Prometheus chosen in its datasource variable', a
   }
   t.notMatch(dashboard.data['caretaker.json']!, /"uid":\s*"(?!\$\{datasource\}|caretaker")/, 'no data source named by a uid of one installation')
 })
+
+t.test('CaretakerScheduledRunMissing watches every function with a daily PingSource', async (t) => {
+  type Filter = Record<string, Record<string, string>>
+  interface Doc { kind: string, metadata: { name: string, namespace?: string }, spec: { schedule?: string, filter?: { attributes?: Record<string, string> }, filters?: Filter[], subscriber?: { ref?: { name: string } } } }
+  const docs: Doc[] = []
+  for (const file of (await readdir(join(root, 'triggers'))).filter((f) => f.endsWith('.yaml'))) {
+    for (const d of parseAllDocuments(await readFile(join(root, 'triggers', file), 'utf8'))) {
+      const json = d.toJSON() as Doc | null
+      if (json?.kind) docs.push(json)
+    }
+  }
+  const daily = new Set(docs.filter((d) => d.kind === 'PingSource' && /^\S+ \S+ \* \* \*$/.test(d.spec.schedule ?? '')).map((d) => `/apis/v1/namespaces/${d.metadata.namespace}/pingsources/${d.metadata.name}`))
+  // A Trigger's filter (attributes: exact) or filters (the exact and prefix dialects it uses) let a daily tick through.
+  const passes = (d: Doc, source: string) => {
+    const attrs = d.spec.filter?.attributes
+    if (attrs) return attrs.type === 'dev.knative.sources.ping' && attrs.source === source
+    const filters = d.spec.filters ?? []
+    return filters.some((f) => f.exact?.type === 'dev.knative.sources.ping')
+      && filters.every((f) => (f.exact?.source === undefined || f.exact.source === source) && (f.prefix?.source === undefined || source.startsWith(f.prefix.source)))
+  }
+  const expected = new Set(docs.filter((d) => d.kind === 'Trigger' && [...daily].some((source) => passes(d, source))).map((d) => d.spec.subscriber!.ref!.name))
+  t.ok(expected.size >= 7, `${expected.size} functions with a daily PingSource`)
+  const alert = rule.spec.groups.flatMap((g) => g.rules).find((r) => r.alert === 'CaretakerScheduledRunMissing')!
+  const watched = new Set([...alert.expr.matchAll(/absent_over_time\(caretaker_events_received_total\{function="([a-z-]+)", type="dev\.knative\.sources\.ping"\}\[26h\]\)/g)].map((m) => m[1]!))
+  t.same([...watched].sort(), [...expected].sort())
+})
