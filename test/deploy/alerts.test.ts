@@ -18,6 +18,10 @@ import { binarySkipReason, findBinary } from '../harness/binaries.ts'
 // gone after a bad state, quiet once they are gone after a good one, and for
 // the "nothing seen" alerts, firing when nothing was seen for the window.
 
+// promtool evaluates every rule at every step of days of series: about 15 s
+// of CPU, and minutes of wall time on a loaded machine.
+t.setTimeout(600_000)
+
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const testsDir = join(root, 'test/deploy/alerts')
 const run = promisify(execFile)
