@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { parse, parseAllDocuments, stringify } from 'yaml'
 import { binarySkipReason, findBinary } from '../harness/binaries.ts'
+import { KUBE_STATE_METRICS, KUBE_STATE_METRICS_TARGET_LABELS, POD_TARGET_LABELS, registeredMetrics } from './metric-catalogue.ts'
 
 // The shipped alerts, proven with the real rule engine: `promtool test rules`
 // (Debian's prometheus package) on the PrometheusRule's groups, fed with
@@ -33,7 +34,7 @@ const rule = parseAllDocuments(await readFile(join(root, 'manifests/monitoring/p
 const groups = rule.spec.groups
 const testFiles = (await readdir(testsDir)).filter((f) => f.endsWith('.yaml')).sort()
 
-interface RuleTest { rule_files: string[], tests: Array<{ alert_rule_test?: Array<{ alertname: string, exp_alerts: unknown[] }> }> }
+interface RuleTest { rule_files: string[], tests: Array<{ input_series?: Array<{ series: string }>, alert_rule_test?: Array<{ alertname: string, exp_alerts: unknown[] }> }> }
 const tests = new Map<string, RuleTest>()
 for (const file of testFiles) tests.set(file, parse(await readFile(join(testsDir, file), 'utf8')) as RuleTest)
 
@@ -50,6 +51,32 @@ t.test('every shipped alert has promtool cases, firing and quiet', async (t) => 
     t.ok(firing.has(a), `${a} is tested firing`)
     t.ok(quiet.has(a), `${a} is tested quiet`)
   }
+})
+
+t.test('the tests feed series shaped as Prometheus stores them from Caretaker\'s pods and kube-state-metrics', async (t) => {
+  const registered = await registeredMetrics(root)
+  const monitor = parseAllDocuments(await readFile(join(root, 'manifests/monitoring/podmonitor.yaml'), 'utf8'))[0]!.toJSON() as { metadata: { name: string, namespace: string } }
+  let count = 0
+  for (const [file, test] of tests) {
+    for (const { series } of test.tests.flatMap((x) => x.input_series ?? [])) {
+      count++
+      const name = /^([a-z_:0-9]+)\{/.exec(series)?.[1] ?? ''
+      const labels = new Map([...series.matchAll(/([a-z_]+)="([^"]*)"/g)].filter((m) => m[2] !== '').map((m) => [m[1]!, m[2]!]))
+      const own = registered.get(name.replace(/_(bucket|sum|count)$/, ''))
+      if (own) {
+        // Every label the metric declares, and the pod's target labels: the job is the PodMonitor's.
+        t.same([...labels.keys()].sort(), [...new Set([...own, ...POD_TARGET_LABELS])].sort(), `${file}: ${name} has its own labels and the pod's`)
+        t.equal(labels.get('job'), `${monitor.metadata.namespace}/${monitor.metadata.name}`, `${file}: ${name} from the PodMonitor's job`)
+        t.equal(labels.get('knative_service'), /^([a-z-]+)-\d{5}-deployment-/.exec(labels.get('pod') ?? '')?.[1], `${file}: ${name} from a Knative revision's pod`)
+        continue
+      }
+      const ksm = KUBE_STATE_METRICS.get(name)
+      t.ok(ksm, `${file}: ${name} is Caretaker's or kube-state-metrics'`)
+      for (const l of labels.keys()) t.ok(ksm?.has(l) || KUBE_STATE_METRICS_TARGET_LABELS.has(l), `${file}: ${name} has a label ${l}`)
+      for (const l of ['namespace', 'job_name', 'job', 'instance']) t.ok(labels.has(l), `${file}: ${name} has ${l}`)
+    }
+  }
+  t.ok(count > 50, `${count} input series`)
 })
 
 t.test('promtool: the rules are valid and pass their tests', { skip }, async (t) => {

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
+import { KUBE_STATE_METRICS, registeredMetrics, SCRAPE_LABELS } from './metric-catalogue.ts'
 
 // The alerts and the dashboard read metrics that exist: every metric name in
 // the PrometheusRule's expressions and the dashboard's queries is one some
@@ -12,38 +13,7 @@ import { parse, parseAllDocuments } from 'yaml'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
-async function sources(dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) out.push(join(entry.parentPath, entry.name))
-  }
-  return out
-}
-
-/** Metric name → its label names, read from every `new Counter/Gauge/Histogram({ name, …, labelNames })` in production code. */
-const registered = new Map<string, Set<string>>()
-for (const file of [...await sources(join(root, 'functions')), ...await sources(join(root, 'shared'))]) {
-  const text = await readFile(file, 'utf8')
-  for (const m of text.matchAll(/name:\s*'(caretaker_[a-z0-9_]+)'([\s\S]*?)(?:registers|\}\))/g)) {
-    const labels = /labelNames:\s*\[([^\]]*)\]/.exec(m[2]!)?.[1] ?? ''
-    registered.set(m[1]!, new Set([...labels.matchAll(/'([a-z_]+)'/g)].map((l) => l[1]!)))
-  }
-}
-// Labels Prometheus adds when it scrapes (the PodMonitor's relabeling too), and a histogram's bucket bound.
-const SCRAPE_LABELS = new Set(['job', 'instance', 'pod', 'container', 'endpoint', 'knative_service', 'le'])
-
-/**
- * The kube-state-metrics series the rules read, with their labels as
- * kube-state-metrics exports them (kubernetes/kube-state-metrics
- * docs/metrics/workload/job-metrics.md and internal/store/job.go): a Job is
- * job_name + namespace; only kube_job_owner knows its CronJob.
- */
-const KUBE_STATE_METRICS = new Map<string, Set<string>>([
-  ['kube_job_owner', new Set(['namespace', 'job_name', 'owner_kind', 'owner_name', 'owner_is_controller'])],
-  ['kube_job_created', new Set(['namespace', 'job_name'])],
-  ['kube_job_failed', new Set(['namespace', 'job_name', 'condition'])],
-  ['kube_job_complete', new Set(['namespace', 'job_name', 'condition'])],
-])
+const registered = await registeredMetrics(root)
 
 interface Rule { alert?: string, record?: string, expr: string, annotations?: Record<string, string> }
 interface Query { where: string, expr: string, printed: string[] }
