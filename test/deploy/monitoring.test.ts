@@ -129,3 +129,10 @@ t.test('CaretakerScheduledRunMissing watches every function with a daily PingSou
   const watched = new Set([...alert.expr.matchAll(/absent_over_time\(caretaker_events_received_total\{function="([a-z-]+)", type="dev\.knative\.sources\.ping"\}\[26h\]\)/g)].map((m) => m[1]!))
   t.same([...watched].sort(), [...expected].sort())
 })
+
+t.test('kube-prometheus-stack\'s Prometheus selects the PodMonitor and the PrometheusRule', async (t) => {
+  for (const file of ['podmonitor.yaml', 'prometheusrule.yaml']) {
+    const obj = parseAllDocuments(await readFile(join(root, 'manifests/monitoring', file), 'utf8'))[0]!.toJSON() as { metadata: { labels: Record<string, string> } }
+    t.equal(obj.metadata.labels.release, 'kube-prometheus-stack', `${file}: the chart's default selector, release: <release name>`)
+  }
+})
