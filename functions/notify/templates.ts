@@ -467,6 +467,9 @@ const CERTIFICATE_ACTIONS: Record<string, string> = {
   'would-request-renewal': 'renewal would be requested (dry-run)',
   cooldown: 'renewal requested earlier, within the cooldown',
   issuing: 'issuance in progress',
+  stuck: 'issuance stuck, reported',
+  'request-deleted': 'issuance stuck, failed request deleted for a retry',
+  'would-delete-request': 'issuance stuck, failed request would be deleted (dry-run)',
   restarted: 're-issued, workloads restarted',
   'would-restart': 're-issued, workloads would be restarted (dry-run)',
 }
@@ -501,6 +504,36 @@ function expiry(seconds: number | undefined): string | undefined {
 }
 
 const certificateTemplates: Record<string, Template> = {
+  'dev.caretaker.certificate.stuck': (input, d) => {
+    const name = certificate(d)
+    const request = rec(d.request)
+    const requestName = str(request.name)
+    const failed = request.failed === true
+    const stuckFor = num(d.stuckForSeconds)
+    const action = str(d.action)
+    const why = requestName
+      ? `CertificateRequest ${requestName} is ${str(request.reason) ?? 'not done'}${str(request.message) ? `: ${clip(str(request.message)!, 200)}` : ''}`
+      : 'no CertificateRequest exists for the revision being issued'
+    return {
+      severity: failed ? 'critical' : 'warning',
+      title: `Certificate issuance stuck: ${name}${stuckFor !== undefined ? ` (issuing for ${formatDuration(stuckFor * 1000)})` : ''}`,
+      what: `${name} has been issuing since ${when(d.issuingSince, input.time) ?? 'a while'} and is not done: ${sentence(why)}${action === 'request-deleted' ? ' The failed request was deleted so that cert-manager makes a new one.' : action === 'would-delete-request' ? ' Dry-run: the failed request would be deleted so that cert-manager makes a new one.' : ''}`,
+      where: certificateWhere(d),
+      action: action === 'request-deleted'
+        ? `Check within the hour that the new request succeeds: ${cmctl('status certificate', d)}.`
+        : failed
+          ? `The request will not finish by itself: fix what it names (issuer, DNS, approval), then delete it (\`kubectl delete certificaterequest -n ${str(d.namespace) ?? '<namespace>'} ${requestName ?? '<name>'}\`) or turn on retryFailedRequests for renew-certificate.`
+          : `Look at what it waits for: ${cmctl('status certificate', d)} names the Order and Challenge (HTTP-01 reachability, DNS-01 records, the issuer's readiness).`,
+      facts: facts([
+        ['Issuing since', when(d.issuingSince, input.time)],
+        ['Request', requestName],
+        ['Request state', str(request.reason)],
+        ['Ready reason', str(d.readyReason)],
+        ['Done', action === 'reported' ? 'reported' : action],
+        ['Trigger', str(d.trigger)],
+      ]),
+    }
+  },
   'dev.caretaker.certificate.renewal.triggered': (input, d) => {
     const name = certificate(d)
     const notReady = d.reason === 'not-ready'

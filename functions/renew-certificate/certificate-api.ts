@@ -1,10 +1,11 @@
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
-import type { Certificate } from './certificates.ts'
+import type { Certificate, CertificateRequest } from './certificates.ts'
 
-/** cert-manager.io/v1 Certificates through the Kubernetes API: read, list page by page, annotate, update status. */
+/** cert-manager.io/v1 Certificates through the Kubernetes API: read, list page by page, annotate, update status; and their CertificateRequests. */
 
 const CERTIFICATES = { group: 'cert-manager.io', version: 'v1', plural: 'certificates' } as const
+const REQUESTS = { group: 'cert-manager.io', version: 'v1', plural: 'certificaterequests' } as const
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
 
 interface CertificateList { items?: Certificate[]; metadata?: { continue?: string; _continue?: string } }
@@ -71,6 +72,39 @@ export class CertificateApi {
       return await this.#api.replaceNamespacedCustomObjectStatus({ ...CERTIFICATES, namespace, name, body: cert }) as Certificate
     } catch (err) {
       throw kubernetesError(err, `update the status of Certificate ${namespace}/${name}`)
+    }
+  }
+
+  /** The CertificateRequests of a namespace (a Certificate keeps only its last few: cert-manager's revisionHistoryLimit). */
+  async requests(namespace: string, pageSize: number): Promise<CertificateRequest[]> {
+    const out: CertificateRequest[] = []
+    let token: string | undefined
+    do {
+      let page: { items?: CertificateRequest[]; metadata?: { continue?: string; _continue?: string } }
+      try {
+        page = await this.#api.listNamespacedCustomObject({ ...REQUESTS, namespace, limit: pageSize, ...(token ? { _continue: token } : {}) }) as typeof page
+      } catch (err) {
+        throw kubernetesError(err, `list CertificateRequests in ${namespace}`)
+      }
+      out.push(...(page.items ?? []))
+      token = page.metadata?.continue ?? page.metadata?._continue
+    } while (token)
+    return out
+  }
+
+  /**
+   * Deletes a CertificateRequest as it was read (its uid as a precondition),
+   * so cert-manager's request manager makes a new one for the revision. A
+   * request already gone counts as done.
+   */
+  async deleteRequest(request: CertificateRequest): Promise<void> {
+    const { namespace = '', name, uid } = request.metadata
+    try {
+      await this.#api.deleteNamespacedCustomObject({ ...REQUESTS, namespace, name, body: { preconditions: { ...(uid ? { uid } : {}) } } })
+    } catch (err) {
+      const e = kubernetesError(err, `delete CertificateRequest ${namespace}/${name}`)
+      if (e.details?.code === 404) return
+      throw e
     }
   }
 }

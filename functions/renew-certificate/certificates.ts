@@ -10,6 +10,8 @@ import type { RenewalPolicy } from './config.ts'
 
 /** When renew-certificate last requested a renewal: the cooldown, kept on the Certificate so a restart does not forget it. */
 export const REQUESTED_AT_ANNOTATION = 'renew-certificate.caretaker.dev/requested-at'
+/** When a stuck issuance of the Certificate was last reported: at most once per cooldown from its change events. */
+export const STUCK_REPORTED_AT_ANNOTATION = 'renew-certificate.caretaker.dev/stuck-reported-at'
 /** The Certificate revision whose workloads were last restarted. */
 export const RESTARTED_REVISION_ANNOTATION = 'renew-certificate.caretaker.dev/restarted-revision'
 /** On a Deployment, StatefulSet or DaemonSet: "true" (any certificate Secret it mounts) or a comma-separated list of Secret names. */
@@ -52,6 +54,9 @@ interface CertificateIdentity {
 export interface CertificateState extends CertificateIdentity {
   /** When the Ready condition last changed (the creation time when it has none). */
   readySince: Date | undefined
+  /** When the Issuing condition last changed, while it is True. */
+  issuingSince: Date | undefined
+  uid: string | undefined
   revision: number | undefined
   notAfter: Date | undefined
   renewalTime: Date | undefined
@@ -59,7 +64,7 @@ export interface CertificateState extends CertificateIdentity {
   restartedRevision: number | undefined
 }
 
-function date(value: string | Date | undefined): Date | undefined {
+export function date(value: string | Date | undefined): Date | undefined {
   if (value === undefined) return undefined
   const d = new Date(value)
   return Number.isNaN(d.getTime()) ? undefined : d
@@ -82,6 +87,8 @@ export function certificateState(cert: Certificate): CertificateState {
     readyMessage: ready?.message ?? '',
     readySince: date(ready?.lastTransitionTime) ?? date(cert.metadata.creationTimestamp),
     issuing: condition(cert, 'Issuing')?.status === 'True',
+    issuingSince: condition(cert, 'Issuing')?.status === 'True' ? date(condition(cert, 'Issuing')?.lastTransitionTime) : undefined,
+    uid: cert.metadata.uid,
     revision: cert.status?.revision,
     notAfter: date(cert.status?.notAfter),
     renewalTime: date(cert.status?.renewalTime),
@@ -94,7 +101,7 @@ export type RenewalReason = 'not-ready' | 'renewal-due'
 
 export type RenewalDecision =
   | { renew: true; reason: RenewalReason; message: string }
-  | { renew: false; why: 'healthy' | 'issuing' | 'not-ready-recently' | 'cooldown'; message: string }
+  | { renew: false; why: 'healthy' | 'issuing' | 'stuck' | 'not-ready-recently' | 'cooldown'; message: string }
 
 const iso = (d: Date) => d.toISOString()
 
@@ -105,7 +112,13 @@ const iso = (d: Date) => d.toISOString()
  * last request.
  */
 export function renewalDecision(state: CertificateState, now: Date, policy: RenewalPolicy): RenewalDecision {
-  if (state.issuing) return { renew: false, why: 'issuing', message: 'an issuance is in progress (Issuing condition is True)' }
+  if (state.issuing) {
+    const since = state.issuingSince
+    if (since && now.getTime() - since.getTime() >= policy.stuckIssuingMs) {
+      return { renew: false, why: 'stuck', message: `issuing since ${iso(since)}, longer than the threshold: the issuance is stuck` }
+    }
+    return { renew: false, why: 'issuing', message: 'an issuance is in progress (Issuing condition is True)' }
+  }
   let wanted: { reason: RenewalReason; message: string } | undefined
   if (!state.ready) {
     const since = state.readySince
@@ -182,4 +195,48 @@ export function certificateRow(state: CertificateState, now: Date, policy: Renew
     expiresInSeconds: expiresInMs === undefined ? null : Math.floor(expiresInMs / 1000),
     expiring: expiresInMs !== undefined && expiresInMs < policy.expiryThresholdMs,
   }
+}
+
+/** The annotation cert-manager puts on each CertificateRequest: the Certificate revision it is for. */
+export const REQUEST_REVISION_ANNOTATION = 'cert-manager.io/certificate-revision'
+
+/** A cert-manager.io/v1 CertificateRequest, as much as is read here. */
+export interface CertificateRequest {
+  metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string; annotations?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string; uid: string }> }
+  status?: { conditions?: CertificateCondition[]; failureTime?: string }
+}
+
+export interface RequestState {
+  name: string
+  /** Ready's reason (Pending, Failed, Issued…), or the Denied/InvalidRequest condition's. */
+  reason: string
+  message: string
+  /** cert-manager will not finish it: Ready=False with reason Failed, Denied=True or InvalidRequest=True. */
+  failed: boolean
+}
+
+/**
+ * The CertificateRequest of the issuance in progress: owned by the
+ * Certificate and annotated with the revision being issued (the current
+ * revision + 1), as cert-manager's issuing controller names and finds it
+ * (pkg/controller/certificates/issuing, pkg/controller/certificates/requestmanager).
+ */
+export function currentRequest(state: CertificateState, requests: readonly CertificateRequest[]): CertificateRequest | undefined {
+  const next = String((state.revision ?? 0) + 1)
+  return requests.find((r) =>
+    r.metadata.annotations?.[REQUEST_REVISION_ANNOTATION] === next
+    && (r.metadata.ownerReferences ?? []).some((o) => o.kind === 'Certificate' && (state.uid ? o.uid === state.uid : o.name === state.name)))
+}
+
+/** What a CertificateRequest says of itself; failed as cert-manager's issuing controller judges it. */
+export function requestState(request: CertificateRequest): RequestState {
+  const conditions = request.status?.conditions ?? []
+  const find = (type: string) => conditions.find((c) => c.type === type)
+  const denied = find('Denied')
+  const invalid = find('InvalidRequest')
+  const ready = find('Ready')
+  if (denied?.status === 'True') return { name: request.metadata.name, reason: denied.reason ?? 'Denied', message: denied.message ?? '', failed: true }
+  if (invalid?.status === 'True') return { name: request.metadata.name, reason: invalid.reason ?? 'InvalidRequest', message: invalid.message ?? '', failed: true }
+  const failed = ready?.status === 'False' && ready.reason === 'Failed'
+  return { name: request.metadata.name, reason: ready?.reason ?? (ready ? '' : 'NoReadyCondition'), message: ready?.message ?? '', failed }
 }

@@ -11,6 +11,10 @@ export interface RenewCertificateConfig {
   expiryThreshold: string
   /** At most one renewal request per Certificate in this long, e.g. `6h`. */
   cooldown: string
+  /** Issuing for longer than this is reported as stuck, e.g. `1h`. */
+  stuckIssuingAfter: string
+  /** Delete a stuck issuance's failed CertificateRequest so cert-manager makes a new one (at most once per cooldown). */
+  retryFailedRequests: boolean
   /** Objects per list request. */
   pageSize: number
 }
@@ -25,6 +29,8 @@ export const configSchema: JsonSchema = {
     notReadyFor: { ...duration, default: '1h' },
     expiryThreshold: { ...duration, default: '14d' },
     cooldown: { ...duration, default: '6h' },
+    stuckIssuingAfter: { ...duration, default: '1h' },
+    retryFailedRequests: { type: 'boolean', default: false },
     pageSize: { type: 'integer', minimum: 1, maximum: 1000, default: 250 },
   },
 }
@@ -34,13 +40,14 @@ export interface RenewalPolicy {
   notReadyForMs: number
   expiryThresholdMs: number
   cooldownMs: number
+  stuckIssuingMs: number
 }
 
 export function renewalPolicy(config: RenewCertificateConfig): RenewalPolicy {
-  const ms = (field: 'notReadyFor' | 'expiryThreshold' | 'cooldown'): number => {
+  const ms = (field: 'notReadyFor' | 'expiryThreshold' | 'cooldown' | 'stuckIssuingAfter'): number => {
     const value = parseDuration(config[field]) ?? 0
     if (value <= 0) throw new CaretakerError(Errors.InvalidConfig, `config.${field}: must be longer than zero, got '${config[field]}'`)
     return value
   }
-  return { notReadyForMs: ms('notReadyFor'), expiryThresholdMs: ms('expiryThreshold'), cooldownMs: ms('cooldown') }
+  return { notReadyForMs: ms('notReadyFor'), expiryThresholdMs: ms('expiryThreshold'), cooldownMs: ms('cooldown'), stuckIssuingMs: ms('stuckIssuingAfter') }
 }

@@ -6,9 +6,9 @@ import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { CertificateApi } from './certificate-api.ts'
 import {
-  certificateRow, certificateState, reissue, renewalDecision, withManualTrigger,
-  REQUESTED_AT_ANNOTATION, RESTARTED_REVISION_ANNOTATION,
-  type Certificate, type CertificateRow, type CertificateState, type RenewalDecision,
+  certificateRow, certificateState, currentRequest, date, reissue, renewalDecision, requestState, withManualTrigger,
+  REQUESTED_AT_ANNOTATION, RESTARTED_REVISION_ANNOTATION, STUCK_REPORTED_AT_ANNOTATION,
+  type Certificate, type CertificateRow, type CertificateState, type RenewalDecision, type RequestState,
 } from './certificates.ts'
 import { configSchema, renewalPolicy, type RenewCertificateConfig } from './config.ts'
 import { CertificateMetrics } from './metrics.ts'
@@ -29,18 +29,28 @@ const RENEWAL_TRIGGERED = 'dev.caretaker.certificate.renewal.triggered'
 const REISSUED = 'dev.caretaker.certificate.reissued'
 const EXPIRING = 'dev.caretaker.certificate.expiring'
 const REPORTED = 'dev.caretaker.certificates.reported'
+const STUCK = 'dev.caretaker.certificate.stuck'
 /** Tries at claiming the cooldown when the Certificate changes under us. */
 const CLAIM_ATTEMPTS = 3
 
-type Action = 'none' | 'renewal-requested' | 'would-request-renewal' | 'cooldown' | 'issuing' | 'restarted' | 'would-restart'
+type Action = 'none' | 'renewal-requested' | 'would-request-renewal' | 'cooldown' | 'issuing' | 'stuck' | 'request-deleted' | 'would-delete-request' | 'restarted' | 'would-restart'
 
 interface Renewal { reason: 'not-ready' | 'renewal-due'; message: string; requested: boolean }
 interface Reissue { previous: number; revision: number; workloads: Array<Workload & { restarted: boolean }> }
+interface Stuck {
+  issuingSince: Date
+  message: string
+  request: RequestState | null
+  action: 'reported' | 'request-deleted' | 'would-delete-request' | 'cooldown'
+  /** Whether this look reports it (a change event reports a stuck issuance at most once per cooldown). */
+  report: boolean
+}
 interface FollowUp {
   state: CertificateState
   decision: RenewalDecision
   renewal?: Renewal
   reissue?: Reissue
+  stuck?: Stuck
 }
 
 interface Target { namespace: string; name: string }
@@ -68,6 +78,7 @@ function targetOf(event: CloudEvent<unknown>): Target | undefined {
 }
 
 function actionOf(follow: FollowUp, dryRun: boolean): Action {
+  if (follow.stuck) return follow.stuck.action === 'reported' ? 'stuck' : follow.stuck.action
   if (follow.renewal) return follow.renewal.requested ? 'renewal-requested' : 'would-request-renewal'
   if (follow.reissue) return dryRun ? 'would-restart' : 'restarted'
   if (!follow.decision.renew && (follow.decision.why === 'cooldown' || follow.decision.why === 'issuing')) return follow.decision.why
@@ -168,12 +179,75 @@ export default defineFunction<RenewCertificateConfig>({
       }
     }
 
-    function followUp(cert: Certificate, context: HandlerContext): Promise<FollowUp> {
+    /**
+     * An issuance stuck for longer than the policy allows: say why, from the
+     * Certificate's conditions and its current CertificateRequest; and, when
+     * opted in, delete a request cert-manager will never finish (failed,
+     * denied, invalid) so that it makes a new one, at most once per cooldown
+     * (claimed on the Certificate like a renewal, so replicas act once).
+     */
+    async function followStuck(first: Certificate, state: CertificateState, decision: RenewalDecision, context: HandlerContext, sweeping: boolean): Promise<Stuck> {
+      let cert = first
+      const now = new Date()
+      const at = `${state.namespace}/${state.name}`
+      const request = currentRequest(state, await api().requests(state.namespace, config.pageSize))
+      const judged = request ? requestState(request) : null
+      let action: Stuck['action'] = 'reported'
+      if (request && judged?.failed && config.retryFailedRequests) {
+        const inCooldown = state.requestedAt !== undefined && now.getTime() - state.requestedAt.getTime() < policy.cooldownMs
+        if (context.dryRun) action = 'would-delete-request'
+        else if (inCooldown) action = 'cooldown'
+        else {
+          try {
+            cert = await api().annotate(cert, { [REQUESTED_AT_ANNOTATION]: now.toISOString() }, cert.metadata.resourceVersion)
+          } catch (err) {
+            // Another delivery claimed it first: it deletes the request.
+            if (err instanceof CaretakerError && err.details?.code === 409) return { issuingSince: state.issuingSince!, message: decision.message, request: judged, action: 'cooldown', report: false }
+            throw err
+          }
+          await api().deleteRequest(request)
+          action = 'request-deleted'
+          metrics.renewalRequested(state.namespace, 'failed-request')
+          context.log.info({ certificate: at, request: judged.name, reason: judged.reason }, 'stuck issuance: failed CertificateRequest deleted for cert-manager to try again')
+          await note(cert, 'Normal', 'FailedRequestDeleted', 'Retry', `issuing since ${state.issuingSince!.toISOString()}; CertificateRequest ${judged.name} ${judged.reason}${judged.message ? `: ${judged.message}` : ''}; deleted so that cert-manager makes a new one`)
+        }
+      }
+      let report = sweeping || action === 'request-deleted'
+      const lastReported = date(cert.metadata.annotations?.[STUCK_REPORTED_AT_ANNOTATION])
+      if (!report && (!lastReported || now.getTime() - lastReported.getTime() >= policy.cooldownMs)) {
+        if (context.dryRun) report = true
+        else {
+          try {
+            cert = await api().annotate(cert, { [STUCK_REPORTED_AT_ANNOTATION]: now.toISOString() }, cert.metadata.resourceVersion)
+            report = true
+          } catch (err) {
+            if (!(err instanceof CaretakerError && err.details?.code === 409)) throw err
+          }
+        }
+      }
+      if (report && !context.dryRun && action !== 'request-deleted') {
+        await note(cert, 'Warning', 'IssuanceStuck', 'Report', `${decision.message}${judged ? `; CertificateRequest ${judged.name}: ${judged.reason}${judged.message ? `: ${judged.message}` : ''}` : '; no CertificateRequest for the revision being issued'}`)
+      }
+      return { issuingSince: state.issuingSince!, message: decision.message, request: judged, action, report }
+    }
+
+    function followUp(cert: Certificate, context: HandlerContext, sweeping = false): Promise<FollowUp> {
       return perCertificate.run(`${cert.metadata.namespace}/${cert.metadata.name}`, async () => {
         const { cert: current, reissue: reissued } = await followReissue(cert, certificateState(cert), context)
         const renewal = await followRenewal(current, context)
-        return { ...renewal, ...(reissued ? { reissue: reissued } : {}) }
+        const stuck = !renewal.decision.renew && renewal.decision.why === 'stuck' ? await followStuck(current, renewal.state, renewal.decision, context, sweeping) : undefined
+        return { ...renewal, ...(reissued ? { reissue: reissued } : {}), ...(stuck ? { stuck } : {}) }
       })
+    }
+
+    function stuckData(follow: FollowUp, trigger: string, dryRun: boolean) {
+      const { state, stuck } = follow
+      return {
+        namespace: state.namespace, name: state.name, secretName: state.secretName,
+        issuingSince: stuck!.issuingSince.toISOString(), stuckForSeconds: Math.max(0, Math.floor((Date.now() - stuck!.issuingSince.getTime()) / 1000)),
+        message: stuck!.message, readyReason: state.readyReason, readyMessage: state.readyMessage,
+        request: stuck!.request, action: stuck!.action, dryRun, trigger,
+      }
     }
 
     function renewalData(follow: FollowUp, trigger: string, dryRun: boolean) {
@@ -207,8 +281,12 @@ export default defineFunction<RenewCertificateConfig>({
       if (follow.renewal && follow.reissue) {
         await context.emit({ type: REISSUED, subject, data: reissueData(follow, trigger, context.dryRun) }, 1)
       }
+      if (follow.reissue && follow.stuck?.report) {
+        await context.emit({ type: STUCK, subject, data: stuckData(follow, trigger, context.dryRun) }, 2)
+      }
       if (follow.renewal) return context.reply({ type: RENEWAL_TRIGGERED, subject, data: renewalData(follow, trigger, context.dryRun) })
       if (follow.reissue) return context.reply({ type: REISSUED, subject, data: reissueData(follow, trigger, context.dryRun) })
+      if (follow.stuck?.report) return context.reply({ type: STUCK, subject, data: stuckData(follow, trigger, context.dryRun) })
       context.log.debug({ certificate: subject, decision: follow.decision }, 'nothing to do')
       return undefined
     }
@@ -218,13 +296,14 @@ export default defineFunction<RenewCertificateConfig>({
       let index = 0
       for await (const cert of api().list(config.namespaces, config.pageSize)) {
         if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
-        const follow = await followUp(cert, context)
+        const follow = await followUp(cert, context, true)
         const row = { ...certificateRow(follow.state, new Date(), policy), action: actionOf(follow, context.dryRun), ...(follow.renewal ? { reason: follow.renewal.reason } : follow.decision.renew ? {} : { reason: follow.decision.message }) }
         metrics.observe(row)
         rows.push(row)
         const subject = `${row.namespace}/${row.name}`
         if (follow.reissue) await context.emit({ type: REISSUED, subject, data: reissueData(follow, 'sweep', context.dryRun) }, ++index)
         if (follow.renewal) await context.emit({ type: RENEWAL_TRIGGERED, subject, data: renewalData(follow, 'sweep', context.dryRun) }, ++index)
+        if (follow.stuck) await context.emit({ type: STUCK, subject, data: stuckData(follow, 'sweep', context.dryRun) }, ++index)
         if (row.expiring) {
           const expired = (row.expiresInSeconds ?? 0) <= 0
           await context.emit({ type: EXPIRING, subject, data: { ...row, severity: expired ? 'critical' : 'warning', thresholdSeconds: Math.floor(policy.expiryThresholdMs / 1000) } }, ++index)
@@ -238,6 +317,7 @@ export default defineFunction<RenewCertificateConfig>({
           notReady: rows.filter((r) => !r.ready).length,
           expiring: rows.filter((r) => r.expiring).length,
           renewalsRequested: rows.filter((r) => r.action === 'renewal-requested' || r.action === 'would-request-renewal').length,
+          stuck: rows.filter((r) => r.action === 'stuck' || r.action === 'request-deleted' || r.action === 'would-delete-request' || (r.action === 'cooldown' && r.issuing)).length,
           thresholdSeconds: Math.floor(policy.expiryThresholdMs / 1000),
           dryRun: context.dryRun,
           certificates: rows,

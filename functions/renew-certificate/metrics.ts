@@ -12,7 +12,7 @@ export class CertificateMetrics {
     const registers = [registry]
     this.#expiry = new Gauge({ name: 'caretaker_certificate_expiry_timestamp_seconds', help: 'When each Certificate expires (status.notAfter), as of the last look at it', labelNames: ['namespace', 'name'], registers })
     this.#ready = new Gauge({ name: 'caretaker_certificate_ready', help: '1 when the Certificate was Ready at the last look at it, 0 when not', labelNames: ['namespace', 'name'], registers })
-    this.#renewals = new Counter({ name: 'caretaker_certificate_renewals_requested_total', help: 'Renewals requested, by namespace and reason (not-ready, renewal-due)', labelNames: ['namespace', 'reason'], registers })
+    this.#renewals = new Counter({ name: 'caretaker_certificate_renewals_requested_total', help: 'Renewals requested, by namespace and reason (not-ready, renewal-due, failed-request: a stuck issuance\'s failed CertificateRequest deleted for cert-manager to try again)', labelNames: ['namespace', 'reason'], registers })
     this.#restarts = new Counter({ name: 'caretaker_certificate_workload_restarts_total', help: 'Workloads restarted after their certificate Secret was re-issued', labelNames: ['namespace', 'kind'], registers })
   }
 

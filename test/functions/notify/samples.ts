@@ -117,6 +117,15 @@ export const HANDWRITTEN: Record<string, { subject?: string; data: unknown }> = 
       trigger: 'certificate',
     },
   },
+  'dev.caretaker.certificate.stuck': {
+    subject: 'production/shop-tls',
+    data: {
+      namespace: 'production', name: 'shop-tls', secretName: 'shop-tls', issuingSince: '2026-11-22T02:10:00.000Z', stuckForSeconds: 13_800,
+      message: 'issuing since 2026-11-22T02:10:00.000Z, longer than the threshold: the issuance is stuck', readyReason: 'Expired', readyMessage: 'Certificate expired on Sun, 22 Nov 2026 01:00:00 UTC',
+      request: { name: 'shop-tls-7', reason: 'Failed', message: 'Failed to wait for order resource "shop-tls-7-1837" to become ready: order is in "invalid" state', failed: true },
+      action: 'request-deleted', dryRun: false, trigger: 'certificate',
+    },
+  },
   'dev.caretaker.certificate.expiring': {
     subject: 'production/api-tls',
     data: { ...apiTls, severity: 'warning', thresholdSeconds: 1_209_600 },

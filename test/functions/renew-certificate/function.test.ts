@@ -89,7 +89,8 @@ await apps.createNamespacedDaemonSet({ namespace: 'production', body: {
 
 const sink = await startReceiver(() => ({ status: 202 }))
 t.teardown(() => sink.close())
-const config: RenewCertificateConfig = validateConfig({ namespaces: ['production', 'databases'], notReadyFor: '1h', expiryThreshold: '14d', cooldown: '6h', pageSize: 2 }, configSchema, 'test')
+// Issuances in progress for up to 12 h are cert-manager's own business here; the stuck ones have a test of their own below.
+const config: RenewCertificateConfig = validateConfig({ namespaces: ['production', 'databases'], notReadyFor: '1h', expiryThreshold: '14d', cooldown: '6h', stuckIssuingAfter: '12h', pageSize: 2 }, configSchema, 'test')
 const token = kube.mintServiceAccountToken('caretaker', 'renew-certificate')
 const env = { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token, CARETAKER_DRY_RUN: 'false', K_SINK: `${sink.url}/broker` }
 let fn: TestFunction = await startTestFunction(renewCertificate, { config, env })
@@ -283,4 +284,75 @@ t.test('the daily sweep reports every Certificate and raises an event for each e
   const metrics = await (await fetch(`${fn.url}/metrics`)).text()
   t.match(metrics, /caretaker_certificate_ready\{namespace="production",name="stuck-tls"\} 0/)
   t.match(metrics, /caretaker_certificate_expiry_timestamp_seconds\{namespace="databases",name="postgres-tls"\} \d+/)
+})
+
+t.test('an issuance stuck past the threshold is reported with its CertificateRequest\'s reason, and (opted in) a failed request is deleted for cert-manager to retry', async (t) => {
+  const REQUESTS = { group: 'cert-manager.io', version: 'v1', plural: 'certificaterequests' }
+  const STUCK_REPORTED = 'renew-certificate.caretaker.dev/stuck-reported-at'
+  const issuingFor = (hours: number, reason = 'DoesNotExist') => ({ type: 'Issuing', status: 'True', reason, message: 'Issuing certificate as Secret does not exist', lastTransitionTime: ago(hours * HOUR), observedGeneration: 1 })
+  const request = async (cert: Obj, revision: number, conditions: Obj[]) => {
+    const name = `${cert.metadata.name}-${revision}`
+    await customs.createNamespacedCustomObject({ ...REQUESTS, namespace: 'production', body: {
+      apiVersion: 'cert-manager.io/v1', kind: 'CertificateRequest',
+      metadata: { name, namespace: 'production', annotations: { 'cert-manager.io/certificate-revision': String(revision), 'cert-manager.io/certificate-name': cert.metadata.name }, ownerReferences: [{ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', name: cert.metadata.name, uid: cert.metadata.uid, controller: true, blockOwnerDeletion: true }] },
+      spec: { request: Buffer.from('-----BEGIN CERTIFICATE REQUEST-----').toString('base64'), issuerRef: { name: 'letsencrypt-prod', kind: 'ClusterIssuer', group: 'cert-manager.io' } },
+    } })
+    await customs.patchNamespacedCustomObjectStatus({ ...REQUESTS, namespace: 'production', name, body: { status: { conditions } } }, merge)
+    return name
+  }
+  const requestExists = (name: string) => customs.getNamespacedCustomObject({ ...REQUESTS, namespace: 'production', name }).then(() => true, () => false)
+  const pending = await certificate('production', 'pending-tls', { conditions: [notReady(ago(5 * HOUR), 'Expired', 'Certificate expired'), issuingFor(5, 'Expired')], revision: 2 })
+  await annotate('production', 'pending-tls', { [RESTARTED_REVISION]: '2' }) // its workloads run revision 2 already
+  const pendingRequest = await request(pending, 3, [{ type: 'Approved', status: 'True', reason: 'cert-manager.io', message: 'Certificate request has been approved by cert-manager.io' }, { type: 'Ready', status: 'False', reason: 'Pending', message: 'Waiting on certificate issuance from order production/pending-tls-3-1200: "pending"' }])
+  await request(pending, 2, [{ type: 'Ready', status: 'True', reason: 'Issued', message: 'Certificate fetched from issuer successfully' }]) // the previous revision's: not the current one
+  const broken = await certificate('production', 'broken-tls', { conditions: [notReady(ago(5 * HOUR)), issuingFor(4)] })
+  const brokenRequest = await request(broken, 1, [{ type: 'Ready', status: 'False', reason: 'Failed', message: 'Failed to wait for order resource "broken-tls-1-77" to become ready: order is in "invalid" state' }])
+  const denied = await certificate('production', 'denied-tls', { conditions: [notReady(ago(5 * HOUR)), issuingFor(4)] })
+  const deniedRequest = await request(denied, 1, [{ type: 'Denied', status: 'True', reason: 'policy.cert-manager.io', message: 'no policy matched' }, { type: 'Ready', status: 'False', reason: 'Denied', message: 'The CertificateRequest was denied by an approval controller' }])
+  const young = await certificate('production', 'young-issuing-tls', { conditions: [notReady(ago(30 * MINUTE)), issuingFor(0.5)] })
+
+  const stuckConfig: RenewCertificateConfig = validateConfig({ namespaces: ['production'], notReadyFor: '1h', cooldown: '6h', stuckIssuingAfter: '2h', retryFailedRequests: true, pageSize: 50 }, configSchema, 'test')
+  const stuckFn = await startTestFunction(renewCertificate, { config: stuckConfig, env })
+  t.teardown(() => stuckFn.stop())
+  const post = async (cert: Obj, extra: Record<string, string> = {}) => {
+    const res = await fetch(stuckFn.url, { method: 'POST', headers: binaryHeaders('dev.knative.apiserver.resource.update', { 'ce-source': 'https://10.96.0.1:443', 'ce-kind': 'Certificate', ...extra }), body: JSON.stringify(cert) })
+    const text = await res.text()
+    return { status: res.status, type: res.headers.get('ce-type'), body: text ? JSON.parse(text) as Obj : undefined }
+  }
+
+  const first = await post(await readCert('production', 'pending-tls'))
+  t.equal(first.type, 'dev.caretaker.certificate.stuck', 'a pending issuance past the threshold is reported, not a silent 204')
+  t.match(first.body, { namespace: 'production', name: 'pending-tls', action: 'reported', readyReason: 'Expired', request: { name: pendingRequest, reason: 'Pending', failed: false, message: /Waiting on certificate issuance/ } })
+  t.ok(first.body!.stuckForSeconds >= 5 * 3600 - 60, 'how long it has been issuing')
+  t.ok(await requestExists(pendingRequest), 'a pending request is left to cert-manager')
+  t.ok((await readCert('production', 'pending-tls')).metadata.annotations[STUCK_REPORTED], 'when it was reported is kept on the Certificate')
+  t.equal((await eventsOn('production', 'pending-tls', 'IssuanceStuck')).length, 1, 'a Warning Event records it')
+  t.equal((await post(await readCert('production', 'pending-tls'))).status, 204, 'the next change within the cooldown is not reported again')
+
+  const dry = await post(await readCert('production', 'broken-tls'), { 'ce-dryrun': 'true' })
+  t.match(dry.body, { action: 'would-delete-request', dryRun: true, request: { name: brokenRequest, reason: 'Failed', failed: true } })
+  t.ok(await requestExists(brokenRequest), 'dry-run deletes nothing')
+
+  const retried = await post(await readCert('production', 'broken-tls'))
+  t.match(retried.body, { action: 'request-deleted', request: { name: brokenRequest, failed: true } })
+  t.notOk(await requestExists(brokenRequest), 'the failed request is deleted so cert-manager makes a new one')
+  t.ok((await readCert('production', 'broken-tls')).metadata.annotations[REQUESTED_AT], 'within the cooldown from now on')
+  t.equal((await eventsOn('production', 'broken-tls', 'FailedRequestDeleted')).length, 1)
+
+  const deniedReply = await post(await readCert('production', 'denied-tls'))
+  t.match(deniedReply.body, { action: 'request-deleted', request: { name: deniedRequest, reason: 'policy.cert-manager.io', failed: true } }, 'a denied request counts as failed')
+
+  t.equal((await post(await readCert('production', 'young-issuing-tls'))).status, 204, 'an issuance younger than the threshold is still cert-manager\'s business')
+  void young
+
+  // cert-manager makes a new request for the revision, and it fails again.
+  const again = await request(await readCert('production', 'broken-tls'), 1, [{ type: 'Ready', status: 'False', reason: 'Failed', message: 'order is in "invalid" state' }])
+  const sweep = await fetch(stuckFn.url, { method: 'POST', headers: binaryHeaders('dev.knative.sources.ping', { 'ce-source': '/apis/v1/namespaces/caretaker/pingsources/renew-certificate-sweep' }), body: '{}' })
+  const report = await sweep.json() as Obj
+  const rows = Object.fromEntries((report.certificates as Obj[]).map((r) => [r.name, r]))
+  t.match(rows['pending-tls'], { action: 'stuck' }, 'the sweep reports a stuck issuance every day, cooldown or not')
+  t.match(rows['broken-tls'], { action: 'cooldown' }, 'a request deleted within the cooldown is not deleted again')
+  t.ok(await requestExists(again), 'the new failed request stays until the cooldown has passed')
+  t.match(rows['young-issuing-tls'], { action: 'issuing' })
+  t.ok(report.stuck >= 3, 'stuck issuances are counted')
 })

@@ -14,7 +14,7 @@ const docs = async (path: string) => parseAllDocuments(await readFile(new URL(pa
 t.test('the example policy is valid, and its namespaces are those the RBAC and the sources cover', async (t) => {
   const [configMap] = await docs('manifests/renew-certificate/config.yaml')
   const config = validateConfig<RenewCertificateConfig>(parse(configMap!.data['config.yaml']), configSchema, 'manifests/renew-certificate/config.yaml')
-  t.same(renewalPolicy(config), { notReadyForMs: 3_600_000, expiryThresholdMs: 14 * 86_400_000, cooldownMs: 6 * 3_600_000 })
+  t.same(renewalPolicy(config), { notReadyForMs: 3_600_000, expiryThresholdMs: 14 * 86_400_000, cooldownMs: 6 * 3_600_000, stuckIssuingMs: 3_600_000 })
   const rbac = await docs('manifests/renew-certificate/rbac.yaml')
   t.same(rbac.filter((d) => d.kind === 'RoleBinding').map((d) => d.metadata.namespace).sort(), [...config.namespaces].sort(), 'a RoleBinding in each configured namespace')
   t.notOk(rbac.some((d) => d.kind === 'ClusterRoleBinding'), 'nothing cluster-wide')
