@@ -47,7 +47,7 @@ export default defineFunction<CleanUpConfig>({
       const batch = kubeConfig.makeApiClient(BatchV1Api)
       const apps = kubeConfig.makeApiClient(AppsV1Api)
       const core = kubeConfig.makeApiClient(CoreV1Api)
-      const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal)
+      const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal, context.deadline)
       const now = Date.now()
       const items: Item[] = []
       const page = config.limits.pageSize
@@ -138,7 +138,7 @@ export default defineFunction<CleanUpConfig>({
       const counts: Record<string, number> = {}
       for (const i of items) counts[i.action] = (counts[i.action] ?? 0) + 1
       context.log.info({ namespaces, ...counts, dry_run: context.dryRun }, 'clean-up done')
-      return context.reply({ type: CLEANED, data: { dryRun: context.dryRun, capReached: deleter.capReached && items.some((i) => i.action === 'deferred'), counts, objects: items } })
+      return context.reply({ type: CLEANED, data: { dryRun: context.dryRun, capReached: deleter.capReached && items.some((i) => i.action === 'deferred'), deadlineReached: deleter.deadlineReached, counts, objects: items } })
     }
 
     return {

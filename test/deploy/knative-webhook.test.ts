@@ -3,8 +3,10 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { parseAllDocuments } from 'yaml'
-import { validateKnativeService, type ServingConfig } from './knative-webhook.ts'
+import { parse, parseAllDocuments } from 'yaml'
+import type { FunctionModule } from '../../shared/runtime/function.ts'
+import { runDeadlineMs } from '../../shared/runtime/settings.ts'
+import { SERVING_DEFAULTS_DEFAULTS, validateKnativeService, type ServingConfig } from './knative-webhook.ts'
 
 // Knative Serving's admission rules for a Service (test/deploy/knative-webhook.ts),
 // checked on objects whose fate under the real webhook is known (the cases
@@ -128,5 +130,30 @@ t.test('every shipped Knative Service is admitted under Knative Serving\'s defau
   for (const svc of services) {
     const errs = validateKnativeService(svc)
     t.same(errs, [], `${svc.metadata?.name}: ${errs.length ? errs.join('; ') : 'admitted'}`)
+  }
+})
+
+// A run that can outlast Knative's request timeout must end first and report
+// what it left: each function that sweeps or waits sets CARETAKER_RUN_DEADLINE
+// below its Service's timeoutSeconds, and its shipped config fits in it (each
+// function checks that at start: a restore test, a rotation's waits).
+const LONG_RUNS = ['clean-up-resources', 'prune-snapshots', 'maintain-databases', 'rotate-secret', 'verify-backup']
+
+t.test('every long run has a deadline below its request timeout, and its shipped config fits in it', async (t) => {
+  const services = await renderedServices()
+  for (const svc of services) {
+    const name = String(svc.metadata?.name)
+    const spec = (svc.spec as { template: { spec: { timeoutSeconds?: number; containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } }).template.spec
+    const env = Object.fromEntries((spec.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? '']))
+    const timeout = spec.timeoutSeconds ?? Number(SERVING_DEFAULTS_DEFAULTS['revision-timeout-seconds'])
+    const deadlineMs = runDeadlineMs(env)
+    if (LONG_RUNS.includes(name)) t.ok(deadlineMs !== undefined, `${name}: sets CARETAKER_RUN_DEADLINE`)
+    if (deadlineMs === undefined) continue
+    // A margin for the reply itself and for the queue-proxy's own accounting.
+    t.ok(deadlineMs / 1000 <= timeout - 30, `${name}: its run deadline (${deadlineMs / 1000} s) ends at least 30 s before timeoutSeconds (${timeout})`)
+    const [cm] = parseAllDocuments(await readFile(join(root, 'manifests', name, 'config.yaml'), 'utf8')).map((d) => d.toJSON() as { data: Record<string, string> })
+    const module = (await import(`../../functions/${name}/index.ts`) as { default: FunctionModule }).default
+    await t.resolves(module.init({ config: parse(cm!.data['config.yaml']!), kubeConfig: undefined, runDeadlineMs: deadlineMs }), `${name}: the shipped config fits in its run deadline`)
+    await module.shutdown()
   }
 })

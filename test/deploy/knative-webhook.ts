@@ -385,7 +385,7 @@ function validateContainer(e: Errors, c: Json, volumes: Map<string, Json>, cfg: 
     if (n < 0 || n > 65535) e.add(`${path}.containerPort`, `expected 0 <= ${n} <= 65535`)
   }
   if (kind === 'init') ports.forEach((p, i) => checkPort(p, `${at}.ports[${i}]`))
-  else if (ports.length > 0) {
+  else if (ports[0]) {
     const p = ports[0]
     checkPort(p, `${at}.ports`)
     if (p.protocol !== undefined && p.protocol !== '' && p.protocol !== 'TCP') e.add(`${at}.ports.protocol`, `invalid value: ${String(p.protocol)}`)

@@ -29,6 +29,8 @@ export const resourceTypes: EventTypeDefinition[] = [
       properties: {
         dryRun: { type: 'boolean' },
         capReached: { type: 'boolean' },
+        /** The run stopped at its deadline (CARETAKER_RUN_DEADLINE): what it did not reach is deferred to the next run. */
+        deadlineReached: { type: 'boolean' },
         counts: { type: 'object' },
         objects: { type: 'array', items: item },
       },
