@@ -6,6 +6,7 @@ import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
 import type { FunctionModule } from '../../shared/runtime/function.ts'
 import { runDeadlineMs } from '../../shared/runtime/settings.ts'
+import { SETTINGS, type SettingRequirement } from '../../scripts/doctor.ts'
 import { SERVING_DEFAULTS_DEFAULTS, validateKnativeService, type ServingConfig } from './knative-webhook.ts'
 
 // Knative Serving's admission rules for a Service (test/deploy/knative-webhook.ts),
@@ -124,12 +125,31 @@ async function renderedServices(): Promise<Obj[]> {
   return docs.filter((o) => o?.apiVersion === 'serving.knative.dev/v1' && o.kind === 'Service')
 }
 
-t.test('every shipped Knative Service is admitted under Knative Serving\'s default config', async (t) => {
+// The cluster's settings the doctor checks (scripts/doctor.ts SETTINGS), as the
+// validator's config: Knative's defaults, with each listed key at `value(r)`.
+function clusterConfig(value: (r: SettingRequirement) => string): ServingConfig {
+  const cfg = { features: {} as Record<string, string>, defaults: {} as Record<string, string>, autoscaler: {} as Record<string, string> }
+  const bucket = { 'config-features': cfg.features, 'config-defaults': cfg.defaults, 'config-autoscaler': cfg.autoscaler } as Record<string, Record<string, string>>
+  for (const r of SETTINGS) if (r.namespace === 'knative-serving') bucket[r.configMap]![r.key] = value(r)
+  return cfg
+}
+
+t.test('every shipped Knative Service is admitted under Knative Serving\'s default config, but for the settings the doctor checks', async (t) => {
   const services = await renderedServices()
   t.ok(services.length >= 10, `${services.length} Knative Services rendered`)
+  const atDefaults = services.flatMap((svc) => validateKnativeService(svc).map((e) => `${svc.metadata?.name}: ${e}`))
+  const changed = SETTINGS.filter((r) => !r.ok(r.default)).map((r) => `${r.namespace}/${r.configMap} ${r.key}`)
+  // What an install needs beyond Knative's defaults (README "Knative settings" names each).
+  t.same(changed, ['knative-serving/config-features kubernetes.podspec-persistent-volume-claim', 'knative-eventing/config-features authentication-oidc'], 'the settings an install changes from Knative\'s defaults')
+  t.same(atDefaults.filter((e) => !/persistentVolumeClaim/.test(e)), [], 'under Knative\'s defaults only the PersistentVolumeClaim is refused')
   for (const svc of services) {
-    const errs = validateKnativeService(svc)
-    t.same(errs, [], `${svc.metadata?.name}: ${errs.length ? errs.join('; ') : 'admitted'}`)
+    const errs = validateKnativeService(svc, clusterConfig((r) => r.wanted))
+    t.same(errs, [], `${svc.metadata?.name}: ${errs.length ? errs.join('; ') : 'admitted'} with the doctor's settings`)
+  }
+  for (const r of SETTINGS.filter((x) => x.namespace === 'knative-serving')) {
+    t.notOk(r.ok(r.refused), `${r.key}: "${r.refused}" does not satisfy it`)
+    const refused = services.filter((svc) => validateKnativeService(svc, clusterConfig((x) => (x === r ? r.refused : x.wanted))).length > 0).map((svc) => svc.metadata?.name)
+    t.ok(refused.length > 0, `${r.key}: "${r.refused}" refuses ${refused.join(', ') || 'nothing: the doctor checks a setting no manifest needs'}`)
   }
 })
 
