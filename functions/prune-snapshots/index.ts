@@ -130,7 +130,7 @@ export default defineFunction<PruneConfig>({
         context.log.info({ policy: policy.name, listed: summary.listed, kept: summary.kept, deleted: summary.deleted, failed: summary.failed, deferred: summary.deferred, dry_run: context.dryRun }, 'retention applied')
         results.push(summary)
       }
-      return context.reply({ type: PRUNED, data: { dryRun: context.dryRun, capReached: results.some((r) => r.deferred > 0), deadlineReached: deleter.deadlineReached, policies: results } })
+      return context.reply({ type: PRUNED, data: { dryRun: context.dryRun, capReached: deleter.capReached && results.some((r) => r.deferred > 0), deadlineReached: deleter.deadlineReached, policies: results } })
     }
 
     return {

@@ -177,6 +177,7 @@ t.test('a run stops at its deadline (CARETAKER_RUN_DEADLINE) and leaves the rest
   const r = (await run(slow.url)).body as Pruned & { deadlineReached: boolean }
   t.ok(Date.now() - started < 2500, `replied at the deadline (${Date.now() - started} ms), not after every delete (2.5 s at this pace)`)
   t.equal(r.deadlineReached, true)
+  t.equal(r.capReached, false, 'the cap was not what stopped it')
   const c = r.policies[0]!.objects.filter((o) => o.name.startsWith('c-') && o.name !== 'c-0')
   t.equal(c.length, 5)
   const deferred = c.filter((o) => o.action === 'deferred')
