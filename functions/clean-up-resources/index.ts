@@ -52,7 +52,7 @@ export default defineFunction<CleanUpConfig>({
       const batch = kubeConfig.makeApiClient(BatchV1Api)
       const apps = kubeConfig.makeApiClient(AppsV1Api)
       const core = kubeConfig.makeApiClient(CoreV1Api)
-      const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal)
+      const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal, context.deadline)
       const now = Date.now()
       const items = new OutcomeList<Item>()
       const page = config.limits.pageSize
@@ -184,7 +184,7 @@ export default defineFunction<CleanUpConfig>({
       }
       const counts = items.counts
       context.log.info({ namespaces, ...counts, dry_run: context.dryRun }, 'clean-up done')
-      return context.reply({ type: CLEANED, data: { dryRun: context.dryRun, capReached: deleter.capReached && items.count('deferred') > 0, counts, kept: items.keptReasons, ...items.listing() } })
+      return context.reply({ type: CLEANED, data: { dryRun: context.dryRun, capReached: deleter.capReached && items.count('deferred') > 0, deadlineReached: deleter.deadlineReached, counts, kept: items.keptReasons, ...items.listing() } })
     }
 
     return {

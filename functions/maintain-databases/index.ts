@@ -66,9 +66,9 @@ export default defineFunction<MaintainDatabasesConfig>({
         }
         if (report.findings.length === 0) {
           if (target.kind === 'postgres') {
-            await runPostgres({ target, user: creds.username ?? 'postgres', password: creds.password ?? '', thresholds: config.thresholds, dryRun: context.dryRun, now, report, signal: context.signal }, tasks)
+            await runPostgres({ target, user: creds.username ?? 'postgres', password: creds.password ?? '', thresholds: config.thresholds, dryRun: context.dryRun, now, report, signal: context.signal, deadline: context.deadline }, tasks)
           } else {
-            await runRedis({ target, username: creds.username, password: creds.password, thresholds: config.thresholds, dryRun: context.dryRun, report, signal: context.signal }, tasks)
+            await runRedis({ target, username: creds.username, password: creds.password, thresholds: config.thresholds, dryRun: context.dryRun, report, signal: context.signal, deadline: context.deadline }, tasks)
           }
         }
       } finally {

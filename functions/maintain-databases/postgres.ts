@@ -2,6 +2,7 @@ import pg from 'pg'
 import { parseDuration } from '../../shared/duration.ts'
 import type { PostgresTarget, Thresholds } from './config.ts'
 import type { Report } from './findings.ts'
+import { LEFT_AT_DEADLINE, pastDeadline, timeLeft } from '../../shared/deadline.ts'
 
 /**
  * The PostgreSQL runbooks as queries on the statistics views, plus the
@@ -21,6 +22,8 @@ export interface PostgresRun {
   readonly now: Date
   readonly report: Report
   readonly signal: AbortSignal
+  /** When the run must end (epoch ms; the handler context's): nothing starts past it, no statement outlasts it. */
+  readonly deadline?: number
 }
 
 function client(run: PostgresRun, database: string, options = ''): pg.Client {
@@ -202,8 +205,15 @@ async function maintainOne(run: PostgresRun, c: pg.Client, task: string, command
     run.report.act({ task, action: command, target, outcome: 'planned', reason: 'dry-run' })
     return
   }
+  const left = timeLeft(run.deadline)
+  if (left <= 0) {
+    run.report.act({ task, action: command, target, outcome: 'skipped', reason: LEFT_AT_DEADLINE })
+    return
+  }
   const started = performance.now()
   try {
+    // No statement may outlast the run: Knative would cut the request off mid-VACUUM, unreported.
+    if (Number.isFinite(left)) await c.query(`SET statement_timeout = ${Math.max(1, Math.min(Math.round(left), parseDuration(run.target.maintenance.statementTimeout)!))}`)
     // A table name from the catalogue, quoted by quote_ident or by policy: never a value from an event.
     await c.query(`${command} ${table.includes('"') ? table : table.split('.').map(quoteIdent).join('.')}`)
     run.report.act({ task, action: command, target, outcome: 'done', durationMs: Math.round(performance.now() - started) })
@@ -233,6 +243,10 @@ export async function runPostgres(run: PostgresRun, tasks: readonly string[]): P
   try {
     for (const task of tasks) {
       if (run.signal.aborted) break
+      if (pastDeadline(run.deadline)) {
+        run.report.find(task, 'deadline', 'info', `${task} not started: ${LEFT_AT_DEADLINE}`, {})
+        continue
+      }
       try {
         await POSTGRES_TASKS[task]!(run, c)
       } catch (err) {

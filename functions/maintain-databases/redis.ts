@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import type { RedisTarget, Thresholds } from './config.ts'
 import type { Report } from './findings.ts'
+import { LEFT_AT_DEADLINE, pastDeadline } from '../../shared/deadline.ts'
 
 /**
  * The Redis runbooks on every node of a target: health and replication,
@@ -19,6 +20,8 @@ export interface RedisRun {
   readonly dryRun: boolean
   readonly report: Report
   readonly signal: AbortSignal
+  /** When the run must end (epoch ms; the handler context's): nothing starts past it. */
+  readonly deadline?: number
   /** How long BGSAVE may take before it is reported as not finished. */
   readonly saveTimeoutMs?: number
 }
@@ -117,7 +120,7 @@ const REDIS_TASKS: Record<string, (run: RedisRun, node: Node, primary: boolean) 
     }
     const started = performance.now()
     await node.client.bgsave()
-    const deadline = Date.now() + (run.saveTimeoutMs ?? 120_000)
+    const deadline = Math.min(Date.now() + (run.saveTimeoutMs ?? 120_000), run.deadline ?? Number.POSITIVE_INFINITY)
     while (Date.now() < deadline && !run.signal.aborted) {
       await sleep(100)
       if (Number(await node.client.lastsave()) > lastSave) {
@@ -151,6 +154,10 @@ export async function runRedis(run: RedisRun, tasks: readonly string[]): Promise
       }
     }
     for (const task of tasks) {
+      if (pastDeadline(run.deadline)) {
+        run.report.find(task, 'deadline', 'info', `${task} not started: ${LEFT_AT_DEADLINE}`, {})
+        continue
+      }
       for (const node of nodes) {
         if (run.signal.aborted) return
         try {

@@ -88,7 +88,7 @@ export default defineFunction<PruneConfig>({
     async function prune(policies: PrunePolicy[], context: HandlerContext) {
       const { custom, core } = apis()
       const now = new Date()
-      const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal)
+      const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal, context.deadline)
       const results = []
       for (const policy of policies) {
         const candidates: Candidate[] = []
@@ -136,7 +136,7 @@ export default defineFunction<PruneConfig>({
         context.log.info({ policy: policy.name, listed: summary.listed, kept: summary.kept, deleted: summary.deleted, failed: summary.failed, deferred: summary.deferred, dry_run: context.dryRun }, 'retention applied')
         results.push(summary)
       }
-      return context.reply({ type: PRUNED, data: { dryRun: context.dryRun, capReached: results.some((r) => r.deferred > 0), policies: results } })
+      return context.reply({ type: PRUNED, data: { dryRun: context.dryRun, capReached: deleter.capReached && results.some((r) => r.deferred > 0), deadlineReached: deleter.deadlineReached, policies: results } })
     }
 
     return {

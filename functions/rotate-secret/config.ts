@@ -208,10 +208,14 @@ export const configSchema: JsonSchema = {
 }
 
 /** What a schema cannot say: unique names, one key per password, a generation rule that makes sense. */
-export function checkConfig(config: RotateSecretConfig): void {
+/** `runDeadlineMs`: CARETAKER_RUN_DEADLINE, which one rotation's waits must fit in. */
+export function checkConfig(config: RotateSecretConfig, runDeadlineMs?: number): void {
   const seen = new Set<string>()
   for (const field of ['leaseDuration', 'syncTimeout', 'rolloutTimeout', 'connectTimeout'] as const) {
     if ((parseDuration(config[field]) ?? 0) <= 0) throw new CaretakerError(Errors.InvalidConfig, `config.${field}: must be longer than zero`)
+  }
+  if (runDeadlineMs !== undefined && parseDuration(config.syncTimeout)! + parseDuration(config.rolloutTimeout)! >= runDeadlineMs) {
+    throw new CaretakerError(Errors.InvalidConfig, `config.rolloutTimeout: syncTimeout (${config.syncTimeout}) and rolloutTimeout (${config.rolloutTimeout}) together do not fit in the run's deadline (CARETAKER_RUN_DEADLINE, ${runDeadlineMs / 1000}s, below the Knative Service's timeoutSeconds): make them shorter`)
   }
   config.secrets.forEach((s, i) => {
     const bad = (field: string, problem: string): never => {

@@ -1,5 +1,7 @@
 import type { CloudEvent } from 'cloudevents'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { LEFT_AT_DEADLINE, timeLeft } from '../../shared/deadline.ts'
+import { parseDuration } from '../../shared/duration.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { checkConfig, configSchema, ROTATED_AT_KEY, type RotateSecretConfig, type SecretPolicy } from './config.ts'
@@ -25,8 +27,10 @@ export default defineFunction<RotateSecretConfig>({
   description: 'rotates PostgreSQL, Redis and generated secrets through Vault, with a Lease per secret and a rollback on failure',
   accepts: [PING, REQUEST],
   configSchema,
-  setup({ config, kubeConfig, log, metrics: registry, vault }) {
-    checkConfig(config)
+  setup({ config, kubeConfig, log, metrics: registry, vault, runDeadlineMs }) {
+    checkConfig(config, runDeadlineMs)
+    // What one rotation may wait for at most: its Secret's sync, then a rollout.
+    const rotationMs = parseDuration(config.syncTimeout)! + parseDuration(config.rolloutTimeout)!
     const metrics = new RotationMetrics(registry)
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'rotate-secret', log) : undefined
 
@@ -101,6 +105,13 @@ export default defineFunction<RotateSecretConfig>({
         if (decision.due) {
           if (context.dryRun) {
             row.plan = await planRotation(policy, d)
+          } else if (timeLeft(context.deadline) <= rotationMs) {
+            // Not started: a rotation is never cut short by the request timeout.
+            // It is asked for again as a request of its own, with a deadline of its own.
+            row.result = 'deferred'
+            row.reason = `${decision.reason}; ${LEFT_AT_DEADLINE}`
+            const sent = await context.emit({ type: REQUEST, subject: policy.name, data: { secret: policy.name, reason: 'due; left by the sweep at its deadline' } }, 1000 + results.length)
+            context.log.warn({ secret: policy.name, requested: sent }, `due rotation not started in this sweep: ${LEFT_AT_DEADLINE}`)
           } else {
             if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
             const report = await rotate(policy, context, 'sweep')
@@ -120,6 +131,7 @@ export default defineFunction<RotateSecretConfig>({
           due: results.filter((r) => r.due).length,
           rotated: results.filter((r) => r.result === 'rotated').length,
           failed: results.filter((r) => r.result === 'failed').length,
+          deferred: results.filter((r) => r.result === 'deferred').length,
           secrets: results,
         },
       })

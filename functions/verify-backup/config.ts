@@ -114,12 +114,16 @@ export const configSchema: JsonSchema = {
 }
 
 /** What a schema cannot say: unique names, and the fields each format needs. */
-export function checkConfig(config: VerifyBackupConfig): void {
+/** `runDeadlineMs`: CARETAKER_RUN_DEADLINE, which every restore test must fit in. */
+export function checkConfig(config: VerifyBackupConfig, runDeadlineMs?: number): void {
   const seen = new Set<string>()
   config.sets.forEach((set, i) => {
     const at = `sets[${i}]`
     const bad = (field: string, problem: string): never => {
       throw new CaretakerError(Errors.InvalidConfig, `config.${at}.${field}: ${problem}`)
+    }
+    if (set.restore && runDeadlineMs !== undefined && (parseDuration(set.restore.timeout) ?? 0) >= runDeadlineMs) {
+      bad('restore.timeout', `${set.restore.timeout} does not fit in the run's deadline (CARETAKER_RUN_DEADLINE, ${runDeadlineMs / 1000}s, below the Knative Service's timeoutSeconds): make it shorter`)
     }
     if (seen.has(set.name)) bad('name', `"${set.name}" is used by another set; names must be unique`)
     seen.add(set.name)

@@ -3,6 +3,8 @@ import { BatchV1Api, type V1Job } from '@kubernetes/client-node'
 import type { CloudEvent } from 'cloudevents'
 import picomatch from 'picomatch'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { LEFT_AT_DEADLINE, pastDeadline, timeLeft } from '../../shared/deadline.ts'
+import { parseDuration } from '../../shared/duration.ts'
 import { API_SERVER_CHANGE_TYPES } from '../../shared/events/types/knative.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import { KeyedSerial } from '../../shared/serial.ts'
@@ -48,8 +50,8 @@ export default defineFunction<VerifyBackupConfig>({
   description: 'verifies backups: presence, age, size, integrity by format, checksum, restore test',
   accepts: [...JOB_EVENTS, PING, REQUEST],
   configSchema,
-  setup({ config, kubeConfig, log, metrics: registry }) {
-    checkConfig(config)
+  setup({ config, kubeConfig, log, metrics: registry, runDeadlineMs }) {
+    checkConfig(config, runDeadlineMs)
     const metrics = new BackupMetrics(registry)
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'verify-backup', log) : undefined
     const batch = kubeConfig?.makeApiClient(BatchV1Api)
@@ -153,8 +155,18 @@ export default defineFunction<VerifyBackupConfig>({
 
     async function sweep(context: HandlerContext) {
       const results: SetReport[] = []
+      const deferred: string[] = []
       for (const [i, set] of config.sets.entries()) {
         if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
+        // A set whose verification (its restore test at most) no longer fits
+        // before the run's deadline is not started: it is asked for again as
+        // a request of its own, which the Broker brings back with a deadline of its own.
+        if (timeLeft(context.deadline) <= (set.restore ? parseDuration(set.restore.timeout)! : 0) || pastDeadline(context.deadline)) {
+          deferred.push(set.name)
+          const sent = await context.emit({ type: REQUEST, subject: set.name, data: { set: set.name } }, 1000 + i)
+          context.log.warn({ set: set.name, requested: sent }, `backup set not verified in this sweep: ${LEFT_AT_DEADLINE}`)
+          continue
+        }
         const result = await verifySet(set, context)
         results.push(result)
         await context.emit({ type: result.verified ? VERIFIED : FAILED, subject: set.name, data: { ...result, trigger: 'sweep' } }, i + 1)
@@ -165,6 +177,7 @@ export default defineFunction<VerifyBackupConfig>({
           verified: results.filter((r) => r.verified).length,
           failed: results.filter((r) => !r.verified).length,
           sets: results.map((r) => ({ set: r.set, verified: r.verified, ...(r.failedCheck ? { failedCheck: r.failedCheck } : {}), artifact: r.artifact?.name ?? null })),
+          deferred,
         },
       })
     }

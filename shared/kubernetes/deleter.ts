@@ -1,13 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiException } from '@kubernetes/client-node'
 import { kubernetesError } from './client.ts'
+import { LEFT_AT_DEADLINE } from '../deadline.ts'
 
 /**
  * Deletes for the clean-up functions, safe at scale: at most `perSecond`,
- * at most `cap` per run (the rest is deferred to the next), each retried on
- * 429 and 5xx with backoff (honouring Retry-After), a 404 counted as done
- * (a redelivery, or someone was quicker). A delete that keeps failing is
- * reported and the run goes on.
+ * at most `cap` per run (the rest is deferred to the next), none started
+ * past the run's deadline (the rest is deferred likewise, so the run replies
+ * before Knative's request timeout cuts it off), each retried on 429 and 5xx
+ * with backoff (honouring Retry-After), a 404 counted as done (a redelivery,
+ * or someone was quicker). A delete that keeps failing is reported and the
+ * run goes on.
  */
 
 export type DeleteResult = { outcome: 'deleted' } | { outcome: 'failed'; reason: string } | { outcome: 'deferred'; reason: string }
@@ -21,13 +24,22 @@ export interface DeleterLimits {
 export class PacedDeleter {
   readonly #limits: DeleterLimits
   readonly #signal: AbortSignal
+  readonly #deadline: number
   #budget: number
   #deleted = 0
+  #deadlineReached = false
 
-  constructor(limits: DeleterLimits, signal: AbortSignal) {
+  /** `deadline`: epoch ms past which nothing more is deleted (the handler context's). */
+  constructor(limits: DeleterLimits, signal: AbortSignal, deadline = Number.POSITIVE_INFINITY) {
     this.#limits = limits
     this.#signal = signal
+    this.#deadline = deadline
     this.#budget = limits.cap
+  }
+
+  /** True once a delete was deferred because the run's deadline had passed. */
+  get deadlineReached(): boolean {
+    return this.#deadlineReached
   }
 
   get capReached(): boolean {
@@ -41,6 +53,7 @@ export class PacedDeleter {
   async delete(what: string, call: () => Promise<unknown>): Promise<DeleteResult> {
     if (this.#budget <= 0) return { outcome: 'deferred', reason: 'the per-run deletion cap is reached' }
     if (this.#signal.aborted) return { outcome: 'deferred', reason: 'shutting down' }
+    if (Date.now() >= this.#deadline) return this.#pastDeadline()
     this.#budget--
     for (let attempt = 1; ; attempt++) {
       try {
@@ -52,12 +65,20 @@ export class PacedDeleter {
         const retryable = code === undefined || code === 429 || code >= 500
         if (!retryable || attempt >= this.#limits.attempts) return { outcome: 'failed', reason: kubernetesError(err, `delete ${what}`).message }
         const retryAfter = Number((err as ApiException<unknown>).headers?.['retry-after'])
-        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 30) * 1000 : 200 * 2 ** (attempt - 1))
+        const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 30) * 1000 : 200 * 2 ** (attempt - 1)
+        // A retry that would start past the deadline is left for the next run (a delete is idempotent).
+        if (Date.now() + wait >= this.#deadline) return this.#pastDeadline()
+        await sleep(wait)
       }
     }
     this.#deleted++
-    await sleep(1000 / this.#limits.perSecond)
+    await sleep(Math.min(1000 / this.#limits.perSecond, Math.max(0, this.#deadline - Date.now())))
     return { outcome: 'deleted' }
+  }
+
+  #pastDeadline(): DeleteResult {
+    this.#deadlineReached = true
+    return { outcome: 'deferred', reason: LEFT_AT_DEADLINE }
   }
 }
 

@@ -12,6 +12,7 @@ import type { Identity } from './auth.ts'
 import type { Vault } from '../vault/client.ts'
 import { vaultSettingsFromEnv } from '../vault/settings.ts'
 import { createEventSink, type EventSink } from './sink.ts'
+import { runDeadlineMs } from './settings.ts'
 
 /**
  * The function contract. A module keeps the handler signature of the
@@ -25,6 +26,12 @@ export interface HandlerContext {
   traceparent: string | undefined
   /** Aborted when a shutdown deadline passes: stop at the next safe point. */
   signal: AbortSignal
+  /**
+   * When this event's run must end (epoch ms; Infinity for none): past it a
+   * long run starts nothing new and replies with what it left for the next
+   * run, before the request timeout cuts it off (CARETAKER_RUN_DEADLINE).
+   */
+  deadline: number
   identity: Identity | undefined
   /** Build the reply for this event. */
   reply<T>(outcome: Outcome<T>, index?: number): CloudEvent<T>
@@ -46,6 +53,8 @@ export interface FunctionDeps<C> {
   metrics: Registry
   /** Set when Vault is configured (VAULT_ADDR with a token or a Kubernetes role). */
   vault: Vault | undefined
+  /** CARETAKER_RUN_DEADLINE in ms, when set: a step that cannot fit in it is a config error. */
+  runDeadlineMs: number | undefined
 }
 
 /** A plain (non-CloudEvent) HTTP request, for a function that declares `httpPath`. */
@@ -160,6 +169,7 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
         dryRunDefault: given.dryRunDefault ?? process.env.CARETAKER_DRY_RUN !== 'false',
         metrics: given.metrics ?? new Registry(),
         vault: given.vault ?? await vaultFromEnv(),
+        runDeadlineMs: 'runDeadlineMs' in given ? given.runDeadlineMs : runDeadlineMs(process.env),
       }
       sink = given.sink ?? createEventSink(process.env.K_SINK || undefined, log)
       instance = await definition.setup(deps)
@@ -184,6 +194,7 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
         const traceparent = typeof context.headers?.traceparent === 'string' ? context.headers.traceparent : undefined
         return await module.invoke({
           log, dryRun, traceparent, identity: undefined, signal: new AbortController().signal,
+          deadline: deps!.runDeadlineMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + deps!.runDeadlineMs,
           reply: (outcome, index) => replyEvent(definition.name, event, outcome, { dryRun, index }),
           emit: (outcome, index) => sink!.send(replyEvent(definition.name, event, outcome, { dryRun, index })),
         }, event)

@@ -71,6 +71,7 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
     dryRun: settings.dryRun,
     bodyLimitBytes: settings.bodyLimitBytes,
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
+    runDeadlineMs: settings.runDeadlineMs,
   })
   const vault = settings.vault ? new (await import('../vault/client.ts')).Vault(settings.vault) : undefined
   await module.init({
@@ -80,6 +81,7 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
     metrics: metrics.registry,
     sink,
     dryRunDefault: settings.dryRun.default,
+    runDeadlineMs: settings.runDeadlineMs,
     ...(options.config !== undefined ? { config: options.config } : settings.configPath ? { configPath: settings.configPath } : {}),
   })
   const address = await runtime.app.listen({ host: settings.host, port: settings.port })

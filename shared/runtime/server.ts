@@ -20,6 +20,8 @@ export interface RuntimeOptions {
   dryRun: { default: boolean; locked: boolean }
   bodyLimitBytes: number
   shutdownTimeoutMs: number
+  /** Each event's run deadline (CARETAKER_RUN_DEADLINE), from its receipt; none when unset. */
+  runDeadlineMs?: number | undefined
   metrics?: RuntimeMetrics
   /** Where `context.emit` sends; without one, emitted events are only logged. */
   sink?: EventSink
@@ -142,6 +144,8 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
 
   async function handleEvent(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const started = process.hrtime.bigint()
+    // Counted from the request's arrival, as Knative's timeoutSeconds is.
+    const deadline = options.runDeadlineMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.runDeadlineMs
     const trace = continueTrace(typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined)
     let log = logger.child({ trace_id: trace.traceId, span_id: trace.spanId, traceparent: trace.traceparent })
     let type = 'unknown'
@@ -199,7 +203,7 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
     inFlight++
     try {
       const result = await module.invoke({
-        log, dryRun, traceparent: trace.traceparent, signal: abort.signal, identity,
+        log, dryRun, traceparent: trace.traceparent, signal: abort.signal, identity, deadline,
         reply: (outcome, index) => replyEvent(name, event, outcome, { dryRun, index }),
         emit: (outcome, index) => sink.send(replyEvent(name, event, outcome, { dryRun, index })),
       }, event)

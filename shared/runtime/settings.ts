@@ -24,6 +24,13 @@ export interface RuntimeSettings {
   idempotency: { store: 'memory' | 'redis' | 'kubernetes'; redisUrl: string | undefined; ttlSeconds: number; namespace: string | undefined }
   bodyLimitBytes: number
   shutdownTimeoutMs: number
+  /**
+   * CARETAKER_RUN_DEADLINE (seconds): how long one event may run before the
+   * function stops at its next safe point and replies with what is left. Set
+   * below the Knative Service's timeoutSeconds, so a long run reports rather
+   * than being cut off by the request timeout. Unset: no deadline.
+   */
+  runDeadlineMs: number | undefined
   /** K_SINK: where events beyond the reply are sent. */
   sinkUrl: string | undefined
   /** VAULT_ADDR with VAULT_TOKEN or VAULT_K8S_ROLE: the function's Vault. */
@@ -95,6 +102,12 @@ function sinkUrl(env: NodeJS.ProcessEnv): string | undefined {
   return url.toString()
 }
 
+/** CARETAKER_RUN_DEADLINE: whole seconds, 1 to 3600; unset or empty for none. */
+export function runDeadlineMs(env: NodeJS.ProcessEnv): number | undefined {
+  if (env.CARETAKER_RUN_DEADLINE === undefined || env.CARETAKER_RUN_DEADLINE === '') return undefined
+  return integer(env, 'CARETAKER_RUN_DEADLINE', 0, 1, 3600) * 1000
+}
+
 export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): RuntimeSettings {
   const name = functionName ?? env.FUNCTION_NAME
   if (!name || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
@@ -137,6 +150,7 @@ export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): Ru
     idempotency: { store, redisUrl, ttlSeconds: integer(env, 'CARETAKER_IDEMPOTENCY_TTL', 86400, 60, 30 * 86400), namespace: podNamespace(env) },
     bodyLimitBytes: integer(env, 'CARETAKER_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
     shutdownTimeoutMs: integer(env, 'CARETAKER_SHUTDOWN_TIMEOUT', 30, 1, 3600) * 1000,
+    runDeadlineMs: runDeadlineMs(env),
     sinkUrl: sinkUrl(env),
     vault: vaultSettingsFromEnv(env),
     logLevel: oneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),

@@ -69,7 +69,7 @@ export const backupTypes: EventTypeDefinition[] = [
   {
     type: 'dev.caretaker.backup.sweep.completed',
     direction: 'outbound',
-    description: 'The daily sweep verified every configured set; data lists each set\'s result (each set also has its own event)',
+    description: 'The daily sweep verified every configured set; data lists each set\'s result (each set also has its own event), and the sets it left at its deadline (each asked for again as a request of its own)',
     schema: {
       type: 'object',
       required: ['verified', 'failed', 'sets'],
@@ -84,6 +84,7 @@ export const backupTypes: EventTypeDefinition[] = [
             properties: { set: { type: 'string' }, verified: { type: 'boolean' }, failedCheck: { type: 'string' }, artifact: { type: ['string', 'null'] } },
           },
         },
+        deferred: { type: 'array', items: { type: 'string' } },
       },
     },
   },

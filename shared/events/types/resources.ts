@@ -30,6 +30,8 @@ export const resourceTypes: EventTypeDefinition[] = [
       properties: {
         dryRun: { type: 'boolean' },
         capReached: { type: 'boolean' },
+        /** The run stopped at its deadline (CARETAKER_RUN_DEADLINE): what it did not reach is deferred to the next run. */
+        deadlineReached: { type: 'boolean' },
         counts: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
         kept: { type: 'object', description: 'How many kept objects each reason kept', additionalProperties: { type: 'integer', minimum: 0 } },
         ...outcomeListSchema(item),

@@ -82,6 +82,8 @@ export const secretTypes: EventTypeDefinition[] = [
         due: { type: 'integer', minimum: 0 },
         rotated: { type: 'integer', minimum: 0 },
         failed: { type: 'integer', minimum: 0 },
+        /** Due rotations not started because the run's deadline was near: each asked for again as a request. */
+        deferred: { type: 'integer', minimum: 0 },
         secrets: { type: 'array', items: { type: 'object', required: ['secret', 'due', 'reason'] } },
       },
     },

@@ -20,6 +20,8 @@ export const snapshotTypes: EventTypeDefinition[] = [
       properties: {
         dryRun: { type: 'boolean' },
         capReached: { type: 'boolean' },
+        /** The run stopped at its deadline (CARETAKER_RUN_DEADLINE): what it did not reach is deferred to the next run. */
+        deadlineReached: { type: 'boolean' },
         policies: {
           type: 'array',
           items: {

@@ -193,3 +193,25 @@ t.test('a PVC that a workload claims while no Pod runs is not unused', async (t)
   t.match(action(r, 'data-db-x'), { action: 'would-delete' }, 'not an ordinal: not the StatefulSet\'s')
   t.match(action(r, 'truly-orphaned'), { action: 'would-delete', reasons: ['no Pod mounts it, older than 30d'] })
 })
+
+t.test('a run stops at its deadline (CARETAKER_RUN_DEADLINE) and leaves the rest, reported, to the next', async (t) => {
+  for (let i = 0; i < 6; i++) job(`batch-${i}`, 40)
+  // Two deletes a second against a one-second deadline: most are left.
+  const slow = await startTestFunction(cleanUp, {
+    config: validateConfig<CleanUpConfig>({ namespaces: [ns], limits: { deletesPerSecond: 2, pageSize: 3 }, jobs: { ttl: '7d' }, replicaSets: { enabled: false }, pvcs: { report: false } }, configSchema, 'test'),
+    env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token, CARETAKER_DRY_RUN: 'false', CARETAKER_RUN_DEADLINE: '1' },
+  })
+  t.teardown(() => slow.stop())
+  const r = (await run(slow.url)).body as Cleaned & { deadlineReached: boolean }
+  t.equal(r.deadlineReached, true)
+  t.equal(r.capReached, false, 'the cap was not what stopped it')
+  const deferred = r.objects.filter((o) => o.action === 'deferred')
+  t.ok(deferred.length >= 3, `${deferred.length} Jobs left for the next run`)
+  t.equal(deferred.length + (r.counts.deleted ?? 0), 6, 'every Job is either deleted or reported deferred')
+  for (const o of deferred) t.match(o.reasons.at(-1), /deadline is reached: left for the next run/)
+  const next = await start({})
+  t.teardown(() => next.stop())
+  const rest = (await run(next.url)).body as Cleaned & { deadlineReached: boolean }
+  t.equal(rest.deadlineReached, false)
+  t.notOk((await names()).jobs.some((n) => n.startsWith('batch-')), 'the next run deleted the rest')
+})

@@ -4,6 +4,9 @@ import pg from 'pg'
 import { Redis } from 'ioredis'
 import maintainDatabases from '../../../functions/maintain-databases/index.ts'
 import { configSchema, type MaintainDatabasesConfig } from '../../../functions/maintain-databases/config.ts'
+import { Report } from '../../../functions/maintain-databases/findings.ts'
+import { runPostgres } from '../../../functions/maintain-databases/postgres.ts'
+import { runRedis } from '../../../functions/maintain-databases/redis.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { freePort } from '../../../shared/process/ports.ts'
 import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
@@ -210,6 +213,22 @@ if (skip) {
     t.same(body.targets.map((x) => x.target), ['app-postgres', 'cache', 'gone-postgres', 'gone-redis'])
     const reports = sink.requests.slice(before).filter((q) => q.headers['ce-type'] === 'dev.caretaker.database.reported')
     t.equal(reports.length, 4, 'one report per target')
+  })
+
+  t.test('past the run\'s deadline nothing starts, and each task left is reported for the next run', async (t) => {
+    const pgTarget = config.targets.find((x) => x.name === 'app-postgres')!
+    const redisTarget = config.targets.find((x) => x.name === 'cache')!
+    const report = new Report()
+    const spent = Date.now() - 1
+    const before = await server.query<{ last_analyze: Date | null }>("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'orders'", [], 'app')
+    if (pgTarget.kind !== 'postgres' || redisTarget.kind !== 'redis') throw new Error('the test config changed')
+    await runPostgres({ target: pgTarget, user: 'postgres', password: PG_PASSWORD, thresholds: config.thresholds, dryRun: false, now: new Date(), report, signal: new AbortController().signal, deadline: spent }, ['analyze', 'vacuum-analyze'])
+    await runRedis({ target: redisTarget, username: undefined, password: REDIS_PASSWORD, thresholds: config.thresholds, dryRun: false, report, signal: new AbortController().signal, deadline: spent }, ['memory-purge'])
+    t.same(report.findings.filter((f) => f.check === 'deadline').map((f) => f.task), ['analyze', 'vacuum-analyze', 'memory-purge'])
+    t.ok(report.findings.filter((f) => f.check === 'deadline').every((f) => f.severity === 'info' && /deadline is reached: left for the next run/.test(f.message)))
+    t.same(report.actions, [], 'nothing was done')
+    const after = await server.query<{ last_analyze: Date | null }>("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'orders'", [], 'app')
+    t.same(after.rows, before.rows, 'no ANALYZE ran')
   })
 
   t.test('no password anywhere', async (t) => {

@@ -167,3 +167,26 @@ t.test('Longhorn snapshots: readyToUse is ready, grouped by spec.volume', async 
   const left = ((await admin.listNamespacedCustomObject({ group: 'longhorn.io', version: 'v1beta2', namespace: 'longhorn-system', plural: 'snapshots' })) as { items: Array<{ metadata: { name: string } }> }).items.map((o) => o.metadata.name).sort()
   t.same(left, ['s1-broken', 's1-mid', 's1-new', 's2-only'])
 })
+
+t.test('a run stops at its deadline (CARETAKER_RUN_DEADLINE) and leaves the rest, reported, to the next', async (t) => {
+  // data-c: six snapshots past the maximum age; all but the newest go.
+  for (let i = 0; i < 6; i++) vs(`c-${i}`, 'data-c', (31 + i) * DAY)
+  const slow = await startTestFunction(pruneSnapshots, { config: config({ deletesPerSecond: 2 }), env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token, CARETAKER_DRY_RUN: 'false', CARETAKER_RUN_DEADLINE: '1' } })
+  t.teardown(() => slow.stop())
+  const started = Date.now()
+  const r = (await run(slow.url)).body as Pruned & { deadlineReached: boolean }
+  t.ok(Date.now() - started < 2500, `replied at the deadline (${Date.now() - started} ms), not after every delete (2.5 s at this pace)`)
+  t.equal(r.deadlineReached, true)
+  t.equal(r.capReached, false, 'the cap was not what stopped it')
+  const c = r.policies[0]!.objects.filter((o) => o.name.startsWith('c-') && o.name !== 'c-0')
+  t.equal(c.length, 5)
+  const deferred = c.filter((o) => o.action === 'deferred')
+  t.ok(deferred.length >= 2, `${deferred.length} left for the next run`)
+  t.ok(c.every((o) => o.action === 'deleted' || o.action === 'deferred'))
+  for (const o of deferred) t.match(o.reasons.at(-1), /deadline is reached: left for the next run/)
+  const next = await start({})
+  t.teardown(() => next.stop())
+  const rest = (await run(next.url)).body as Pruned & { deadlineReached: boolean }
+  t.equal(rest.deadlineReached, false)
+  t.same((await remaining()).filter((n) => n.startsWith('c-')), ['c-0'], 'the next run deleted the rest; the newest is kept')
+})

@@ -37,6 +37,12 @@ export interface SimulatorOptions {
    * `caCert`, `kubeConfig({ tls: true })`. kubectl sends bearer tokens only over TLS.
    */
   tls?: boolean | { port?: number }
+  /**
+   * API groups this cluster does not serve, as one whose CRDs are not installed
+   * (e.g. `monitoring.coreos.com` without the Prometheus Operator): absent from
+   * discovery, and a request for one of their resources is a 404.
+   */
+  omitGroups?: string[]
 }
 export interface ChangeEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED', object: Obj }
 
@@ -214,9 +220,10 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     return u
   }
 
+  const served = (r: ResourceInfo) => !(options.omitGroups ?? []).includes(r.group)
   const discovery = () => {
     const groups = new Map<string, ResourceInfo[]>()
-    for (const r of RESOURCES) groups.set(groupVersion(r), [...(groups.get(groupVersion(r)) ?? []), r])
+    for (const r of RESOURCES.filter(served)) groups.set(groupVersion(r), [...(groups.get(groupVersion(r)) ?? []), r])
     return groups
   }
   const resourceList = (gv: string, rs: ResourceInfo[]) => ({
@@ -286,7 +293,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     }
     if (path === '/api') return json(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] })
     if (path === '/apis') {
-      const gs = [...new Set(RESOURCES.filter((r) => r.group).map((r) => r.group))]
+      const gs = [...new Set(RESOURCES.filter((r) => r.group && served(r)).map((r) => r.group))]
       return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...gs, 'authentication.k8s.io', 'authorization.k8s.io'].map((g) => { const v = RESOURCES.find((r) => r.group === g)?.version ?? 'v1'; return { name: g, versions: [{ groupVersion: `${g}/${v}`, version: v }], preferredVersion: { groupVersion: `${g}/${v}`, version: v } } }) })
     }
     if (path === '/api/v1') return json(200, resourceList('v1', discovery().get('v1') ?? []))
@@ -313,7 +320,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     if (!m) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
     const [, coreV, group = '', gv, ns = '', plural = '', name = '', sub = ''] = m
     const r = findResource(group, coreV ?? gv ?? '', plural)
-    if (!r) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    if (!r || !served(r)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
     if (sub && !r.subresources.includes(sub)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
     const method = req.method ?? 'GET'
     const verb = method === 'GET' ? (name ? 'get' : q.get('watch') === '1' || q.get('watch') === 'true' ? 'watch' : 'list') : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : method === 'DELETE' ? (name ? 'delete' : 'deletecollection') : ''
