@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { CloudEvent } from 'cloudevents'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { JsonTooDeepError, parseJsonBounded } from '../../shared/json.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
+import { MAX_JSON_DEPTH } from '../../shared/runtime/cloudevent-http.ts'
 import { defineFunction, type PlainRequest, type PlainResponse } from '../../shared/runtime/function.ts'
 
 /**
@@ -59,7 +61,9 @@ function labelFingerprint(labels: Record<string, string>): string {
 /** Checks the notification's shape; the message says what is wrong. */
 export function parseWebhook(body: Buffer): Webhook {
   let data: unknown
-  try { data = JSON.parse(body.toString('utf8')) } catch { return bad('the body is not JSON') }
+  try { data = parseJsonBounded(body.toString('utf8'), MAX_JSON_DEPTH) } catch (err) {
+    return bad(err instanceof JsonTooDeepError ? `the body nests deeper than ${MAX_JSON_DEPTH} levels` : 'the body is not JSON')
+  }
   const w = data as Partial<Webhook>
   if (typeof w !== 'object' || w === null) return bad('the body is not an Alertmanager notification')
   // Alertmanager has sent version "4" for years; some relays drop the field.
@@ -121,7 +125,8 @@ export default defineFunction<BridgeConfig>({
           id: alertEventId(a),
           source,
           type: a.status === 'firing' ? 'dev.caretaker.alert.firing' : 'dev.caretaker.alert.resolved',
-          subject: a.labels.alertname ?? a.fingerprint,
+          // A subject, if present, must not be empty (Knative's broker refuses the event otherwise).
+          subject: a.labels.alertname?.trim() ? a.labels.alertname : a.fingerprint,
           time: new Date().toISOString(),
           datacontenttype: 'application/json',
           data: {

@@ -1,10 +1,11 @@
-import { readdir, stat } from 'node:fs/promises'
-import { join, relative, resolve, sep } from 'node:path'
+import { lstat, readdir, realpath, stat } from 'node:fs/promises'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import picomatch from 'picomatch'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 
 /** One file of a backup set. */
 export interface Artifact {
+  /** Where it is read from: for a symbolic link, the file it resolves to (in the same directory). */
   readonly path: string
   readonly name: string
   readonly size: number
@@ -12,9 +13,29 @@ export interface Artifact {
 }
 
 /**
+ * The file `name` in `directory` as it may be read: a regular file, or a
+ * symbolic link whose target (every link resolved) is a regular file directly
+ * in the same directory (also resolved); its real path then. Anything else,
+ * above all a link out of the directory, is undefined: it is never opened,
+ * so no byte of it can reach a reply.
+ */
+export async function containedFile(directory: string, name: string): Promise<{ path: string; size: number; modified: Date } | undefined> {
+  const path = join(directory, name)
+  const own = await lstat(path).catch(() => undefined)
+  if (!own) return undefined
+  if (own.isFile()) return { path, size: own.size, modified: own.mtime }
+  if (!own.isSymbolicLink()) return undefined
+  const [realDirectory, target] = await Promise.all([realpath(directory).catch(() => undefined), realpath(path).catch(() => undefined)])
+  if (realDirectory === undefined || target === undefined || dirname(target) !== realDirectory) return undefined
+  const info = await stat(target).catch(() => undefined)
+  return info?.isFile() ? { path: target, size: info.size, modified: info.mtime } : undefined
+}
+
+/**
  * The set's artifacts in its directory, newest first (by modification
  * time, then name: runbook names carry a timestamp that sorts). Only plain
- * files directly in the directory count; side files (`.sha256`) never do.
+ * files directly in the directory count, or links to one there; side files
+ * (`.sha256`) never do.
  */
 export async function listArtifacts(directory: string, pattern: string): Promise<Artifact[]> {
   const isMatch = picomatch(pattern, { dot: false })
@@ -29,10 +50,8 @@ export async function listArtifacts(directory: string, pattern: string): Promise
   const found: Artifact[] = []
   for (const name of names) {
     if (!isMatch(name) || name.endsWith('.sha256')) continue
-    const path = join(directory, name)
-    const info = await stat(path).catch(() => undefined)
-    if (!info?.isFile()) continue
-    found.push({ path, name, size: info.size, modified: info.mtime })
+    const file = await containedFile(directory, name)
+    if (file) found.push({ path: file.path, name, size: file.size, modified: file.modified })
   }
   return found.sort((a, b) => b.modified.getTime() - a.modified.getTime() || b.name.localeCompare(a.name))
 }

@@ -1,4 +1,4 @@
-import { basename } from 'node:path'
+import { basename, resolve } from 'node:path'
 import { formatDuration, parseDuration } from '../../shared/duration.ts'
 import { listArtifacts, type Artifact } from './artifacts.ts'
 import type { BackupSet } from './config.ts'
@@ -109,7 +109,8 @@ export async function verifyFileSet(set: BackupSet, options: VerifyOptions): Pro
   const started = performance.now()
   const run = new CheckRun()
   const all = await listArtifacts(set.directory!, set.pattern!)
-  const index = options.only ? all.findIndex((a) => a.path === options.only) : 0
+  // `only` names the file as it sits in the directory; a link's path is its target's.
+  const index = options.only ? all.findIndex((a) => a.path === options.only || resolve(set.directory!, a.name) === options.only) : 0
   const artifact = index >= 0 ? all[index] : undefined
   const previous = index >= 0 ? all[index + 1] : undefined
 

@@ -3,7 +3,7 @@ import type { CloudEvent } from 'cloudevents'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { CaretakerError, Errors } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import { deliverWithRetry, eventFromMessage, realSleep, sendOnce, type Sleep } from './delivery.ts'
+import { deliverWithRetry, eventFromMessage, realSleep, sendOnce, withExtensions, type Sleep } from './delivery.ts'
 import { matchesTrigger } from './filters.ts'
 import type { BrokerObject, DeliverySpec, Destination, TriggerObject } from './manifests.ts'
 
@@ -127,6 +127,7 @@ export class MeshBroker {
   async #ingress(headers: Record<string, string | string[] | undefined>, body: unknown, broker: BrokerAddress | undefined, reply: { code(status: number): unknown }): Promise<unknown> {
     const bytes = Buffer.isBuffer(body) ? body : Buffer.alloc(0)
     let event: CloudEvent<unknown> | undefined
+    // knative/eventing pkg/broker/ingress/ingress_handler.go: binding.ToEvent or event.Validate failing is a 400.
     try {
       event = eventFromMessage(headers, bytes)
     } catch (err) {
@@ -192,7 +193,7 @@ export class MeshBroker {
           ...(failure.lastStatus !== undefined ? { knativeerrorcode: String(failure.lastStatus) } : {}),
           ...(lastBody ? { knativeerrordata: lastBody.toString('base64') } : {}),
         }
-        const sent = await sendOnce(sink, event.cloneWith(errorExtensions, false), this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+        const sent = await sendOnce(sink, withExtensions(event, errorExtensions), this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
         sinkStatus = sent.status
         if (sent.status === undefined) sinkError = sent.error
       } catch (err) {

@@ -3,6 +3,7 @@ import { CloudEvent } from 'cloudevents'
 import { CronExpressionParser } from 'cron-parser'
 import type { Logger } from '../logger.ts'
 import type { PingSourceObject } from './manifests.ts'
+import { knativeTime } from './delivery.ts'
 
 /**
  * PingSource schedules run locally: each tick emits the event Knative's
@@ -41,7 +42,8 @@ export function buildPingEvent(source: PingSourceObject, tick: Date, id: string 
     type: PING_EVENT_TYPE,
     source: pingSourceUri(source),
     id,
-    time: tick.toISOString(),
+    // The adapter sets a Go time.Time; sdk-go writes it as UTC RFC3339Nano (no ".000").
+    time: knativeTime(tick.toISOString()),
   }
   if (source.data !== undefined) attributes.data = source.data
   else if (source.dataBase64 !== undefined) attributes.data = Buffer.from(source.dataBase64, 'base64')

@@ -1,5 +1,6 @@
 import { CloudEvent, HTTP } from 'cloudevents'
 import { CaretakerError, Errors } from '../errors.ts'
+import { JsonTooDeepError, parseJsonBounded } from '../json.ts'
 
 /**
  * The HTTP protocol binding of CloudEvents 1.0, inbound side. The SDK's
@@ -28,13 +29,78 @@ function header(headers: IncomingHeaders, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v
 }
 
-function percentDecode(value: string, name: string): string {
+/**
+ * How deep event JSON may nest. Nothing Caretaker receives comes near it (a
+ * Kubernetes object with managedFields is about 15); beyond it the data is
+ * refused with a 400 before anything walks it recursively.
+ */
+export const MAX_JSON_DEPTH = 64
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return parseJsonBounded(text, MAX_JSON_DEPTH)
+  } catch (err) {
+    if (err instanceof JsonTooDeepError) throw new CaretakerError(Errors.InvalidEventData, `${what} nests deeper than ${MAX_JSON_DEPTH} levels; flatten it`)
+    throw err
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** RFC 7230 section 3.2.6 quoted-string: drop the quotes, keep what a backslash escapes. */
+function unquote(value: string): string {
+  if (!value.includes('"')) return value
+  let out = ''
+  let quoted = false
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!
+    if (c === '"') quoted = !quoted
+    else if (quoted && c === '\\' && i + 1 < value.length) out += value[++i]
+    else out += c
+  }
+  return out
+}
+
+/**
+ * A `ce-*` header value decoded as the HTTP binding (spec v1.0.2,
+ * http-protocol-binding.md 3.1.3.2) prescribes: quoted strings unescaped,
+ * then one round of percent-decoding; byte sequences that are not UTF-8
+ * (overlong ones included) are refused. Node hands header bytes over as
+ * Latin-1; raw UTF-8 from a sender that did not encode is read as UTF-8.
+ */
+export function decodeHeaderValue(raw: string, name: string): string {
+  let value = unquote(raw)
+  if (/[\u0080-\uffff]/.test(value)) {
+    try {
+      value = utf8.decode(Buffer.from(value, 'latin1'))
+    } catch {
+      throw new CaretakerError(Errors.InvalidCloudEvent, `header ce-${name} is not UTF-8`)
+    }
+  }
   if (!value.includes('%')) return value
   try {
     return decodeURIComponent(value)
   } catch {
-    throw new CaretakerError(Errors.InvalidCloudEvent, `header ce-${name} is not valid percent-encoding`)
+    throw new CaretakerError(Errors.InvalidCloudEvent, `header ce-${name} is not valid percent-encoding of UTF-8`)
   }
+}
+
+/**
+ * A `ce-*` header value encoded as the HTTP binding prescribes: space,
+ * double quote, percent and everything outside printable US-ASCII become
+ * %XY of their UTF-8 bytes (upper-case hex); a surrogate pair is one
+ * character. Node refuses to write header values with control or non-Latin-1
+ * characters, so without this a subject from an alert label failed the reply.
+ */
+export function encodeHeaderValue(value: string): string {
+  if (/^[\x21\x23\x24\x26-\x7e]*$/.test(value)) return value
+  let out = ''
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!
+    if (code >= 0x21 && code <= 0x7e && code !== 0x22 && code !== 0x25) out += ch
+    else for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return out
 }
 
 function decodeData(body: Buffer, contentType: string | undefined): unknown {
@@ -43,8 +109,9 @@ function decodeData(body: Buffer, contentType: string | undefined): unknown {
   if (type === '' || isJsonMediaType(type)) {
     const text = body.toString('utf8')
     try {
-      return JSON.parse(text)
-    } catch {
+      return parseJson(text, 'data')
+    } catch (err) {
+      if (err instanceof CaretakerError) throw err
       // Without a content type the data need not be JSON: keep it as text.
       if (type === '') return text
       throw new CaretakerError(Errors.InvalidCloudEvent, `data is declared as ${type} but is not valid JSON`)
@@ -80,7 +147,7 @@ function parseBinary(headers: IncomingHeaders, body: Buffer): CloudEvent<unknown
   for (const [name, raw] of Object.entries(headers)) {
     if (!name.startsWith('ce-') || raw === undefined) continue
     const attr = name.slice(3)
-    attrs[attr] = percentDecode(Array.isArray(raw) ? raw.join(',') : raw, attr)
+    attrs[attr] = decodeHeaderValue(Array.isArray(raw) ? raw.join(',') : raw, attr)
   }
   checkAttributes(attrs, 'binary')
   const contentType = header(headers, 'content-type')
@@ -93,8 +160,9 @@ function parseBinary(headers: IncomingHeaders, body: Buffer): CloudEvent<unknown
 function parseStructured(body: Buffer): CloudEvent<unknown> {
   let parsed: unknown
   try {
-    parsed = JSON.parse(body.toString('utf8'))
-  } catch {
+    parsed = parseJson(body.toString('utf8'), 'the structured CloudEvent')
+  } catch (err) {
+    if (err instanceof CaretakerError) throw err
     throw new CaretakerError(Errors.InvalidCloudEvent, 'structured CloudEvent body is not valid JSON')
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
@@ -137,7 +205,10 @@ export function parseCloudEvent(headers: IncomingHeaders, body: Buffer): CloudEv
 export function toBinaryMessage(event: CloudEvent<unknown>): { headers: Record<string, string>; body: string | Buffer | undefined } {
   const message = HTTP.binary(event)
   const headers: Record<string, string> = {}
-  for (const [k, v] of Object.entries(message.headers)) headers[k.toLowerCase()] = String(v)
+  for (const [k, v] of Object.entries(message.headers)) {
+    const name = k.toLowerCase()
+    headers[name] = name.startsWith('ce-') ? encodeHeaderValue(String(v)) : String(v)
+  }
   const body = message.body as unknown
   if (body === undefined || body === null) return { headers, body: undefined }
   if (typeof body === 'string') return { headers, body }

@@ -5,7 +5,7 @@ import { CaretakerError, Errors, isCaretakerError, loggableUnexpected } from '..
 import { replyEvent } from '../events/reply.ts'
 import type { Logger } from '../logger.ts'
 import type { Authenticator, Identity } from './auth.ts'
-import { parseCloudEvent, toBinaryMessage } from './cloudevent-http.ts'
+import { encodeHeaderValue, parseCloudEvent, toBinaryMessage } from './cloudevent-http.ts'
 import { eventDryRun, type FunctionModule } from './function.ts'
 import { idempotencyKey, type IdempotencyStore, type RecordedOutcome } from './idempotency.ts'
 import { RuntimeMetrics } from './metrics.ts'
@@ -124,8 +124,15 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
     return metrics.registry.metrics()
   })
 
+  /** Outcomes recorded before reply headers were percent-encoded may hold characters Node cannot write: encode those now. */
+  function writableHeaders(headers: Record<string, string>): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (const [name, value] of Object.entries(headers)) out[name] = name.startsWith('ce-') && /[^\x20-\x7e]/.test(value) ? encodeHeaderValue(value) : value
+    return out
+  }
+
   function sendOutcome(reply: FastifyReply, outcome: RecordedOutcome, traceparent: string, duplicate: boolean): FastifyReply {
-    reply.code(outcome.status).headers(outcome.headers).header('traceparent', traceparent)
+    reply.code(outcome.status).headers(writableHeaders(outcome.headers)).header('traceparent', traceparent)
     if (duplicate) reply.header('caretaker-duplicate', 'true')
     if (outcome.body === undefined) return reply.send()
     return reply.send(outcome.bodyEncoding === 'base64' ? Buffer.from(outcome.body, 'base64') : outcome.body)

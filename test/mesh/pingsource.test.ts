@@ -25,19 +25,19 @@ t.test('PingSources fire on the controllable clock with the attributes Knative s
   t.match(hello!.headers, {
     'ce-specversion': '1.0', 'ce-type': 'dev.knative.sources.ping',
     'ce-source': '/apis/v1/namespaces/pingsource-example/pingsources/hello',
-    'ce-id': UUID, 'ce-time': '2026-01-15T00:30:00.000Z', 'content-type': /^application\/json/,
+    'ce-id': UUID, 'ce-time': '2026-01-15T00:30:00Z', 'content-type': /^application\/json/,
   })
   t.same(JSON.parse(hello!.body.toString('utf8')), { message: 'Hello world!' })
 
   const [bytes] = recorder.on('/bytes')
   t.match(bytes?.headers, {
     'ce-type': 'dev.knative.sources.ping', 'ce-source': '/apis/v1/namespaces/pingsource-example/pingsources/bytes',
-    'ce-time': '2026-01-15T00:45:00.000Z', 'content-type': 'application/octet-stream',
+    'ce-time': '2026-01-15T00:45:00Z', 'content-type': 'application/octet-stream',
   })
   t.same([...bytes!.body], [0, 1, 2, 255], 'dataBase64 is sent decoded')
 
   const [berlin] = recorder.on('/berlin')
-  t.match(berlin?.headers, { 'ce-source': '/apis/v1/namespaces/pingsource-example/pingsources/berlin', 'ce-time': '2026-01-15T01:00:00.000Z' })
+  t.match(berlin?.headers, { 'ce-source': '/apis/v1/namespaces/pingsource-example/pingsources/berlin', 'ce-time': '2026-01-15T01:00:00Z' })
   t.equal(berlin?.headers['content-type'], undefined, 'no data, no content type')
   t.equal(berlin?.headers['ce-datacontenttype'], undefined)
   t.equal(berlin?.body.length, 0)
@@ -54,7 +54,7 @@ t.test('missed ticks fire in order when the clock jumps', async (t) => {
   const mesh = await startMesh({ dir: join(fixtures, 'ping'), services: { recorder: recorder.url }, logger, clock })
   t.teardown(() => mesh.close())
   await mesh.pingSources.advanceTo(new Date('2026-03-03T12:00:00Z'))
-  t.same(recorder.on('/berlin').map((r) => r.headers['ce-time']), ['2026-03-02T01:00:00.000Z', '2026-03-03T01:00:00.000Z'])
+  t.same(recorder.on('/berlin').map((r) => r.headers['ce-time']), ['2026-03-02T01:00:00Z', '2026-03-03T01:00:00Z'])
 })
 
 t.test('schedules follow the time zone across daylight saving', async (t) => {
@@ -88,5 +88,5 @@ t.test('with a running clock the scheduler fires on real timers', async (t) => {
   const timeout = new Promise<'timeout'>((resolve) => { bound = setTimeout(() => resolve('timeout'), 5000) })
   t.not(await Promise.race([firstSend, timeout]), 'timeout', 'fired within the bound')
   clearTimeout(bound)
-  t.same(sent, [new Date(boundary).toISOString()])
+  t.same(sent, [new Date(boundary).toISOString().replace('.000Z', 'Z')])
 })

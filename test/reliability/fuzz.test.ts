@@ -1,16 +1,21 @@
 import { existsSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
 import type { FunctionModule } from '../../shared/runtime/function.ts'
 import { catalogue } from '../../shared/events/catalogue.ts'
+import { createLogger } from '../../shared/logger.ts'
+import { startMesh } from '../../shared/mesh/index.ts'
+import { encodeHeaderValue } from '../../shared/runtime/cloudevent-http.ts'
 import { startTestFunction } from '../harness/function.ts'
 import { startReceiver } from '../mesh/receiver.ts'
 import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
 import { startVaultSimulator } from '../simulators/vault/index.ts'
+import { HOSTILE_STRINGS, hostileVariants, nestedText } from './hostile.ts'
 import { seededRandom } from './tools.ts'
 
 // Every function's endpoint against malformed and near-miss input: never a
@@ -156,5 +161,147 @@ for (const name of names) {
     t.equal(writes, 0, 'nothing was written to Kubernetes')
     t.equal(vaultWrites, 0, 'nothing was written to Vault')
     t.equal(sink.requests.length, 0, 'no event was sent on')
+  })
+}
+
+// Schema-valid hostile data, directly and through the local mesh: Unicode
+// and control characters in every string field and in the subject and an
+// extension (percent-encoded as the HTTP binding says), deep nesting, large
+// bodies, replays and concurrent copies of one id. Valid or not, none may
+// crash a process or earn a 5xx of its own making (a dependency the fuzz
+// leaves unreachable may answer dependency_unavailable/failed: that is the
+// environment, not the input).
+
+const HOSTILE_CASES = Number(process.env.FUZZ_HOSTILE_CASES ?? 24)
+
+interface HostileCase { name: string; headers: Record<string, string>; body: string }
+
+function hostileCases(fn: FunctionModule): HostileCase[] {
+  const out: HostileCase[] = []
+  const valid = (type: string) => (data: unknown): boolean => { try { fn.validator.check(type, data); return true } catch { return false } }
+  for (const type of fn.definition.accepts) {
+    const schema = (catalogue.get(type)?.schema ?? fn.definition.eventTypes?.find((e) => e.type === type)?.schema ?? {}) as Record<string, unknown>
+    const variants = hostileVariants(schema, valid(type), pick, 40)
+    for (let i = 0; i < Math.min(variants.length, Math.ceil(HOSTILE_CASES / fn.definition.accepts.length)); i++) {
+      const data = variants[i === 0 ? 0 : 1 + rand(variants.length - 1)]
+      const subject = pick(HOSTILE_STRINGS)
+      const id = `hostile-${rand(1e9)}`
+      out.push(rand(2) === 0
+        ? {
+            name: `binary ${type}`,
+            headers: {
+              'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': id, 'ce-source': '/fuzz/hostile', 'ce-type': type,
+              'ce-subject': encodeHeaderValue(subject), 'ce-note': encodeHeaderValue(pick(HOSTILE_STRINGS)), 'ce-time': '2026-12-01T00:00:00.123456789+05:30',
+            },
+            body: JSON.stringify(data),
+          }
+        : { name: `structured ${type}`, headers: { 'content-type': 'application/cloudevents+json' }, body: JSON.stringify({ ...envelope(type, data), id, subject, note: pick(HOSTILE_STRINGS) }) })
+    }
+    const deep = { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `deep-${rand(1e9)}`, 'ce-source': '/fuzz/hostile', 'ce-type': type }
+    // 3,000 levels stay under the body limit, so the depth limit (not the size) must refuse them.
+    out.push({ name: `data 3,000 deep for ${type}`, headers: deep, body: nestedText(3_000) })
+    out.push({ name: `a large body for ${type}`, headers: { ...deep, 'ce-id': `large-${rand(1e9)}` }, body: JSON.stringify({ pad: '€'.repeat(BODY_LIMIT) }) })
+  }
+  return out
+}
+
+function postFor(url: string, c: HostileCase): Promise<{ status: number; error: string | undefined }> {
+  return new Promise((resolve) => {
+    const req = http.request(url, { method: 'POST', headers: c.headers }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => {
+        let error: string | undefined
+        try { error = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: string }).error } catch { error = undefined }
+        resolve({ status: res.statusCode ?? 0, error })
+      })
+    })
+    req.on('error', () => resolve({ status: -1, error: 'connection failed' }))
+    req.end(c.body)
+  })
+}
+
+const own5xx = (r: { status: number; error: string | undefined }): boolean =>
+  r.status < 0 || (r.status >= 500 && r.error !== 'dependency_unavailable' && r.error !== 'dependency_failed')
+
+for (const name of names) {
+  t.test(`hostile valid data: ${name}, directly and through the mesh`, async (t) => {
+    const kube = await startKubernetesSimulator({ rbac: false, controllers: { enabled: false } })
+    const vault = await startVaultSimulator()
+    const sink = await startReceiver(() => ({ status: 202 }))
+    t.teardown(async () => { await sink.close(); await vault.close(); await kube.close() })
+    const fn = ((await import(pathToFileURL(join(root, 'functions', name, 'index.ts')).href)) as { default: FunctionModule }).default
+    const config = await exampleConfig(name)
+    const hosted = await startTestFunction(fn, {
+      ...(config === undefined ? {} : { config }),
+      env: {
+        CARETAKER_BODY_LIMIT: String(BODY_LIMIT), CARETAKER_DRY_RUN: 'force', LOG_LEVEL: 'warn',
+        CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.token, VAULT_ADDR: vault.url, VAULT_TOKEN: vault.rootToken, K_SINK: sink.url,
+      },
+    })
+    t.teardown(() => hosted.stop())
+    const list = hostileCases(fn)
+    const bad: string[] = []
+    const statuses = new Map<number, number>()
+    const note = (c: HostileCase, r: { status: number; error: string | undefined }, how: string) => {
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
+      if (own5xx(r)) bad.push(`${how} ${c.name}: ${r.status} ${r.error ?? ''}`)
+    }
+    for (const c of list) {
+      const first = await postFor(hosted.url, c)
+      note(c, first, 'direct')
+      // A replay of the same event answers as the first did (its recorded outcome), or 429 while it still runs.
+      const replay = await postFor(hosted.url, c)
+      note(c, replay, 'replay')
+      if (first.status < 500 && replay.status !== first.status && replay.status !== 429) bad.push(`replay ${c.name}: ${first.status} then ${replay.status}`)
+    }
+    // Concurrent copies of one id: one runs, the others wait their turn (429) or get its outcome.
+    for (const c of list.slice(0, 3)) {
+      const copy = { ...c, headers: { ...c.headers, ...(c.headers['ce-id'] ? { 'ce-id': `${c.headers['ce-id']}-c` } : {}) }, body: c.headers['ce-id'] ? c.body : c.body.replace(/"id":"([^"]+)"/, '"id":"$1-c"') }
+      for (const r of await Promise.all(Array.from({ length: 4 }, () => postFor(hosted.url, copy)))) note(copy, r, 'concurrent')
+    }
+
+    // The same events through the local mesh: a Trigger per accepted type, no retries, so a 5xx shows as a dead letter.
+    const dir = await mkdtemp(join(tmpdir(), 'caretaker-fuzz-mesh-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    await writeFile(join(dir, 'mesh.yaml'), [
+      'apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: { name: caretaker, namespace: caretaker }\n---',
+      ...fn.definition.accepts.map((type, i) => `apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: t${i}, namespace: caretaker }
+spec:
+  broker: caretaker
+  filter: { attributes: { type: ${type} } }
+  subscriber: { uri: ${hosted.url} }
+---`),
+    ].join('\n'))
+    const mesh = await startMesh({ dir, services: {}, logger: createLogger({ level: 'silent' }), requestTimeoutMs: 120_000 })
+    t.teardown(() => mesh.close())
+    for (const c of list) {
+      const viaMesh = { ...c, headers: { ...c.headers, ...(c.headers['ce-id'] ? { 'ce-id': `${c.headers['ce-id']}-m` } : {}) }, body: c.headers['ce-id'] ? c.body : c.body.replace(/"id":"([^"]+)"/, '"id":"$1-m"') }
+      const r = await postFor(`${mesh.ingressUrl}/caretaker/caretaker`, viaMesh)
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
+      if (r.status !== 202 && !(r.status === 413 && c.name.startsWith('a large body'))) bad.push(`mesh ingress ${c.name}: ${r.status} ${r.error ?? ''}`)
+      await mesh.broker.idle()
+    }
+    for (const d of mesh.broker.deadLetters) {
+      // A refusal (4xx) is final and dead-lettered, as Knative does; a 500 or a dropped connection is a fault.
+      if (d.lastStatus === undefined || d.lastStatus === 500) bad.push(`through the mesh ${d.event.type}: ${d.lastStatus ?? d.lastError}`)
+    }
+
+    // The bridge takes Alertmanager's webhook, not events: valid notifications whose labels and annotations are hostile.
+    if (fn.definition.httpPath === '/alertmanager') {
+      for (let i = 0; i < HOSTILE_CASES; i++) {
+        const labels = { alertname: pick(HOSTILE_STRINGS), namespace: pick(HOSTILE_STRINGS), [`l${i}`]: pick(HOSTILE_STRINGS) }
+        const body = JSON.stringify({ version: '4', status: 'firing', receiver: pick(HOSTILE_STRINGS), groupLabels: labels, externalURL: 'http://alertmanager:9093', alerts: [{ status: 'firing', labels, annotations: { summary: pick(HOSTILE_STRINGS) }, startsAt: '2026-12-01T00:00:00Z', fingerprint: `f${i}` }] })
+        const c = { name: 'hostile alert labels', headers: { 'content-type': 'application/json', ...(config && typeof config === 'object' && 'bearerToken' in config ? { authorization: `Bearer ${String((config as { bearerToken: unknown }).bearerToken)}` } : {}) }, body }
+        list.push(c)
+        const r = await postFor(`${hosted.url}/alertmanager`, c)
+        note(c, r, 'webhook')
+      }
+    }
+    t.ok(list.length > 0, `${list.length} hostile events, each sent twice, some four times at once, and once through the mesh (statuses ${JSON.stringify(Object.fromEntries(statuses))})`)
+    t.same(bad.slice(0, 20), [], 'no crash, no 5xx of the function\'s own making')
+    t.equal((await fetch(`${hosted.url}/health/liveness`)).status, 200, 'the function is still alive')
   })
 }

@@ -1,5 +1,6 @@
-import { readFile, stat } from 'node:fs/promises'
-import { basename } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { basename, dirname } from 'node:path'
+import { containedFile } from '../artifacts.ts'
 import { fail, hashFile, pass, type FormatVerdict } from './stream.ts'
 
 /**
@@ -8,12 +9,8 @@ import { fail, hashFile, pass, type FormatVerdict } from './stream.ts'
  */
 
 export async function sidecarPath(artifact: string): Promise<string | undefined> {
-  const path = `${artifact}.sha256`
-  try {
-    return (await stat(path)).isFile() ? path : undefined
-  } catch {
-    return undefined
-  }
+  // Like the artifact, a checksum file that links out of the directory is never read.
+  return (await containedFile(dirname(artifact), `${basename(artifact)}.sha256`))?.path
 }
 
 export async function verifySidecar(artifact: string, sidecar: string, signal?: AbortSignal): Promise<FormatVerdict> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { constants, createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -28,9 +28,18 @@ export function fail(message: string, evidence: Record<string, unknown> = {}): F
   return { ok: false, message, evidence }
 }
 
+/**
+ * Artifacts are opened without following a final symbolic link: the listing
+ * already resolved links that stay in the set's directory, so a link met
+ * here was put in place after it and may point anywhere (ELOOP instead).
+ */
+const READ_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW
+
 /** A read stream over [start, endExclusive) of a file. */
 export function readRange(path: string, start = 0, endExclusive?: number) {
   return createReadStream(path, {
+    // fs.open takes numeric flags (and createReadStream passes them on); the typings only list strings.
+    flags: READ_NO_FOLLOW as unknown as string,
     highWaterMark: CHUNK_BYTES,
     start,
     ...(endExclusive === undefined ? {} : { end: endExclusive - 1 }),
@@ -64,7 +73,7 @@ export async function hashFile(path: string, algorithm: 'sha256' | 'sha1', optio
 
 /** Read `length` bytes at `position` (fewer at the end of the file). */
 export async function readAt(path: string, position: number, length: number): Promise<Buffer> {
-  const handle = await open(path, 'r')
+  const handle = await open(path, READ_NO_FOLLOW)
   try {
     const buffer = Buffer.alloc(length)
     const { bytesRead } = await handle.read(buffer, 0, length, position)

@@ -32,7 +32,7 @@ export const healthTypes: EventTypeDefinition[] = [
     schema: {
       type: 'object',
       additionalProperties: false,
-      properties: { checks: { type: 'array', minItems: 1, items: { enum: [...HEALTH_CHECKS] } } },
+      properties: { checks: { type: 'array', minItems: 1, maxItems: HEALTH_CHECKS.length, uniqueItems: true, items: { enum: [...HEALTH_CHECKS] } } },
     },
   },
   {

@@ -13,12 +13,19 @@ const item = {
   },
 }
 
+/** A Kubernetes namespace name is at most 63 characters; a request names at most this many. */
+export const MAX_REQUEST_NAMESPACES = 100
+
 export const resourceTypes: EventTypeDefinition[] = [
   {
     type: 'dev.caretaker.resources.clean.requested',
     direction: 'inbound',
     description: 'Manual request to run the clean-up now (optionally only some namespaces of the configured ones)',
-    schema: { type: 'object', additionalProperties: false, properties: { namespaces: { type: 'array', items: { type: 'string', minLength: 1 } } } },
+    // Bounded and duplicate-free: 1,000 repeats of one namespace once meant 1,000 sweeps of it.
+    schema: {
+      type: 'object', additionalProperties: false,
+      properties: { namespaces: { type: 'array', maxItems: MAX_REQUEST_NAMESPACES, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 63 } } },
+    },
   },
   {
     type: 'dev.caretaker.resources.cleaned',
