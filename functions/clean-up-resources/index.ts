@@ -1,9 +1,10 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, type V1Job, type V1ReplicaSet } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, type V1Job, type V1PodSpec, type V1ReplicaSet } from '@kubernetes/client-node'
 import { Counter } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import { listAll, PacedDeleter } from '../../shared/kubernetes/deleter.ts'
+import { OutcomeList } from '../../shared/events/outcome-list.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { configSchema, type CleanUpConfig } from './config.ts'
 
@@ -23,6 +24,10 @@ type Kind = 'Job' | 'ReplicaSet' | 'PersistentVolumeClaim'
 interface Item { kind: Kind; namespace: string; name: string; action: 'keep' | 'deleted' | 'would-delete' | 'failed' | 'deferred' | 'reported'; reasons: string[] }
 
 const time = (v: Date | string | undefined): number | undefined => (v === undefined ? undefined : new Date(v).getTime())
+
+function claimsOf(spec: V1PodSpec | undefined): string[] {
+  return (spec?.volumes ?? []).map((v) => v.persistentVolumeClaim?.claimName).filter((n): n is string => Boolean(n))
+}
 
 function finishedAt(job: V1Job): number | undefined {
   const done = job.status?.conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')
@@ -49,16 +54,53 @@ export default defineFunction<CleanUpConfig>({
       const core = kubeConfig.makeApiClient(CoreV1Api)
       const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal)
       const now = Date.now()
-      const items: Item[] = []
+      const items = new OutcomeList<Item>()
       const page = config.limits.pageSize
       const protectedBy = (labels: Record<string, string> | undefined) => labels?.[config.protectionLabel] !== undefined && labels[config.protectionLabel] !== 'false'
 
+      /**
+       * The PVCs the namespace's workloads claim without a Pod running now:
+       * CronJobs' and Jobs' pod templates, Deployments and StatefulSets (at
+       * any scale, zero included) and StatefulSets' volumeClaimTemplates,
+       * whose claims are named `<template>-<statefulset>-<ordinal>`.
+       */
+      async function workloadClaims(namespace: string, pageSize: number) {
+        const byName = new Map<string, string>()
+        const byTemplate: Array<{ matches: (pvc: string) => boolean; reason: string }> = []
+        const claim = (names: string[], reason: string) => { for (const n of names) if (!byName.has(n)) byName.set(n, reason) }
+        const scale = (replicas: number | undefined) => (replicas === 0 ? ' (scaled to zero)' : '')
+        for (const c of await listAll(pageSize, (p) => batch.listNamespacedCronJob({ namespace, ...p }))) {
+          claim(claimsOf(c.spec?.jobTemplate.spec?.template.spec), `used by CronJob ${c.metadata?.name ?? '?'}'s pod template${c.spec?.suspend ? ' (suspended)' : ''}`)
+        }
+        for (const j of await listAll(pageSize, (p) => batch.listNamespacedJob({ namespace, ...p }))) {
+          if (finishedAt(j) === undefined) claim(claimsOf(j.spec?.template.spec), `used by unfinished Job ${j.metadata?.name ?? '?'}`)
+        }
+        for (const d of await listAll(pageSize, (p) => apps.listNamespacedDeployment({ namespace, ...p }))) {
+          claim(claimsOf(d.spec?.template.spec), `used by Deployment ${d.metadata?.name ?? '?'}${scale(d.spec?.replicas)}`)
+        }
+        for (const st of await listAll(pageSize, (p) => apps.listNamespacedStatefulSet({ namespace, ...p }))) {
+          const set = st.metadata?.name ?? '?'
+          claim(claimsOf(st.spec?.template.spec), `used by StatefulSet ${set}${scale(st.spec?.replicas)}`)
+          for (const t of st.spec?.volumeClaimTemplates ?? []) {
+            const prefix = `${t.metadata?.name ?? ''}-${set}-`
+            byTemplate.push({ matches: (pvc) => pvc.startsWith(prefix) && /^\d+$/.test(pvc.slice(prefix.length)), reason: `claimed by StatefulSet ${set}'s volumeClaimTemplate ${t.metadata?.name ?? '?'}${scale(st.spec?.replicas)}` })
+          }
+        }
+        return { byName, byTemplate }
+      }
+
+      /** An object acted on: in the reply while it has room, and always in the log. */
+      function acted(item: Item): void {
+        items.add(item)
+        context.log.info({ object: item, dry_run: context.dryRun }, 'clean-up object')
+      }
+
       async function remove(kind: Kind, namespace: string, name: string, reasons: string[], call: () => Promise<unknown>): Promise<void> {
-        if (context.dryRun) { items.push({ kind, namespace, name, action: 'would-delete', reasons }); return }
+        if (context.dryRun) { acted({ kind, namespace, name, action: 'would-delete', reasons }); return }
         const result = await deleter.delete(`${kind} ${namespace}/${name}`, call)
         if (result.outcome === 'deleted') deletedTotal.inc({ kind })
         if (result.outcome === 'failed') errorsTotal.inc({ kind })
-        items.push({ kind, namespace, name, action: result.outcome, reasons: result.outcome === 'deleted' ? reasons : [...reasons, result.reason] })
+        acted({ kind, namespace, name, action: result.outcome, reasons: result.outcome === 'deleted' ? reasons : [...reasons, result.reason] })
       }
 
       for (const namespace of namespaces) {
@@ -86,10 +128,10 @@ export default defineFunction<CleanUpConfig>({
               const name = j.metadata?.name ?? ''
               const done = finishedAt(j)
               if (done === undefined) continue // still running: not ours to judge
-              if (j.spec?.ttlSecondsAfterFinished !== undefined) { items.push({ kind: 'Job', namespace, name, action: 'keep', reasons: ['has a TTL of its own (ttlSecondsAfterFinished)'] }); continue }
-              if (protectedBy(j.metadata?.labels)) { items.push({ kind: 'Job', namespace, name, action: 'keep', reasons: ['protected by label'] }); continue }
-              if (kept.has(name)) { items.push({ kind: 'Job', namespace, name, action: 'keep', reasons: ['kept by its CronJob\'s history limits'] }); continue }
-              if (now - done < jobTtlMs) { items.push({ kind: 'Job', namespace, name, action: 'keep', reasons: [`finished less than ${config.jobs.ttl} ago`] }); continue }
+              if (j.spec?.ttlSecondsAfterFinished !== undefined) { items.add({ kind: 'Job', namespace, name, action: 'keep', reasons: ['has a TTL of its own (ttlSecondsAfterFinished)'] }); continue }
+              if (protectedBy(j.metadata?.labels)) { items.add({ kind: 'Job', namespace, name, action: 'keep', reasons: ['protected by label'] }); continue }
+              if (kept.has(name)) { items.add({ kind: 'Job', namespace, name, action: 'keep', reasons: ['kept by its CronJob\'s history limits'] }); continue }
+              if (now - done < jobTtlMs) { items.add({ kind: 'Job', namespace, name, action: 'keep', reasons: [`finished less than ${config.jobs.ttl} ago`] }); continue }
               await remove('Job', namespace, name, [`finished more than ${config.jobs.ttl} ago`], () => batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' }))
             }
           }
@@ -110,22 +152,27 @@ export default defineFunction<CleanUpConfig>({
               const newest = Math.max(...owned.map(revision))
               for (const [i, rs] of idle.entries()) {
                 const name = rs.metadata?.name ?? ''
-                if (revision(rs) === newest) { items.push({ kind: 'ReplicaSet', namespace, name, action: 'keep', reasons: ['the Deployment\'s current revision'] }); continue }
-                if (i < history) { items.push({ kind: 'ReplicaSet', namespace, name, action: 'keep', reasons: [`within the Deployment's revision history (${history})`] }); continue }
+                if (revision(rs) === newest) { items.add({ kind: 'ReplicaSet', namespace, name, action: 'keep', reasons: ['the Deployment\'s current revision'] }); continue }
+                if (i < history) { items.add({ kind: 'ReplicaSet', namespace, name, action: 'keep', reasons: [`within the Deployment's revision history (${history})`] }); continue }
                 await remove('ReplicaSet', namespace, name, [`beyond ${owner}'s revision history of ${history}`], () => apps.deleteNamespacedReplicaSet({ namespace, name }))
               }
             }
           }
           if (config.pvcs.report || config.pvcs.delete) {
             const pods = await listAll(page, (p) => core.listNamespacedPod({ namespace, ...p }))
-            const mounted = new Set(pods.flatMap((p) => (p.spec?.volumes ?? []).map((v) => v.persistentVolumeClaim?.claimName).filter((n): n is string => Boolean(n))))
+            const mounted = new Set(pods.flatMap((p) => claimsOf(p.spec)))
+            // No Pod now is not "unused": a CronJob's next run, a workload scaled to zero
+            // or a StatefulSet's ordinal claims it again.
+            const wanted = await workloadClaims(namespace, page)
             for (const pvc of await listAll(page, (p) => core.listNamespacedPersistentVolumeClaim({ namespace, ...p }))) {
               const name = pvc.metadata?.name ?? ''
               if (mounted.has(name)) continue
+              const owner = wanted.byName.get(name) ?? wanted.byTemplate.find((w) => w.matches(name))?.reason
+              if (owner) { items.add({ kind: 'PersistentVolumeClaim', namespace, name, action: 'keep', reasons: [owner] }); continue }
               const age = now - (time(pvc.metadata?.creationTimestamp) ?? now)
               if (!config.pvcs.delete || protectedBy(pvc.metadata?.labels) || age < pvcGraceMs) {
                 const why = !config.pvcs.delete ? 'no Pod mounts it (deletion is not enabled)' : protectedBy(pvc.metadata?.labels) ? 'no Pod mounts it, but it is protected by label' : `no Pod mounts it, but it is younger than ${config.pvcs.grace}`
-                items.push({ kind: 'PersistentVolumeClaim', namespace, name, action: 'reported', reasons: [why] })
+                acted({ kind: 'PersistentVolumeClaim', namespace, name, action: 'reported', reasons: [why] })
                 continue
               }
               await remove('PersistentVolumeClaim', namespace, name, [`no Pod mounts it, older than ${config.pvcs.grace}`], () => core.deleteNamespacedPersistentVolumeClaim({ namespace, name }))
@@ -135,10 +182,9 @@ export default defineFunction<CleanUpConfig>({
           throw kubernetesError(err, `clean up namespace ${namespace}`)
         }
       }
-      const counts: Record<string, number> = {}
-      for (const i of items) counts[i.action] = (counts[i.action] ?? 0) + 1
+      const counts = items.counts
       context.log.info({ namespaces, ...counts, dry_run: context.dryRun }, 'clean-up done')
-      return context.reply({ type: CLEANED, data: { dryRun: context.dryRun, capReached: deleter.capReached && items.some((i) => i.action === 'deferred'), counts, objects: items } })
+      return context.reply({ type: CLEANED, data: { dryRun: context.dryRun, capReached: deleter.capReached && items.count('deferred') > 0, counts, kept: items.keptReasons, ...items.listing() } })
     }
 
     return {

@@ -242,8 +242,12 @@ export function pvcFinding(pvc: V1PersistentVolumeClaim, now: Date, graceMs: num
 
 /** healthy with no finding, critical with any critical one, degraded otherwise. */
 export function overallStatus(findings: Finding[]): 'healthy' | 'degraded' | 'critical' {
-  if (findings.some((f) => f.severity === 'critical')) return 'critical'
-  return findings.length > 0 ? 'degraded' : 'healthy'
+  return statusFromCounts({ critical: findings.filter((f) => f.severity === 'critical').length, warning: findings.filter((f) => f.severity === 'warning').length })
+}
+
+export function statusFromCounts(counts: Record<Severity, number>): 'healthy' | 'degraded' | 'critical' {
+  if (counts.critical > 0) return 'critical'
+  return counts.warning > 0 ? 'degraded' : 'healthy'
 }
 
 /** The report's order: by check (the most urgent kinds first), critical before warning, then by object. */
@@ -253,4 +257,47 @@ export function sortFindings(findings: Finding[]): Finding[] {
     CHECK_ORDER.indexOf(a.check) - CHECK_ORDER.indexOf(b.check)
     || (a.severity === b.severity ? 0 : a.severity === 'critical' ? -1 : 1)
     || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
+}
+
+/**
+ * The report's findings, bounded whatever the cluster's size: every finding
+ * is counted (by check and severity), and at most `limit` are kept for the
+ * reply, critical ones first, so a cluster with 20,000 failing pods answers
+ * with the counts and the first few hundred, not a 10 MB event nobody can
+ * deliver. Memory holds at most twice the limit.
+ */
+export class FindingList {
+  readonly #limit: number
+  readonly #kept: Record<Severity, Finding[]> = { critical: [], warning: [] }
+  readonly #counts = new Map<string, number>()
+  readonly #omitted: Record<Severity, number> = { critical: 0, warning: 0 }
+
+  constructor(limit: number) {
+    this.#limit = limit
+  }
+
+  add(f: Finding | undefined): void {
+    if (!f) return
+    const key = `${f.check}\0${f.severity}`
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1)
+    const kept = this.#kept[f.severity]
+    if (kept.length < this.#limit) kept.push(f)
+    else this.#omitted[f.severity]++
+  }
+
+  count(check: HealthCheck, severity: Severity): number {
+    return this.#counts.get(`${check}\0${severity}`) ?? 0
+  }
+
+  total(severity: Severity): number {
+    return this.#kept[severity].length + this.#omitted[severity]
+  }
+
+  /** At most the limit, critical first, in the report's order; and how many of each severity were left out. */
+  result(): { findings: Finding[]; omitted?: Record<Severity, number> } {
+    const critical = this.#kept.critical
+    const warning = this.#kept.warning.slice(0, Math.max(0, this.#limit - critical.length))
+    const omitted = { critical: this.#omitted.critical, warning: this.#omitted.warning + this.#kept.warning.length - warning.length }
+    return { findings: sortFindings([...critical, ...warning]), ...(omitted.critical + omitted.warning > 0 ? { omitted } : {}) }
+  }
 }

@@ -4,10 +4,11 @@ import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { configSchema, healthPolicy, type HealthCheck, type HealthReportConfig } from './config.ts'
 import {
-  backupFindings, certificateFindings, nodeFinding, overallStatus, podFinding, pvcFinding, sortFindings, vaultFinding,
-  WarningEventGroups, type CertificateLike, type Finding, type VaultHealth,
+  backupFindings, certificateFindings, nodeFinding, podFinding, pvcFinding, statusFromCounts, vaultFinding,
+  FindingList, WarningEventGroups, type CertificateLike, type VaultHealth,
 } from './findings.ts'
 import { pages } from './listing.ts'
+import { REPLY_OBJECT_LIMIT } from '../../shared/events/outcome-list.ts'
 
 /**
  * health-report: the runbooks' daily check as one structured report: nodes
@@ -67,14 +68,14 @@ export default defineFunction<HealthReportConfig>({
     async function report(checks: HealthCheck[], context: HandlerContext) {
       const { core, batch, customs } = kube()
       const now = new Date()
-      const findings: Finding[] = []
+      const findings = new FindingList(REPLY_OBJECT_LIMIT)
       const skipped: Skipped[] = []
       const scanned: Partial<Record<HealthCheck, number>> = {}
       const page = config.pageSize
       const stopIfShuttingDown = () => {
         if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the health check was interrupted by shutdown; it will be retried')
       }
-      const add = (f: Finding | undefined) => { if (f) findings.push(f) }
+      const add = (f: Parameters<FindingList['add']>[0]) => findings.add(f)
 
       for (const check of checks) {
         stopIfShuttingDown()
@@ -96,7 +97,7 @@ export default defineFunction<HealthReportConfig>({
               const list = namespace ? (p: Paging) => core.listNamespacedEvent({ namespace, fieldSelector, ...p }) : (p: Paging) => core.listEventForAllNamespaces({ fieldSelector, ...p })
               for await (const event of pages(`Warning Events${where(namespace)}`, page, list)) { seen++; groups.add(event) }
             }
-            findings.push(...groups.findings())
+            groups.findings().forEach(add)
             break
           }
           case 'certificates':
@@ -106,7 +107,7 @@ export default defineFunction<HealthReportConfig>({
                 const list = namespace ? (p: Paging) => customs.listNamespacedCustomObject({ ...target, namespace, ...p }) : (p: Paging) => customs.listClusterCustomObject({ ...target, ...p })
                 for await (const cert of pages<CertificateLike>(`Certificates${where(namespace)}`, page, list)) {
                   seen++
-                  findings.push(...certificateFindings(cert, now, policy.certificateExpiryMs))
+                  certificateFindings(cert, now, policy.certificateExpiryMs).forEach(add)
                 }
               }
             } catch (err) {
@@ -128,7 +129,7 @@ export default defineFunction<HealthReportConfig>({
               }
               byNamespace.set(namespace, jobs)
             }
-            config.backups.forEach((b, i) => { seen++; findings.push(...backupFindings(b, byNamespace.get(b.namespace) ?? [], now, policy.backupWindowMs[i]!)) })
+            config.backups.forEach((b, i) => { seen++; backupFindings(b, byNamespace.get(b.namespace) ?? [], now, policy.backupWindowMs[i]!).forEach(add) })
             break
           }
           case 'pvcs':
@@ -141,19 +142,19 @@ export default defineFunction<HealthReportConfig>({
         if (!skipped.some((s) => s.check === check)) scanned[check] = seen
       }
 
-      const sorted = sortFindings(findings)
-      const status = overallStatus(sorted)
-      const counts = { critical: sorted.filter((f) => f.severity === 'critical').length, warning: sorted.filter((f) => f.severity === 'warning').length }
+      const { findings: listed, omitted } = findings.result()
+      const counts = { critical: findings.total('critical'), warning: findings.total('warning') }
+      const status = statusFromCounts(counts)
       statusGauge.set(STATUS_VALUE[status])
       lastReport.set(now.getTime() / 1000)
       findingsGauge.reset()
       for (const check of checks) {
-        for (const severity of ['critical', 'warning'] as const) findingsGauge.set({ check, severity }, sorted.filter((f) => f.check === check && f.severity === severity).length)
+        for (const severity of ['critical', 'warning'] as const) findingsGauge.set({ check, severity }, findings.count(check, severity))
       }
       context.log.info({ status, ...counts, scanned }, 'health report made')
       return context.reply({
         type: REPORTED,
-        data: { status, checkedAt: now.toISOString(), checks, counts, scanned, ...(skipped.length > 0 ? { skipped } : {}), findings: sorted },
+        data: { status, checkedAt: now.toISOString(), checks, counts, scanned, ...(skipped.length > 0 ? { skipped } : {}), findings: listed, ...(omitted ? { omitted } : {}) },
       })
     }
 

@@ -943,17 +943,17 @@ const cleanupTemplates: Record<string, Template> = {
     const parts = [
       removedCount > 0 ? `${dryRun ? 'Would delete' : 'Deleted'} ${kinds(removed) || removedCount}${removed.length > 0 ? `: ${some(removed.map((o) => nsName(o) ?? '?'), 3)}` : ''}.` : `Nothing ${dryRun ? 'would be' : 'was'} deleted.`,
       failed.length > 0 ? `Failed: ${some(failed.map(objectWithReason), 2, '; ')}.` : undefined,
-      reported.length > 0 ? `Unused PVCs, not deleted: ${some(reported.map((o) => nsName(o) ?? '?'), 3)}.` : undefined,
+      count('reported') > 0 ? `Unused PVCs, not deleted: ${reported.length > 0 ? some(reported.map((o) => nsName(o) ?? '?'), 3) : count('reported')}.` : undefined,
       kept > 0 ? `Kept ${kept}.` : undefined,
     ].filter((p): p is string => p !== undefined)
     return {
       severity: failed.length > 0 || count('failed') > 0 ? 'warning' : 'info',
-      title: `Clean-up${dryRun ? ' planned' : ''}: ${removedCount > 0 ? `${removedCount} ${dryRun ? 'to delete' : 'deleted'}${removed.length > 0 ? ` (${kinds(removed)})` : ''}` : 'nothing to delete'}${count('failed') > 0 ? `, ${count('failed')} FAILED` : ''}${reported.length > 0 ? `, ${plural(reported.length, 'unused PVC')} reported` : ''}`,
+      title: `Clean-up${dryRun ? ' planned' : ''}: ${removedCount > 0 ? `${removedCount} ${dryRun ? 'to delete' : 'deleted'}${removed.length > 0 ? ` (${kinds(removed)})` : ''}` : 'nothing to delete'}${count('failed') > 0 ? `, ${count('failed')} FAILED` : ''}${count('reported') > 0 ? `, ${plural(count('reported'), 'unused PVC')} reported` : ''}`,
       what: parts.join(' '),
       where: namespaces.length > 0 ? `${namespaces.length === 1 ? 'namespace' : 'namespaces'} ${some(namespaces, 5)}` : 'the configured namespaces',
       action: count('failed') > 0
         ? 'Look at the failed deletions (RBAC, a finalizer); they are tried again at the next run.'
-        : reported.length > 0
+        : count('reported') > 0
           ? 'Decide on the unused PVCs: delete them by hand if their data is not needed (`kubectl delete pvc -n <namespace> <name>`), or protect them with the protection label.'
           : dryRun && removedCount > 0 ? 'Nothing was deleted. Check the list in the event; when it is right, turn dry-run off for clean-up-resources.'
             : d.capReached === true ? `The per-run cap deferred ${plural(deferred, 'deletion')} to the next run; if this repeats, raise maxDeletionsPerRun.`
@@ -961,7 +961,7 @@ const cleanupTemplates: Record<string, Template> = {
       facts: facts([
         [dryRun ? 'Would delete' : 'Deleted', removedCount],
         ['Kept', kept],
-        ['Unused PVCs', reported.length > 0 ? reported.length : undefined],
+        ['Unused PVCs', count('reported') > 0 ? count('reported') : undefined],
         ['Failed', count('failed') > 0 ? count('failed') : undefined],
         ['Deferred', deferred > 0 ? deferred : undefined],
         ['Namespaces', some(namespaces, 5)],
@@ -994,6 +994,7 @@ function alertTarget(d: Data): string | undefined {
 /** Why respond-to-alert skipped an alert, as a short word and what to do. */
 function skipKind(reason: string): { short: string; severity: Severity; action: (target: string) => string } {
   if (/^no rule/.test(reason)) return { short: 'no rule', severity: 'info', action: () => 'Nothing was done automatically: handle the alert as usual; if it should get an automatic response, add a rule to respond-to-alert\'s config.' }
+  if (/^unconfirmed/.test(reason)) return { short: 'not confirmed by Alertmanager', severity: 'warning', action: () => 'Alertmanager does not have this alert in that state: an event sent by something other than Alertmanager, or a stale one. If it was not Alertmanager\'s, find who can send events to the Broker.' }
   if (/^duplicate/.test(reason)) return { short: 'duplicate', severity: 'info', action: () => 'Nothing to do: the same alert was handled already.' }
   if (/^cooldown/.test(reason)) return { short: 'cooldown', severity: 'warning', action: (target) => `The rule acted on ${target} recently and the alert fired again, so the automatic fix is not enough: look at ${target} by hand.` }
   if (/^cap reached/.test(reason)) return { short: 'action cap reached', severity: 'warning', action: () => 'An alert storm: respond-to-alert stops acting until its window passes. Look at what is firing in Alertmanager and act by hand.' }
@@ -1046,6 +1047,21 @@ const alertTemplates: Record<string, Template> = {
         : notDone.length > 0 ? `Not everything could be done (${clip(str(notDone[0]!.message) ?? str(notDone[0]!.action) ?? 'an action', 120)}): look at ${target ?? 'the target'} by hand.`
           : `Check that the alert resolves; if it fires again after the cooldown, the cause is not fixed: look at ${target ?? 'the target'}.`,
       facts: [...facts([['Actions', actions.length === 0 ? undefined : dryRun ? `${actions.length} planned` : `${actions.filter((a) => a.done === true).length} of ${actions.length} done`]]), ...common].slice(0, MAX_FACTS),
+    }
+  },
+  'dev.caretaker.alert.failed': (_input, d) => {
+    const alertname = str(d.alertname) ?? 'unnamed alert'
+    const rule = str(d.rule)
+    const target = alertTarget(d)
+    const done = recs(d.actions).filter((a) => a.done === true).map((a) => str(a.message) ?? str(a.action)).filter((m): m is string => m !== undefined)
+    const attempts = typeof d.attempts === 'number' ? d.attempts : undefined
+    return {
+      severity: 'critical',
+      title: `Alert remediation failed: ${alertname}${rule ? ` (rule ${rule})` : ''}`,
+      what: `respond-to-alert could not remediate ${alertname}: ${sentence(clip(str(d.reason) ?? 'no reason given', 240))}${done.length > 0 ? ` Done before the failure: ${some(done, 3, '; ')}.` : ''}`,
+      where: target ?? `alert ${alertname}`,
+      action: `Nothing automatic will act on it again until Alertmanager re-sends the alert: remediate ${target ?? 'the target'} by hand, and fix what made the action fail (the error says what: permissions, the API, the target).`,
+      facts: facts([['Alert', alertname], ['Rule', rule], ['Target', target], ['Error', str(d.error)], ['Attempts', attempts], ['Fingerprint', str(d.fingerprint)]]),
     }
   },
   'dev.caretaker.alert.skipped': (_input, d) => {

@@ -4,6 +4,7 @@ import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import { listAll, PacedDeleter } from '../../shared/kubernetes/deleter.ts'
+import { OutcomeList } from '../../shared/events/outcome-list.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { checkConfig, configSchema, type PruneConfig, type PrunePolicy, type SnapshotKind } from './config.ts'
 import { plan, type SnapshotFacts } from './retention.ts'
@@ -106,27 +107,32 @@ export default defineFunction<PruneConfig>({
           ...(policy.maxAge ? { maxAgeMs: parseDuration(policy.maxAge)! } : {}),
           ...Object.fromEntries((['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const).flatMap((k) => (policy[k] === undefined ? [] : [[k, policy[k]]]))),
         }
-        const outcomes: Outcome[] = []
+        const outcomes = new OutcomeList<Outcome>()
+        /** Every object acted on is logged: the reply lists a bounded number, the log all of them. */
+        const acted = (o: Outcome) => {
+          outcomes.add(o)
+          context.log.info({ policy: policy.name, object: o, dry_run: context.dryRun }, 'snapshot pruned')
+        }
         for (const group of byVolume.values()) {
           const byId = new Map(group.map((c) => [c.id, c]))
           for (const d of plan(group, retention, now)) {
             const c = byId.get(d.id)!
             const base = { namespace: c.namespace, name: c.name, volume: c.volume, createdAt: c.createdAt.toISOString(), ready: c.ready }
-            if (d.keep) { outcomes.push({ ...base, action: 'keep', reasons: d.reasons }); continue }
-            if (context.dryRun) { outcomes.push({ ...base, action: 'would-delete', reasons: d.reasons }); continue }
+            if (d.keep) { outcomes.add({ ...base, action: 'keep', reasons: d.reasons }); continue }
+            if (context.dryRun) { acted({ ...base, action: 'would-delete', reasons: d.reasons }); continue }
             const result = await deleter.delete(`${policy.kind} ${c.id}`, () => custom.deleteNamespacedCustomObject({ ...RESOURCE[policy.kind], namespace: c.namespace, name: c.name }))
             if (result.outcome === 'deleted') {
               deletedTotal.inc({ policy: policy.name })
-              outcomes.push({ ...base, action: 'deleted', reasons: d.reasons })
+              acted({ ...base, action: 'deleted', reasons: d.reasons })
             } else {
               if (result.outcome === 'failed') errorsTotal.inc({ policy: policy.name })
-              outcomes.push({ ...base, action: result.outcome, reasons: [...d.reasons, result.reason] })
+              acted({ ...base, action: result.outcome, reasons: [...d.reasons, result.reason] })
             }
           }
         }
-        const count = (a: Outcome['action']) => outcomes.filter((o) => o.action === a).length
+        const count = (a: Outcome['action']) => outcomes.count(a)
         keptGauge.set({ policy: policy.name }, count('keep'))
-        const summary = { policy: policy.name, kind: policy.kind, listed: candidates.length, kept: count('keep'), deleted: count('deleted') + count('would-delete'), failed: count('failed'), deferred: count('deferred'), objects: outcomes }
+        const summary = { policy: policy.name, kind: policy.kind, listed: candidates.length, kept: count('keep'), deleted: count('deleted') + count('would-delete'), failed: count('failed'), deferred: count('deferred'), keptBecause: outcomes.keptReasons, ...outcomes.listing() }
         context.log.info({ policy: policy.name, listed: summary.listed, kept: summary.kept, deleted: summary.deleted, failed: summary.failed, deferred: summary.deferred, dry_run: context.dryRun }, 'retention applied')
         results.push(summary)
       }

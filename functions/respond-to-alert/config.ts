@@ -11,8 +11,17 @@ export type Action =
   | { type: 'deletePod'; name: string }
   | { type: 'scale'; kind: 'Deployment' | 'StatefulSet'; name: string; delta: number; min: number; max: number }
   | { type: 'runCronJob'; name: string }
+  /**
+   * Re-runs the CronJob that owns the Job `fromJob` names (its controller
+   * ownerReference): kube-state-metrics' kube_job_failed, hence
+   * KubeJobFailed, carries `job_name` and no CronJob label.
+   */
+  | { type: 'runCronJob'; fromJob: string }
   | { type: 'request'; eventType: string; data: Record<string, string> }
   | { type: 'notify'; message: string }
+
+/** An action whose target is known: a `fromJob` resolved to its CronJob's name. */
+export type ResolvedAction = Exclude<Action, { fromJob: string }>
 
 export interface Rule {
   name: string
@@ -36,10 +45,29 @@ export interface RespondToAlertConfig {
   cap: { actions: number; window: string }
   /** Where the cooldown, cap and dedup Leases live. */
   stateNamespace: string
-  /** Alertmanager's base URL, for silences (v2 API). */
+  /** Alertmanager's base URL (v2 API): each alert is confirmed there before anything is done, and silences. */
   alertmanagerUrl?: string
+  /**
+   * Confirm each alert with Alertmanager before acting (default true): with
+   * Knative's default install anyone who reaches the Broker can send an
+   * alert event. false only where the Broker's senders are authenticated.
+   */
+  verifyAlerts: boolean
   /** How long a silence lasts at most; it is expired when the alert resolves. */
   silenceFor: string
+  /**
+   * The retries of respond-to-alert's Trigger (`delivery.retry`): a failed
+   * remediation answers 5xx so the Broker redelivers, and when attempt
+   * 1 + retries fails too, dev.caretaker.alert.failed tells notify.
+   */
+  retries: number
+  /**
+   * How long the claim on an alert, and the cooldown taken with it, last
+   * until the actions are done: a replica killed between claim and action
+   * blocks the alert this long, no longer. Longer than a handling takes,
+   * shorter than the Trigger's retries last, so a redelivery acts.
+   */
+  claimFor: string
 }
 
 const duration = { type: 'string', pattern: DURATION_PATTERN }
@@ -59,6 +87,9 @@ export const configSchema: JsonSchema = {
     stateNamespace: { ...kubeName, default: 'caretaker' },
     alertmanagerUrl: { type: 'string', pattern: '^https?://' },
     silenceFor: { ...duration, default: '1h' },
+    retries: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
+    verifyAlerts: { type: 'boolean', default: true },
+    claimFor: { ...duration, default: '45s' },
     rules: {
       type: 'array',
       items: {
@@ -81,6 +112,7 @@ export const configSchema: JsonSchema = {
                 { type: 'object', additionalProperties: false, required: ['type', 'name'], properties: { type: { const: 'deletePod' }, name: template } },
                 { type: 'object', additionalProperties: false, required: ['type', 'kind', 'name', 'delta', 'min', 'max'], properties: { type: { const: 'scale' }, kind: { enum: ['Deployment', 'StatefulSet'] }, name: template, delta: { type: 'integer' }, min: { type: 'integer', minimum: 0 }, max: { type: 'integer', minimum: 0 } } },
                 { type: 'object', additionalProperties: false, required: ['type', 'name'], properties: { type: { const: 'runCronJob' }, name: template } },
+                { type: 'object', additionalProperties: false, required: ['type', 'fromJob'], properties: { type: { const: 'runCronJob' }, fromJob: template } },
                 { type: 'object', additionalProperties: false, required: ['type', 'eventType'], properties: { type: { const: 'request' }, eventType: { type: 'string', pattern: '^dev\\.caretaker\\.[a-z.]+\\.requested$' }, data: { type: 'object', additionalProperties: { type: 'string' }, default: {} } } },
                 { type: 'object', additionalProperties: false, required: ['type', 'message'], properties: { type: { const: 'notify' }, message: { type: 'string', minLength: 1 } } },
               ],
@@ -108,5 +140,7 @@ export function checkConfig(config: RespondToAlertConfig): void {
     if (rule.silence && !config.alertmanagerUrl) bad(`rules[${i}].silence`, 'silences need alertmanagerUrl')
     if (rule.cooldown !== undefined && parseDuration(rule.cooldown) === undefined) bad(`rules[${i}].cooldown`, 'not a duration')
   }
+  if (config.verifyAlerts && !config.alertmanagerUrl) bad('alertmanagerUrl', 'needed to confirm each alert with Alertmanager before acting (alert events reach the function unauthenticated); set verifyAlerts: false only where the Broker\'s senders are authenticated')
+  if ((parseDuration(config.claimFor) ?? 0) <= 0) bad('claimFor', 'must be longer than zero')
   if ((parseDuration(config.cap.window) ?? 0) <= 0) bad('cap.window', 'must be longer than zero')
 }

@@ -2,12 +2,12 @@ import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type
 import { Counter } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
-import { kubernetesError } from '../../shared/kubernetes/client.ts'
+import { kubernetesError, kubernetesStatusCode } from '../../shared/kubernetes/client.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type FunctionModule, type HandlerContext } from '../../shared/runtime/function.ts'
-import { checkConfig, configSchema, type Action, type RespondToAlertConfig, type Rule } from './config.ts'
+import { checkConfig, configSchema, type Action, type ResolvedAction, type RespondToAlertConfig, type Rule } from './config.ts'
 import { matchesAll, parseMatcher, render, type Matcher } from './matchers.ts'
-import { AlertState } from './state.ts'
+import { alertKey, AlertState } from './state.ts'
 
 /**
  * respond-to-alert: matches Alertmanager alerts against rules and runs their
@@ -26,6 +26,7 @@ const SWEEP_MAX = 200
 const REMEDIATED = 'dev.caretaker.alert.remediated'
 const SKIPPED = 'dev.caretaker.alert.skipped'
 const NOTIFICATION = 'dev.caretaker.alert.notification'
+const FAILED = 'dev.caretaker.alert.failed'
 const DEDUP_MS = 24 * 3_600_000
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
 
@@ -37,6 +38,9 @@ export interface Alert {
   startsAt: string
   endsAt?: string
 }
+
+/** The alert names a target that cannot be acted on (a Job gone, or not a CronJob's): skipped, not retried. */
+class TargetError extends Error {}
 
 interface ActionResult { action: string; target?: string; done: boolean; dryRun?: boolean; message: string }
 
@@ -51,12 +55,14 @@ export function createRespondToAlert(): FunctionModule {
     checkConfig(config)
     const registers = [registry]
     const actionsTaken = new Counter({ name: 'caretaker_alert_actions_total', help: 'Remediation actions by rule, action type and result (done, dry-run, failed)', labelNames: ['rule', 'action', 'result'], registers })
-    const skipped = new Counter({ name: 'caretaker_alert_skipped_total', help: 'Alerts not acted on, by why: no-rule, template, namespace, duplicate, cooldown, cap', labelNames: ['reason'], registers })
+    const skipped = new Counter({ name: 'caretaker_alert_skipped_total', help: 'Alerts not acted on, by why: no-rule, template, unconfirmed, namespace, target, duplicate, cooldown, cap', labelNames: ['reason'], registers })
     const rules = config.rules.map((rule) => ({ rule, matchers: rule.matchers.map(parseMatcher) as Matcher[] }))
     const state = kubeConfig ? new AlertState(kubeConfig, config.stateNamespace) : undefined
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'respond-to-alert', log) : undefined
     const capWindow = parseDuration(config.cap.window)!
     const silenceMs = parseDuration(config.silenceFor)!
+    // The Trigger's default backoff (exponential from PT2S, 5 retries: 4 + 8 + 16 + 32 + 64 s) outlasts the default 45 s.
+    const claimMs = parseDuration(config.claimFor)!
 
     // Expired Leases are swept now and then, in the background of an event: a busy platform's dedup records would
     // otherwise pile up in the namespace. A sweep failing is logged and tried again at the next interval.
@@ -111,7 +117,30 @@ export function createRespondToAlert(): FunctionModule {
       if (!res.ok && res.status !== 404) throw new CaretakerError(Errors.DependencyFailed, `Alertmanager refused to expire silence ${id} (${res.status})`)
     }
 
-    async function run(action: Action, namespace: string, labels: Record<string, string>, context: HandlerContext, rule: Rule, alert: Alert, index: number): Promise<ActionResult> {
+    /**
+     * Whether Alertmanager has this very alert firing: an alert with the same
+     * fingerprint, labels and startsAt among GET /api/v2/alerts filtered by
+     * its labels (active, silenced, inhibited and unprocessed alike). The API
+     * leaves out resolved alerts (prometheus/alertmanager api/v2/api.go,
+     * alertFilter: EndsAt before now). Its startsAt has millisecond precision
+     * (strfmt.DateTime), the webhook's nanoseconds: compared to the millisecond.
+     */
+    async function firingInAlertmanager(alert: Alert): Promise<boolean> {
+      const query = new URLSearchParams()
+      // OpenMetrics escapes in the quoted value, as pkg/labels/parse.go reads them.
+      for (const [name, value] of Object.entries(alert.labels)) query.append('filter', `${name}="${value.replace(/[\\"\n]/g, (c) => c === '\n' ? '\\n' : `\\${c}`)}"`)
+      for (const flag of ['active', 'silenced', 'inhibited', 'unprocessed']) query.set(flag, 'true')
+      const res = await alertmanager(`api/v2/alerts?${query}`, { method: 'GET' })
+      if (!res.ok) throw new CaretakerError(Errors.DependencyFailed, `Alertmanager refused the query for alert ${alert.fingerprint} (${res.status})`)
+      const found = (await res.json()) as Array<{ fingerprint?: string; labels?: Record<string, string>; startsAt?: string }>
+      const ms = (t: string | undefined) => Math.floor(Date.parse(t ?? ''))
+      const names = Object.keys(alert.labels)
+      return found.some((a) => a.fingerprint === alert.fingerprint
+        && Object.keys(a.labels ?? {}).length === names.length && names.every((n) => a.labels?.[n] === alert.labels[n])
+        && (alert.status === 'resolved' || ms(a.startsAt) === ms(alert.startsAt)))
+    }
+
+    async function run(action: ResolvedAction, namespace: string, labels: Record<string, string>, context: HandlerContext, rule: Rule, alert: Alert, index: number): Promise<ActionResult> {
       const dry = context.dryRun
       const at = (name: string) => `${namespace}/${name}`
       switch (action.type) {
@@ -192,10 +221,35 @@ export function createRespondToAlert(): FunctionModule {
       }
     }
 
-    function targetOf(rule: Rule, labels: Record<string, string>): { namespace: string; key: string; target: string } {
+    function targetOf(rule: Rule, actions: readonly Action[], labels: Record<string, string>): { namespace: string; key: string; target: string } {
       const namespace = render(rule.namespace, labels)
-      const names = rule.actions.map((a) => 'name' in a ? `${a.type}:${render(a.name, labels)}` : a.type)
+      const names = actions.map((a) => 'name' in a ? `${a.type}:${render(a.name, labels)}` : 'fromJob' in a ? `${a.type}:job/${render(a.fromJob, labels)}` : a.type)
       return { namespace, target: `${namespace}/${names.join(',')}`, key: `${rule.name}\0${namespace}\0${names.join('\0')}` }
+    }
+
+    /**
+     * The actions with their targets known: a runCronJob `fromJob` becomes the
+     * CronJob that controls that Job (its ownerReference, as the CronJob
+     * controller sets it: kubernetes/kubernetes pkg/controller/cronjob,
+     * getJobFromTemplate2). A Job gone, or not run by a CronJob, is a TargetError.
+     */
+    async function resolveActions(actions: readonly Action[], namespace: string, labels: Record<string, string>): Promise<ResolvedAction[]> {
+      const out: ResolvedAction[] = []
+      for (const a of actions) {
+        if (!('fromJob' in a)) { out.push(a); continue }
+        const job = render(a.fromJob, labels)
+        let read
+        try {
+          read = await needKube().kube.makeApiClient(BatchV1Api).readNamespacedJob({ namespace, name: job })
+        } catch (err) {
+          if (kubernetesStatusCode(err) === 404) throw new TargetError(`Job ${namespace}/${job} is gone, so the CronJob to re-run is not known`)
+          throw kubernetesError(err, `read Job ${namespace}/${job}`)
+        }
+        const owner = read.metadata?.ownerReferences?.find((o) => o.kind === 'CronJob' && o.apiVersion.startsWith('batch/') && o.controller === true)
+        if (!owner) throw new TargetError(`Job ${namespace}/${job} is not run by a CronJob`)
+        out.push({ type: 'runCronJob', name: owner.name })
+      }
+      return out
     }
 
     return {
@@ -204,7 +258,7 @@ export function createRespondToAlert(): FunctionModule {
         const alert = event.data as Alert
         const alertname = alert.labels.alertname ?? ''
         const base = { alertname, fingerprint: alert.fingerprint, ...(context.dryRun ? { dryRun: true } : {}) }
-        const skip = (why: 'no-rule' | 'template' | 'namespace' | 'duplicate' | 'cooldown' | 'cap', reason: string, extra: Record<string, unknown> = {}) => {
+        const skip = (why: 'no-rule' | 'template' | 'unconfirmed' | 'namespace' | 'target' | 'duplicate' | 'cooldown' | 'cap', reason: string, extra: Record<string, unknown> = {}) => {
           skipped.inc({ reason: why })
           context.log.info({ alertname, fingerprint: alert.fingerprint, reason, ...extra }, 'alert skipped')
           return context.reply({ type: SKIPPED, subject: alertname, data: { ...base, ...extra, reason } })
@@ -213,8 +267,22 @@ export function createRespondToAlert(): FunctionModule {
         if (!found) return skip('no-rule', 'no rule matches the alert')
         const { rule } = found
         let target: ReturnType<typeof targetOf>
-        try { target = targetOf(rule, alert.labels) } catch (err) { return skip('template', `rule ${rule.name}: ${(err as Error).message}`, { rule: rule.name }) }
-        const who = { rule: rule.name, target: target.target }
+        try { target = targetOf(rule, rule.actions, alert.labels) } catch (err) { return skip('template', `rule ${rule.name}: ${(err as Error).message}`, { rule: rule.name }) }
+        let actions: ResolvedAction[] | undefined
+        const resolve = async () => {
+          actions = await resolveActions(rule.actions, target.namespace, alert.labels)
+          target = targetOf(rule, actions, alert.labels)
+        }
+        // Alert events reach the function unauthenticated (Knative's default install): Alertmanager, the source of
+        // truth, must have a firing alert firing, and a resolved one no longer firing, before anything is done.
+        if (config.verifyAlerts && await firingInAlertmanager(alert) !== (alert.status === 'firing')) {
+          return skip('unconfirmed', alert.status === 'firing'
+            ? `unconfirmed: Alertmanager has no firing alert ${alert.fingerprint} with these labels and startsAt`
+            : `unconfirmed: Alertmanager still has alert ${alert.fingerprint} firing`, { rule: rule.name, target: target.target })
+        }
+        // A resolved alert's silence is under the resolved target; its Job may be gone by now (then the silence runs out).
+        if (alert.status === 'resolved' && !context.dryRun) await resolve().catch((err: unknown) => { if (!(err instanceof TargetError)) throw err })
+        let who = { rule: rule.name, target: target.target }
 
         if (alert.status === 'resolved') {
           if (context.dryRun) return context.reply({ type: REMEDIATED, subject: alertname, data: { ...base, ...who, reason: 'resolved; dry-run: the silence is left as it is', actions: [] } })
@@ -230,15 +298,37 @@ export function createRespondToAlert(): FunctionModule {
         if (!rule.allowedNamespaces.includes(target.namespace)) {
           return skip('namespace', `namespace ${target.namespace} is not among the rule's allowed namespaces (${rule.allowedNamespaces.join(', ')})`, who)
         }
+        try {
+          await resolve()
+        } catch (err) {
+          if (err instanceof TargetError) return skip('target', `rule ${rule.name}: ${err.message}`, who)
+          throw err
+        }
+        who = { rule: rule.name, target: target.target }
+        const resolved = actions ?? []
         const cooldownMs = parseDuration(rule.cooldown ?? config.cooldown)!
+        const key = alertKey(alert)
+        let attempt = 0
         if (!context.dryRun) {
           const { state: st } = needKube()
-          // A re-sent notification of the same alert (same fingerprint, status, startsAt) acts once.
-          if (!await st.firstDelivery(`${alert.fingerprint}\0${alert.status}\0${alert.startsAt}`, DEDUP_MS)) return skip('duplicate', 'duplicate: this alert was handled already', who)
-          if (!await st.takeCooldown(target.key, cooldownMs)) return skip('cooldown', `cooldown: rule ${rule.name} acted on ${target.target} less than ${rule.cooldown ?? config.cooldown} ago`, who)
+          // A re-sent notification of the same alert (same fingerprint, status, startsAt) acts once; the claim lasts
+          // claimMs until the actions are done, so neither a failure nor a holder killed midway blocks the alert.
+          const claim = await st.claimAlert(key, event.id, claimMs)
+          if (!claim.claimed) {
+            // The Broker redelivers this very event while its claim is live: the holder died or is still at it. The
+            // retry comes back when the claim is finished (a duplicate then) or has expired (it acts then).
+            if (claim.state === 'in-progress' && claim.sameEvent) throw new CaretakerError(Errors.EventInProgress, `alert ${alertname} (${alert.fingerprint}) is being handled by an earlier delivery of this event; retry later`)
+            return skip('duplicate', claim.state === 'done' ? 'duplicate: this alert was handled already' : 'duplicate: this alert is being handled by another delivery', who)
+          }
+          attempt = claim.attempt
+          if (!await st.takeCooldown(target.key, claimMs)) {
+            await st.finishAlert(key, DEDUP_MS)
+            return skip('cooldown', `cooldown: rule ${rule.name} acted on ${target.target} less than ${rule.cooldown ?? config.cooldown} ago`, who)
+          }
           const slot = await st.takeCapSlot(config.cap.actions, capWindow)
           if (!slot.taken) {
             await st.releaseCooldown(target.key)
+            await st.finishAlert(key, DEDUP_MS)
             if (slot.report) {
               context.log.warn({ cap: config.cap }, 'alert storm: the action cap is reached; further alerts are skipped until the window passes')
               await recorder?.record({ apiVersion: 'v1', kind: 'Namespace', name: config.stateNamespace, namespace: config.stateNamespace }, { type: 'Warning', reason: 'AlertStormCapReached', action: 'Skip', message: `respond-to-alert reached its cap of ${config.cap.actions} actions per ${config.cap.window}; alerts are skipped until the window passes` })
@@ -253,7 +343,7 @@ export function createRespondToAlert(): FunctionModule {
             silenceId = await silence(alert, rule)
             if (silenceId) await needKube().state.setSilence(target.key, silenceId)
           }
-          for (const [i, action] of rule.actions.entries()) {
+          for (const [i, action] of resolved.entries()) {
             try {
               results.push(await run(action, target.namespace, alert.labels, context, rule, alert, i + 1))
             } catch (err) {
@@ -263,9 +353,32 @@ export function createRespondToAlert(): FunctionModule {
             actionsTaken.inc({ rule: rule.name, action: action.type, result: context.dryRun ? 'dry-run' : 'done' })
           }
         } catch (err) {
-          if (!context.dryRun) await state?.releaseCooldown(target.key).catch(() => undefined)
-          if (silenceId) await expireSilence(silenceId).catch(() => undefined)
-          throw err
+          if (context.dryRun) throw err
+          // Give back what would block the retry: the cooldown and the claim on the alert (the cap slot stays used).
+          // Should this fail too, both run out by themselves after claimMs.
+          const forget = (what: string) => (e: unknown) => context.log.warn({ reason: e instanceof Error ? e.message : String(e) }, `could not give back the ${what}; it runs out by itself`)
+          await state?.releaseCooldown(target.key).catch(forget('cooldown'))
+          await state?.failAlert(key, claimMs).catch(forget('claim'))
+          if (silenceId) await expireSilence(silenceId).catch(forget('silence'))
+          const error = err instanceof CaretakerError ? err : new CaretakerError(Errors.Internal, err instanceof Error ? err.message : String(err))
+          const last = attempt >= config.retries + 1
+          context.log.error({ ...who, alertname, attempt, last, reason: error.message }, last ? 'alert remediation failed on the last attempt' : 'alert remediation failed; the Broker retries')
+          if (last) {
+            // The Trigger's last attempt: tell notify it failed. The error reply still dead-letters the alert event.
+            await context.emit({ type: FAILED, subject: alertname, data: { ...base, ...who, reason: `rule ${rule.name} failed after ${attempt} attempts: ${error.message}`, error: error.code, attempts: attempt, actions: results } }, rule.actions.length + 1)
+          }
+          throw error
+        }
+        if (!context.dryRun) {
+          // The actions are done: a failure to record it must not have the Broker redeliver (that would act twice).
+          // Unrecorded, the claim and the cooldown run out after claimMs; the next notification of the alert may act.
+          const { state: st } = needKube()
+          try {
+            await st.confirmCooldown(target.key, cooldownMs)
+            await st.finishAlert(key, DEDUP_MS)
+          } catch (err) {
+            context.log.warn({ ...who, alertname, reason: err instanceof Error ? err.message : String(err) }, 'remediated, but the cooldown and dedup record could not be made final; they run out after claimFor')
+          }
         }
         context.log.info({ ...who, alertname, actions: results.map((r) => r.message) }, context.dryRun ? 'dry-run: alert remediation planned' : 'alert remediated')
         return context.reply({ type: REMEDIATED, subject: alertname, data: { ...base, ...who, reason: context.dryRun ? `dry-run: rule ${rule.name} would act` : `rule ${rule.name} matched`, actions: results, ...(silenceId ? { silenceId } : {}) } })

@@ -13,6 +13,19 @@ const SILENCE = 'caretaker.dev/silence-id'
 const ACTIONS = 'caretaker.dev/actions'
 const TRIPPED = 'caretaker.dev/cap-reported'
 const HOLDER = 'respond-to-alert'
+const STATE = 'caretaker.dev/state'
+const EVENT = 'caretaker.dev/event-id'
+const ATTEMPTS = 'caretaker.dev/attempts'
+
+/** A claim on an alert's handling: taken (and which attempt this is), or held by a live record. */
+export type Claim =
+  | { claimed: true; attempt: number }
+  | { claimed: false; state: 'done' | 'in-progress'; sameEvent: boolean }
+
+/** The dedup key of an alert notification: Alertmanager re-sends the same alert with the same fingerprint, status and startsAt. */
+export function alertKey(alert: { fingerprint: string; status: string; startsAt: string }): string {
+  return `${alert.fingerprint}\0${alert.status}\0${alert.startsAt}`
+}
 
 export function leaseName(kind: string, key: string): string {
   return `respond-to-alert-${kind}-${createHash('sha256').update(key).digest('hex').slice(0, 20)}`
@@ -61,22 +74,71 @@ export class AlertState {
     return Number.isFinite(renewed) && renewed + (lease.spec?.leaseDurationSeconds ?? 0) * 1000 > now
   }
 
-  /** Records a notification as seen; false when it was seen already (a redelivery or a re-sent notification). */
-  async firstDelivery(key: string, keepMs: number): Promise<boolean> {
-    const name = leaseName('seen', key)
-    if (await this.#create(name, keepMs / 1000)) return true
-    const lease = await this.#read(name)
-    if (lease && AlertState.#live(lease, Date.now())) return false
-    return lease ? this.#replace(lease, keepMs / 1000, {}) : this.#create(name, keepMs / 1000)
+  async #update(name: string, change: (lease: V1Lease) => { seconds: number; annotations: Record<string, string> } | undefined): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const lease = await this.#read(name)
+      if (!lease) return
+      const next = change(lease)
+      if (!next || await this.#replace(lease, next.seconds, next.annotations)) return
+    }
   }
 
-  /** Takes the cooldown of a rule and target; false while it is cooling down (or another replica just took it). */
-  async takeCooldown(key: string, cooldownMs: number): Promise<boolean> {
+  /**
+   * Claims the handling of one alert notification (`key`: fingerprint,
+   * status, startsAt) for the CloudEvent `eventId`. The claim is a Lease
+   * marked in progress that lasts `claimMs` only: `finishAlert` turns it into
+   * the dedup record, `failAlert` gives it back, and one whose holder died
+   * between claim and action simply expires. A failed or expired claim is
+   * claimed again; each claim for the same CloudEvent id (the Broker's
+   * redeliveries keep the id) counts one attempt.
+   */
+  async claimAlert(key: string, eventId: string, claimMs: number): Promise<Claim> {
+    const name = leaseName('seen', key)
+    for (let round = 0; round < 5; round++) {
+      const lease = await this.#read(name)
+      if (!lease) {
+        if (await this.#create(name, claimMs / 1000, { [STATE]: 'in-progress', [EVENT]: eventId, [ATTEMPTS]: '1' })) return { claimed: true, attempt: 1 }
+        continue
+      }
+      const a = lease.metadata?.annotations ?? {}
+      // A record without a state is a dedup record written before claims existed: handled.
+      const state = a[STATE] ?? 'done'
+      const sameEvent = a[EVENT] === eventId
+      if (state !== 'failed' && AlertState.#live(lease, Date.now())) return { claimed: false, state: state === 'in-progress' ? 'in-progress' : 'done', sameEvent }
+      const attempt = sameEvent ? Number(a[ATTEMPTS] ?? 0) + 1 : 1
+      if (await this.#replace(lease, claimMs / 1000, { [STATE]: 'in-progress', [EVENT]: eventId, [ATTEMPTS]: String(attempt) })) return { claimed: true, attempt }
+    }
+    // Others keep winning the race for it: it is being handled elsewhere.
+    return { claimed: false, state: 'in-progress', sameEvent: false }
+  }
+
+  /** The claimed alert was handled: a re-sent notification of it is a duplicate for `keepMs`. */
+  async finishAlert(key: string, keepMs: number): Promise<void> {
+    await this.#update(leaseName('seen', key), (lease) => ({ seconds: keepMs / 1000, annotations: { ...lease.metadata?.annotations, [STATE]: 'done' } }))
+  }
+
+  /** The claimed alert's actions failed: the next delivery may act (the attempt count is kept). */
+  async failAlert(key: string, claimMs: number): Promise<void> {
+    await this.#update(leaseName('seen', key), (lease) => ({ seconds: claimMs / 1000, annotations: { ...lease.metadata?.annotations, [STATE]: 'failed' } }))
+  }
+
+  /**
+   * Takes the cooldown of a rule and target, for `claimMs` at first (so a
+   * holder that dies before acting does not block the target for a whole
+   * cooldown); `confirmCooldown` extends it once the actions are done.
+   * False while it is cooling down (or another replica just took it).
+   */
+  async takeCooldown(key: string, claimMs: number): Promise<boolean> {
     const name = leaseName('cooldown', key)
     const lease = await this.#read(name)
-    if (!lease) return this.#create(name, cooldownMs / 1000)
+    if (!lease) return this.#create(name, claimMs / 1000)
     if (AlertState.#live(lease, Date.now())) return false
-    return this.#replace(lease, cooldownMs / 1000, {})
+    return this.#replace(lease, claimMs / 1000, {})
+  }
+
+  /** The actions were done: the cooldown runs its full length from now (the silence id it carries is kept). */
+  async confirmCooldown(key: string, cooldownMs: number): Promise<void> {
+    await this.#update(leaseName('cooldown', key), (lease) => ({ seconds: cooldownMs / 1000, annotations: { ...lease.metadata?.annotations } }))
   }
 
   /**

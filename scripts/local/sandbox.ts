@@ -121,6 +121,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
           CARETAKER_KUBE_TOKEN: k.mintServiceAccountToken(CARETAKER_NAMESPACE, name),
           VAULT_ADDR: vault.url,
           VAULT_TOKEN: vault.rootToken,
+          // As deployed: handled events recorded on Leases, so a restarted function does not act twice.
+          CARETAKER_IDEMPOTENCY: 'kubernetes',
+          CARETAKER_NAMESPACE: CARETAKER_NAMESPACE,
         }
         const config = configs[name]
         if (config !== undefined) {

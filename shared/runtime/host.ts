@@ -41,7 +41,11 @@ function createAuthenticator(settings: RuntimeSettings, kubeConfig: KubeConfig |
 // The Kubernetes client and the Redis client are loaded only by functions
 // that use them: the Kubernetes client alone costs about 85 MB and half a
 // second at start (bench/runtime.ts).
-async function createIdempotencyStore(settings: RuntimeSettings): Promise<IdempotencyStore> {
+async function createIdempotencyStore(settings: RuntimeSettings, kubeConfig: KubeConfig | undefined): Promise<IdempotencyStore> {
+  if (settings.idempotency.store === 'kubernetes') {
+    const { KubernetesIdempotencyStore } = await import('./idempotency-kubernetes.ts')
+    return new KubernetesIdempotencyStore(kubeConfig!, { functionName: settings.functionName, namespace: settings.idempotency.namespace ?? 'caretaker', ttlSeconds: settings.idempotency.ttlSeconds })
+  }
   if (settings.idempotency.store === 'redis') {
     const { Redis } = await import('ioredis')
     const redis = new Redis(settings.idempotency.redisUrl!, { lazyConnect: false, maxRetriesPerRequest: 2, connectTimeout: 5000 })
@@ -59,7 +63,7 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
   const logger = createLogger({ name: settings.functionName, level: settings.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) })
   const kubeConfig = settings.kubernetes ? (await import('../kubernetes/client.ts')).createKubeConfig(settings.kubernetes) : undefined
   const authenticator = options.authenticator ?? createAuthenticator(settings, kubeConfig)
-  const idempotency = options.idempotency ?? await createIdempotencyStore(settings)
+  const idempotency = options.idempotency ?? await createIdempotencyStore(settings, kubeConfig)
   const metrics = new RuntimeMetrics(settings.functionName)
   const sink = createEventSink(settings.sinkUrl, logger)
   const runtime = buildRuntime({

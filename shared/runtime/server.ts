@@ -88,7 +88,24 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
     return reply.code(err.status).header('content-type', 'application/json').send(errorBody(err))
   }
 
-  app.setErrorHandler((err, _req, reply) => send(reply, fromFastifyError(err as Error)))
+  app.setErrorHandler((err, req, reply) => {
+    const mapped = fromFastifyError(err as Error)
+    // A body refused before any handler ran (too large, unreadable) is still
+    // an event lost to this function: counted and logged, never silent. Only
+    // a binary-mode event's attributes can be read without its body.
+    if (req.method === 'POST') {
+      const attribute = (name: string) => (typeof req.headers[name] === 'string' ? req.headers[name] : undefined)
+      const type = attribute('ce-type')
+      const typeLabel = type !== undefined && module.validator.accepts(type) ? type : 'unknown'
+      metrics.received.inc({ function: name, type: typeLabel })
+      metrics.handled.inc({ function: name, type: typeLabel, outcome: mapped.status >= 500 ? 'unavailable' : 'rejected' })
+      logger.warn({
+        event: { id: attribute('ce-id'), type: typeLabel, source: attribute('ce-source') },
+        route: req.url.split('?')[0], content_length: attribute('content-length'), outcome: 'rejected', status: mapped.status, error: mapped.code, reason: mapped.message,
+      }, 'event rejected')
+    }
+    return send(reply, mapped)
+  })
   app.setNotFoundHandler((req, reply) =>
     send(reply, new CaretakerError(Errors.NotFound, `no route ${req.method} ${req.url.split('?')[0]}: events go to POST /`)),
   )

@@ -21,7 +21,7 @@ export interface RuntimeSettings {
   }
   kubernetes: KubernetesConnection | undefined
   dryRun: { default: boolean; locked: boolean }
-  idempotency: { store: 'memory' | 'redis'; redisUrl: string | undefined; ttlSeconds: number }
+  idempotency: { store: 'memory' | 'redis' | 'kubernetes'; redisUrl: string | undefined; ttlSeconds: number; namespace: string | undefined }
   bodyLimitBytes: number
   shutdownTimeoutMs: number
   /** K_SINK: where events beyond the reply are sent. */
@@ -60,6 +60,21 @@ function secretFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
     }
   }
   return env[name] || undefined
+}
+
+/**
+ * The namespace the function runs in, where its durable records live: the
+ * ServiceAccount's namespace file Kubernetes mounts into every pod (Knative
+ * Serving gates fieldRef env behind a feature flag, so the downward API is
+ * not relied on), or CARETAKER_NAMESPACE.
+ */
+function podNamespace(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.CARETAKER_NAMESPACE) return env.CARETAKER_NAMESPACE
+  try {
+    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined
+  } catch {
+    return undefined
+  }
 }
 
 export function isLoopback(host: string): boolean {
@@ -106,9 +121,10 @@ export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): Ru
   }
 
   const dryRun = oneOf(env, 'CARETAKER_DRY_RUN', ['true', 'false', 'force'] as const, 'true')
-  const store = oneOf(env, 'CARETAKER_IDEMPOTENCY', ['memory', 'redis'] as const, 'memory')
+  const store = oneOf(env, 'CARETAKER_IDEMPOTENCY', ['memory', 'redis', 'kubernetes'] as const, 'memory')
   const redisUrl = secretFrom(env, 'CARETAKER_REDIS_URL')
   if (store === 'redis' && !redisUrl) throw invalid('CARETAKER_REDIS_URL', 'the redis idempotency store needs a URL')
+  if (store === 'kubernetes' && !kubernetes) throw invalid('CARETAKER_IDEMPOTENCY', 'the kubernetes idempotency store needs a Kubernetes API (in-cluster, KUBECONFIG or CARETAKER_KUBE_SERVER)')
 
   return {
     functionName: name,
@@ -118,7 +134,7 @@ export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): Ru
     auth: { mode, token, allowed, audience: env.CARETAKER_AUTH_AUDIENCE || undefined },
     kubernetes,
     dryRun: { default: dryRun !== 'false', locked: dryRun === 'force' },
-    idempotency: { store, redisUrl, ttlSeconds: integer(env, 'CARETAKER_IDEMPOTENCY_TTL', 86400, 60, 30 * 86400) },
+    idempotency: { store, redisUrl, ttlSeconds: integer(env, 'CARETAKER_IDEMPOTENCY_TTL', 86400, 60, 30 * 86400), namespace: podNamespace(env) },
     bodyLimitBytes: integer(env, 'CARETAKER_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
     shutdownTimeoutMs: integer(env, 'CARETAKER_SHUTDOWN_TIMEOUT', 30, 1, 3600) * 1000,
     sinkUrl: sinkUrl(env),

@@ -46,6 +46,9 @@ const outcome: JsonSchema = {
     actions: { type: 'array', items: action },
     silenceId: { type: 'string' },
     dryRun: { type: 'boolean' },
+    /** A failure's error code (shared/errors.ts) and how many deliveries tried. */
+    error: { type: 'string' },
+    attempts: { type: 'integer', minimum: 1 },
   },
 }
 
@@ -53,6 +56,7 @@ export const alertTypes: EventTypeDefinition[] = [
   { type: 'dev.caretaker.alert.firing', direction: 'inbound', description: 'An Alertmanager alert is firing (one event per alert, from alertmanager-bridge)', schema: alert },
   { type: 'dev.caretaker.alert.resolved', direction: 'inbound', description: 'An Alertmanager alert resolved (from alertmanager-bridge)', schema: alert },
   { type: 'dev.caretaker.alert.remediated', direction: 'outbound', description: 'respond-to-alert ran a rule\'s actions for an alert (or closed the loop of a resolved one); data names the rule, target and each action', schema: outcome },
+  { type: 'dev.caretaker.alert.failed', direction: 'outbound', description: 'respond-to-alert\'s actions for an alert failed on the Trigger\'s last delivery attempt (the alert event is dead-lettered too); data names the rule, target, error and the actions done before it', schema: outcome },
   { type: 'dev.caretaker.alert.skipped', direction: 'outbound', description: 'respond-to-alert did not act on an alert; data says why (no rule, cooldown, cap, namespace guard, duplicate)', schema: outcome },
   {
     type: 'dev.caretaker.alert.notification',

@@ -1,4 +1,5 @@
 import type { EventTypeDefinition } from '../catalogue.ts'
+import { REPLY_OBJECT_LIMIT } from '../outcome-list.ts'
 
 /** health-report: the daily check of the platform, one structured report. */
 
@@ -51,7 +52,12 @@ export const healthTypes: EventTypeDefinition[] = [
           properties: { critical: { type: 'integer', minimum: 0 }, warning: { type: 'integer', minimum: 0 } },
         },
         scanned: { type: 'object' },
-        findings: { type: 'array', items: finding },
+        findings: { type: 'array', maxItems: REPLY_OBJECT_LIMIT, items: finding },
+        omitted: {
+          type: 'object',
+          description: 'How many findings of each severity the report counts but does not list (it lists at most 500, critical first)',
+          properties: { critical: { type: 'integer', minimum: 0 }, warning: { type: 'integer', minimum: 0 } },
+        },
       },
     },
   },

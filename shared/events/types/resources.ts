@@ -1,4 +1,5 @@
 import type { EventTypeDefinition } from '../catalogue.ts'
+import { outcomeListSchema } from '../outcome-list.ts'
 
 /** clean-up-resources: the manual request and the outcome. */
 
@@ -22,15 +23,16 @@ export const resourceTypes: EventTypeDefinition[] = [
   {
     type: 'dev.caretaker.resources.cleaned',
     direction: 'outbound',
-    description: 'Clean-up done: every finished Job, old ReplicaSet and unused PVC looked at, kept, deleted or reported, with the reasons and the counts',
+    description: 'Clean-up done: the counts of every finished Job, old ReplicaSet and unused PVC looked at, and those kept, deleted or reported with their reasons (at most 500 listed, acted-on first; `omitted` counts the rest, and each object acted on is in the log)',
     schema: {
       type: 'object',
       required: ['dryRun', 'capReached', 'counts', 'objects'],
       properties: {
         dryRun: { type: 'boolean' },
         capReached: { type: 'boolean' },
-        counts: { type: 'object' },
-        objects: { type: 'array', items: item },
+        counts: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+        kept: { type: 'object', description: 'How many kept objects each reason kept', additionalProperties: { type: 'integer', minimum: 0 } },
+        ...outcomeListSchema(item),
       },
     },
   },

@@ -1,4 +1,5 @@
 import type { EventTypeDefinition } from '../catalogue.ts'
+import { outcomeListSchema } from '../outcome-list.ts'
 
 /** prune-snapshots: the manual request and the outcome. */
 
@@ -12,7 +13,7 @@ export const snapshotTypes: EventTypeDefinition[] = [
   {
     type: 'dev.caretaker.snapshots.pruned',
     direction: 'outbound',
-    description: 'Retention applied: per policy, every snapshot kept or deleted (or what a dry-run would delete) with its reasons, and the counts',
+    description: 'Retention applied: per policy, the counts, and the snapshots kept or deleted (or what a dry-run would delete) with their reasons (at most 500 listed per policy, acted-on first; `omitted` counts the rest, and each one acted on is in the log)',
     schema: {
       type: 'object',
       required: ['dryRun', 'capReached', 'policies'],
@@ -27,18 +28,16 @@ export const snapshotTypes: EventTypeDefinition[] = [
             properties: {
               policy: { type: 'string' }, kind: { type: 'string' },
               listed: { type: 'integer' }, kept: { type: 'integer' }, deleted: { type: 'integer' }, failed: { type: 'integer' }, deferred: { type: 'integer' },
-              objects: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  required: ['namespace', 'name', 'volume', 'createdAt', 'ready', 'action', 'reasons'],
-                  properties: {
-                    namespace: { type: 'string' }, name: { type: 'string' }, volume: { type: 'string' }, createdAt: { type: 'string' }, ready: { type: 'boolean' },
-                    action: { enum: ['keep', 'deleted', 'would-delete', 'failed', 'deferred'] },
-                    reasons: { type: 'array', items: { type: 'string' } },
-                  },
+              keptBecause: { type: 'object', description: 'How many kept snapshots each reason kept', additionalProperties: { type: 'integer', minimum: 0 } },
+              ...outcomeListSchema({
+                type: 'object',
+                required: ['namespace', 'name', 'volume', 'createdAt', 'ready', 'action', 'reasons'],
+                properties: {
+                  namespace: { type: 'string' }, name: { type: 'string' }, volume: { type: 'string' }, createdAt: { type: 'string' }, ready: { type: 'boolean' },
+                  action: { enum: ['keep', 'deleted', 'would-delete', 'failed', 'deferred'] },
+                  reasons: { type: 'array', items: { type: 'string' } },
                 },
-              },
+              }),
             },
           },
         },

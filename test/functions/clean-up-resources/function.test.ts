@@ -133,3 +133,63 @@ t.test('a namespace outside the configured ones is a 400', async (t) => {
   t.equal(res.status, 400)
   t.match(((await res.json()) as { message: string }).message, /kube-system are not configured/)
 })
+
+t.test('at scale the reply stays bounded: counts cover every object, the list the first acted on, the log all of them', async (t) => {
+  const big = 'databases'
+  const seedJob = (name: string, labels?: Record<string, string>) => kube.store.seed({
+    apiVersion: 'batch/v1', kind: 'Job', metadata: { name, namespace: big, ...(labels ? { labels } : {}) },
+    spec: { template: { spec: podSpec } },
+    status: { startTime: iso(40 * DAY), succeeded: 1, completionTime: iso(30 * DAY), conditions: [{ type: 'Complete', status: 'True', lastTransitionTime: iso(30 * DAY) }] },
+  })
+  for (let i = 0; i < 650; i++) seedJob(`old-${String(i).padStart(4, '0')}`)
+  for (let i = 0; i < 40; i++) seedJob(`kept-${i}`, { 'caretaker.dev/protected': 'true' })
+  const fn = await startTestFunction(cleanUp, {
+    config: validateConfig<CleanUpConfig>({ namespaces: [big], limits: { pageSize: 100 }, replicaSets: { enabled: false }, pvcs: { report: false } }, configSchema, 'test'),
+    env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token },
+  })
+  t.teardown(() => fn.stop())
+  const res = await fetch(fn.url, { method: 'POST', headers: binaryHeaders('dev.caretaker.resources.clean.requested'), body: '{}' })
+  t.equal(res.status, 200)
+  const body = await res.json() as Cleaned & { omitted?: Record<string, number>; kept?: Record<string, number> }
+  t.same(body.counts, { 'would-delete': 650, keep: 40 }, 'every object is counted')
+  t.equal(body.objects.length, 500, 'at most 500 listed')
+  t.ok(body.objects.every((o) => o.action === 'would-delete'), 'acted-on objects first')
+  t.same(body.omitted, { 'would-delete': 150, keep: 40 }, 'what was left out, by action')
+  t.same(body.kept, { 'protected by label': 40 }, 'kept objects counted by reason')
+  const logged = fn.logLines().filter((l) => l.msg === 'clean-up object').map((l) => (l.object as { name: string }).name)
+  t.equal(logged.length, 650, 'every object acted on is in the log')
+  t.equal(new Set(logged).size, 650)
+  t.ok(Buffer.byteLength(JSON.stringify(body)) < 256 * 1024, 'the reply is well under the body limit')
+})
+
+t.test('a PVC that a workload claims while no Pod runs is not unused', async (t) => {
+  const space = 'databases'
+  const claimPvc = (name: string) => kube.store.seed({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: space, creationTimestamp: iso(90 * DAY) }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } })
+  const volume = (claimName: string) => ({ volumes: [{ name: 'v', persistentVolumeClaim: { claimName } }] })
+  for (const name of ['cron-scratch', 'idle-data', 'db-config', 'data-db-0', 'data-db-1', 'data-db-x', 'truly-orphaned']) claimPvc(name)
+  kube.store.seed({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: space }, spec: { schedule: '0 2 * * *', jobTemplate: { spec: { template: { spec: { ...podSpec, ...volume('cron-scratch') } } } } } })
+  kube.store.seed({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'idle', namespace: space }, spec: { replicas: 0, selector: { matchLabels: { app: 'idle' } }, template: { metadata: { labels: { app: 'idle' } }, spec: { containers: [{ name: 'c', image: 'nginx' }], ...volume('idle-data') } } } })
+  kube.store.seed({
+    apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: space },
+    spec: {
+      replicas: 0, serviceName: 'db', selector: { matchLabels: { app: 'db' } },
+      template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'c', image: 'postgres' }], ...volume('db-config') } },
+      volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }],
+    },
+  })
+  const fn = await startTestFunction(cleanUp, {
+    config: validateConfig<CleanUpConfig>({ namespaces: [space], jobs: { enabled: false }, replicaSets: { enabled: false }, pvcs: { delete: true, grace: '30d' } }, configSchema, 'test'),
+    env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token },
+  })
+  t.teardown(() => fn.stop())
+  const res = await fetch(fn.url, { method: 'POST', headers: binaryHeaders('dev.caretaker.resources.clean.requested'), body: '{}' })
+  t.equal(res.status, 200)
+  const r = await res.json() as Cleaned
+  t.match(action(r, 'cron-scratch'), { action: 'keep', reasons: ["used by CronJob nightly's pod template"] })
+  t.match(action(r, 'idle-data'), { action: 'keep', reasons: ['used by Deployment idle (scaled to zero)'] })
+  t.match(action(r, 'db-config'), { action: 'keep', reasons: ['used by StatefulSet db (scaled to zero)'] })
+  t.match(action(r, 'data-db-0'), { action: 'keep', reasons: ["claimed by StatefulSet db's volumeClaimTemplate data (scaled to zero)"] })
+  t.match(action(r, 'data-db-1'), { action: 'keep' })
+  t.match(action(r, 'data-db-x'), { action: 'would-delete' }, 'not an ordinal: not the StatefulSet\'s')
+  t.match(action(r, 'truly-orphaned'), { action: 'would-delete', reasons: ['no Pod mounts it, older than 30d'] })
+})

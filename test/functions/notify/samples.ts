@@ -247,6 +247,13 @@ export const HANDWRITTEN: Record<string, { subject?: string; data: unknown }> = 
       reason: 'cooldown: rule crash-looping-pod acted on production/deletePod:api-7d9c5-x2kqp,notify less than 30m ago',
     },
   },
+  'dev.caretaker.alert.failed': {
+    subject: 'KubePodCrashLooping',
+    data: {
+      alertname: 'KubePodCrashLooping', fingerprint: '5f1c2e9a7b3d4c60', rule: 'crash-looping-pod', target: 'production/deletePod:api-7d9c5-x2kqp,notify',
+      reason: 'rule crash-looping-pod failed after 6 attempts: kubernetes: delete Pod production/api-7d9c5-x2kqp: Forbidden', error: 'dependency_failed', attempts: 6, actions: [],
+    },
+  },
   'dev.caretaker.alert.notification': {
     subject: 'production/api-7d9c5',
     data: { alertname: 'KubePodCrashLooping', severity: 'warning', message: 'deleted crash-looping pod production/api-7d9c5', rule: 'crash-looping-pod', labels: { namespace: 'production', pod: 'api-7d9c5' } },

@@ -9,13 +9,14 @@ import respondToAlert from '../../../functions/respond-to-alert/index.ts'
 import { configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { alertmanagerSkipReason, startAlertmanager } from '../../harness/alertmanager.ts'
-import { startTestFunction } from '../../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
 import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
 
 // End to end: a real Alertmanager whose webhook receiver is the bridge; the
 // bridge's events go through a small broker stand-in to respond-to-alert,
-// which acts in the Kubernetes simulator and silences the alert in the same
-// Alertmanager; then the alerts resolve and the silence expires.
+// which confirms each alert with the same Alertmanager (GET /api/v2/alerts),
+// acts in the Kubernetes simulator and silences the alert there; then the
+// alerts resolve and the silence expires. A forged alert is not acted on.
 
 const skip = alertmanagerSkipReason()
 if (skip) {
@@ -93,6 +94,31 @@ if (skip) {
     const active = (await am.silences()).filter((s) => s.status.state === 'active')
     t.equal(active.length, 2, 'both alerts are silenced in Alertmanager')
     t.ok(active.every((s) => s.createdBy === 'caretaker/respond-to-alert'))
+  })
+
+  t.test('a forged alert, one Alertmanager does not have firing, is not acted on', async (t) => {
+    // Knative's default install takes events from anyone who reaches the Broker: sent straight to the function.
+    kube.store.seed({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'api', namespace: 'apps' }, spec: { replicas: 1, selector: { matchLabels: { app: 'api' } }, template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image: 'nginx' }] } } } })
+    const forge = async (data: Record<string, unknown>, id: string) => {
+      const res = await fetch(fn.url, { method: 'POST', headers: binaryHeaders('dev.caretaker.alert.firing', { 'ce-id': id, 'ce-source': '/forged' }), body: JSON.stringify(data) })
+      return { status: res.status, type: res.headers.get('ce-type'), body: await res.json() as Record<string, unknown> }
+    }
+    const forged = await forge({ fingerprint: '0123456789abcdef', status: 'firing', labels: { ...stuck, deployment: 'api' }, startsAt }, 'forged-1')
+    t.equal(forged.type, 'dev.caretaker.alert.skipped')
+    t.match(forged.body.reason, /^unconfirmed: Alertmanager has no firing alert 0123456789abcdef/)
+    const api = await admin.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: 'apps', name: 'api' })
+    t.equal(api.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'], undefined, 'nothing was restarted')
+    // The labels of a real firing alert, with a made-up fingerprint or an older startsAt: not that alert either.
+    const real = (await (await fetch(`${am.url}/api/v2/alerts?filter=alertname%3D%22StuckRollout%22`)).json() as Array<{ fingerprint: string; startsAt: string }>)[0]!
+    t.match((await forge({ fingerprint: 'ffffffffffffffff', status: 'firing', labels: stuck, startsAt }, 'forged-2')).body.reason, /^unconfirmed/)
+    t.match((await forge({ fingerprint: real.fingerprint, status: 'firing', labels: stuck, startsAt: '2026-01-01T00:00:00Z' }, 'forged-3')).body.reason, /^unconfirmed/)
+    t.match((await forge({ fingerprint: real.fingerprint, status: 'firing', labels: { ...stuck, extra: 'x' }, startsAt }, 'forged-4')).body.reason, /^unconfirmed/, 'a label more is another alert')
+    // A forged "resolved" while Alertmanager has the alert firing does not expire its silence.
+    const resolved = await fetch(fn.url, { method: 'POST', headers: binaryHeaders('dev.caretaker.alert.resolved', { 'ce-id': 'forged-5', 'ce-source': '/forged' }), body: JSON.stringify({ fingerprint: real.fingerprint, status: 'resolved', labels: stuck, startsAt, endsAt: new Date().toISOString() }) })
+    t.match((await resolved.json() as Record<string, unknown>).reason, /^unconfirmed: Alertmanager still has alert .* firing/)
+    t.equal((await am.silences()).filter((s) => s.status.state === 'active').length, 2, 'the silences stay')
+    const metrics = await (await fetch(new URL('/metrics', fn.url))).text()
+    t.match(metrics, /caretaker_alert_skipped_total\{reason="unconfirmed"\} 5/)
   })
 
   t.test('the silences run out after the remediation; the resolved alerts then reach respond-to-alert', async (t) => {

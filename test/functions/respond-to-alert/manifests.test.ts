@@ -4,6 +4,9 @@ import { parse, parseAllDocuments } from 'yaml'
 import { checkConfig, configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { matches, parseMatcher, render } from '../../../functions/respond-to-alert/matchers.ts'
 import { validateConfig } from '../../../shared/config.ts'
+import { parseDuration } from '../../../shared/duration.ts'
+import { backoffDelayMs } from '../../../shared/mesh/delivery.ts'
+import { parseIsoDurationMs } from '../../../shared/mesh/manifests.ts'
 import { catalogue } from '../../../shared/events/catalogue.ts'
 import { EventDataValidator } from '../../../shared/events/validation.ts'
 
@@ -37,14 +40,32 @@ t.test('the ConfigMap holds a valid config covering the runbooks\' issues', asyn
   }
 })
 
+t.test('the config\'s retries are its Trigger\'s: the failure report comes on the Broker\'s last attempt', async (t) => {
+  const [cm] = await docs('manifests/respond-to-alert/config.yaml')
+  const config = validateConfig<RespondToAlertConfig>(parse((cm!.data as Record<string, string>)['config.yaml']!), configSchema, 'config.yaml')
+  const triggers = (await docs('triggers/respond-to-alert/respond-to-alert.yaml')).filter((o) => o.kind === 'Trigger')
+  const firing = triggers.find((o) => ((o.spec as { filter?: { attributes?: { type?: string } } }).filter?.attributes?.type) === 'dev.caretaker.alert.firing')
+  t.equal((firing?.spec as { delivery?: { retry?: number } }).delivery?.retry, config.retries)
+  t.equal(validateConfig<RespondToAlertConfig>({ rules: [] }, configSchema, 'test').retries, config.retries, 'the default is the shipped Trigger\'s too')
+  // A claim left by a killed replica must run out before the Trigger's retries do, so the last redelivery acts.
+  const delivery = (firing?.spec as { delivery: { retry: number; backoffPolicy: 'linear' | 'exponential'; backoffDelay: string } }).delivery
+  const retrySpanMs = Array.from({ length: delivery.retry }, (_, i) => backoffDelayMs(delivery.backoffPolicy, parseIsoDurationMs(delivery.backoffDelay)!, i + 1)).reduce((a, b) => a + b, 0)
+  t.ok(parseDuration(config.claimFor)! < retrySpanMs, `claimFor ${config.claimFor} is shorter than the retries' ${retrySpanMs / 1000} s`)
+})
+
 t.test('bad configs are refused with the field named', async (t) => {
-  const base = { rules: [{ name: 'r', matchers: ['alertname="X"'], allowedNamespaces: ['apps'], actions: [{ type: 'notify', message: 'm' }] }] }
+  const base = { alertmanagerUrl: 'http://alertmanager:9093', rules: [{ name: 'r', matchers: ['alertname="X"'], allowedNamespaces: ['apps'], actions: [{ type: 'notify', message: 'm' }] }] }
   const check = (c: unknown) => () => checkConfig(validateConfig<RespondToAlertConfig>(c, configSchema, 'test'))
   t.doesNotThrow(check(base))
-  t.throws(check({ rules: [{ ...base.rules[0], matchers: ['alertname=~"("'] }] }), /rules\[0\]\.matchers\[0\]/)
-  t.throws(check({ rules: [base.rules[0], base.rules[0]] }), /used by another rule/)
-  t.throws(check({ rules: [{ ...base.rules[0], silence: true }] }), /alertmanagerUrl/)
-  t.throws(check({ rules: [{ ...base.rules[0], actions: [{ type: 'scale', kind: 'Deployment', name: 'x', delta: 1, min: 3, max: 1 }] }] }), /min is above max/)
+  const { alertmanagerUrl: _url, ...noUrl } = base
+  t.throws(check(noUrl), /config\.alertmanagerUrl: needed to confirm each alert with Alertmanager before acting/, 'alerts are confirmed with Alertmanager unless told not to')
+  t.doesNotThrow(check({ ...noUrl, verifyAlerts: false }))
+  t.throws(check({ ...base, rules: [{ ...base.rules[0], matchers: ['alertname=~"("'] }] }), /rules\[0\]\.matchers\[0\]/)
+  t.doesNotThrow(check({ ...base, rules: [{ ...base.rules[0], matchers: ['severity=~"(?i)critical"'] }] }), 'RE2 syntax Alertmanager accepts')
+  t.throws(check({ ...base, rules: [{ ...base.rules[0], matchers: ['alertname="X"', 'pod=~"(?=web).*"'] }] }), /config\.rules\[0\]\.matchers\[1\]: .*the regex does not compile as RE2.*lookahead/, 'a lookahead is refused at load, the field named')
+  t.throws(check({ ...base, rules: [base.rules[0], base.rules[0]] }), /used by another rule/)
+  t.throws(check({ verifyAlerts: false, rules: [{ ...base.rules[0], silence: true }] }), /silences need alertmanagerUrl/)
+  t.throws(check({ ...base, rules: [{ ...base.rules[0], actions: [{ type: 'scale', kind: 'Deployment', name: 'x', delta: 1, min: 3, max: 1 }] }] }), /min is above max/)
 })
 
 t.test('the Alertmanager receiver snippet routes every example rule\'s alerts to alertmanager-bridge', async (t) => {

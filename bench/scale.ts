@@ -1,0 +1,180 @@
+/**
+ * The sweeps at the size of a real platform: clean-up-resources,
+ * health-report and prune-snapshots, each in its own process as deployed,
+ * against the Kubernetes simulator seeded with 100 objects per namespace
+ * (Pods, Jobs, ReplicaSets, PVCs and VolumeSnapshots, 20 of each; a fifth
+ * of the Pods failing, most Jobs finished long ago). For each size: the
+ * run's time, the function's peak RSS (VmHWM) against its RSS when ready,
+ * the API calls it made (counted by a proxy in front of the simulator) and
+ * the size of its reply. Memory should stay flat as objects grow, replies
+ * bounded, and API calls near objects/page (the functions list per
+ * namespace, as their namespaced RBAC allows) plus deletions.
+ *
+ *   npm run bench -- scale        (BENCH_SCALE_MAX objects, default 20000)
+ */
+import { createServer, request } from 'node:http'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import { stringify } from 'yaml'
+import { spawnFunction } from '../test/harness/process.ts'
+import { startKubernetesSimulator } from '../test/simulators/kubernetes/index.ts'
+
+const PER_KIND = 20
+const DAY = 86_400_000
+
+interface Row { fn: string; objects: number; namespaces: number; runMs: number; cpuMs: number; readyMiB: number; peakMiB: number; apiCalls: number; replyKiB: number; status: number }
+
+function seed(kube: Awaited<ReturnType<typeof startKubernetesSimulator>>, namespaces: string[]): void {
+  const now = Date.now()
+  const iso = (ago: number) => new Date(now - ago).toISOString()
+  const container = { name: 'c', image: 'busybox' }
+  for (const namespace of namespaces) {
+    kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } })
+    const owner = kube.store.seed({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace }, spec: { replicas: 1, revisionHistoryLimit: 3, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [container] } } } })
+    const uid = (owner.metadata as { uid: string }).uid
+    for (let i = 0; i < PER_KIND; i++) {
+      const failing = i % 5 === 0
+      kube.store.seed({
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: `pod-${i}`, namespace, creationTimestamp: iso(2 * DAY) },
+        spec: { containers: [container], ...(i < 5 ? { volumes: [{ name: 'd', persistentVolumeClaim: { claimName: `data-${i}` } }] } : {}) },
+        status: failing
+          ? { phase: 'Running', containerStatuses: [{ name: 'c', image: 'busybox', imageID: '', ready: false, restartCount: 12, state: { waiting: { reason: 'CrashLoopBackOff' } } }] }
+          : { phase: 'Running', containerStatuses: [{ name: 'c', image: 'busybox', imageID: '', ready: true, restartCount: 0, state: { running: {} } }] },
+      })
+      const finished = (i + 10) * DAY
+      kube.store.seed({
+        apiVersion: 'batch/v1', kind: 'Job', metadata: { name: `job-${i}`, namespace },
+        spec: { template: { spec: { restartPolicy: 'Never', containers: [container] } } },
+        status: { startTime: iso(finished + 60_000), succeeded: 1, completionTime: iso(finished), conditions: [{ type: 'Complete', status: 'True', lastTransitionTime: iso(finished) }] },
+      })
+      kube.store.seed({
+        apiVersion: 'apps/v1', kind: 'ReplicaSet',
+        metadata: { name: `web-${i}`, namespace, annotations: { 'deployment.kubernetes.io/revision': String(i + 1) }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid, controller: true }] },
+        spec: { replicas: i === PER_KIND - 1 ? 1 : 0, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [container] } } },
+        status: { replicas: i === PER_KIND - 1 ? 1 : 0 },
+      })
+      kube.store.seed({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: `data-${i}`, namespace, creationTimestamp: iso(60 * DAY) }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } })
+      const at = iso(i * DAY + 7_200_000)
+      kube.store.seed({
+        apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshot', metadata: { name: `snap-${i}`, namespace, creationTimestamp: at },
+        spec: { volumeSnapshotClassName: 'longhorn', source: { persistentVolumeClaimName: `data-${i % 4}` } }, status: { readyToUse: true, creationTime: at },
+      })
+    }
+  }
+}
+
+/** A counting proxy in front of the simulator: every API call the function makes passes through it. */
+async function countingProxy(target: string): Promise<{ url: string; calls: () => number; reset: () => void; close: () => Promise<void> }> {
+  const upstream = new URL(target)
+  let calls = 0
+  const server = createServer((req, res) => {
+    calls++
+    const forward = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers)
+      up.pipe(res)
+    })
+    forward.on('error', () => { res.writeHead(502); res.end() })
+    req.pipe(forward)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls: () => calls,
+    reset: () => { calls = 0 },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  }
+}
+
+/** User + system CPU time of a process so far (/proc/PID/stat fields 14 and 15, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+function memoryMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) / 1024 : NaN
+}
+
+const FUNCTIONS = {
+  'clean-up-resources': { type: 'dev.caretaker.resources.clean.requested', config: (ns: string[]) => ({ namespaces: ns, limits: { pageSize: 500 }, pvcs: { report: true } }) },
+  'health-report': { type: 'dev.caretaker.health.report.requested', config: (ns: string[]) => ({ namespaces: ns, checks: ['pods', 'pvcs'], pageSize: 500 }) },
+  'prune-snapshots': { type: 'dev.caretaker.snapshots.prune.requested', config: (ns: string[]) => ({ limits: { pageSize: 500 }, policies: [{ name: 'all', kind: 'VolumeSnapshot', namespaces: ns, keepDaily: 7, maxAge: '10d', grace: '1h' }] }) },
+} as const
+
+async function measure(objects: number): Promise<Row[]> {
+  const count = Math.max(1, Math.round(objects / (PER_KIND * 5)))
+  const namespaces = Array.from({ length: count }, (_, i) => `team-${String(i).padStart(3, '0')}`)
+  const kube = await startKubernetesSimulator({ rbac: false, controllers: { enabled: false } })
+  seed(kube, namespaces)
+  const proxy = await countingProxy(kube.url)
+  const dir = mkdtempSync(join(tmpdir(), 'caretaker-scale-'))
+  const rows: Row[] = []
+  try {
+    for (const [name, spec] of Object.entries(FUNCTIONS)) {
+      const configPath = join(dir, `${name}.yaml`)
+      writeFileSync(configPath, stringify(spec.config(namespaces)))
+      // Warnings only: the per-object lines of a dry-run would measure the log pipe, not the sweep.
+      const port = await freePort()
+      // BENCH_SCALE_HEAP_MB caps V8's heap as a container's memory limit would (Node sizes its heap from the cgroup limit).
+      const heap = process.env.BENCH_SCALE_HEAP_MB ? { NODE_OPTIONS: `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` } : {}
+      const fn = spawnFunction(`functions/${name}/index.ts`, { PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.token, LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true', ...heap })
+      try {
+        const url = `http://127.0.0.1:${port}/`
+        await waitReady(url, fn)
+        const pid = fn.child.pid!
+        const readyMiB = memoryMiB(pid, 'VmRSS')
+        proxy.reset()
+        const cpu0 = cpuMs(pid)
+        const t0 = performance.now()
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `scale-${name}-${objects}`, 'ce-source': '/bench/scale', 'ce-type': spec.type }, body: '{}' })
+        const body = Buffer.from(await res.arrayBuffer())
+        rows.push({ fn: name, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, cpuMs: cpuMs(pid) - cpu0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: body.length / 1024, status: res.status })
+      } finally {
+        fn.child.kill('SIGKILL')
+        await fn.exited
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+    await proxy.close()
+    await kube.close()
+  }
+  return rows
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Ready when its readiness probe says so (bounded: a minute). */
+async function waitReady(url: string, fn: ReturnType<typeof spawnFunction>): Promise<void> {
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    const ok = await fetch(`${url}health/readiness`).then((r) => r.ok, () => false)
+    if (ok) return
+    if (fn.child.exitCode !== null) throw new Error(`the function exited: ${fn.stderr()}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error('the function was not ready within a minute')
+}
+
+const max = Number(process.env.BENCH_SCALE_MAX ?? 20_000)
+const sizes = (process.env.BENCH_SCALE_SIZES ? process.env.BENCH_SCALE_SIZES.split(',').map(Number) : [max / 10, max / 4, max / 2, max]).map((n) => Math.round(n))
+const all: Row[] = []
+for (const size of sizes) all.push(...await measure(size))
+const lines = [
+  `The sweeps at scale: each function in its own process, dry-run, against the simulator with ${PER_KIND} each of Pods, Jobs, ReplicaSets, PVCs and VolumeSnapshots per namespace (pages of 500)${process.env.BENCH_SCALE_HEAP_MB ? `, V8 heap capped at ${process.env.BENCH_SCALE_HEAP_MB} MB` : ''}`,
+  '',
+  '| function | objects | namespaces | run | CPU | RSS ready | peak RSS | API calls | reply | status |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...all.map((r) => `| ${r.fn} | ${r.objects} | ${r.namespaces} | ${r.runMs.toFixed(0)} ms | ${r.cpuMs.toFixed(0)} ms | ${r.readyMiB.toFixed(0)} MiB | ${r.peakMiB.toFixed(0)} MiB | ${r.apiCalls} | ${r.replyKiB.toFixed(0)} KiB | ${r.status} |`),
+  '',
+]
+process.stdout.write(lines.join('\n'))
