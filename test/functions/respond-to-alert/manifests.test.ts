@@ -41,8 +41,7 @@ t.test('the ConfigMap holds a valid config covering the runbooks\' issues', asyn
 })
 
 t.test('the config\'s retries are its Trigger\'s: the failure report comes on the Broker\'s last attempt', async (t) => {
-  const [cm] = await docs('manifests/respond-to-alert/config.yaml')
-  const config = validateConfig<RespondToAlertConfig>(parse((cm!.data as Record<string, string>)['config.yaml']!), configSchema, 'config.yaml')
+  const config = validateConfig<RespondToAlertConfig>(parse(await readFile(new URL('../../../manifests/respond-to-alert/config.yaml', import.meta.url), 'utf8')), configSchema, 'config.yaml')
   const triggers = (await docs('triggers/respond-to-alert/respond-to-alert.yaml')).filter((o) => o.kind === 'Trigger')
   const firing = triggers.find((o) => ((o.spec as { filter?: { attributes?: { type?: string } } }).filter?.attributes?.type) === 'dev.caretaker.alert.firing')
   t.equal((firing?.spec as { delivery?: { retry?: number } }).delivery?.retry, config.retries)
