@@ -119,7 +119,7 @@ async function measure(objects: number): Promise<Row[]> {
       // Warnings only: the per-object lines of a dry-run would measure the log pipe, not the sweep.
       const port = await freePort()
       // BENCH_SCALE_HEAP_MB caps V8's heap as a container's memory limit would (Node sizes its heap from the cgroup limit).
-      const heap = process.env.BENCH_SCALE_HEAP_MB ? { NODE_OPTIONS: `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` } : {}
+      const heap: Record<string, string> = process.env.BENCH_SCALE_HEAP_MB ? { NODE_OPTIONS: `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` } : {}
       const fn = spawnFunction(`functions/${name}/index.ts`, { PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.token, LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true', ...heap })
       try {
         const url = `http://127.0.0.1:${port}/`

@@ -22,6 +22,8 @@ export const DEBIAN_PACKAGES = [
   { name: 'etcd-server', provides: '/usr/bin/etcd' },
   { name: 'etcd-client', provides: '/usr/bin/etcdctl' },
   { name: 'prometheus-alertmanager', provides: '/usr/bin/prometheus-alertmanager' },
+  // promtool, which tests the shipped alert rules (test/deploy/alerts.test.ts).
+  { name: 'prometheus', provides: '/usr/bin/promtool' },
   { name: 'git', provides: '/usr/bin/git' },
   { name: 'openssl', provides: '/usr/bin/openssl' },
 ]
