@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AppsV1Api } from '@kubernetes/client-node'
-import { parse, parseAllDocuments } from 'yaml'
+import { parse } from 'yaml'
 import bridge from '../functions/alertmanager-bridge/index.ts'
 import respondToAlert from '../functions/respond-to-alert/index.ts'
 import { configSchema, type RespondToAlertConfig } from '../functions/respond-to-alert/config.ts'
@@ -46,9 +46,8 @@ const DELIVERY_CONCURRENCY = 32
 const CAP = 25
 const WORKLOADS = 200
 
-// The bridge's example config (a Secret: it holds the token Alertmanager sends).
-const bridgeConfigText = parseAllDocuments(readFileSync(join(root, 'manifests/alertmanager-bridge/config.yaml'), 'utf8'))
-  .map((d) => d.toJSON() as { stringData?: Record<string, string> }).find((d) => d.stringData?.['config.yaml'])!.stringData!['config.yaml']!
+// The bridge's example config (kustomize makes a Secret of it: it holds the token Alertmanager sends).
+const bridgeConfigText = readFileSync(join(root, 'manifests/alertmanager-bridge/config.yaml'), 'utf8')
 const bridgeConfig = parse(bridgeConfigText) as { bearerToken: string }
 
 const kube = await startKubernetesSimulator({ rbac: false, controllers: { enabled: false } })

@@ -28,7 +28,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parse, parseAllDocuments, stringify } from 'yaml'
+import { parse, stringify } from 'yaml'
 import { freePort } from '../shared/process/ports.ts'
 import { startKubernetesSimulator } from '../test/simulators/kubernetes/index.ts'
 import { startVaultSimulator } from '../test/simulators/vault/index.ts'
@@ -141,15 +141,10 @@ const PROBES: Record<string, Probe> = {
 }
 const NO_OP: Probe = { label: 'no-op event → 204', type: PING, data: () => ({}) }
 
-/** The `config.yaml` of the ConfigMap (or Secret) in manifests/<name>/config.yaml. */
+/** manifests/<name>/config.yaml: the config kustomize makes the function's ConfigMap (or Secret) of. */
 function exampleConfig(name: string): string | undefined {
   const file = join(root, 'manifests', name, 'config.yaml')
-  if (!existsSync(file)) return undefined
-  for (const doc of parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJSON() as { kind?: string; data?: Record<string, string>; stringData?: Record<string, string> })) {
-    const text = doc.kind === 'ConfigMap' ? doc.data?.['config.yaml'] : doc.kind === 'Secret' ? doc.stringData?.['config.yaml'] : undefined
-    if (text) return text
-  }
-  return undefined
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined
 }
 
 /** The function's Knative containerConcurrency (how many events one instance takes at once). */

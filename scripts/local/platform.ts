@@ -93,7 +93,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const brokerUrl = mesh.brokers[0]?.url ?? mesh.ingressUrl
     // ApiServerSources: Kubernetes changes become events, from the sandbox or the real cluster.
     const sources = await loadApiServerSources(options.triggersDir)
-    // In the sandbox each source watches as its own ServiceAccount (manifests/apiserversource-rbac.yaml), as in a cluster.
+    // In the sandbox each source watches as its own ServiceAccount (manifests/core/apiserversource-rbac.yaml), as in a cluster.
     const watchConfig = sandbox
       ? (source: ApiServerSourceObject) => createKubeConfig({ server: sandbox.kube.url, token: sandbox.kube.mintServiceAccountToken(source.namespace || CARETAKER_NAMESPACE, source.serviceAccountName ?? DEFAULT_ACCOUNT) })
       : clusterConfigured(options.env) && (options.env.KUBECONFIG || options.env.KUBERNETES_SERVICE_HOST)

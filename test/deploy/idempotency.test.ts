@@ -24,12 +24,12 @@ t.test('every Knative Service configures the durable idempotency store', async (
 })
 
 t.test('every function\'s ServiceAccount is bound to the Lease-only Role in Caretaker\'s namespace', async (t) => {
-  const docs = parseAllDocuments(await readFile(new URL('idempotency-rbac.yaml', root), 'utf8')).map((d) => d.toJSON() as { kind: string; metadata: { namespace?: string }; rules?: Array<{ apiGroups: string[]; resources: string[] }>; subjects?: Array<{ name: string; namespace: string }> })
+  const docs = parseAllDocuments(await readFile(new URL('core/idempotency-rbac.yaml', root), 'utf8')).map((d) => d.toJSON() as { kind: string; metadata: { namespace?: string }; rules?: Array<{ apiGroups: string[]; resources: string[] }>; subjects?: Array<{ name: string; namespace: string }> })
   const role = docs.find((d) => d.kind === 'Role')!
   t.same(role.rules?.map((r) => [r.apiGroups, r.resources]), [[['coordination.k8s.io'], ['leases']]], 'Leases, nothing else')
   const binding = docs.find((d) => d.kind === 'RoleBinding')!
   t.equal(binding.metadata.namespace, 'caretaker')
   t.same(binding.subjects?.map((s) => s.name).sort(), [...functions].sort(), 'one subject per function')
-  const kustomization = await readFile(new URL('kustomization.yaml', root), 'utf8')
-  t.match(kustomization, /idempotency-rbac\.yaml/, 'installed by the kustomization')
+  const kustomization = await readFile(new URL('core/kustomization.yaml', root), 'utf8')
+  t.match(kustomization, /idempotency-rbac\.yaml/, 'installed by the kustomization (core/, in every install)')
 })

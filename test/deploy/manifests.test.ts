@@ -123,8 +123,8 @@ t.test('security review: Knative Services', async (t) => {
 t.test('every manifest file is reached from its kustomization, and every reference resolves (without kubectl too)', async (t) => {
   const reached = new Set<string>()
   const walk = async (dir: string): Promise<void> => {
-    const kustomization = parse(await readFile(join(root, dir, 'kustomization.yaml'), 'utf8')) as { resources?: string[] }
-    for (const resource of kustomization.resources ?? []) {
+    const kustomization = parse(await readFile(join(root, dir, 'kustomization.yaml'), 'utf8')) as { resources?: string[], components?: string[] }
+    for (const resource of [...kustomization.resources ?? [], ...kustomization.components ?? []]) {
       const path = join(dir, resource)
       if (existsSync(join(root, path, 'kustomization.yaml'))) await walk(path)
       else {

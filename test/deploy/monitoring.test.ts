@@ -108,7 +108,7 @@ t.test('CaretakerScheduledRunMissing watches every function with a daily PingSou
   type Filter = Record<string, Record<string, string>>
   interface Doc { kind: string, metadata: { name: string, namespace?: string }, spec: { schedule?: string, filter?: { attributes?: Record<string, string> }, filters?: Filter[], subscriber?: { ref?: { name: string } } } }
   const docs: Doc[] = []
-  for (const file of (await readdir(join(root, 'triggers'))).filter((f) => f.endsWith('.yaml'))) {
+  for (const file of (await readdir(join(root, 'triggers'), { recursive: true })).filter((f) => f.endsWith('.yaml'))) {
     for (const d of parseAllDocuments(await readFile(join(root, 'triggers', file), 'utf8'))) {
       const json = d.toJSON() as Doc | null
       if (json?.kind) docs.push(json)

@@ -7,11 +7,11 @@ import { rbacAuthorize, type PolicyKind, type RequestAttributes } from '../simul
 // Each ApiServerSource lists and watches as its own ServiceAccount, which
 // may read exactly what that source watches, where it watches it, and
 // nothing another source watches. Decided by the simulator's RBAC
-// authorizer over the objects of manifests/apiserversource-rbac.yaml.
+// authorizer over the objects of manifests/core/apiserversource-rbac.yaml.
 
 type Obj = Record<string, unknown> & { kind: string, metadata: { name: string, namespace?: string } }
 const root = new URL('../../', import.meta.url)
-const rbac = parseAllDocuments(await readFile(new URL('manifests/apiserversource-rbac.yaml', root), 'utf8')).map((d) => d.toJSON() as Obj)
+const rbac = parseAllDocuments(await readFile(new URL('manifests/core/apiserversource-rbac.yaml', root), 'utf8')).map((d) => d.toJSON() as Obj)
 const sources = await loadApiServerSources(new URL('triggers/', root).pathname)
 const list = (kind: PolicyKind, namespace?: string) => rbac.filter((o) => o.kind === kind && (namespace === undefined || o.metadata.namespace === namespace))
 const RESOURCES: Record<string, { group: string, resource: string }> = {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import t from 'tap'
-import { parse, parseAllDocuments } from 'yaml'
+import { parse } from 'yaml'
 import type { FunctionModule } from '../../shared/runtime/function.ts'
 import { catalogue } from '../../shared/events/catalogue.ts'
 import { createLogger } from '../../shared/logger.ts'
@@ -109,9 +109,8 @@ function post(url: string, c: Case): Promise<number> {
 async function exampleConfig(name: string): Promise<unknown> {
   const path = join(root, 'manifests', name, 'config.yaml')
   if (!existsSync(path)) return undefined
-  const cm = parseAllDocuments(await readFile(path, 'utf8')).map((d) => d.toJSON() as { kind?: string; data?: Record<string, string> }).find((d) => d.kind === 'ConfigMap')
-  const text = cm?.data ? Object.values(cm.data)[0] : undefined
-  return text ? parse(text) : undefined
+  // The config itself (kustomize generates the ConfigMap from it).
+  return parse(await readFile(path, 'utf8'))
 }
 
 const names = (await readdir(join(root, 'functions'), { withFileTypes: true })).filter((e) => e.isDirectory() && existsSync(join(root, 'functions', e.name, 'index.ts'))).map((e) => e.name).sort()

@@ -20,7 +20,7 @@ const NS = 'caretaker'
 const kube = await startKubernetesSimulator({ controllers: { enabled: false } })
 t.teardown(() => kube.close())
 kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
-for (const d of parseAllDocuments(await readFile(new URL('../../manifests/idempotency-rbac.yaml', import.meta.url), 'utf8'))) kube.store.seed(d.toJSON() as Record<string, unknown>)
+for (const d of parseAllDocuments(await readFile(new URL('../../manifests/core/idempotency-rbac.yaml', import.meta.url), 'utf8'))) kube.store.seed(d.toJSON() as Record<string, unknown>)
 // The counter stands in for any function: it runs as verify-backup's ServiceAccount, one the manifest binds.
 const token = kube.mintServiceAccountToken(NS, 'verify-backup')
 const env = { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token, CARETAKER_IDEMPOTENCY: 'kubernetes', CARETAKER_NAMESPACE: NS }

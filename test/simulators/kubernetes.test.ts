@@ -115,6 +115,18 @@ t.test('Kubernetes simulator through @kubernetes/client-node', async (t) => {
     t.ok(ok.metadata?.uid)
   })
 
+  t.test('a Secret\'s base64 may be wrapped (as kustomize writes it), never otherwise broken', async (t) => {
+    const text = 'bearerToken: a-token-long-enough-that-its-base64-wraps-at-seventy-six-columns\n'
+    const b64 = Buffer.from(text).toString('base64')
+    const wrapped = b64.replace(/(.{76})/g, '$1\n')
+    t.ok(wrapped.includes('\n'), 'wrapped')
+    const secret = await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'wrapped' }, data: { 'config.yaml': wrapped } } })
+    t.equal(secret.data?.['config.yaml'], b64, 'stored and returned unwrapped, as the API server does')
+    const spaced = await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'spaced' }, data: { 'config.yaml': b64.replace(/(.{76})/g, '$1 ') } } }).catch((e: unknown) => e)
+    t.equal(code(spaced), 422, 'a space is not base64')
+    t.match(body(spaced), { reason: 'Invalid', details: { kind: 'Secret', causes: [{ field: 'data.config.yaml' }] } })
+  })
+
   t.test('401 without a valid token; TokenReview', async (t) => {
     const res = await fetch(`${sim.url}/api/v1/namespaces/default/pods`)
     t.equal(res.status, 401)

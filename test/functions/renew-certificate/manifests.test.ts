@@ -12,8 +12,7 @@ type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-expl
 const docs = async (path: string) => parseAllDocuments(await readFile(new URL(path, root), 'utf8')).map((d) => d.toJSON() as Obj)
 
 t.test('the example policy is valid, and its namespaces are those the RBAC and the sources cover', async (t) => {
-  const [configMap] = await docs('manifests/renew-certificate/config.yaml')
-  const config = validateConfig<RenewCertificateConfig>(parse(configMap!.data['config.yaml']), configSchema, 'manifests/renew-certificate/config.yaml')
+  const config = validateConfig<RenewCertificateConfig>(parse(await readFile(new URL('manifests/renew-certificate/config.yaml', root), 'utf8')), configSchema, 'manifests/renew-certificate/config.yaml')
   t.same(renewalPolicy(config), { notReadyForMs: 3_600_000, expiryThresholdMs: 14 * 86_400_000, cooldownMs: 6 * 3_600_000, stuckIssuingMs: 3_600_000 })
   const rbac = await docs('manifests/renew-certificate/rbac.yaml')
   t.same(rbac.filter((d) => d.kind === 'RoleBinding').map((d) => d.metadata.namespace).sort(), [...config.namespaces].sort(), 'a RoleBinding in each configured namespace')
@@ -21,11 +20,11 @@ t.test('the example policy is valid, and its namespaces are those the RBAC and t
   const rules = rbac.find((d) => d.kind === 'ClusterRole')!.rules as Obj[]
   t.notOk(rules.some((r) => (r.resources as string[]).includes('secrets')), 'no Secret is ever read')
   t.notOk(rules.some((r) => [...r.verbs, ...r.resources, ...r.apiGroups].includes('*')), 'no wildcards')
-  const sources = await docs('triggers/renew-certificate.yaml')
+  const sources = await docs('triggers/renew-certificate/renew-certificate.yaml')
   const source = sources.find((d) => d.kind === 'ApiServerSource')!
   t.same(source.spec.namespaceSelector.matchExpressions[0].values.sort(), [...config.namespaces].sort())
   t.same(source.spec.resources, [{ apiVersion: 'cert-manager.io/v1', kind: 'Certificate' }, { apiVersion: 'v1', kind: 'Event' }])
-  const sourceRbac = await docs('manifests/apiserversource-rbac.yaml')
+  const sourceRbac = await docs('manifests/core/apiserversource-rbac.yaml')
   t.same(sourceRbac.filter((d) => d.kind === 'RoleBinding' && d.roleRef.name === 'caretaker-source-certificates').map((d) => d.metadata.namespace).sort(), [...config.namespaces].sort(),
     'the ApiServerSource may watch Certificates and Events where it watches them')
 })

@@ -17,8 +17,7 @@ import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
 
 const sample = JSON.parse(await readFile(new URL('../../../../shared/upstream/events/alertmanager/firing-kubejobfailed.json', import.meta.url), 'utf8')) as { alerts: Array<{ labels: Record<string, string>; fingerprint: string; startsAt: string }> }
 const real = sample.alerts[0]!
-const [cm] = parseAllDocuments(await readFile(new URL('../../../manifests/respond-to-alert/config.yaml', import.meta.url), 'utf8')).map((d) => d.toJSON() as { data: Record<string, string> })
-const shipped = parse(cm!.data['config.yaml']!) as Record<string, unknown>
+const shipped = parse(await readFile(new URL('../../../manifests/respond-to-alert/config.yaml', import.meta.url), 'utf8')) as Record<string, unknown>
 // The alert is sent straight to the function: confirming it with Alertmanager is alertmanager-e2e's.
 const config = validateConfig<RespondToAlertConfig>({ ...shipped, verifyAlerts: false }, configSchema, 'config.yaml')
 

@@ -12,8 +12,7 @@ type Doc = { kind: string; metadata: { name: string; namespace?: string }; data?
 const docs = async (path: string) => parseAllDocuments(await readFile(new URL(path, root), 'utf8')).map((d) => d.toJSON() as Doc)
 
 const loadConfig = async () => {
-  const [cm] = await docs('manifests/rotate-secret/config.yaml')
-  const config = validateConfig<RotateSecretConfig>(parse(cm!.data!['config.yaml']!), configSchema, 'manifests/rotate-secret/config.yaml')
+  const config = validateConfig<RotateSecretConfig>(parse(await readFile(new URL('manifests/rotate-secret/config.yaml', root), 'utf8')), configSchema, 'manifests/rotate-secret/config.yaml')
   checkConfig(config)
   return config
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
-import { parse, parseAllDocuments } from 'yaml'
+import { parse } from 'yaml'
 import { checkConfig, configSchema, type VerifyBackupConfig } from '../../../functions/verify-backup/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { loadManifests } from '../../../shared/mesh/manifests.ts'
@@ -10,8 +10,7 @@ import { matchesTrigger } from '../../../shared/mesh/filters.ts'
 const root = new URL('../../../', import.meta.url)
 
 t.test('the example config reproduces the runbooks\' backup table and is valid', async (t) => {
-  const docs = parseAllDocuments(await readFile(new URL('manifests/verify-backup/config.yaml', root), 'utf8')).map((d) => d.toJSON() as { data: Record<string, string> })
-  const config = validateConfig<VerifyBackupConfig>(parse(docs[0]!.data['config.yaml']!), configSchema, 'manifests/verify-backup/config.yaml')
+  const config = validateConfig<VerifyBackupConfig>(parse(await readFile(new URL('manifests/verify-backup/config.yaml', root), 'utf8')), configSchema, 'manifests/verify-backup/config.yaml')
   t.doesNotThrow(() => checkConfig(config))
   const byName = new Map(config.sets.map((s) => [s.name, s]))
   t.same([...byName.keys()].sort(), ['etcd', 'gitea', 'longhorn', 'postgresql', 'redis', 'vault'])

@@ -51,7 +51,23 @@ export async function loadValidators(resources: ResourceInfo[]): Promise<Map<str
   return out
 }
 
+// The []byte fields of the core API (a Secret's data, a ConfigMap's
+// binaryData) are decoded with Go's encoding/base64, which ignores \r and \n
+// (golang/go src/encoding/base64/base64.go, Decode): kustomize's
+// secretGenerator wraps its base64 at 76 columns and the API server takes it,
+// storing the bytes and returning them unwrapped. The model's "byte" format
+// does not allow a line break, so unwrap as the server does, then validate.
+const BYTE_FIELDS: Record<string, string> = { Secret: 'data', ConfigMap: 'binaryData' }
+
+function unwrapBytes(r: ResourceInfo, obj: Record<string, unknown>): void {
+  const field = r.group === '' ? BYTE_FIELDS[r.kind] : undefined
+  const values = field ? obj[field] : undefined
+  if (!values || typeof values !== 'object') return
+  for (const [k, v] of Object.entries(values)) if (typeof v === 'string') (values as Record<string, unknown>)[k] = v.replace(/[\r\n]/g, '')
+}
+
 export function validate(validators: Map<string, Validator>, r: ResourceInfo, obj: Record<string, unknown>): void {
+  unwrapBytes(r, obj)
   const v = validators.get(`${r.group}/${r.version}/${r.kind}`)
   if (!v) return
   try { v(obj) } catch (err) {
