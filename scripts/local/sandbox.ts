@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { AuthorizationV1Api } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 import type { Logger } from '../../shared/logger.ts'
 import { createDemoBackups, seedSandbox, type DemoBackups, type SeedSummary } from '../../test/sandbox/index.ts'
@@ -121,10 +122,16 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
           CARETAKER_KUBE_TOKEN: k.mintServiceAccountToken(CARETAKER_NAMESPACE, name),
           VAULT_ADDR: vault.url,
           VAULT_TOKEN: vault.rootToken,
-          // As deployed: handled events recorded on Leases, so a restarted function does not act twice.
-          CARETAKER_IDEMPOTENCY: 'kubernetes',
-          CARETAKER_NAMESPACE: CARETAKER_NAMESPACE,
         }
+        // As deployed: handled events recorded on Leases, so a restarted function does not act
+        // twice; the manifests' RBAC grants that to each shipped function. A function of one's
+        // own without the grant remembers them in memory, and is told so, rather than failing
+        // every event closed.
+        const review = await k.kubeConfig().makeApiClient(AuthorizationV1Api).createSubjectAccessReview({ body: {
+          spec: { user: `system:serviceaccount:${CARETAKER_NAMESPACE}:${name}`, groups: ['system:serviceaccounts', `system:serviceaccounts:${CARETAKER_NAMESPACE}`, 'system:authenticated'], resourceAttributes: { namespace: CARETAKER_NAMESPACE, verb: 'create', group: 'coordination.k8s.io', resource: 'leases' } },
+        } })
+        if (review.status?.allowed) Object.assign(env, { CARETAKER_IDEMPOTENCY: 'kubernetes', CARETAKER_NAMESPACE: CARETAKER_NAMESPACE })
+        else log.warn({ function: name }, `sandbox: ${name} may not write Leases in ${CARETAKER_NAMESPACE} (manifests/core/idempotency-rbac.yaml): its handled events are remembered in memory only`)
         const config = configs[name]
         if (config !== undefined) {
           const path = join(configDir, `${name}.yaml`)
