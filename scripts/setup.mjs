@@ -24,6 +24,8 @@ export const DEBIAN_PACKAGES = [
   { name: 'prometheus-alertmanager', provides: '/usr/bin/prometheus-alertmanager' },
   { name: 'git', provides: '/usr/bin/git' },
   { name: 'openssl', provides: '/usr/bin/openssl' },
+  { name: 'zip', provides: '/usr/bin/zip' },
+  { name: 'unzip', provides: '/usr/bin/unzip' },
 ]
 
 function say(message) {
