@@ -46,6 +46,8 @@ export interface FunctionDeps<C> {
   metrics: Registry
   /** Set when Vault is configured (VAULT_ADDR with a token or a Kubernetes role). */
   vault: Vault | undefined
+  /** The address Caretaker's runtime listens on (HOST); undefined when another runtime hosts the function. */
+  listenHost: string | undefined
 }
 
 /** A plain (non-CloudEvent) HTTP request, for a function that declares `httpPath`. */
@@ -160,6 +162,7 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
         dryRunDefault: given.dryRunDefault ?? process.env.CARETAKER_DRY_RUN !== 'false',
         metrics: given.metrics ?? new Registry(),
         vault: given.vault ?? await vaultFromEnv(),
+        listenHost: given.listenHost,
       }
       sink = given.sink ?? createEventSink(process.env.K_SINK || undefined, log)
       instance = await definition.setup(deps)

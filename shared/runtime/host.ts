@@ -76,6 +76,7 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
     metrics: metrics.registry,
     sink,
     dryRunDefault: settings.dryRun.default,
+    listenHost: settings.host,
     ...(options.config !== undefined ? { config: options.config } : settings.configPath ? { configPath: settings.configPath } : {}),
   })
   const address = await runtime.app.listen({ host: settings.host, port: settings.port })
