@@ -20,6 +20,7 @@
  *                                   BENCH_ALERTS_PROFILE=dir writes a --cpu-prof of the bridge process there)
  */
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -27,7 +28,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AppsV1Api } from '@kubernetes/client-node'
-import { parse } from 'yaml'
+import { parse, stringify } from 'yaml'
 import bridge from '../functions/alertmanager-bridge/index.ts'
 import respondToAlert from '../functions/respond-to-alert/index.ts'
 import { configSchema, type RespondToAlertConfig } from '../functions/respond-to-alert/config.ts'
@@ -47,8 +48,9 @@ const CAP = 25
 const WORKLOADS = 200
 
 // The bridge's example config (kustomize makes a Secret of it: it holds the token Alertmanager sends).
-const bridgeConfigText = readFileSync(join(root, 'manifests/alertmanager-bridge/config.yaml'), 'utf8')
-const bridgeConfig = parse(bridgeConfigText) as { bearerToken: string }
+// The bridge refuses the example's placeholder token: a real one stands in.
+const bridgeConfig = { ...parse(readFileSync(join(root, 'manifests/alertmanager-bridge/config.yaml'), 'utf8')) as object, bearerToken: randomBytes(24).toString('base64url') }
+const bridgeConfigText = stringify(bridgeConfig)
 
 const kube = await startKubernetesSimulator({ rbac: false, controllers: { enabled: false } })
 kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'apps' } })

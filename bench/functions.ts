@@ -21,7 +21,7 @@
  *                                  BENCH_FUNCTIONS=a,b measures only those functions)
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -78,7 +78,8 @@ function send(port: number, probe: Probe): Promise<number> {
 }
 
 const PING = 'dev.knative.sources.ping'
-const BRIDGE_TOKEN = 'REPLACE-with-a-long-random-token' // the placeholder of manifests/alertmanager-bridge/config.yaml
+// The bridge refuses the placeholder of manifests/alertmanager-bridge/config.yaml: a real token stands in.
+const BRIDGE_TOKEN = randomBytes(24).toString('base64url')
 const alert = (n: number, alertname: string) => ({
   status: 'firing', labels: { alertname, namespace: 'apps', instance: `i-${n}` }, annotations: {},
   startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: `bench${n.toString(16).padStart(11, '0')}`,
@@ -89,6 +90,7 @@ const PROBES: Record<string, Probe> = {
   'alertmanager-bridge': {
     label: 'POST /alertmanager, 1 alert → 200 (forwarded to K_SINK)',
     path: '/alertmanager', headers: { authorization: `Bearer ${BRIDGE_TOKEN}` },
+    adapt: (config) => { config.bearerToken = BRIDGE_TOKEN },
     data: (n) => ({ version: '4', receiver: 'caretaker', status: 'firing', externalURL: 'http://alertmanager.bench:9093', groupLabels: {}, alerts: [alert(n, 'BenchAlert')] }),
   },
   'clean-up-resources': {

@@ -26,6 +26,8 @@ export const DEBIAN_PACKAGES = [
   { name: 'prometheus', provides: '/usr/bin/promtool' },
   { name: 'git', provides: '/usr/bin/git' },
   { name: 'openssl', provides: '/usr/bin/openssl' },
+  { name: 'zip', provides: '/usr/bin/zip' },
+  { name: 'unzip', provides: '/usr/bin/unzip' },
 ]
 
 function say(message) {

@@ -5,7 +5,8 @@
  * event mesh, which routes events by the objects in `triggers/`.
  *
  *   npm start                      # the sandbox
- *   KUBECONFIG=~/.kube/config npm start   # a real cluster (and VAULT_ADDR for a real Vault)
+ *   KUBECONFIG=~/.kube/config npm start -- --config ./my-config   # a real cluster, in dry-run (and VAULT_ADDR for a real Vault)
+ *   KUBECONFIG=~/.kube/config npm start -- --config ./my-config --apply   # and let the functions act
  *   npm start -- --port 9090 --functions ./functions --triggers ./triggers
  */
 import { join, relative, resolve } from 'node:path'
@@ -14,7 +15,11 @@ import { createLogger } from '../shared/logger.ts'
 import { projectRoot } from './local/functions.ts'
 import { startLocalPlatform, type LocalPlatform } from './local/platform.ts'
 
-const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--sandbox | --no-sandbox]`
+const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--config DIR] [--sandbox | --no-sandbox] [--apply]
+
+  --config DIR   one <function>.yaml per function (what its ConfigMap's config.yaml holds);
+                 a function without one takes manifests/<function>/config.yaml (the sandbox: its demo config)
+  --apply        against a real cluster, let the functions act; without it they stay in dry-run`
 
 function port(value: string, flag: string): number {
   const n = Number(value)
@@ -50,6 +55,15 @@ function banner(platform: LocalPlatform): string {
       `    curl -s -H "X-Vault-Token: $(cat ${shown(platform.sandbox.vaultTokenPath)})" ${platform.sandbox.vault.url}/v1/secret/metadata/?list=true`,
     )
   }
+  if (!platform.sandbox) {
+    lines.push(
+      '',
+      platform.dryRun === 'forced'
+        ? '  Against your cluster, in dry-run: nothing changes, whatever an event asks. Start with --apply to let the functions act.'
+        : `  Against your cluster, started with --apply: the functions act (CARETAKER_DRY_RUN=${platform.dryRun}).`,
+      `  Configs: ${[...platform.configs].map(([name, c]) => `${name} ← ${shown(c.source)}`).join(', ') || 'none (defaults)'}`,
+    )
+  }
   lines.push('', '  Stop with Ctrl-C: in-flight events finish first.', '')
   return lines.join('\n')
 }
@@ -69,6 +83,8 @@ async function main(): Promise<void> {
         state: { type: 'string', default: join(projectRoot, '.caretaker') },
         sandbox: { type: 'boolean' },
         'no-sandbox': { type: 'boolean' },
+        config: { type: 'string' },
+        apply: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -93,6 +109,8 @@ async function main(): Promise<void> {
       kubePort: port(values['kube-port'], '--kube-port'),
       vaultPort: port(values['vault-port'], '--vault-port'),
       sandbox: values.sandbox ? 'always' : values['no-sandbox'] ? 'never' : 'auto',
+      ...(values.config ? { configDir: resolve(values.config) } : {}),
+      apply: values.apply === true,
       env: process.env,
       logger: log,
     })
@@ -108,6 +126,8 @@ async function main(): Promise<void> {
     ingress: platform.ingressUrl,
     broker: platform.brokerUrl,
     functions: Object.fromEntries(platform.functions.map((f) => [f.name, f.url])),
+    dry_run: platform.dryRun,
+    configs: Object.fromEntries([...platform.configs].map(([name, c]) => [name, c.source])),
     sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.tlsUrl, vault: platform.sandbox.vault.url, kubeconfig: platform.sandbox.kubeconfigPath, backups: platform.sandbox.backups.dir } : null,
   }, 'caretaker ready')
 

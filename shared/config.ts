@@ -42,3 +42,28 @@ export async function loadConfigFile<T>(path: string, schema: JsonSchema): Promi
   }
   return parseConfigText<T>(text, schema, path)
 }
+
+/**
+ * Why a credential in a config is a shipped placeholder rather than a real
+ * one (`REPLACE-with-…`, `changeme`, `<token>`, an unexpanded `${VAR}`), or
+ * undefined. The value itself is never put in the answer.
+ */
+export function placeholderReason(value: string): string | undefined {
+  const v = value.trim()
+  if (/^replace(\b|[-_ ])/i.test(v)) return 'it starts with REPLACE'
+  if (/change[-_ ]?me/i.test(v)) return 'it says change-me'
+  if (/^<[^<>]*>$/.test(v)) return 'it is a <placeholder>'
+  if (/^\$\{[^}]*\}$|^\$\([^)]*\)$/.test(v)) return 'it is a variable nobody expanded'
+  if (/^(todo|fixme|placeholder|example|secret|password|token|x+|\*+)$/i.test(v)) return 'it is a placeholder word'
+  return undefined
+}
+
+/** Refuses to start with a credential left at its placeholder: names the field and says what to do. */
+export function refusePlaceholders(fields: Record<string, string | undefined>, where: string): void {
+  for (const [field, value] of Object.entries(fields)) {
+    const reason = value === undefined ? undefined : placeholderReason(value)
+    if (reason) {
+      throw new CaretakerError(Errors.InvalidConfig, `config.${field} is a placeholder (${reason}), not a credential: put the real one in ${where}`)
+    }
+  }
+}

@@ -1,10 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { CloudEvent } from 'cloudevents'
+import { refusePlaceholders } from '../../shared/config.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { JsonTooDeepError, parseJsonBounded } from '../../shared/json.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
 import { MAX_JSON_DEPTH } from '../../shared/runtime/cloudevent-http.ts'
 import { defineFunction, type PlainRequest, type PlainResponse } from '../../shared/runtime/function.ts'
+import { isLoopback } from '../../shared/runtime/settings.ts'
 
 /**
  * alertmanager-bridge: takes Alertmanager's webhook (payload version 4) on
@@ -19,6 +21,8 @@ export interface BridgeConfig {
   bearerToken?: string
   /** Expected basic auth (http_config.basic_auth). */
   basicAuth?: { username: string; password: string }
+  /** `none`: take the webhook without credentials; only for a bridge listening on loopback (a local run). */
+  auth?: 'none'
 }
 
 const configSchema: JsonSchema = {
@@ -27,7 +31,29 @@ const configSchema: JsonSchema = {
   properties: {
     bearerToken: { type: 'string', minLength: 16 },
     basicAuth: { type: 'object', additionalProperties: false, required: ['username', 'password'], properties: { username: { type: 'string', minLength: 1 }, password: { type: 'string', minLength: 8 } } },
+    auth: { enum: ['none'] },
   },
+}
+
+/**
+ * The bridge starts only with real credentials, or with `auth: none` while it
+ * listens on loopback: a webhook open to the network would let anyone inject
+ * alerts that respond-to-alert acts on.
+ */
+export function checkBridgeConfig(config: BridgeConfig, listenHost: string | undefined): void {
+  const invalid = (message: string): never => { throw new CaretakerError(Errors.InvalidConfig, message) }
+  const credentials = config.bearerToken !== undefined || config.basicAuth !== undefined
+  if (config.auth === 'none') {
+    if (credentials) invalid('config.auth is "none" but credentials are set too: remove one or the other')
+    if (listenHost === undefined || !isLoopback(listenHost)) {
+      invalid(`config.auth "none" is allowed only when the bridge listens on loopback (HOST=127.0.0.1), not on ${listenHost ?? 'an address this runtime does not know'}: set bearerToken or basicAuth`)
+    }
+    return
+  }
+  if (!credentials) {
+    invalid('no credentials for the Alertmanager webhook: set bearerToken (Alertmanager http_config.authorization) and/or basicAuth (http_config.basic_auth); "auth: none" is allowed only on loopback')
+  }
+  refusePlaceholders({ bearerToken: config.bearerToken, 'basicAuth.username': config.basicAuth?.username, 'basicAuth.password': config.basicAuth?.password }, 'the alertmanager-bridge-config Secret (and the same value in Alertmanager\'s http_config)')
 }
 
 interface WebhookAlert {
@@ -99,10 +125,11 @@ export default defineFunction<BridgeConfig>({
   accepts: [],
   httpPath: '/alertmanager',
   configSchema,
-  setup({ config }) {
+  setup({ config, listenHost }) {
+    checkBridgeConfig(config, listenHost)
 
     function authorized(headers: PlainRequest['headers']): boolean {
-      if (!config.bearerToken && !config.basicAuth) return true
+      if (config.auth === 'none') return true
       const auth = typeof headers.authorization === 'string' ? headers.authorization : ''
       if (config.bearerToken && auth.startsWith('Bearer ') && same(auth.slice(7), config.bearerToken)) return true
       if (config.basicAuth && auth.startsWith('Basic ')) {

@@ -104,25 +104,43 @@ export default defineFunction<VerifyBackupConfig>({
       return set
     }
 
-    async function jobOf(event: CloudEvent<unknown>): Promise<V1Job | undefined> {
+    /**
+     * The Job an ApiServerSource event is about, as the API has it now. The
+     * event's own copy (Resource mode) is never trusted: anyone who can post
+     * to the broker could forge a "finished" Job. Only a Job the API returns,
+     * with the uid the event names, counts; one that does not exist is ignored.
+     */
+    async function jobOf(event: CloudEvent<unknown>, context: HandlerContext): Promise<V1Job | undefined> {
+      let ref: { namespace?: string | undefined; name?: string | undefined; uid?: string | undefined }
       if (event.type.startsWith('dev.knative.apiserver.resource.')) {
         const job = event.data as V1Job
-        return job.kind === 'Job' ? job : undefined
+        if (job.kind !== 'Job') return undefined
+        ref = { namespace: job.metadata?.namespace, name: job.metadata?.name, uid: job.metadata?.uid }
+      } else {
+        const data = event.data as { kind: string; name: string; namespace?: string }
+        if (data.kind !== 'Job') return undefined
+        ref = { namespace: data.namespace, name: data.name }
       }
-      const ref = event.data as { kind: string; name: string; namespace?: string }
-      if (ref.kind !== 'Job' || !ref.namespace) return undefined
-      if (!batch) throw new CaretakerError(Errors.DependencyUnavailable, 'a Reference-mode Job event needs the Kubernetes API, and none is configured')
+      if (!ref.namespace || !ref.name) return undefined
+      if (!batch) throw new CaretakerError(Errors.DependencyUnavailable, 'a Job event is confirmed through the Kubernetes API, and none is configured')
+      let job: V1Job
       try {
-        return await batch.readNamespacedJob({ namespace: ref.namespace, name: ref.name })
+        job = await batch.readNamespacedJob({ namespace: ref.namespace, name: ref.name })
       } catch (err) {
         const e = kubernetesError(err, `read Job ${ref.namespace}/${ref.name}`)
-        if (e.details?.code === 404) return undefined
-        throw e
+        if (e.details?.code !== 404) throw e
+        context.log.info({ job: `${ref.namespace}/${ref.name}` }, 'the Job of the event does not exist: ignored')
+        return undefined
       }
+      if (ref.uid && job.metadata?.uid !== ref.uid) {
+        context.log.info({ job: `${ref.namespace}/${ref.name}` }, 'the Job of the event is not the one the API has (another uid): ignored')
+        return undefined
+      }
+      return job
     }
 
     async function onJob(event: CloudEvent<unknown>, context: HandlerContext) {
-      const job = await jobOf(event)
+      const job = await jobOf(event, context)
       if (!job) return undefined
       const namespace = job.metadata?.namespace ?? ''
       const owner = cronJobOwner(job)

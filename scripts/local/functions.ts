@@ -30,7 +30,8 @@ export async function discoverFunctions(dir: string): Promise<FunctionSpec[]> {
   if (!existsSync(dir)) return []
   const entries = await readdir(dir, { withFileTypes: true })
   return entries
-    .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'index.ts')))
+    // A symbolic link to a function's folder counts too.
+    .filter((e) => (e.isDirectory() || e.isSymbolicLink()) && existsSync(join(dir, e.name, 'index.ts')))
     .map((e) => ({ name: e.name, module: resolve(dir, e.name, 'index.ts') }))
     .sort((a, b) => a.name.localeCompare(b.name))
 }

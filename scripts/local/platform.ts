@@ -6,6 +6,7 @@ import { loadManifests } from '../../shared/mesh/manifests.ts'
 import { freePort } from '../../shared/process/ports.ts'
 import { loadApiServerSources, startApiServerSources, type ApiServerSourceObject } from '../../shared/mesh/apiserversource.ts'
 import { createKubeConfig } from '../../shared/kubernetes/client.ts'
+import { clusterConfigs, userConfigFiles, type LocalConfig } from './configs.ts'
 import { discoverFunctions, startFunctionProcess, stopFunctionProcesses, type LocalFunction } from './functions.ts'
 import { CARETAKER_NAMESPACE, startSandbox, type Sandbox } from './sandbox.ts'
 
@@ -31,6 +32,10 @@ export interface LocalPlatformOptions {
   readonly vaultPort: number
   /** `auto`: the sandbox unless a cluster (KUBECONFIG, in-cluster) or VAULT_ADDR is configured. */
   readonly sandbox: 'auto' | 'always' | 'never'
+  /** One `<function>.yaml` per function; the others take the shipped manifests/<function>/config.yaml (or, in the sandbox, its demo config). */
+  readonly configDir?: string
+  /** Against a real cluster, let the functions act; without it they are held in dry-run, whatever an event asks. */
+  readonly apply?: boolean
   readonly env: Readonly<Record<string, string | undefined>>
   readonly logger: Logger
 }
@@ -41,6 +46,10 @@ export interface LocalPlatform {
   readonly functions: readonly LocalFunction[]
   readonly sandbox: Sandbox | undefined
   readonly mesh: Mesh
+  /** Each function's config file and where it came from. */
+  readonly configs: ReadonlyMap<string, LocalConfig>
+  /** `forced`: nothing in the cluster changes, whatever an event asks; otherwise CARETAKER_DRY_RUN's value. */
+  readonly dryRun: string
   close(): Promise<void>
 }
 
@@ -48,8 +57,19 @@ export function clusterConfigured(env: Readonly<Record<string, string | undefine
   return Boolean(env.KUBECONFIG || env.KUBERNETES_SERVICE_HOST || env.VAULT_ADDR)
 }
 
+/**
+ * CARETAKER_DRY_RUN for the functions. Against a real cluster it is
+ * `force` (no event may opt out) unless --apply; with --apply, the user's
+ * CARETAKER_DRY_RUN, else `false`. The sandbox keeps the user's setting.
+ */
+export function dryRunSetting(options: Pick<LocalPlatformOptions, 'apply' | 'env'>, sandbox: boolean): string | undefined {
+  if (sandbox) return options.env.CARETAKER_DRY_RUN
+  if (!options.apply) return 'force'
+  return options.env.CARETAKER_DRY_RUN ?? 'false'
+}
+
 /** The environment each function process gets. */
-async function functionEnv(name: string, options: LocalPlatformOptions, sandbox: Sandbox | undefined, sink: string): Promise<Record<string, string>> {
+async function functionEnv(name: string, options: LocalPlatformOptions, sandbox: Sandbox | undefined, sink: string, config: LocalConfig | undefined): Promise<Record<string, string>> {
   const pass = (keys: string[]): Record<string, string> =>
     Object.fromEntries(keys.flatMap((k) => (options.env[k] === undefined ? [] : [[k, options.env[k]!]])))
   const env: Record<string, string> = {
@@ -57,13 +77,16 @@ async function functionEnv(name: string, options: LocalPlatformOptions, sandbox:
     CARETAKER_AUTH: 'none',
     // Events beyond the reply go to the broker, as a SinkBinding would send them.
     K_SINK: sink,
-    ...pass(['LOG_LEVEL', 'CARETAKER_DRY_RUN', 'HOME', 'TZ', 'TMPDIR']),
+    ...pass(['LOG_LEVEL', 'HOME', 'TZ', 'TMPDIR']),
   }
+  const dryRun = dryRunSetting(options, sandbox !== undefined)
+  if (dryRun !== undefined) env.CARETAKER_DRY_RUN = dryRun
   if (sandbox) {
     Object.assign(env, await sandbox.functionEnv(name))
   } else {
     Object.assign(env, pass(['KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'VAULT_ADDR', 'VAULT_TOKEN', 'VAULT_NAMESPACE', 'CARETAKER_REDIS_URL']))
   }
+  if (config) env.CARETAKER_CONFIG = config.path
   return env
 }
 
@@ -82,7 +105,17 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const firstBroker = (await loadManifests(options.triggersDir)).brokers[0]
     const sink = `http://127.0.0.1:${port}${firstBroker ? `/${firstBroker.namespace}/${firstBroker.name}` : ''}`
     const specs = await discoverFunctions(options.functionsDir)
-    for (const spec of specs) started.push(await startFunctionProcess(spec, await functionEnv(spec.name, options, sandbox, sink), log))
+    const functionNames = specs.map((f) => f.name)
+    // Against a cluster: the user's config, else the shipped one. In the sandbox: the user's, else the demo's.
+    const configs: Map<string, LocalConfig> = sandbox
+      ? new Map([...options.configDir ? await userConfigFiles(options.configDir, functionNames) : []].map(([name, path]) => [name, { path, source: path }]))
+      : await clusterConfigs({ functionNames, manifestsDir: options.manifestsDir, stateDir: options.stateDir, ...(options.configDir ? { configDir: options.configDir } : {}) })
+    const dryRun = dryRunSetting(options, sandbox !== undefined)
+    if (!sandbox) {
+      if (!options.apply && options.env.CARETAKER_DRY_RUN === 'false') log.warn('CARETAKER_DRY_RUN=false is not enough against a real cluster: the functions stay in dry-run unless started with --apply')
+      for (const [name, config] of configs) log.info({ function: name, config: config.path, from: config.source }, 'config')
+    }
+    for (const spec of specs) started.push(await startFunctionProcess(spec, await functionEnv(spec.name, options, sandbox, sink, configs.get(spec.name)), log))
     const mesh = await startMesh({
       dir: options.triggersDir,
       services: Object.fromEntries(started.map((f) => [f.name, f.url])),
@@ -113,6 +146,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       functions: started,
       sandbox,
       mesh,
+      configs,
+      dryRun: dryRun === 'force' ? 'forced' : dryRun ?? 'true',
       async close() {
         await feed?.close()
         await mesh.close()

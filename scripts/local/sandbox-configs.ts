@@ -70,6 +70,8 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
       ],
     },
     'clean-up-resources': { namespaces: ['production', 'databases'] },
+    // Every function listens on loopback here: the webhook takes no credentials (allowed only there).
+    'alertmanager-bridge': { auth: 'none' },
     // The runbooks' example rules (manifests/respond-to-alert/config.yaml) on the sandbox's namespaces; no Alertmanager, so
     // no silences, and the alerts sent by hand cannot be confirmed with one (in a cluster they are).
     'respond-to-alert': {

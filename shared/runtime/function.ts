@@ -55,6 +55,8 @@ export interface FunctionDeps<C> {
   vault: Vault | undefined
   /** CARETAKER_RUN_DEADLINE in ms, when set: a step that cannot fit in it is a config error. */
   runDeadlineMs: number | undefined
+  /** The address Caretaker's runtime listens on (HOST); undefined when another runtime hosts the function. */
+  listenHost: string | undefined
 }
 
 /** A plain (non-CloudEvent) HTTP request, for a function that declares `httpPath`. */
@@ -170,6 +172,7 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
         metrics: given.metrics ?? new Registry(),
         vault: given.vault ?? await vaultFromEnv(),
         runDeadlineMs: 'runDeadlineMs' in given ? given.runDeadlineMs : runDeadlineMs(process.env),
+        listenHost: given.listenHost,
       }
       sink = given.sink ?? createEventSink(process.env.K_SINK || undefined, log)
       instance = await definition.setup(deps)

@@ -82,6 +82,7 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
     sink,
     dryRunDefault: settings.dryRun.default,
     runDeadlineMs: settings.runDeadlineMs,
+    listenHost: settings.host,
     ...(options.config !== undefined ? { config: options.config } : settings.configPath ? { configPath: settings.configPath } : {}),
   })
   const address = await runtime.app.listen({ host: settings.host, port: settings.port })

@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { builtinModules } from 'node:module'
 import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import picomatch from 'picomatch'
 import t from 'tap'
 
 // The image holds package.json's production dependencies, shared/ and
@@ -60,4 +61,81 @@ t.test('the Dockerfile builds the image the manifests expect', async (t) => {
   t.notMatch(final, /COPY (test|scripts)\b/, 'never the tests or the simulators')
   const ignore = await readFile(join(root, '.dockerignore'), 'utf8')
   t.match(ignore, /^\*$/m, '.dockerignore starts from nothing')
+})
+
+// What the image actually runs: every file reached from its entry points
+// (the runtime's main and each function, which main loads by name), through
+// static and dynamic imports. Each must be in the image (.dockerignore) and
+// import only production dependencies, so a devDependency (kubernetes-models,
+// say) used by production code fails here before it fails in a cluster.
+
+/** .dockerignore as Docker reads it: the last pattern matching a path or one of its parents decides. */
+function dockerIgnored(patterns: string[], path: string): boolean {
+  let ignored = false
+  const parts = path.split('/')
+  const candidates = parts.map((_, i) => parts.slice(0, i + 1).join('/'))
+  for (const raw of patterns) {
+    const negated = raw.startsWith('!')
+    const isMatch = picomatch(negated ? raw.slice(1) : raw, { dot: true })
+    if (candidates.some((c) => isMatch(c))) ignored = !negated
+  }
+  return ignored
+}
+
+/** What is wrong with one file's imports, for the image. */
+function importProblems(file: string, text: string, isInImage: (path: string) => boolean): { problems: string[]; local: string[] } {
+  const problems: string[] = []
+  const local: string[] = []
+  for (const m of text.matchAll(IMPORT)) {
+    const spec = m[1] ?? m[2]!
+    if (spec.startsWith('.')) {
+      const target = relative(root, resolve(root, file, '..', spec))
+      if (!isInImage(target)) problems.push(`${file} imports ${target}, which the image does not hold`)
+      else local.push(target)
+      continue
+    }
+    if (spec.startsWith('node:') || builtinModules.includes(spec)) continue
+    const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!
+    if (name in pkg.devDependencies) problems.push(`${file} imports ${name}, a devDependency: the image installs production dependencies only`)
+    else if (!(name in pkg.dependencies)) problems.push(`${file} imports ${name}, which package.json does not list`)
+  }
+  return { problems, local }
+}
+
+t.test('every file the image runs is in it and imports production dependencies only', async (t) => {
+  const patterns = (await readFile(join(root, '.dockerignore'), 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+  const isInImage = (path: string) => !dockerIgnored(patterns, path)
+  const functionNames = (await readdir(join(root, 'functions'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name)
+  const queue = ['shared/runtime/main.ts', ...functionNames.map((n) => `functions/${n}/index.ts`)]
+  const reached = new Set<string>()
+  const problems: string[] = []
+  while (queue.length > 0) {
+    const file = queue.shift()!
+    if (reached.has(file)) continue
+    reached.add(file)
+    if (!isInImage(file)) problems.push(`${file} is an entry point the image does not hold`)
+    const found = importProblems(file, await readFile(join(root, file), 'utf8'), isInImage)
+    problems.push(...found.problems)
+    queue.push(...found.local)
+  }
+  t.ok(reached.has('shared/vault/client.ts') && reached.has('shared/kubernetes/client.ts'), `${reached.size} files reached, dynamic imports followed`)
+  t.same(problems, [], 'the image holds what it runs, and no devDependency is needed')
+
+  t.notOk(isInImage('shared/mesh/broker.ts'), 'the local Knative stand-in (npm start only) stays out of the image')
+  t.notOk([...reached].some((f) => f.startsWith('shared/mesh/')), 'and nothing the image runs needs it')
+  t.ok(isInImage('functions/notify/index.ts') && !isInImage('functions/notify/x.test.ts') && !isInImage('test/simulators/kubernetes/server.ts'), '.dockerignore read as Docker does')
+
+  for (const name of ['kubernetes-models', '@kubernetes-models/cert-manager', '@kubernetes-models/external-secrets', '@kubernetes-models/knative', '@kubernetes-models/prometheus-operator']) {
+    t.ok(name in pkg.devDependencies && !(name in pkg.dependencies), `${name}: tests only, a devDependency`)
+  }
+  const forged = importProblems('functions/notify/index.ts', "import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate'\n", isInImage)
+  t.same(forged.problems, ['functions/notify/index.ts imports @kubernetes-models/cert-manager, a devDependency: the image installs production dependencies only'], 'a production import of a devDependency is caught')
+})
+
+t.test('package-lock.json agrees with package.json on what is a devDependency', async (t) => {
+  const lock = JSON.parse(await readFile(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dependencies?: Record<string, string>; devDependencies?: Record<string, string>; dev?: boolean }> }
+  const top = lock.packages['']!
+  t.same(Object.keys(top.dependencies ?? {}).sort(), Object.keys(pkg.dependencies).sort(), 'the same production dependencies')
+  t.same(Object.keys(top.devDependencies ?? {}).sort(), Object.keys(pkg.devDependencies).sort(), 'the same devDependencies')
+  t.equal(lock.packages['node_modules/kubernetes-models']?.dev, true, 'npm ci --omit=dev leaves kubernetes-models out')
 })

@@ -23,7 +23,7 @@ const alive = (pid: number): boolean => {
 t.test('a function whose npm start was killed stops by itself', async (t) => {
   const dir = t.testdir()
   const config = join(dir, 'bridge.yaml')
-  await writeFile(config, '{}\n')
+  await writeFile(config, 'auth: none\n')
   // A parent like npm start: it starts one function process, says its pid, and waits.
   const parentCode = `
     import { startFunctionProcess } from './scripts/local/functions.ts'

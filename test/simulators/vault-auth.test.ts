@@ -121,3 +121,48 @@ t.test('Kubernetes auth with a TokenReview', async (t) => {
     t.same(get(res, 'auth', 'policies'), ['default', 'p'])
   })
 })
+
+t.test('token lifetimes as Vault keeps them: renewal capped at the max TTL, refused past it or when the role changed', async (t) => {
+  const reviewer = 'reviewer-jwt'
+  const k8s = await tokenReviewServer(reviewer, { 'jwt-of-notify': { namespace: 'caretaker', name: 'notify' } })
+  t.teardown(() => k8s.close())
+  const sim = await startVaultSimulator({ kubernetes: { host: k8s.url, reviewerToken: reviewer } })
+  t.teardown(() => sim.close())
+  sim.addKubernetesRole('notify', { bound_service_account_names: ['notify'], bound_service_account_namespaces: ['caretaker'], token_policies: ['notify'], token_ttl: 3600, token_max_ttl: 5400 })
+  const app = vaultClient(sim.url)
+  const login = await app.kubernetesLogin({ role: 'notify', jwt: 'jwt-of-notify' })
+  t.equal(get(login, 'auth', 'lease_duration'), 3600)
+  t.equal(get(login, 'auth', 'renewable'), true)
+
+  const renewed = await app.write('auth/token/renew-self', { increment: '1h' })
+  t.equal(get(renewed, 'auth', 'lease_duration'), 3600, 'within the max TTL: what was asked')
+  const entry = Object.values(sim.state.tokens).find((e) => e.id === app.token)!
+  entry.creation_time -= 3000 // 50 minutes later: 40 minutes of the 90-minute max are left
+  const capped = await app.write('auth/token/renew-self', { increment: '1h' })
+  t.ok(Math.abs((get(capped, 'auth', 'lease_duration') as number) - 2400) <= 1, 'capped at what the max TTL leaves')
+  t.match(capped.warnings, [/^TTL of "1h0m0s" exceeded the effective max_ttl of "\d+m\d+s"; TTL value is capped accordingly$/], 'with Vault\'s warning')
+  const byDefault = await app.write('auth/token/renew-self', {})
+  t.ok((get(byDefault, 'auth', 'lease_duration') as number) <= 2400, 'no increment: the role\'s TTL, capped too')
+
+  entry.creation_time -= 5400 // past the max TTL
+  entry.expires_at = Date.now() + 60_000
+  const past = await failure(app.write('auth/token/renew-self', {}))
+  t.equal(past.statusCode, 400)
+  t.same(past.body, { errors: ['past the max TTL, cannot renew'] })
+
+  const again = vaultClient(sim.url)
+  await again.kubernetesLogin({ role: 'notify', jwt: 'jwt-of-notify' })
+  sim.addKubernetesRole('notify', { bound_service_account_names: ['notify'], bound_service_account_namespaces: ['caretaker'], token_policies: ['notify', 'more'], token_ttl: 3600 })
+  const changed = await failure(again.write('auth/token/renew-self', {}))
+  t.same(changed.body, { errors: ['policies have changed, not renewing'] }, 'the role\'s policies changed: the plugin refuses')
+  await root(sim).delete('auth/kubernetes/role/notify')
+  t.same((await failure(again.write('auth/token/renew-self', {}))).body, { errors: ['role notify does not exist during renewal'] })
+
+  const short = vaultClient(sim.url, sim.createToken([], 2))
+  await new Promise((r) => setTimeout(r, 2100))
+  t.equal((await failure(short.write('auth/token/renew-self', {}))).statusCode, 403, 'an expired token cannot renew itself')
+})
+
+function root(sim: { url: string; rootToken: string }) {
+  return vaultClient(sim.url, sim.rootToken)
+}

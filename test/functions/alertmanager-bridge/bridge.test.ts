@@ -1,7 +1,14 @@
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { parse, parseAllDocuments } from 'yaml'
 import bridge, { alertEventId } from '../../../functions/alertmanager-bridge/index.ts'
+import { placeholderReason } from '../../../shared/config.ts'
+import { Errors, type CaretakerError } from '../../../shared/errors.ts'
 import { startTestFunction } from '../../harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
 
@@ -80,4 +87,67 @@ t.test('the broker down: 5xx so Alertmanager retries', async (t) => {
   const body = await sample('firing-kubepodcrashlooping.json')
   const res = await post(JSON.stringify({ version: '4', ...JSON.parse(body) as object }))
   t.equal(res.status, 503)
+})
+
+t.test('refuses to start with a placeholder, with no credentials, or open on the network', async (t) => {
+  const shippedText = (parseAllDocuments(await readFile(new URL('../../../manifests/alertmanager-bridge/config.yaml', import.meta.url), 'utf8'))
+    .map((d) => d.toJSON() as { stringData?: Record<string, string> }).find((d) => d.stringData?.['config.yaml'])!).stringData!['config.yaml']!
+  const refused = async (config: unknown, env: Record<string, string> = {}) => {
+    try {
+      const started = await startTestFunction(bridge, { config, env })
+      await started.stop()
+      return undefined
+    } catch (err) {
+      return err as CaretakerError
+    }
+  }
+  const shipped = await refused(parse(shippedText))
+  t.equal(shipped?.code, Errors.InvalidConfig.code, 'the shipped Secret\'s REPLACE-… token does not pass')
+  t.match(shipped?.message, /config\.bearerToken is a placeholder .*REPLACE/)
+  t.notMatch(shipped?.message, /with-a-long-random-token/, 'the value is not echoed')
+
+  for (const [config, field] of [
+    [{ bearerToken: 'changeme-changeme-changeme' }, 'bearerToken'],
+    [{ bearerToken: '${ALERTMANAGER_TOKEN}' }, 'bearerToken'],
+    [{ basicAuth: { username: 'alertmanager', password: '<password>' } }, 'basicAuth.password'],
+    [{ basicAuth: { username: 'alertmanager', password: 'REPLACE_ME_NOW' } }, 'basicAuth.password'],
+  ] as const) {
+    t.match((await refused(config))?.message, new RegExp(`config\\.${field.replace('.', '\\.')} is a placeholder`), `${field} placeholder refused`)
+  }
+  for (let i = 0; i < 50; i++) t.equal(placeholderReason(randomBytes(24).toString(i % 2 ? 'base64' : 'hex')), undefined)
+
+  const none = await refused({})
+  t.equal(none?.code, Errors.InvalidConfig.code, 'no credentials: refused, even on loopback')
+  t.match(none?.message, /no credentials .*bearerToken.*basicAuth.*auth: none/)
+
+  const open = await refused({ auth: 'none' }, { HOST: '0.0.0.0', CARETAKER_AUTH: 'static', CARETAKER_AUTH_TOKEN: 'runtime-token-0123456789abcdef' })
+  t.match(open?.message, /auth "none" is allowed only when the bridge listens on loopback .*not on 0\.0\.0\.0/, '"none" off loopback: refused')
+  t.match((await refused({ auth: 'none', bearerToken: token }))?.message, /credentials are set too/, '"none" with credentials: refused')
+
+  const local = await startTestFunction(bridge, { config: { auth: 'none' }, env: { K_SINK: `${broker.url}/broker` } })
+  t.teardown(() => local.stop())
+  const body = JSON.stringify({ version: '4', ...JSON.parse(await sample('firing-kubepodcrashlooping.json')) as object })
+  const res = await fetch(`${local.url}/alertmanager`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  t.equal(res.status, 200, '"none" on loopback: starts and takes the webhook without credentials')
+})
+
+t.test('the process refuses the shipped config with a clear fatal line and exit code 2', async (t) => {
+  const dir = t.testdir()
+  const text = (parseAllDocuments(await readFile(new URL('../../../manifests/alertmanager-bridge/config.yaml', import.meta.url), 'utf8'))
+    .map((d) => d.toJSON() as { stringData?: Record<string, string> }).find((d) => d.stringData?.['config.yaml'])!).stringData!['config.yaml']!
+  await writeFile(join(dir, 'config.yaml'), text)
+  const child = spawn(process.execPath, ['shared/runtime/main.ts', 'alertmanager-bridge'], {
+    cwd: fileURLToPath(new URL('../../../', import.meta.url)),
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', CARETAKER_AUTH: 'none', CARETAKER_CONFIG: join(dir, 'config.yaml') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => { out += c.toString('utf8') })
+  child.stderr.on('data', (c: Buffer) => { out += c.toString('utf8') })
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  t.equal(code, 2)
+  const fatal = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: string; error?: string; msg: string }).find((l) => l.level === 'fatal')
+  t.equal(fatal?.error, Errors.InvalidConfig.code)
+  t.match(fatal?.msg, /config\.bearerToken is a placeholder/)
+  t.notMatch(out, /with-a-long-random-token/)
 })

@@ -48,7 +48,7 @@ async function pgDumpall(): Promise<string> {
   }
 }
 
-async function redisSave(target: string): Promise<void> {
+export async function redisSave(target: string): Promise<void> {
   const server = await startRedis()
   try {
     const client = new Redis({ port: server.port, host: server.host, lazyConnect: true, maxRetriesPerRequest: 1 })
@@ -65,7 +65,7 @@ async function redisSave(target: string): Promise<void> {
   }
 }
 
-async function etcdSnapshot(target: string): Promise<void> {
+export async function etcdSnapshot(target: string): Promise<void> {
   const etcd = await startEtcd()
   try {
     for (let i = 0; i < 50; i++) await etcd.etcdctl('put', `/registry/configmaps/production/cm-${i}`, `data-${i}`)

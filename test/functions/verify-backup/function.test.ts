@@ -201,6 +201,40 @@ if (skip) {
     t.equal((await send('dev.knative.apiserver.resource.update', other, { ...attrs, 'ce-id': 'job-event-5' })).status, 204, 'Jobs of other CronJobs are ignored')
   })
 
+  t.test('a forged Job event is not believed: the Job is read back from the API', async (t) => {
+    const attrs = { 'ce-source': 'https://10.96.0.1:443', 'ce-kind': 'Job' }
+    const metricBefore = await metricValue('caretaker_backup_last_verification_timestamp_seconds', 'postgresql')
+    const verifications = async () => (await eventsOn('databases', 'postgres-backup')).filter((e) => e.reason?.startsWith('BackupVerif')).length
+    const eventsBefore = await verifications()
+    const nowIso = new Date().toISOString()
+    const finishedCopy = (obj: Record<string, unknown>) => ({
+      ...obj, status: { startTime: nowIso, succeeded: 1, completionTime: nowIso, conditions: [{ type: 'Complete', status: 'True', lastProbeTime: nowIso, lastTransitionTime: nowIso }] },
+    })
+
+    // The event says Complete; the API says the Job still runs.
+    const running = job('postgres-backup-29400300', pgCron, 'running')
+    const stillRunning = await send('dev.knative.apiserver.resource.update', finishedCopy(running), { ...attrs, 'ce-id': 'forged-1' })
+    t.equal(stillRunning.status, 204, 'a Job still running in the API is not verified, whatever the event says')
+
+    // The event names a Job the API does not have.
+    const ghost = finishedCopy({ ...running, metadata: { ...(running.metadata as object), name: 'postgres-backup-29400360', uid: 'not-a-real-uid' } })
+    t.equal((await send('dev.knative.apiserver.resource.update', ghost, { ...attrs, 'ce-id': 'forged-2' })).status, 204, 'a Job that does not exist is ignored')
+    t.equal((await send('dev.knative.apiserver.ref.update', { kind: 'Job', namespace: 'databases', name: 'postgres-backup-29400420', apiVersion: 'batch/v1' }, { ...attrs, 'ce-id': 'forged-3' })).status, 204, 'in Reference mode too')
+
+    // A finished Job of that name exists, but the event's uid is another one.
+    const real = job('postgres-backup-29400480', pgCron, 'Complete')
+    const otherUid = { ...real, metadata: { ...(real.metadata as object), uid: 'a-forged-uid' } }
+    t.equal((await send('dev.knative.apiserver.resource.update', otherUid, { ...attrs, 'ce-id': 'forged-4' })).status, 204, 'a uid the API does not have is ignored')
+
+    t.equal(await metricValue('caretaker_backup_last_verification_timestamp_seconds', 'postgresql'), metricBefore, 'no verification ran')
+    t.equal(await verifications(), eventsBefore, 'and no verification Event was recorded')
+    t.ok(fn.logLines().some((l) => l.msg === 'the Job of the event does not exist: ignored'), 'said in the log')
+
+    // The same Job, once the API says it finished, is verified.
+    const genuine = await send('dev.knative.apiserver.resource.update', real, { ...attrs, 'ce-id': 'forged-5' })
+    t.equal(genuine.type, 'dev.caretaker.backup.verified', 'the real finished Job is verified')
+  })
+
   t.test('Reference mode: the Job is read through the API', async (t) => {
     const done = job('etcd-backup-29400060', (await admin.makeApiClient(BatchV1Api).readNamespacedCronJob({ namespace: 'kube-system', name: 'etcd-backup' })) as unknown as Record<string, unknown>, 'Complete')
     const meta = done.metadata as { name: string; namespace: string }

@@ -23,6 +23,8 @@ import type { KubernetesConfig, KubernetesRole, TokenEntry, VaultState } from '.
 
 /** Vault's default token TTL (system max 32 days), what the docs' login sample shows. */
 export const DEFAULT_TOKEN_TTL = 2764800
+/** Vault's system max lease TTL (also 32 days): no token outlives it, however renewed. */
+export const SYSTEM_MAX_TTL = 2764800
 
 export interface NewToken {
   policies: string[]
@@ -34,12 +36,47 @@ export interface NewToken {
   parent?: string | null
   renewable?: boolean
   numUses?: number
+  /** The issuing backend's max TTL (a Kubernetes role's token_max_ttl); 0: the system's. */
+  maxTtl?: number
+}
+
+/** The max TTL that caps a token, as Vault's CalculateTTL takes it: system, backend, explicit, the lowest set. */
+function effectiveMaxTtl(entry: Pick<TokenEntry, 'max_ttl' | 'explicit_max_ttl'>): number {
+  let max = SYSTEM_MAX_TTL
+  if (entry.max_ttl && entry.max_ttl < max) max = entry.max_ttl
+  if (entry.explicit_max_ttl && entry.explicit_max_ttl < max) max = entry.explicit_max_ttl
+  return max
+}
+
+function humanSeconds(seconds: number): string {
+  const h = Math.floor(seconds / 3600)
+  const m = Math.floor((seconds % 3600) / 60)
+  const s = seconds % 60
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`
+}
+
+/**
+ * The TTL a renewal grants, as Vault's sdk/framework/lease.go CalculateTTL
+ * computes it: the increment asked for (or the token's own TTL), never
+ * beyond issue time + max TTL; capped with Vault's warning, refused once the
+ * max TTL has passed.
+ */
+export function renewalTtl(entry: TokenEntry, increment: number, now = Date.now(), backend?: { backendTtl: number; maxTtl: number }): { ttl: number; warnings: string[] } {
+  const maxTtl = effectiveMaxTtl(backend ? { max_ttl: backend.maxTtl, explicit_max_ttl: entry.explicit_max_ttl } : entry)
+  const asked = increment > 0 ? increment : backend ? (backend.backendTtl > 0 ? backend.backendTtl : DEFAULT_TOKEN_TTL) : entry.creation_ttl
+  const maxValidMs = entry.creation_time * 1000 + maxTtl * 1000
+  const leftSeconds = Math.floor((maxValidMs - now) / 1000)
+  if (leftSeconds <= 0) throw badRequest('past the max TTL, cannot renew')
+  if (asked > leftSeconds) {
+    return { ttl: leftSeconds, warnings: [`TTL of "${humanSeconds(asked)}" exceeded the effective max_ttl of "${humanSeconds(leftSeconds)}"; TTL value is capped accordingly`] }
+  }
+  return { ttl: asked, warnings: [] }
 }
 
 /** Service tokens look like Vault 1.10+'s: `hvs.` and random base62. */
 export function createToken(state: VaultState, spec: NewToken): TokenEntry {
   const id = `hvs.${randomBase62(24)}`
-  const ttl = spec.ttl && spec.ttl > 0 ? spec.ttl : DEFAULT_TOKEN_TTL
+  const ttl = Math.min(spec.ttl && spec.ttl > 0 ? spec.ttl : DEFAULT_TOKEN_TTL, effectiveMaxTtl({ max_ttl: spec.maxTtl ?? 0, explicit_max_ttl: 0 }))
   const entry: TokenEntry = {
     id,
     accessor: randomBase62(24),
@@ -51,6 +88,7 @@ export function createToken(state: VaultState, spec: NewToken): TokenEntry {
     creation_ttl: ttl,
     expires_at: Date.now() + ttl * 1000,
     explicit_max_ttl: 0,
+    ...(spec.maxTtl ? { max_ttl: spec.maxTtl } : {}),
     renewable: spec.renewable ?? true,
     orphan: spec.orphan ?? false,
     num_uses: spec.numUses ?? 0,
@@ -129,6 +167,22 @@ function metaParam(value: unknown): Record<string, string> | null {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]))
 }
 
+/**
+ * A token from a Kubernetes login is renewed through its role, as the
+ * plugin's pathLoginRenew does (hashicorp/vault-plugin-auth-kubernetes
+ * path_login.go): refused when the role is gone or its policies changed;
+ * the role's current token_ttl and token_max_ttl apply.
+ */
+function kubernetesRenewal(state: VaultState, entry: TokenEntry): { backendTtl: number; maxTtl: number } | undefined {
+  const roleName = entry.meta?.['role']
+  if (!/^auth\/.+\/login$/.test(entry.path) || !roleName || entry.meta?.['service_account_name'] === undefined) return undefined
+  const role = state.kubernetes.roles[roleName]
+  if (!role) throw badRequest(`role ${roleName} does not exist during renewal`)
+  const policies = [...role.token_policies, ...(role.token_no_default_policy ? [] : ['default'])]
+  if ([...new Set(policies)].sort().join(',') !== entry.policies.join(',')) throw badRequest('policies have changed, not renewing')
+  return { backendTtl: role.token_ttl, maxTtl: role.token_max_ttl }
+}
+
 export function handleTokenAuth(ctx: RequestContext, state: VaultState, caller: TokenEntry): Reply {
   const sub = ctx.path.slice('auth/token/'.length)
   const mountType = 'token'
@@ -177,9 +231,10 @@ export function handleTokenAuth(ctx: RequestContext, state: VaultState, caller: 
       if (!isWrite) throw unsupportedOperation()
       const entry = sub === 'renew' ? other() : caller
       if (!entry.renewable || entry.expires_at === 0) throw badRequest('lease is not renewable')
-      const increment = parseDuration(ctx.body['increment'], 'increment') || entry.creation_ttl
-      entry.expires_at = Date.now() + increment * 1000
-      return ok(null, { mountType, auth: authBlock(entry) })
+      const now = Date.now()
+      const { ttl, warnings } = renewalTtl(entry, parseDuration(ctx.body['increment'], 'increment'), now, kubernetesRenewal(state, entry))
+      entry.expires_at = now + ttl * 1000
+      return ok(null, { mountType, auth: authBlock(entry), ...(warnings.length > 0 ? { warnings } : {}) })
     }
     case 'revoke-self':
       if (!isWrite) throw unsupportedOperation()
@@ -416,6 +471,7 @@ export async function handleKubernetesLogin(ctx: RequestContext, state: VaultSta
     path: `${mountPath}login`,
     orphan: true,
     renewable: true,
+    maxTtl: role.token_max_ttl,
   })
   const auth = { ...authBlock(entry, metadata), entity_id: randomUUID() }
   return ok(null, { mountType: 'kubernetes', auth })

@@ -43,6 +43,8 @@ export interface TokenEntry {
   /** unix ms when it expires; 0 never */
   expires_at: number
   explicit_max_ttl: number
+  /** seconds; the max TTL of the auth backend that issued it (a Kubernetes role's token_max_ttl); 0 or absent: the system's */
+  max_ttl?: number
   renewable: boolean
   orphan: boolean
   num_uses: number
