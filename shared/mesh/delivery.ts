@@ -207,12 +207,25 @@ export interface BinaryRequest {
 const NOT_HEADERS = new Set(['data', 'data_base64', 'datacontenttype'])
 
 /** The event as sdk-go writes it in binary mode: every attribute present, verbatim; Content-Type only when set. */
+/**
+ * A header value as Knative's dispatcher writes it: Go's net/http puts the
+ * string's UTF-8 bytes on the wire as they are (sdk-go's binary writer does
+ * no percent-encoding of its own). Node sends a header string's code units
+ * as single bytes, so the UTF-8 bytes are spelled out one per code unit; a
+ * value that arrived in a binary-mode header is already bytes and passes
+ * unchanged. (An attribute from a structured-mode event may hold any
+ * Unicode; written as is, Node would refuse it outright.)
+ */
+function wireValue(value: string): string {
+  return /^[\x00-\xff]*$/.test(value) ? value : Buffer.from(value, 'utf8').toString('latin1')
+}
+
 export function toBinaryRequest(event: CloudEvent<unknown>): BinaryRequest {
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(event)) {
     if (NOT_HEADERS.has(name) || value === undefined || value === null) continue
     if (name === 'time' && eventsWithoutTime.has(event)) continue
-    headers[`ce-${name}`] = value instanceof Date ? value.toISOString() : String(value)
+    headers[`ce-${name}`] = wireValue(value instanceof Date ? value.toISOString() : String(value))
   }
   if (typeof event.datacontenttype === 'string') headers['content-type'] = event.datacontenttype
   const data = event.data
@@ -256,7 +269,7 @@ export async function sendOnce(url: string, event: CloudEvent<unknown>, timeoutM
       signal: AbortSignal.timeout(timeoutMs),
     })
   } catch (err) {
-    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : ''
+    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : err instanceof Error && err.message ? `: ${err.message}` : ''
     return { status: undefined, error: `${err instanceof Error ? err.name : 'Error'}${cause}` }
   }
   const body = Buffer.from(await response.arrayBuffer())

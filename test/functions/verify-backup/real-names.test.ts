@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { parse, parseAllDocuments } from 'yaml'
+import { parse } from 'yaml'
 import { listArtifacts } from '../../../functions/verify-backup/artifacts.ts'
 import { checkConfig, configSchema, type BackupSet, type VerifyBackupConfig } from '../../../functions/verify-backup/config.ts'
 import { verifyFileSet } from '../../../functions/verify-backup/verify.ts'
@@ -19,8 +19,8 @@ import { etcdSnapshot, flipByte, place, redisSave, toolAccepts, truncate } from 
 // dated files; and what it finds must verify, the zipped snapshot included.
 
 const root = new URL('../../../', import.meta.url)
-const docs = parseAllDocuments(await readFile(new URL('manifests/verify-backup/config.yaml', root), 'utf8')).map((d) => d.toJSON() as { data: Record<string, string> })
-const shipped = validateConfig<VerifyBackupConfig>(parse(docs[0]!.data['config.yaml']!), configSchema, 'manifests/verify-backup/config.yaml')
+// The function's config itself (kustomize makes the ConfigMap of it).
+const shipped = validateConfig<VerifyBackupConfig>(parse(await readFile(new URL('manifests/verify-backup/config.yaml', root), 'utf8')), configSchema, 'manifests/verify-backup/config.yaml')
 checkConfig(shipped)
 const shippedSet = (name: string): BackupSet => shipped.sets.find((s) => s.name === name)!
 
