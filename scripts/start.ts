@@ -14,7 +14,7 @@ import { createLogger } from '../shared/logger.ts'
 import { projectRoot } from './local/functions.ts'
 import { startLocalPlatform, type LocalPlatform } from './local/platform.ts'
 
-const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--sandbox | --no-sandbox]`
+const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--sandbox | --no-sandbox] [--eventing-oidc disabled|enabled]`
 
 function port(value: string, flag: string): number {
   const n = Number(value)
@@ -28,6 +28,26 @@ function shown(path: string): string {
   return rel && !rel.startsWith('..') ? rel : path
 }
 
+/** How to send a manual request: to the function's POST /manual with a Kubernetes token when there is an API server, else to the broker. */
+function manualExample(platform: LocalPlatform): string[] {
+  const verify = platform.functions.find((f) => f.name === 'verify-backup')
+  const ce = [
+    `      -H 'ce-specversion: 1.0' -H 'ce-id: manual-1' -H 'ce-source: /manual/you' \\`,
+    `      -H 'ce-type: dev.caretaker.backup.verify.requested' -H 'content-type: application/json' \\`,
+    `      -d '{"set":"postgresql"}'`,
+  ]
+  if (platform.sandbox && verify) {
+    const kubeconfig = shown(platform.sandbox.kubeconfigPath)
+    return [
+      '  Send one (a manual request: your Kubernetes token, checked by TokenReview and RBAC):',
+      `    curl -i -X POST ${verify.url}/manual \\`,
+      `      -H "Authorization: Bearer $(kubectl --kubeconfig ${kubeconfig} config view --raw -o jsonpath='{.users[0].user.token}')" \\`,
+      ...ce,
+    ]
+  }
+  return ['  Send one (a manual request, binary-mode CloudEvent):', `    curl -i -X POST ${platform.brokerUrl} \\`, ...ce]
+}
+
 function banner(platform: LocalPlatform): string {
   const lines = [
     '',
@@ -36,11 +56,7 @@ function banner(platform: LocalPlatform): string {
     `  Send events to the broker:  ${platform.brokerUrl}`,
     `  Functions:                  ${platform.functions.length === 0 ? '(none in functions/ yet)' : platform.functions.map((f) => `${f.name} ${f.url}`).join(', ')}`,
     '',
-    '  Send one (a manual request, binary-mode CloudEvent):',
-    `    curl -i -X POST ${platform.brokerUrl} \\`,
-    `      -H 'ce-specversion: 1.0' -H 'ce-id: manual-1' -H 'ce-source: /manual/you' \\`,
-    `      -H 'ce-type: dev.caretaker.backup.verify.requested' -H 'content-type: application/json' \\`,
-    `      -d '{"set":"postgresql"}'`,
+    ...manualExample(platform),
   ]
   if (platform.sandbox) {
     lines.push(
@@ -69,6 +85,8 @@ async function main(): Promise<void> {
         state: { type: 'string', default: join(projectRoot, '.caretaker') },
         sandbox: { type: 'boolean' },
         'no-sandbox': { type: 'boolean' },
+        // Knative Eventing's config-features authentication-oidc, reproduced by the mesh and the functions.
+        'eventing-oidc': { type: 'string', default: process.env.CARETAKER_EVENTING_OIDC || 'disabled' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -82,6 +100,12 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`)
     return
   }
+  const eventingOidc = values['eventing-oidc']
+  if (eventingOidc !== 'disabled' && eventingOidc !== 'enabled') {
+    process.stderr.write(`--eventing-oidc must be disabled or enabled (config-features authentication-oidc), not ${JSON.stringify(eventingOidc)}\n${USAGE}\n`)
+    process.exitCode = 2
+    return
+  }
   let platform: LocalPlatform
   try {
     platform = await startLocalPlatform({
@@ -93,6 +117,7 @@ async function main(): Promise<void> {
       kubePort: port(values['kube-port'], '--kube-port'),
       vaultPort: port(values['vault-port'], '--vault-port'),
       sandbox: values.sandbox ? 'always' : values['no-sandbox'] ? 'never' : 'auto',
+      eventingOidc,
       env: process.env,
       logger: log,
     })
@@ -107,6 +132,7 @@ async function main(): Promise<void> {
   log.info({
     ingress: platform.ingressUrl,
     broker: platform.brokerUrl,
+    eventing_oidc: eventingOidc,
     functions: Object.fromEntries(platform.functions.map((f) => [f.name, f.url])),
     sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.tlsUrl, vault: platform.sandbox.vault.url, kubeconfig: platform.sandbox.kubeconfigPath, backups: platform.sandbox.backups.dir } : null,
   }, 'caretaker ready')

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../shared/logger.ts'
-import { startMesh, type Mesh } from '../../shared/mesh/index.ts'
+import { startMesh, type Mesh, type MeshOidc } from '../../shared/mesh/index.ts'
+import type { EventingOidc } from '../../shared/runtime/auth.ts'
 import { loadManifests } from '../../shared/mesh/manifests.ts'
 import { freePort } from '../../shared/process/ports.ts'
 import { loadApiServerSources, startApiServerSources, type ApiServerSourceObject } from '../../shared/mesh/apiserversource.ts'
@@ -31,6 +33,12 @@ export interface LocalPlatformOptions {
   readonly vaultPort: number
   /** `auto`: the sandbox unless a cluster (KUBECONFIG, in-cluster) or VAULT_ADDR is configured. */
   readonly sandbox: 'auto' | 'always' | 'never'
+  /**
+   * Knative Eventing's `authentication-oidc` (config-features), reproduced by
+   * the mesh and the functions alike; `disabled` unless given, as Knative ships.
+   * `enabled` needs the sandbox (its API server mints the Triggers' tokens).
+   */
+  readonly eventingOidc?: EventingOidc
   readonly env: Readonly<Record<string, string | undefined>>
   readonly logger: Logger
 }
@@ -49,18 +57,24 @@ export function clusterConfigured(env: Readonly<Record<string, string | undefine
 }
 
 /** The environment each function process gets. */
-async function functionEnv(name: string, options: LocalPlatformOptions, sandbox: Sandbox | undefined, sink: string): Promise<Record<string, string>> {
+async function functionEnv(name: string, options: LocalPlatformOptions, sandbox: Sandbox | undefined, sink: string, proofKey: string): Promise<Record<string, string>> {
   const pass = (keys: string[]): Record<string, string> =>
     Object.fromEntries(keys.flatMap((k) => (options.env[k] === undefined ? [] : [[k, options.env[k]!]])))
   const env: Record<string, string> = {
-    // Loopback only: the mesh is the only sender.
+    // Without the sandbox there is no API server here to check tokens: loopback only, the mesh is the only sender.
     CARETAKER_AUTH: 'none',
     // Events beyond the reply go to the broker, as a SinkBinding would send them.
     K_SINK: sink,
     ...pass(['LOG_LEVEL', 'CARETAKER_DRY_RUN', 'HOME', 'TZ', 'TMPDIR']),
   }
   if (sandbox) {
-    Object.assign(env, await sandbox.functionEnv(name))
+    Object.assign(env, await sandbox.functionEnv(name), {
+      // As in the cluster: deliveries authenticated as Knative makes them, manual runs by token and RBAC, requests by proof.
+      CARETAKER_AUTH: 'tokenreview',
+      CARETAKER_EVENTING_OIDC: options.eventingOidc ?? 'disabled',
+      CARETAKER_NAMESPACE: CARETAKER_NAMESPACE,
+      CARETAKER_PROOF_KEY: proofKey,
+    })
   } else {
     Object.assign(env, pass(['KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'VAULT_ADDR', 'VAULT_TOKEN', 'VAULT_NAMESPACE', 'CARETAKER_REDIS_URL']))
   }
@@ -71,6 +85,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const log = options.logger
   await mkdir(options.stateDir, { recursive: true })
   const useSandbox = options.sandbox === 'always' || (options.sandbox === 'auto' && !clusterConfigured(options.env))
+  const eventingOidc = options.eventingOidc ?? 'disabled'
+  if (eventingOidc === 'enabled' && !useSandbox) {
+    throw new Error('authentication-oidc enabled needs the sandbox: its API server mints the Triggers\' OIDC tokens (use --sandbox)')
+  }
   const sandbox = useSandbox
     ? await startSandbox({ stateDir: join(options.stateDir, 'sandbox'), kubePort: options.kubePort, vaultPort: options.vaultPort, manifestsDir: options.manifestsDir, logger: log })
     : undefined
@@ -82,8 +100,15 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const firstBroker = (await loadManifests(options.triggersDir)).brokers[0]
     const sink = `http://127.0.0.1:${port}${firstBroker ? `/${firstBroker.namespace}/${firstBroker.name}` : ''}`
     const specs = await discoverFunctions(options.functionsDir)
-    for (const spec of specs) started.push(await startFunctionProcess(spec, await functionEnv(spec.name, options, sandbox, sink), log))
+    // The Secret every function mounts in the cluster (caretaker-proof-key): one key per run here.
+    const proofKey = randomBytes(32).toString('base64')
+    for (const spec of specs) started.push(await startFunctionProcess(spec, await functionEnv(spec.name, options, sandbox, sink, proofKey), log))
+    // The mesh's broker filter mints each Trigger's OIDC token as Knative does (TokenRequest on its ServiceAccount).
+    const oidc: MeshOidc = sandbox && eventingOidc === 'enabled'
+      ? { mode: 'enabled', tokens: (account, audience) => sandbox.kube.mintServiceAccountToken(account.namespace, account.name, { audiences: [audience] }) }
+      : { mode: 'disabled' }
     const mesh = await startMesh({
+      oidc,
       dir: options.triggersDir,
       services: Object.fromEntries(started.map((f) => [f.name, f.url])),
       port,

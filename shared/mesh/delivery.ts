@@ -79,13 +79,19 @@ export function eventFromMessage(headers: Record<string, string | string[] | und
   return event
 }
 
-export async function sendOnce(url: string, event: CloudEvent<unknown>, timeoutMs: number): Promise<SendResult> {
+/**
+ * One POST of an event. `authorization` is the only header beyond the
+ * event's own: the sender's OIDC token when Eventing's OIDC is on (see
+ * oidc.ts); nothing of the request that brought the event to the Broker is
+ * passed on, as Knative's broker filter passes none of it either.
+ */
+export async function sendOnce(url: string, event: CloudEvent<unknown>, timeoutMs: number, authorization?: string): Promise<SendResult> {
   const request = toBinaryRequest(event)
   let response: Response
   try {
     response = await fetch(url, {
       method: 'POST',
-      headers: request.headers,
+      headers: authorization === undefined ? request.headers : { ...request.headers, authorization },
       ...(request.body === undefined ? {} : { body: request.body }),
       signal: AbortSignal.timeout(timeoutMs),
     })
@@ -119,6 +125,8 @@ export interface DeliveryOutcome {
 export interface DeliveryOptions {
   readonly sleep: Sleep
   readonly timeoutMs: number
+  /** The Authorization header of each attempt (a Trigger's OIDC token), or none. */
+  readonly authorization?: () => Promise<string | undefined>
 }
 
 /** Sends with the Trigger's delivery spec: 1 + retry attempts, backoff between them. */
@@ -134,7 +142,15 @@ export async function deliverWithRetry(url: string, event: CloudEvent<unknown>, 
       delaysMs.push(wait)
       await options.sleep(wait)
     }
-    last = await sendOnce(url, event, options.timeoutMs)
+    let authorization: string | undefined
+    try {
+      authorization = await options.authorization?.()
+    } catch (err) {
+      // Knative's dispatcher fails the attempt when it cannot get a JWT (createRequest: "could not get JWT").
+      last = { status: undefined, error: `could not get JWT: ${err instanceof Error ? err.message : String(err)}` }
+      continue
+    }
+    last = await sendOnce(url, event, options.timeoutMs, authorization)
     if (last.status !== undefined && last.status >= 200 && last.status < 300) {
       return {
         delivered: true, attempts: attempt, lastStatus: last.status, delaysMs,

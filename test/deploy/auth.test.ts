@@ -3,6 +3,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
+import { loadManifests } from '../../shared/mesh/manifests.ts'
+import { triggerOidcServiceAccount } from '../../shared/mesh/oidc.ts'
+import { isAllowedIdentity, serviceAudience } from '../../shared/runtime/auth.ts'
 import { parseSettings } from '../../shared/runtime/settings.ts'
 import echo from '../fixtures/functions/echo.ts'
 import { binaryHeaders, startTestFunction } from '../harness/function.ts'
@@ -11,8 +14,10 @@ import { rbacAuthorize, type PolicyKind } from '../simulators/kubernetes/rbac.ts
 
 // Every Knative Service starts with the settings it ships with (as in the
 // cluster: not on loopback, the API in-cluster), and each one that checks
-// its senders with TokenReview may create TokenReviews under the manifests'
-// RBAC: without that right every event would be refused.
+// its senders with TokenReview may create TokenReviews (and, for manual runs,
+// SubjectAccessReviews) under the manifests' RBAC: without that right every
+// event would be refused. With Knative Eventing's OIDC on, each delivery
+// carries the Trigger's OIDC token for the audience the Trigger names.
 
 type Obj = Record<string, unknown> & { kind: string, metadata: { name: string, namespace?: string } }
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -27,7 +32,7 @@ for (const entry of await readdir(join(root, 'manifests'), { withFileTypes: true
 const list = (kind: PolicyKind, namespace?: string) => objects.filter((o) => o.kind === kind && (namespace === undefined || o.metadata.namespace === namespace))
 const services = objects.filter((o) => o.kind === 'Service' && String(o.apiVersion).startsWith('serving.knative.dev/'))
 
-interface Container { args?: string[], env?: Array<{ name: string, value?: string }> }
+interface Container { args?: string[], env?: Array<{ name: string, value?: string, valueFrom?: { secretKeyRef?: { name: string, key: string } } }> }
 type ServiceSpec = { template: { spec: { serviceAccountName: string, containers: Container[] } } }
 
 t.test('every Knative Service starts with the settings it ships with', async (t) => {
@@ -48,10 +53,32 @@ t.test('every Knative Service starts with the settings it ships with', async (t)
     }
     t.equal(settings.auth.mode, 'tokenreview', `${name}: checks who sends its events`)
     if (settings.auth.mode !== 'tokenreview') continue
-    t.equal(env.CARETAKER_AUTH_AUDIENCE, svc.metadata.name, `${name}: the audience is its own name`)
+    t.equal(settings.auth.eventingOidc, 'disabled', `${name}: ships for Knative Eventing's default (authentication-oidc disabled)`)
+    t.equal(settings.auth.audience, serviceAudience(svc.metadata.namespace!, svc.metadata.name), `${name}: with OIDC on, the audience is the one its Triggers name for its Knative Service`)
+    t.same((container.env ?? []).find((e) => e.name === 'CARETAKER_PROOF_KEY')?.valueFrom?.secretKeyRef, { name: 'caretaker-proof-key', key: 'key', optional: true }, `${name}: the proof key comes from the caretaker-proof-key Secret`)
     const user = { username: `system:serviceaccount:${svc.metadata.namespace}:${spec.serviceAccountName}`, groups: ['system:serviceaccounts', 'system:authenticated'] }
     const allowed = rbacAuthorize(list, user, { verb: 'create', group: 'authentication.k8s.io', resource: 'tokenreviews', subresource: '', namespace: '', name: '' }).allowed
     t.ok(allowed, `${name}: its ServiceAccount ${spec.serviceAccountName} may create TokenReviews`)
+    const sar = rbacAuthorize(list, user, { verb: 'create', group: 'authorization.k8s.io', resource: 'localsubjectaccessreviews', subresource: '', namespace: 'caretaker', name: '' }).allowed
+    t.ok(sar, `${name}: and LocalSubjectAccessReviews in caretaker (RBAC of manual runs)`)
+  }
+})
+
+t.test('every Trigger names its subscriber\'s audience, and its OIDC identity is one the functions admit', async (t) => {
+  const { triggers, brokers } = await loadManifests(join(root, 'triggers'))
+  const settings = parseSettings({ KUBERNETES_SERVICE_HOST: '10.96.0.1', CARETAKER_AUTH: 'tokenreview' }, 'notify')
+  for (const trigger of triggers) {
+    for (const [what, d] of [['subscriber', trigger.subscriber], ['deadLetterSink', trigger.delivery?.deadLetterSink]] as const) {
+      if (d?.ref?.kind !== 'Service') continue
+      // A Knative Service announces no audience: without this Knative sends no token, and every delivery would be a 401 with OIDC on.
+      t.equal(d.audience, serviceAudience(d.ref.namespace ?? trigger.namespace, d.ref.name), `${trigger.name}: ${what}.audience`)
+    }
+    const sa = triggerOidcServiceAccount(trigger)
+    t.ok(isAllowedIdentity(`system:serviceaccount:${sa.namespace}:${sa.name}`, settings.auth.allowed), `${trigger.name}: its OIDC ServiceAccount ${sa.name} is admitted (a name over 29 characters would be hashed)`)
+  }
+  for (const broker of brokers) {
+    const d = broker.delivery?.deadLetterSink
+    if (d?.ref?.kind === 'Service') t.equal(d.audience, serviceAudience(d.ref.namespace ?? broker.namespace, d.ref.name), `Broker ${broker.name}: deadLetterSink.audience`)
   }
 })
 
@@ -62,17 +89,19 @@ t.test('TokenReview as a function\'s own ServiceAccount, under the manifests\' R
   for (const kind of ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding']) for (const o of objects.filter((x) => x.kind === kind && (x.metadata.namespace ?? 'caretaker') === 'caretaker')) kube.store.seed(o)
   const start = async (account: string) => {
     const fn = await startTestFunction(echo, { env: {
-      CARETAKER_AUTH: 'tokenreview', CARETAKER_AUTH_ALLOWED: 'system:serviceaccount:knative-eventing:*', CARETAKER_AUTH_AUDIENCE: 'notify',
+      CARETAKER_AUTH: 'tokenreview', CARETAKER_EVENTING_OIDC: 'enabled',
       CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', account),
     } })
     t.teardown(() => fn.stop())
     return fn
   }
+  // As the broker filter sends with OIDC on: the Trigger's OIDC identity, for the audience the Trigger names.
+  const trigger = triggerOidcServiceAccount({ name: 'notify-backup', namespace: 'caretaker' })
   const send = async (url: string) => (await fetch(url, {
     method: 'POST',
-    headers: { ...binaryHeaders('dev.caretaker.test.echo.requested'), authorization: `Bearer ${kube.mintServiceAccountToken('knative-eventing', 'mt-broker-filter', { audiences: ['notify'] })}` },
+    headers: { ...binaryHeaders('dev.knative.sources.ping'), authorization: `Bearer ${kube.mintServiceAccountToken(trigger.namespace, trigger.name, { audiences: [serviceAudience('caretaker', 'echo')] })}` },
     body: JSON.stringify({ message: 'hello' }),
   })).status
-  t.equal(await send((await start('notify')).url), 200, 'as notify (bound in auth-rbac.yaml): the Broker\'s token is checked and the event handled')
+  t.equal(await send((await start('notify')).url), 200, 'as notify (bound in auth-rbac.yaml): the Trigger\'s token is checked and the event handled')
   t.equal(await send((await start('default')).url), 503, 'as an account without the binding, TokenReview is refused and no event gets in')
 })
