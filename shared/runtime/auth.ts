@@ -109,7 +109,8 @@ export function isAllowedIdentity(username: string, allowed: readonly string[]):
  */
 export class TokenReviewAuthenticator implements Authenticator {
   readonly mode = 'tokenreview' as const
-  readonly #api: Promise<AuthenticationV1Api>
+  readonly #kubeConfig: KubeConfig
+  #client: Promise<AuthenticationV1Api> | undefined
   readonly #allowed: readonly string[] | undefined
   readonly #audience: string | undefined
   readonly #cache = new Map<string, { identity: Identity | CaretakerError; expires: number }>()
@@ -120,9 +121,7 @@ export class TokenReviewAuthenticator implements Authenticator {
     if (options.allowed?.length === 0) {
       throw new CaretakerError(Errors.InvalidConfig, 'auth: tokenreview mode needs at least one allowed identity (AUTH_ALLOWED)')
     }
-    // Loaded on first use: only functions authenticating this way pay for the client.
-    this.#api = import('@kubernetes/client-node').then((k) => kubeConfig.makeApiClient(k.AuthenticationV1Api))
-    this.#api.catch(() => undefined)
+    this.#kubeConfig = kubeConfig
     this.#allowed = options.allowed
     this.#audience = options.audience
     this.#ttlMs = options.cacheTtlMs ?? 60_000
@@ -147,7 +146,9 @@ export class TokenReviewAuthenticator implements Authenticator {
   async #review(token: string): Promise<Identity | CaretakerError> {
     let status
     try {
-      const review = await (await this.#api).createTokenReview({
+      // Loaded on first use: a function pays for the client only once a token comes.
+      this.#client ??= import('@kubernetes/client-node').then((k) => this.#kubeConfig.makeApiClient(k.AuthenticationV1Api))
+      const review = await (await this.#client).createTokenReview({
         body: {
           apiVersion: 'authentication.k8s.io/v1',
           kind: 'TokenReview',
@@ -221,11 +222,11 @@ export interface AccessRequest {
 }
 
 export class RbacAuthorizer {
-  readonly #api: Promise<AuthorizationV1Api>
+  readonly #kubeConfig: KubeConfig
+  #client: Promise<AuthorizationV1Api> | undefined
 
   constructor(kubeConfig: KubeConfig) {
-    this.#api = import('@kubernetes/client-node').then((k) => kubeConfig.makeApiClient(k.AuthorizationV1Api))
-    this.#api.catch(() => undefined)
+    this.#kubeConfig = kubeConfig
   }
 
   /** Throws 403 naming the missing permission, or 503 when the API cannot answer. */
@@ -233,7 +234,8 @@ export class RbacAuthorizer {
     let allowed: boolean
     try {
       // A LocalSubjectAccessReview: the function may ask about its own namespace only (manifests/auth-rbac.yaml).
-      const review = await (await this.#api).createNamespacedLocalSubjectAccessReview({
+      this.#client ??= import('@kubernetes/client-node').then((k) => this.#kubeConfig.makeApiClient(k.AuthorizationV1Api))
+      const review = await (await this.#client).createNamespacedLocalSubjectAccessReview({
         namespace: access.namespace,
         body: {
           apiVersion: 'authorization.k8s.io/v1',

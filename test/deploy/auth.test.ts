@@ -105,3 +105,25 @@ t.test('TokenReview as a function\'s own ServiceAccount, under the manifests\' R
   t.equal(await send((await start('notify')).url), 200, 'as notify (bound in auth-rbac.yaml): the Trigger\'s token is checked and the event handled')
   t.equal(await send((await start('default')).url), 503, 'as an account without the binding, TokenReview is refused and no event gets in')
 })
+
+t.test('the NetworkPolicy admits only the Knative data plane (and monitoring) to every function', async (t) => {
+  const policies = objects.filter((o) => o.kind === 'NetworkPolicy' && o.metadata.namespace === 'caretaker')
+  t.equal(policies.length, 1, 'one policy for the functions')
+  const spec = policies[0]!.spec as { podSelector: { matchLabels: Record<string, string> }, policyTypes: string[], ingress: Array<{ from?: Array<Record<string, unknown>>, ports?: unknown }> }
+  t.same(spec.policyTypes, ['Ingress'])
+  for (const svc of services) {
+    const labels = (svc.spec as { template: { metadata?: { labels?: Record<string, string> } } }).template.metadata?.labels ?? {}
+    t.ok(Object.entries(spec.podSelector.matchLabels).every(([k, v]) => labels[k] === v), `${svc.metadata.name}: its pods are selected`)
+    t.equal((svc.metadata as { labels?: Record<string, string> }).labels?.['networking.knative.dev/visibility'], 'cluster-local', `${svc.metadata.name}: reachable only inside the cluster`)
+  }
+  const namespaces = spec.ingress.flatMap((rule) => {
+    t.ok(rule.from && rule.from.length > 0, 'every rule names its sources (no rule admits everyone)')
+    return (rule.from ?? []).flatMap((peer) => {
+      t.same(Object.keys(peer), ['namespaceSelector'], 'sources are whole namespaces, never every pod of caretaker or an IP block')
+      const sel = peer.namespaceSelector as { matchExpressions?: Array<{ key: string, operator: string, values: string[] }> }
+      return (sel.matchExpressions ?? []).filter((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'In').flatMap((e) => e.values)
+    })
+  })
+  t.same(namespaces.sort(), ['istio-system', 'knative-serving', 'kourier-system', 'monitoring'],
+    'the activator, the cluster-local gateways and monitoring: not knative-eventing (its broker filter goes through the gateway), nor any workload namespace')
+})
