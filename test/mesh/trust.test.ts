@@ -47,6 +47,20 @@ function standIn(seen: Seen[]) {
   })
 }
 
+/** A function that asks for a rotation when it gets a tick, as respond-to-alert does after confirming an alert. */
+const emitter = defineFunction<Record<string, never>>({
+  name: 'emitter',
+  description: 'emits a rotation request (trust tests)',
+  accepts: ['dev.knative.sources.ping'],
+  configSchema: { type: 'object' },
+  setup: () => ({
+    async handle(context) {
+      const sent = await context.emit({ type: ROTATE, data: { secret: 'postgres-app' } }, 1)
+      return context.reply({ type: 'dev.caretaker.test.emitted', data: { sent } })
+    },
+  }),
+})
+
 function binary(event: CloudEvent<unknown>, extra: Record<string, string> = {}): RequestInit {
   const m = toBinaryMessage(event)
   return { method: 'POST', headers: { ...m.headers, ...extra }, body: m.body as string }
@@ -90,9 +104,9 @@ for (const mode of ['disabled', 'enabled'] as const satisfies readonly EventingO
 
     const key = randomBytes(32).toString('base64')
     const port = await freePort('127.0.0.1')
-    const env = (name: string): Record<string, string> => ({
+    const env = (account: string): Record<string, string> => ({
       CARETAKER_AUTH: 'tokenreview', CARETAKER_EVENTING_OIDC: mode, CARETAKER_NAMESPACE: NS, CARETAKER_PROOF_KEY: key,
-      CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: mint(NS, name), K_SINK: `http://127.0.0.1:${port}/${NS}/caretaker`,
+      CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: mint(NS, account), K_SINK: `http://127.0.0.1:${port}/${NS}/caretaker`,
       CARETAKER_DRY_RUN: 'false', LOG_LEVEL: 'info',
     })
     const seen: Seen[] = []
@@ -148,6 +162,18 @@ for (const mode of ['disabled', 'enabled'] as const satisfies readonly EventingO
           : { method: 'data-plane' }),
       }, mode === 'enabled' ? 'delivered with the Trigger\'s OIDC identity' : 'delivered without a token, as Knative does with OIDC off')
       t.same(mesh.broker.deadLetters, [], 'nothing dead-lettered')
+    })
+
+    t.test('a request a function emits carries its proof, signed as that function', async (t) => {
+      const fn = await startTestFunction(emitter, { env: env('respond-to-alert'), config: {} })
+      t.teardown(() => fn.stop())
+      const before = seen.length
+      const tick = new CloudEvent<unknown>({ specversion: '1.0', id: 'tick-1', source: '/test/trust', type: 'dev.knative.sources.ping', data: {} }, false)
+      const res = await fetch(fn.url, binary(tick, delivery(serviceAudience(NS, 'emitter'))))
+      t.equal(res.status, 200)
+      await mesh.broker.idle()
+      t.equal(seen.length, before + 1, 'the emitted request reached rotate-secret through the Broker, and it acted')
+      t.equal(seen.at(-1)?.by, 'caretaker/emitter', 'with the emitting function as the one who asked')
     })
 
     t.test('a request posted to the Broker without a proof is refused and dead-lettered to an authenticated notify', async (t) => {
