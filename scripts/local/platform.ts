@@ -5,6 +5,7 @@ import type { Logger } from '../../shared/logger.ts'
 import { startMesh, type Mesh, type MeshOidc } from '../../shared/mesh/index.ts'
 import type { EventingOidc } from '../../shared/runtime/auth.ts'
 import { loadManifests } from '../../shared/mesh/manifests.ts'
+import { triggerOidcServiceAccount } from '../../shared/mesh/oidc.ts'
 import { freePort } from '../../shared/process/ports.ts'
 import { loadApiServerSources, startApiServerSources, type ApiServerSourceObject } from '../../shared/mesh/apiserversource.ts'
 import { createKubeConfig } from '../../shared/kubernetes/client.ts'
@@ -103,10 +104,23 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     // The Secret every function mounts in the cluster (caretaker-proof-key): one key per run here.
     const proofKey = randomBytes(32).toString('base64')
     for (const spec of specs) started.push(await startFunctionProcess(spec, await functionEnv(spec.name, options, sandbox, sink, proofKey), log))
-    // The mesh's broker filter mints each Trigger's OIDC token as Knative does (TokenRequest on its ServiceAccount).
-    const oidc: MeshOidc = sandbox && eventingOidc === 'enabled'
-      ? { mode: 'enabled', tokens: (account, audience) => sandbox.kube.mintServiceAccountToken(account.namespace, account.name, { audiences: [audience] }) }
-      : { mode: 'disabled' }
+    // With OIDC on, Knative's Trigger reconciler creates each Trigger's OIDC ServiceAccount and the broker filter
+    // mints its token per target audience (TokenRequest, which fails for an account that does not exist).
+    let oidc: MeshOidc = { mode: 'disabled' }
+    if (sandbox && eventingOidc === 'enabled') {
+      for (const trigger of (await loadManifests(options.triggersDir)).triggers) {
+        const account = triggerOidcServiceAccount(trigger)
+        if (sandbox.kube.store.get('v1', 'ServiceAccount', account.namespace, account.name)) continue
+        sandbox.kube.store.seed({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { ...account, labels: { 'eventing.knative.dev/oidc': 'enabled' } } })
+      }
+      oidc = {
+        mode: 'enabled',
+        tokens: (account, audience) => {
+          if (!sandbox.kube.store.get('v1', 'ServiceAccount', account.namespace, account.name)) throw new Error(`serviceaccounts "${account.name}" not found`)
+          return sandbox.kube.mintServiceAccountToken(account.namespace, account.name, { audiences: [audience] })
+        },
+      }
+    }
     const mesh = await startMesh({
       oidc,
       dir: options.triggersDir,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { spawnNode } from '../harness/process.ts'
 import { startReceiver } from '../mesh/receiver.ts'
 
@@ -73,6 +73,11 @@ spec:
   t.equal(health.status, 200, 'the simulated Vault is unsealed and active')
   t.notMatch(JSON.stringify(proc.lines), new RegExp((await readFile(join(state, 'sandbox', 'vault-token'), 'utf8')).trim()), 'the Vault root token is in its file, never in a log line')
 
+  // The test function's ServiceAccount gets what every shipped function's gets in manifests/auth-rbac.yaml.
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
+  const subjects = [{ kind: 'ServiceAccount', name: 'echo', namespace: 'caretaker' }]
+  await rbac.createClusterRoleBinding({ body: { metadata: { name: 'echo-tokenreview' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'caretaker-tokenreview' }, subjects } })
+  await rbac.createNamespacedRoleBinding({ namespace: 'caretaker', body: { metadata: { name: 'echo-accessreview' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'caretaker-accessreview' }, subjects } })
   // A manual request (the sandbox's admin token, TokenReview and RBAC) enters the broker with a proof and
   // reaches the function; its reply goes back through the broker to the reply Trigger's subscriber.
   const sent = await fetch(`${functions.echo}/manual`, {
