@@ -127,3 +127,14 @@ t.test('the NetworkPolicy admits only the Knative data plane (and monitoring) to
   t.same(namespaces.sort(), ['istio-system', 'knative-serving', 'kourier-system', 'monitoring'],
     'the activator, the cluster-local gateways and monitoring: not knative-eventing (its broker filter goes through the gateway), nor any workload namespace')
 })
+
+t.test('every function that takes requests can send an authorized manual request into the Broker', async (t) => {
+  for (const svc of services) {
+    const container = (svc.spec as ServiceSpec).template.spec.containers[0]!
+    const name = container.args?.[0] ?? svc.metadata.name
+    const { default: module } = await import(join(root, 'functions', name, 'index.ts')) as { default: { definition: { accepts: readonly string[] } } }
+    if (!module.definition.accepts.some((type) => type.endsWith('.requested'))) continue
+    const sink = (container.env ?? []).find((e) => e.name === 'K_SINK')?.value
+    t.equal(sink, 'http://broker-ingress.knative-eventing.svc.cluster.local/caretaker/caretaker', `${name}: K_SINK is the caretaker Broker's ingress`)
+  }
+})
