@@ -15,11 +15,12 @@ import { createLogger } from '../shared/logger.ts'
 import { projectRoot } from './local/functions.ts'
 import { startLocalPlatform, type LocalPlatform } from './local/platform.ts'
 
-const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--config DIR] [--sandbox | --no-sandbox] [--apply]
+const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--config DIR] [--sandbox | --no-sandbox] [--apply] [--eventing-oidc disabled|enabled]
 
   --config DIR   one <function>.yaml per function (what its ConfigMap's config.yaml holds);
                  a function without one takes manifests/<function>/config.yaml (the sandbox: its demo config)
-  --apply        against a real cluster, let the functions act; without it they stay in dry-run`
+  --apply        against a real cluster, let the functions act; without it they stay in dry-run
+  --eventing-oidc  Knative Eventing's authentication-oidc, as the mesh and the functions reproduce it (default disabled)`
 
 function port(value: string, flag: string): number {
   const n = Number(value)
@@ -33,6 +34,26 @@ function shown(path: string): string {
   return rel && !rel.startsWith('..') ? rel : path
 }
 
+/** How to send a manual request: to the function's POST /manual with a Kubernetes token when there is an API server, else to the broker. */
+function manualExample(platform: LocalPlatform): string[] {
+  const verify = platform.functions.find((f) => f.name === 'verify-backup')
+  const ce = [
+    `      -H 'ce-specversion: 1.0' -H 'ce-id: manual-1' -H 'ce-source: /manual/you' \\`,
+    `      -H 'ce-type: dev.caretaker.backup.verify.requested' -H 'content-type: application/json' \\`,
+    `      -d '{"set":"postgresql"}'`,
+  ]
+  if (platform.sandbox && verify) {
+    const kubeconfig = shown(platform.sandbox.kubeconfigPath)
+    return [
+      '  Send one (a manual request: your Kubernetes token, checked by TokenReview and RBAC):',
+      `    curl -i -X POST ${verify.url}/manual \\`,
+      `      -H "Authorization: Bearer $(kubectl --kubeconfig ${kubeconfig} config view --raw -o jsonpath='{.users[0].user.token}')" \\`,
+      ...ce,
+    ]
+  }
+  return ['  Send one (a manual request, binary-mode CloudEvent):', `    curl -i -X POST ${platform.brokerUrl} \\`, ...ce]
+}
+
 function banner(platform: LocalPlatform): string {
   const lines = [
     '',
@@ -41,11 +62,7 @@ function banner(platform: LocalPlatform): string {
     `  Send events to the broker:  ${platform.brokerUrl}`,
     `  Functions:                  ${platform.functions.length === 0 ? '(none in functions/ yet)' : platform.functions.map((f) => `${f.name} ${f.url}`).join(', ')}`,
     '',
-    '  Send one (a manual request, binary-mode CloudEvent):',
-    `    curl -i -X POST ${platform.brokerUrl} \\`,
-    `      -H 'ce-specversion: 1.0' -H 'ce-id: manual-1' -H 'ce-source: /manual/you' \\`,
-    `      -H 'ce-type: dev.caretaker.backup.verify.requested' -H 'content-type: application/json' \\`,
-    `      -d '{"set":"postgresql"}'`,
+    ...manualExample(platform),
   ]
   if (platform.sandbox) {
     lines.push(
@@ -85,6 +102,8 @@ async function main(): Promise<void> {
         'no-sandbox': { type: 'boolean' },
         config: { type: 'string' },
         apply: { type: 'boolean' },
+        // Knative Eventing's config-features authentication-oidc, reproduced by the mesh and the functions.
+        'eventing-oidc': { type: 'string', default: process.env.CARETAKER_EVENTING_OIDC || 'disabled' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -96,6 +115,12 @@ async function main(): Promise<void> {
   }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`)
+    return
+  }
+  const eventingOidc = values['eventing-oidc']
+  if (eventingOidc !== 'disabled' && eventingOidc !== 'enabled') {
+    process.stderr.write(`--eventing-oidc must be disabled or enabled (config-features authentication-oidc), not ${JSON.stringify(eventingOidc)}\n${USAGE}\n`)
+    process.exitCode = 2
     return
   }
   let platform: LocalPlatform
@@ -111,6 +136,7 @@ async function main(): Promise<void> {
       sandbox: values.sandbox ? 'always' : values['no-sandbox'] ? 'never' : 'auto',
       ...(values.config ? { configDir: resolve(values.config) } : {}),
       apply: values.apply === true,
+      eventingOidc,
       env: process.env,
       logger: log,
     })
@@ -125,6 +151,7 @@ async function main(): Promise<void> {
   log.info({
     ingress: platform.ingressUrl,
     broker: platform.brokerUrl,
+    eventing_oidc: eventingOidc,
     functions: Object.fromEntries(platform.functions.map((f) => [f.name, f.url])),
     dry_run: platform.dryRun,
     configs: Object.fromEntries([...platform.configs].map(([name, c]) => [name, c.source])),

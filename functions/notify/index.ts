@@ -64,6 +64,8 @@ export default defineFunction<NotifyConfig>({
   configSchema,
   // The dead-letter sink of the Broker and every Trigger (see dead-letter.ts).
   httpPath: '/dead-letter',
+  // Knative sends dead letters as it sends events: authenticated as POST / is.
+  httpPathSender: 'knative',
   setup({ config, log, metrics: registry, vault, dryRunDefault }) {
     checkConfig(config)
     const metrics = new NotifyMetrics(registry)

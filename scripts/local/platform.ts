@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../shared/logger.ts'
-import { startMesh, type Mesh } from '../../shared/mesh/index.ts'
+import { startMesh, type Mesh, type MeshOidc } from '../../shared/mesh/index.ts'
+import type { EventingOidc } from '../../shared/runtime/auth.ts'
 import { loadManifests } from '../../shared/mesh/manifests.ts'
+import { triggerOidcServiceAccount } from '../../shared/mesh/oidc.ts'
 import { freePort } from '../../shared/process/ports.ts'
 import { loadApiServerSources, startApiServerSources, type ApiServerSourceObject } from '../../shared/mesh/apiserversource.ts'
 import { createKubeConfig } from '../../shared/kubernetes/client.ts'
@@ -36,6 +39,12 @@ export interface LocalPlatformOptions {
   readonly configDir?: string
   /** Against a real cluster, let the functions act; without it they are held in dry-run, whatever an event asks. */
   readonly apply?: boolean
+  /**
+   * Knative Eventing's `authentication-oidc` (config-features), reproduced by
+   * the mesh and the functions alike; `disabled` unless given, as Knative ships.
+   * `enabled` needs the sandbox (its API server mints the Triggers' tokens).
+   */
+  readonly eventingOidc?: EventingOidc
   readonly env: Readonly<Record<string, string | undefined>>
   readonly logger: Logger
 }
@@ -69,11 +78,11 @@ export function dryRunSetting(options: Pick<LocalPlatformOptions, 'apply' | 'env
 }
 
 /** The environment each function process gets. */
-async function functionEnv(name: string, options: LocalPlatformOptions, sandbox: Sandbox | undefined, sink: string, config: LocalConfig | undefined): Promise<Record<string, string>> {
+async function functionEnv(name: string, options: LocalPlatformOptions, sandbox: Sandbox | undefined, sink: string, config: LocalConfig | undefined, proofKey: string): Promise<Record<string, string>> {
   const pass = (keys: string[]): Record<string, string> =>
     Object.fromEntries(keys.flatMap((k) => (options.env[k] === undefined ? [] : [[k, options.env[k]!]])))
   const env: Record<string, string> = {
-    // Loopback only: the mesh is the only sender.
+    // Without the sandbox there is no API server here to check tokens: loopback only, the mesh is the only sender.
     CARETAKER_AUTH: 'none',
     // Events beyond the reply go to the broker, as a SinkBinding would send them.
     K_SINK: sink,
@@ -82,7 +91,13 @@ async function functionEnv(name: string, options: LocalPlatformOptions, sandbox:
   const dryRun = dryRunSetting(options, sandbox !== undefined)
   if (dryRun !== undefined) env.CARETAKER_DRY_RUN = dryRun
   if (sandbox) {
-    Object.assign(env, await sandbox.functionEnv(name))
+    Object.assign(env, await sandbox.functionEnv(name), {
+      // As in the cluster: deliveries authenticated as Knative makes them, manual runs by token and RBAC, requests by proof.
+      CARETAKER_AUTH: 'tokenreview',
+      CARETAKER_EVENTING_OIDC: options.eventingOidc ?? 'disabled',
+      CARETAKER_NAMESPACE: CARETAKER_NAMESPACE,
+      CARETAKER_PROOF_KEY: proofKey,
+    })
   } else {
     Object.assign(env, pass(['KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'VAULT_ADDR', 'VAULT_TOKEN', 'VAULT_NAMESPACE', 'CARETAKER_REDIS_URL']))
   }
@@ -94,6 +109,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const log = options.logger
   await mkdir(options.stateDir, { recursive: true })
   const useSandbox = options.sandbox === 'always' || (options.sandbox === 'auto' && !clusterConfigured(options.env))
+  const eventingOidc = options.eventingOidc ?? 'disabled'
+  if (eventingOidc === 'enabled' && !useSandbox) {
+    throw new Error('authentication-oidc enabled needs the sandbox: its API server mints the Triggers\' OIDC tokens (use --sandbox)')
+  }
   const sandbox = useSandbox
     ? await startSandbox({ stateDir: join(options.stateDir, 'sandbox'), kubePort: options.kubePort, vaultPort: options.vaultPort, manifestsDir: options.manifestsDir, logger: log })
     : undefined
@@ -115,8 +134,28 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       if (!options.apply && options.env.CARETAKER_DRY_RUN === 'false') log.warn('CARETAKER_DRY_RUN=false is not enough against a real cluster: the functions stay in dry-run unless started with --apply')
       for (const [name, config] of configs) log.info({ function: name, config: config.path, from: config.source }, 'config')
     }
-    for (const spec of specs) started.push(await startFunctionProcess(spec, await functionEnv(spec.name, options, sandbox, sink, configs.get(spec.name)), log))
+    // The Secret every function mounts in the cluster (caretaker-proof-key): one key per run here.
+    const proofKey = randomBytes(32).toString('base64')
+    for (const spec of specs) started.push(await startFunctionProcess(spec, await functionEnv(spec.name, options, sandbox, sink, configs.get(spec.name), proofKey), log))
+    // With OIDC on, Knative's Trigger reconciler creates each Trigger's OIDC ServiceAccount and the broker filter
+    // mints its token per target audience (TokenRequest, which fails for an account that does not exist).
+    let oidc: MeshOidc = { mode: 'disabled' }
+    if (sandbox && eventingOidc === 'enabled') {
+      for (const trigger of (await loadManifests(options.triggersDir)).triggers) {
+        const account = triggerOidcServiceAccount(trigger)
+        if (sandbox.kube.store.get('v1', 'ServiceAccount', account.namespace, account.name)) continue
+        sandbox.kube.store.seed({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { ...account, labels: { 'eventing.knative.dev/oidc': 'enabled' } } })
+      }
+      oidc = {
+        mode: 'enabled',
+        tokens: (account, audience) => {
+          if (!sandbox.kube.store.get('v1', 'ServiceAccount', account.namespace, account.name)) throw new Error(`serviceaccounts "${account.name}" not found`)
+          return sandbox.kube.mintServiceAccountToken(account.namespace, account.name, { audiences: [audience] })
+        },
+      }
+    }
     const mesh = await startMesh({
+      oidc,
       dir: options.triggersDir,
       services: Object.fromEntries(started.map((f) => [f.name, f.url])),
       port,

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.ts'
 import { deliverWithRetry, eventFromMessage, realSleep, sendOnce, withExtensions, type Sleep } from './delivery.ts'
 import { matchesTrigger } from './filters.ts'
 import type { BrokerObject, DeliverySpec, Destination, TriggerObject } from './manifests.ts'
+import { deliveryAuthorization, type MeshOidc } from './oidc.ts'
 
 /**
  * The local stand-in for a Knative MT broker: an ingress that accepts
@@ -38,6 +39,8 @@ export interface BrokerOptions {
   /** How many times a reply may be fed back before it is dropped; stops reply loops. */
   readonly hopLimit?: number
   readonly requestTimeoutMs?: number
+  /** Sender identity (config-features `authentication-oidc`); disabled when not given, as Knative ships. */
+  readonly oidc?: MeshOidc
 }
 
 interface BrokerAddress {
@@ -158,7 +161,11 @@ export class MeshBroker {
       await this.#deadLetter(trigger, event, delivery, { subscriber: undefined, attempts: 0, lastStatus: undefined, lastError: err instanceof Error ? err.message : String(err) })
       return
     }
-    const outcome = await deliverWithRetry(subscriber, event, delivery, { sleep: this.#sleep, timeoutMs: this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS })
+    const outcome = await deliverWithRetry(subscriber, event, delivery, {
+      sleep: this.#sleep,
+      timeoutMs: this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      authorization: () => deliveryAuthorization(this.#options.oidc, trigger, trigger.subscriber),
+    })
     if (!outcome.delivered) {
       await this.#deadLetter(trigger, event, delivery, {
         subscriber, attempts: outcome.attempts, lastStatus: outcome.lastStatus, ...(outcome.lastError ? { lastError: outcome.lastError } : {}), ...(outcome.lastBody ? { lastBody: outcome.lastBody } : {}),
@@ -193,7 +200,9 @@ export class MeshBroker {
           ...(failure.lastStatus !== undefined ? { knativeerrorcode: String(failure.lastStatus) } : {}),
           ...(lastBody ? { knativeerrordata: lastBody.toString('base64') } : {}),
         }
-        const sent = await sendOnce(sink, withExtensions(event, errorExtensions), this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+        // With OIDC on, the broker filter sends the dead letter with the Trigger's identity, for the sink's audience.
+        const authorization = await deliveryAuthorization(this.#options.oidc, trigger, delivery.deadLetterSink)
+        const sent = await sendOnce(sink, withExtensions(event, errorExtensions), this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, authorization)
         sinkStatus = sent.status
         if (sent.status === undefined) sinkError = sent.error
       } catch (err) {

@@ -217,7 +217,10 @@ const NOT_HEADERS = new Set(['data', 'data_base64', 'datacontenttype'])
  * Unicode; written as is, Node would refuse it outright.)
  */
 function wireValue(value: string): string {
-  return /^[\x00-\xff]*$/.test(value) ? value : Buffer.from(value, 'utf8').toString('latin1')
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 0xff) return Buffer.from(value, 'utf8').toString('latin1')
+  }
+  return value
 }
 
 export function toBinaryRequest(event: CloudEvent<unknown>): BinaryRequest {
@@ -258,13 +261,19 @@ export interface SendResult {
 /** Knative's limit on the response body it copies into a dead letter's knativeerrordata. */
 export const KNATIVE_ERROR_DATA_MAX = 1024
 
-export async function sendOnce(url: string, event: CloudEvent<unknown>, timeoutMs: number): Promise<SendResult> {
+/**
+ * One POST of an event. `authorization` is the only header beyond the
+ * event's own: the sender's OIDC token when Eventing's OIDC is on (see
+ * oidc.ts); nothing of the request that brought the event to the Broker is
+ * passed on, as Knative's broker filter passes none of it either.
+ */
+export async function sendOnce(url: string, event: CloudEvent<unknown>, timeoutMs: number, authorization?: string): Promise<SendResult> {
   const request = toBinaryRequest(event)
   let response: Response
   try {
     response = await fetch(url, {
       method: 'POST',
-      headers: request.headers,
+      headers: authorization === undefined ? request.headers : { ...request.headers, authorization },
       ...(request.body === undefined ? {} : { body: request.body }),
       signal: AbortSignal.timeout(timeoutMs),
     })
@@ -298,6 +307,8 @@ export interface DeliveryOutcome {
 export interface DeliveryOptions {
   readonly sleep: Sleep
   readonly timeoutMs: number
+  /** The Authorization header of each attempt (a Trigger's OIDC token), or none. */
+  readonly authorization?: () => Promise<string | undefined>
 }
 
 /** Sends with the Trigger's delivery spec: 1 + retry attempts, backoff between them. */
@@ -313,7 +324,15 @@ export async function deliverWithRetry(url: string, event: CloudEvent<unknown>, 
       delaysMs.push(wait)
       await options.sleep(wait)
     }
-    last = await sendOnce(url, event, options.timeoutMs)
+    let authorization: string | undefined
+    try {
+      authorization = await options.authorization?.()
+    } catch (err) {
+      // Knative's dispatcher fails the attempt when it cannot get a JWT (createRequest: "could not get JWT").
+      last = { status: undefined, error: `could not get JWT: ${err instanceof Error ? err.message : String(err)}` }
+      continue
+    }
+    last = await sendOnce(url, event, options.timeoutMs, authorization)
     if (last.status !== undefined && last.status >= 200 && last.status < 300) {
       return {
         delivered: true, attempts: attempt, lastStatus: last.status, delaysMs,

@@ -2,6 +2,7 @@ import type { Logger } from '../logger.ts'
 import { MeshBroker, type DeadLetterRecord } from './broker.ts'
 import { sendOnce, type Sleep } from './delivery.ts'
 import { loadManifests } from './manifests.ts'
+import type { MeshOidc } from './oidc.ts'
 import { PingScheduler, systemClock, type Clock } from './pingsource.ts'
 
 /**
@@ -25,6 +26,8 @@ export interface MeshOptions {
   readonly deadLetterFile?: string
   readonly hopLimit?: number
   readonly requestTimeoutMs?: number
+  /** Knative Eventing's `authentication-oidc` (config-features): `disabled` unless given, as Knative ships. */
+  readonly oidc?: MeshOidc
 }
 
 export interface Mesh {
@@ -50,6 +53,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     ...(options.deadLetterFile ? { deadLetterFile: options.deadLetterFile } : {}),
     ...(options.hopLimit === undefined ? {} : { hopLimit: options.hopLimit }),
     ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+    ...(options.oidc ? { oidc: options.oidc } : {}),
   })
   const ingressUrl = await broker.listen(options.port ?? 0, options.host ?? '127.0.0.1')
   const pingSources = new PingScheduler({
@@ -86,3 +90,4 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
 export { MeshBroker, PingScheduler }
 export type { DeadLetterRecord, Clock }
 export { ManualClock } from './pingsource.ts'
+export type { MeshOidc, TokenSource } from './oidc.ts'

@@ -21,6 +21,8 @@ export interface ObjectRef {
 export interface Destination {
   readonly ref?: ObjectRef
   readonly uri?: string
+  /** The OIDC audience to mint the sender's token for (a Knative Service announces none of its own). */
+  readonly audience?: string
 }
 
 export type BackoffPolicy = 'linear' | 'exponential'
@@ -126,7 +128,8 @@ export function parseDestination(raw: unknown, where: string): Destination {
   }
   if (!ref && (uri === undefined || uri === '')) throw invalid(where, 'needs ref or uri')
   if (!ref && uri !== undefined && !URL.canParse(uri)) throw invalid(`${where}.uri`, `expected an absolute URL, got ${JSON.stringify(uri)}`)
-  return { ...(ref ? { ref } : {}), ...(uri === undefined || uri === '' ? {} : { uri }) }
+  const audience = optionalString(raw, 'audience', where)
+  return { ...(ref ? { ref } : {}), ...(uri === undefined || uri === '' ? {} : { uri }), ...(audience ? { audience } : {}) }
 }
 
 export function parseDelivery(raw: Record<string, unknown> | undefined, where: string): DeliverySpec | undefined {

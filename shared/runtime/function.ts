@@ -95,6 +95,13 @@ export interface FunctionDefinition<C> {
    * own authentication (a webhook's sender has no Knative identity).
    */
   httpPath?: string
+  /**
+   * Who posts to `httpPath`: `knative` (a dead-letter sink, say) is
+   * authenticated by the runtime exactly as `POST /`; `external` (the
+   * default: a webhook whose sender has no Kubernetes identity) is left to
+   * the function.
+   */
+  httpPathSender?: 'knative' | 'external'
   /** Types not in the shared catalogue (a test's own function). */
   eventTypes?: readonly EventTypeDefinition[]
   setup(deps: FunctionDeps<C>): FunctionInstance | Promise<FunctionInstance>

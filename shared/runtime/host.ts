@@ -1,10 +1,11 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import { createLogger, type Logger } from '../logger.ts'
-import { NoAuthenticator, StaticTokenAuthenticator, TokenReviewAuthenticator, type Authenticator } from './auth.ts'
+import { KnativeDeliveryAuthenticator, NoAuthenticator, RbacAuthorizer, StaticTokenAuthenticator, TokenReviewAuthenticator, type Authenticator } from './auth.ts'
+import { isRequestType, PROOF, ProofKey } from './proof.ts'
 import type { FunctionModule } from './function.ts'
 import { MemoryIdempotencyStore, RedisIdempotencyStore, type IdempotencyStore } from './idempotency.ts'
 import { RuntimeMetrics } from './metrics.ts'
-import { buildRuntime, type Runtime } from './server.ts'
+import { buildRuntime, type ManualEntry, type Runtime } from './server.ts'
 import { createEventSink } from './sink.ts'
 import type { RuntimeSettings } from './settings.ts'
 
@@ -34,8 +35,15 @@ function createAuthenticator(settings: RuntimeSettings, kubeConfig: KubeConfig |
     case 'static':
       return new StaticTokenAuthenticator(settings.auth.token ?? '')
     case 'tokenreview':
-      return new TokenReviewAuthenticator(kubeConfig!, { allowed: settings.auth.allowed, audience: settings.auth.audience })
+      return new KnativeDeliveryAuthenticator(settings.auth.eventingOidc,
+        new TokenReviewAuthenticator(kubeConfig!, { allowed: settings.auth.allowed, ...(settings.auth.audience ? { audience: settings.auth.audience } : {}) }))
   }
+}
+
+/** The manual entry: any identity the API server authenticates (its own audience), then RBAC. */
+function createManualEntry(settings: RuntimeSettings, kubeConfig: KubeConfig | undefined): ManualEntry | undefined {
+  if (settings.auth.mode !== 'tokenreview' || !kubeConfig) return undefined
+  return { callers: new TokenReviewAuthenticator(kubeConfig, { allowed: undefined }), rbac: new RbacAuthorizer(kubeConfig), namespace: settings.auth.namespace }
 }
 
 // The Kubernetes client and the Redis client are loaded only by functions
@@ -65,9 +73,16 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
   const authenticator = options.authenticator ?? createAuthenticator(settings, kubeConfig)
   const idempotency = options.idempotency ?? await createIdempotencyStore(settings, kubeConfig)
   const metrics = new RuntimeMetrics(settings.functionName)
-  const sink = createEventSink(settings.sinkUrl, logger)
+  const proofs = settings.auth.proofKey ? new ProofKey(settings.auth.proofKey, { ttlSeconds: settings.auth.proofTtlSeconds }) : undefined
+  // A request this function emits (respond-to-alert asking for a rotation) carries its proof, signed as the function.
+  const sink = createEventSink(settings.sinkUrl, logger, proofs
+    ? { prepare: (e) => (isRequestType(e.type) && (e as unknown as Record<string, unknown>)[PROOF] === undefined ? proofs.sign(e, `caretaker/${settings.functionName}`) : e) }
+    : {})
+  const manual = createManualEntry(settings, kubeConfig)
   const runtime = buildRuntime({
     module, logger, authenticator, idempotency, metrics, sink,
+    ...(proofs ? { proofs } : {}),
+    ...(manual ? { manual } : {}),
     dryRun: settings.dryRun,
     bodyLimitBytes: settings.bodyLimitBytes,
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
@@ -87,7 +102,7 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
   })
   const address = await runtime.app.listen({ host: settings.host, port: settings.port })
   runtime.setReady(true)
-  logger.info({ address, auth: authenticator.mode, dry_run: settings.dryRun, accepts: module.definition.accepts }, 'function ready')
+  logger.info({ address, auth: authenticator.mode, eventing_oidc: settings.auth.eventingOidc, proofs: proofs !== undefined, dry_run: settings.dryRun, accepts: module.definition.accepts }, 'function ready')
   return {
     url: address.replace('[::1]', '127.0.0.1'),
     runtime,

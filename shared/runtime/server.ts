@@ -4,7 +4,8 @@ import type { CloudEvent } from 'cloudevents'
 import { CaretakerError, Errors, isCaretakerError, loggableUnexpected } from '../errors.ts'
 import { replyEvent } from '../events/reply.ts'
 import type { Logger } from '../logger.ts'
-import type { Authenticator, Identity } from './auth.ts'
+import type { Authenticator, Identity, RbacAuthorizer } from './auth.ts'
+import { isRequestType, PROOF_BY, type ProofKey } from './proof.ts'
 import { encodeHeaderValue, parseCloudEvent, toBinaryMessage } from './cloudevent-http.ts'
 import { eventDryRun, type FunctionModule } from './function.ts'
 import { idempotencyKey, type IdempotencyStore, type RecordedOutcome } from './idempotency.ts'
@@ -25,6 +26,24 @@ export interface RuntimeOptions {
   metrics?: RuntimeMetrics
   /** Where `context.emit` sends; without one, emitted events are only logged. */
   sink?: EventSink
+  /** Checks the proof every request event (`*.requested`) must carry; without one, requests are refused (but under `none`). */
+  proofs?: ProofKey
+  /** `POST /manual`: a caller's Kubernetes token, RBAC, then into the Broker with a proof. */
+  manual?: ManualEntry
+}
+
+export interface ManualEntry {
+  /** Authenticates the caller's bearer token (TokenReview, the API server's audience). */
+  callers: Authenticator
+  rbac: RbacAuthorizer
+  /** Caretaker's namespace: where the RBAC on its resources is bound. */
+  namespace: string
+}
+
+/** The RBAC verb of a request type: `dev.caretaker.secret.rotate.requested` is `rotate`. */
+export function requestVerb(type: string): string {
+  const parts = type.split('.')
+  return parts.length >= 2 ? parts[parts.length - 2]! : type
 }
 
 export type RuntimeApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>
@@ -185,6 +204,13 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
       metrics.received.inc({ function: name, type: typeLabel })
       log = log.child({ event: { id: event.id, type: event.type, source: event.source }, sender: identity.username })
       module.validator.check(event.type, event.data)
+      // A request acts: whoever could post it, it is trusted only with Caretaker's proof.
+      if (isRequestType(event.type) && authenticator.mode !== 'none') {
+        if (!options.proofs) {
+          throw new CaretakerError(Errors.Unauthenticated, `${name} has no proof key (CARETAKER_PROOF_KEY_FILE), so it cannot check that ${event.type} was asked for: refused`, { details: { reason: 'proof_key_missing' } })
+        }
+        log = log.child({ requested_by: options.proofs.verify(event) })
+      }
     } catch (err) {
       if (typeLabel === 'unknown' && type === 'unknown') metrics.received.inc({ function: name, type: 'unknown' })
       return reject(isCaretakerError(err) ? err : new CaretakerError(Errors.InvalidRequest, 'the request could not be read'))
@@ -239,12 +265,24 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
   app.post('/', handleEvent)
 
   // A function's plain-HTTP route (a webhook that is not a CloudEvent): same
-  // readiness, shutdown and error answers as events; the function authenticates.
+  // readiness, shutdown and error answers as events. A route Knative delivers
+  // to (httpPathSender 'knative', e.g. a dead-letter sink) is authenticated
+  // exactly as POST /; any other authenticates its own senders.
   const httpPath = module.definition.httpPath
   if (httpPath && httpPath !== '/') {
     app.post(httpPath, async (req, reply) => {
       if (shuttingDown) return send(reply, new CaretakerError(Errors.ShuttingDown, 'the function is shutting down; retry later'))
       if (!ready) return send(reply, new CaretakerError(Errors.NotReady, 'the function is not ready yet; retry later'))
+      if (module.definition.httpPathSender === 'knative') {
+        try {
+          const identity = await authenticator.authenticate(req.headers.authorization)
+          logger.debug({ path: httpPath, sender: identity.username }, 'delivery authenticated')
+        } catch (err) {
+          const e = isCaretakerError(err) ? err : new CaretakerError(Errors.Unauthenticated, 'the request could not be authenticated')
+          logger.warn({ path: httpPath, status: e.status, error: e.code, reason: e.message }, 'request rejected')
+          return send(reply, e)
+        }
+      }
       inFlight++
       try {
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)
@@ -260,6 +298,53 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
       }
     })
   }
+
+  // Manual runs: the caller's Kubernetes token (TokenReview), RBAC on the
+  // function's Caretaker resource for the request's verb (SubjectAccessReview),
+  // then the request enters the Broker carrying Caretaker's proof: the
+  // function acts when the Broker delivers it, like any other request.
+  const manual = options.manual
+  const requestTypes = module.definition.accepts.filter(isRequestType)
+  app.post('/manual', async (req, reply) => {
+    const started = process.hrtime.bigint()
+    let log = logger.child({ route: '/manual' })
+    const refuse = (err: CaretakerError): FastifyReply => {
+      log.warn({ status: err.status, error: err.code, reason: err.message, duration_ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'manual request refused')
+      return send(reply, err)
+    }
+    if (shuttingDown) return refuse(new CaretakerError(Errors.ShuttingDown, 'the function is shutting down; retry later'))
+    if (!ready) return refuse(new CaretakerError(Errors.NotReady, 'the function is not ready yet; retry later'))
+    if (!manual || requestTypes.length === 0) {
+      return refuse(new CaretakerError(Errors.NotFound, requestTypes.length === 0
+        ? `${name} takes no manual requests (it accepts no *.requested type)`
+        : `${name} takes manual requests only with Kubernetes authentication (CARETAKER_AUTH=tokenreview)`))
+    }
+    try {
+      const caller = await manual.callers.authenticate(req.headers.authorization)
+      log = log.child({ caller: caller.username })
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)
+      let event = parseCloudEvent(req.headers, body)
+      log = log.child({ event: { id: event.id, type: event.type, source: event.source } })
+      if (!isRequestType(event.type) || !module.validator.accepts(event.type)) {
+        throw new CaretakerError(Errors.UnknownEventType, `${name} takes manual requests of type ${requestTypes.join(', ')}, not ${event.type}`)
+      }
+      module.validator.check(event.type, event.data)
+      // A proof the caller brought is not theirs to give: Caretaker issues it below.
+      if ((event as unknown as Record<string, unknown>)[PROOF_BY] !== undefined) {
+        throw new CaretakerError(Errors.InvalidCloudEvent, 'a manual request must not carry caretakerproof, caretakerexpiry or caretakerby: Caretaker adds them')
+      }
+      const verb = requestVerb(event.type)
+      await manual.rbac.authorize(caller, { resource: name, verb, namespace: manual.namespace })
+      if (!options.proofs) throw new CaretakerError(Errors.DependencyUnavailable, `${name} has no proof key (CARETAKER_PROOF_KEY_FILE): it cannot vouch for the request`)
+      if (!sink.url) throw new CaretakerError(Errors.DependencyUnavailable, `${name} has no K_SINK (the Broker) to send the request to`)
+      event = options.proofs.sign(event, caller.username)
+      if (!(await sink.send(event))) throw new CaretakerError(Errors.DependencyUnavailable, 'the Broker did not take the request; retry')
+      log.info({ verb, duration_ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'manual request accepted and sent to the Broker')
+      return reply.code(202).header('content-type', 'application/json').send({ accepted: { id: event.id, source: event.source, type: event.type }, by: caller.username, verb })
+    } catch (err) {
+      return refuse(isCaretakerError(err) ? err : new CaretakerError(Errors.InvalidRequest, 'the request could not be read'))
+    }
+  })
 
   return {
     app,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { CaretakerError, Errors } from '../errors.ts'
+import { serviceAudience, TRIGGER_OIDC_SUFFIX, type EventingOidc } from './auth.ts'
 import type { KubernetesConnection } from '../kubernetes/client.ts'
 import { vaultSettingsFromEnv, type VaultSettings } from '../vault/settings.ts'
 
@@ -16,8 +17,17 @@ export interface RuntimeSettings {
   auth: {
     mode: 'tokenreview' | 'static' | 'none'
     token: string | undefined
+    /** Who may deliver with Eventing's OIDC on: by default every Trigger's OIDC identity in `namespace`. */
     allowed: string[]
+    /** The audience a delivery's token must carry: by default the one the Triggers name for this Knative Service. */
     audience: string | undefined
+    /** Mirrors knative-eventing's config-features `authentication-oidc`. */
+    eventingOidc: EventingOidc
+    /** Caretaker's namespace: its Knative Services, Triggers and RBAC resources. */
+    namespace: string
+    /** HMAC key of the proofs request events carry (shared/runtime/proof.ts); never logged. */
+    proofKey: string | undefined
+    proofTtlSeconds: number
   }
   kubernetes: KubernetesConnection | undefined
   dryRun: { default: boolean; locked: boolean }
@@ -120,10 +130,13 @@ export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): Ru
   }
   const token = secretFrom(env, 'CARETAKER_AUTH_TOKEN')
   if (mode === 'static' && !token) throw invalid('CARETAKER_AUTH_TOKEN', 'static auth needs a token (or CARETAKER_AUTH_TOKEN_FILE)')
-  const allowed = (env.CARETAKER_AUTH_ALLOWED ?? '').split(',').map((s) => s.trim()).filter(Boolean)
-  if (mode === 'tokenreview' && allowed.length === 0) {
-    throw invalid('CARETAKER_AUTH_ALLOWED', 'tokenreview auth needs a comma-separated allow-list of identities, e.g. system:serviceaccount:knative-eventing:*')
-  }
+  const namespace = env.CARETAKER_NAMESPACE || 'caretaker'
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) throw invalid('CARETAKER_NAMESPACE', `expected a namespace name, got ${JSON.stringify(namespace)}`)
+  const eventingOidc = oneOf(env, 'CARETAKER_EVENTING_OIDC', ['disabled', 'enabled'] as const, 'disabled')
+  const listed = (env.CARETAKER_AUTH_ALLOWED ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  const allowed = listed.length > 0 ? listed : [`system:serviceaccount:${namespace}:*${TRIGGER_OIDC_SUFFIX}`]
+  const proofKey = secretFrom(env, 'CARETAKER_PROOF_KEY')
+  if (proofKey !== undefined && Buffer.byteLength(proofKey) < 32) throw invalid('CARETAKER_PROOF_KEY', 'the proof key must be at least 32 bytes (e.g. openssl rand -base64 32)')
 
   let kubernetes: KubernetesConnection | undefined
   if (env.CARETAKER_KUBE_SERVER) kubernetes = { server: env.CARETAKER_KUBE_SERVER, token: secretFrom(env, 'CARETAKER_KUBE_TOKEN') ?? '' }
@@ -144,7 +157,11 @@ export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): Ru
     host,
     port: integer(env, 'PORT', 8080, 0, 65535),
     configPath: env.CARETAKER_CONFIG || undefined,
-    auth: { mode, token, allowed, audience: env.CARETAKER_AUTH_AUDIENCE || undefined },
+    auth: {
+      mode, token, allowed, eventingOidc, namespace, proofKey,
+      audience: env.CARETAKER_AUTH_AUDIENCE || (mode === 'tokenreview' ? serviceAudience(namespace, name) : undefined),
+      proofTtlSeconds: integer(env, 'CARETAKER_PROOF_TTL', 3600, 60, 7 * 86400),
+    },
     kubernetes,
     dryRun: { default: dryRun !== 'false', locked: dryRun === 'force' },
     idempotency: { store, redisUrl, ttlSeconds: integer(env, 'CARETAKER_IDEMPOTENCY_TTL', 86400, 60, 30 * 86400), namespace: podNamespace(env) },

@@ -18,6 +18,8 @@ export interface EventSink {
 }
 
 export interface HttpSinkOptions {
+  /** Applied to each event before it is sent (the runtime signs request events with it). */
+  readonly prepare?: (event: CloudEvent<unknown>) => CloudEvent<unknown>
   readonly attempts?: number
   readonly backoffMs?: number
   readonly timeoutMs?: number
@@ -58,7 +60,7 @@ export function createEventSink(url: string | undefined, logger: Logger, options
         logger.debug({ event: { id: event.id, type: event.type } }, 'no K_SINK: event not sent')
         return false
       }
-      const message = toBinaryMessage(event)
+      const message = toBinaryMessage(options.prepare ? options.prepare(event) : event)
       let last = ''
       for (let attempt = 1; attempt <= attempts; attempt++) {
         try {

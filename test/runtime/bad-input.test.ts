@@ -46,13 +46,18 @@ t.test('authentication with a static token', async (t) => {
   const fn = await startTestFunction(echo, { env: { CARETAKER_AUTH: 'static', CARETAKER_AUTH_TOKEN: token } })
   t.teardown(() => fn.stop())
   const body = JSON.stringify({ message: 'x' })
-  const none = await fetch(fn.url, { method: 'POST', headers: binaryHeaders(TYPE), body })
+  // A tick, not a request: a request needs Caretaker's proof besides (test/mesh/trust.test.ts).
+  const PING = 'dev.knative.sources.ping'
+  const none = await fetch(fn.url, { method: 'POST', headers: binaryHeaders(PING), body })
   t.equal(none.status, 401)
   t.equal(((await none.json()) as { error: string }).error, 'unauthenticated')
-  const wrong = await fetch(fn.url, { method: 'POST', headers: binaryHeaders(TYPE, { authorization: 'Bearer not-the-token-at-all' }), body })
+  const wrong = await fetch(fn.url, { method: 'POST', headers: binaryHeaders(PING, { authorization: 'Bearer not-the-token-at-all' }), body })
   t.equal(wrong.status, 401)
-  const right = await fetch(fn.url, { method: 'POST', headers: binaryHeaders(TYPE, { authorization: `Bearer ${token}` }), body })
+  const right = await fetch(fn.url, { method: 'POST', headers: binaryHeaders(PING, { authorization: `Bearer ${token}` }), body })
   t.equal(right.status, 200)
+  const unproven = await fetch(fn.url, { method: 'POST', headers: binaryHeaders(TYPE, { authorization: `Bearer ${token}` }), body })
+  t.equal(unproven.status, 401, 'a request without a Caretaker proof is refused, token or not')
+  t.match(await unproven.json(), { error: 'unauthenticated', details: { reason: 'proof_key_missing' } })
   t.notMatch(fn.logText(), /not-the-token-at-all|a-static-token-of-some-length/, 'tokens are never logged')
   const health = await fetch(`${fn.url}/health/readiness`)
   t.equal(health.status, 200, 'probes need no token')
@@ -61,7 +66,13 @@ t.test('authentication with a static token', async (t) => {
 t.test('settings refuse unsafe or malformed values with the variable named', async (t) => {
   const { parseSettings } = await import('../../shared/runtime/settings.ts')
   t.throws(() => parseSettings({ CARETAKER_AUTH: 'none', HOST: '0.0.0.0' }, 'echo'), { code: 'invalid_config', message: /CARETAKER_AUTH: "none" is allowed only when listening on loopback/ })
-  t.throws(() => parseSettings({ CARETAKER_AUTH: 'tokenreview', CARETAKER_KUBE_SERVER: 'http://127.0.0.1:1' }, 'echo'), { message: /CARETAKER_AUTH_ALLOWED/ })
+  t.throws(() => parseSettings({ CARETAKER_AUTH: 'tokenreview' }, 'echo'), { message: /tokenreview auth needs a Kubernetes API/ })
+  t.throws(() => parseSettings({ CARETAKER_AUTH: 'tokenreview', CARETAKER_KUBE_SERVER: 'http://127.0.0.1:1', CARETAKER_EVENTING_OIDC: 'on' }, 'echo'), { message: /CARETAKER_EVENTING_OIDC: expected one of disabled, enabled/ })
+  t.throws(() => parseSettings({ CARETAKER_AUTH: 'tokenreview', CARETAKER_KUBE_SERVER: 'http://127.0.0.1:1', CARETAKER_PROOF_KEY: 'short' }, 'echo'), { message: /CARETAKER_PROOF_KEY: the proof key must be at least 32 bytes/ })
+  const knative = parseSettings({ CARETAKER_AUTH: 'tokenreview', CARETAKER_KUBE_SERVER: 'http://127.0.0.1:1' }, 'echo')
+  t.same({ oidc: knative.auth.eventingOidc, audience: knative.auth.audience, allowed: knative.auth.allowed }, {
+    oidc: 'disabled', audience: 'serving.knative.dev/service/caretaker/echo', allowed: ['system:serviceaccount:caretaker:*-oidc-eventing.knative.dev-trigger'],
+  }, 'tokenreview defaults: Knative\'s default (OIDC off); with it on, the audience its Trigger names and every Trigger\'s OIDC identity')
   t.throws(() => parseSettings({ CARETAKER_AUTH: 'static', HOST: '127.0.0.1' }, 'echo'), { message: /CARETAKER_AUTH_TOKEN/ })
   t.throws(() => parseSettings({ CARETAKER_AUTH: 'none', HOST: '127.0.0.1', PORT: 'eighty' }, 'echo'), { message: /PORT: expected a whole number/ })
   t.throws(() => parseSettings({ CARETAKER_AUTH: 'none', HOST: '127.0.0.1', CARETAKER_DRY_RUN: 'yes' }, 'echo'), { message: /CARETAKER_DRY_RUN: expected one of true, false, force/ })

@@ -3,17 +3,20 @@ import echo, { invocations } from '../fixtures/functions/echo.ts'
 import { binaryHeaders, startTestFunction } from '../harness/function.ts'
 import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
 
-const TYPE = 'dev.caretaker.test.echo.requested'
+// A delivery, not a request: requests need a proof besides (test/mesh/trust.test.ts).
+const TYPE = 'dev.knative.sources.ping'
 const AUDIENCE = 'caretaker-echo'
 
-// What Knative Eventing's OIDC sender identity sends: a ServiceAccount token
-// for the receiver's audience, checked by TokenReview against the API server.
+// What Knative Eventing's OIDC sender identity sends (authentication-oidc
+// enabled): a ServiceAccount token for the receiver's audience, checked by
+// TokenReview against the API server, from an allowed identity.
 t.test('TokenReview authentication with an allow-list and an audience', async (t) => {
   const kube = await startKubernetesSimulator()
   t.teardown(() => kube.close())
   const fn = await startTestFunction(echo, {
     env: {
       CARETAKER_AUTH: 'tokenreview',
+      CARETAKER_EVENTING_OIDC: 'enabled',
       CARETAKER_AUTH_ALLOWED: 'system:serviceaccount:knative-eventing:*, system:serviceaccount:ops:runbook-cli',
       CARETAKER_AUTH_AUDIENCE: AUDIENCE,
       CARETAKER_KUBE_SERVER: kube.url,
@@ -68,6 +71,7 @@ t.test('the TokenReview API being down is a 503 the sender retries, not a 401', 
   const fn = await startTestFunction(echo, {
     env: {
       CARETAKER_AUTH: 'tokenreview',
+      CARETAKER_EVENTING_OIDC: 'enabled',
       CARETAKER_AUTH_ALLOWED: 'system:serviceaccount:knative-eventing:*',
       CARETAKER_KUBE_SERVER: kube.url,
       CARETAKER_KUBE_TOKEN: kube.token,

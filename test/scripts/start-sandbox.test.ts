@@ -27,10 +27,17 @@ t.test('the shipped functions and triggers work against the sandbox', async (t) 
   const batch = kc.makeApiClient(BatchV1Api)
   const core = kc.makeApiClient(CoreV1Api)
 
-  // A manual request through the broker: the demo's newest PostgreSQL dump was cut short.
-  const res = await fetch(broker, {
+  // A request posted straight to the broker carries no proof: verify-backup refuses it, it is dead-lettered.
+  const headers = { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-source': '/test/sandbox', 'ce-type': 'dev.caretaker.backup.verify.requested' }
+  const unproven = await fetch(broker, { method: 'POST', headers: { ...headers, 'ce-id': 'sandbox-0' }, body: JSON.stringify({ set: 'postgresql' }) })
+  t.equal(unproven.status, 202, 'the broker takes it')
+  const refused = await proc.waitForLine((l) => l.msg === 'event rejected' && (l.event as { id?: string } | undefined)?.id === 'sandbox-0', 60_000)
+  t.equal(refused.error, 'unauthenticated', 'verify-backup refuses a request without a Caretaker proof')
+  // A manual request, as the banner shows it: the sandbox's admin token, checked by TokenReview and RBAC.
+  const verifyUrl = (ready.functions as Record<string, string>)['verify-backup']!
+  const res = await fetch(`${verifyUrl}/manual`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'sandbox-1', 'ce-source': '/test/sandbox', 'ce-type': 'dev.caretaker.backup.verify.requested' },
+    headers: { ...headers, 'ce-id': 'sandbox-1', authorization: `Bearer ${kc.getCurrentUser()!.token!}` },
     body: JSON.stringify({ set: 'postgresql' }),
   })
   t.equal(res.status, 202)

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { spawnNode } from '../harness/process.ts'
 import { startReceiver } from '../mesh/receiver.ts'
 
@@ -51,6 +51,7 @@ spec:
 
   const ready = await proc.waitForLine((l) => l.msg === 'caretaker ready', 60_000)
   const broker = String(ready.broker)
+  t.equal(ready.eventing_oidc, 'disabled', 'Knative Eventing\'s default: authentication-oidc disabled')
   const functions = ready.functions as Record<string, string>
   const sandbox = ready.sandbox as { kubernetes: string; vault: string; kubeconfig: string; backups: string }
   t.match(broker, /^http:\/\/127\.0\.0\.1:\d+\/caretaker\/caretaker$/, 'the broker ingress is on loopback')
@@ -72,17 +73,23 @@ spec:
   t.equal(health.status, 200, 'the simulated Vault is unsealed and active')
   t.notMatch(JSON.stringify(proc.lines), new RegExp((await readFile(join(state, 'sandbox', 'vault-token'), 'utf8')).trim()), 'the Vault root token is in its file, never in a log line')
 
-  // A request through the broker reaches the function; its reply goes back
-  // through the broker to the reply Trigger's subscriber.
-  const sent = await fetch(broker, {
+  // The test function's ServiceAccount gets what every shipped function's gets in manifests/auth-rbac.yaml.
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
+  const subjects = [{ kind: 'ServiceAccount', name: 'echo', namespace: 'caretaker' }]
+  await rbac.createClusterRoleBinding({ body: { metadata: { name: 'echo-tokenreview' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'caretaker-tokenreview' }, subjects } })
+  await rbac.createNamespacedRoleBinding({ namespace: 'caretaker', body: { metadata: { name: 'echo-accessreview' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'caretaker-accessreview' }, subjects } })
+  // A manual request (the sandbox's admin token, TokenReview and RBAC) enters the broker with a proof and
+  // reaches the function; its reply goes back through the broker to the reply Trigger's subscriber.
+  const sent = await fetch(`${functions.echo}/manual`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'start-1',
       'ce-source': '/test/start', 'ce-type': 'dev.caretaker.test.echo.requested',
+      authorization: `Bearer ${kc.getCurrentUser()!.token!}`,
     },
     body: JSON.stringify({ message: 'through the mesh' }),
   })
-  t.equal(sent.status, 202, 'the broker accepts the event')
+  t.equal(sent.status, 202, 'the manual request is accepted and sent to the broker')
   const deadline = Date.now() + 20_000
   while (receiver.on('/replies').length === 0 && Date.now() < deadline) await sleep(50)
   const reply = receiver.on('/replies')[0]

@@ -35,8 +35,8 @@ t.test('the triggers route each trigger to renew-certificate', async (t) => {
   t.equal(ours.length, 3)
   const routed = (attrs: Record<string, string>) => ours.filter((tr) => matchesTrigger(tr.filter, attrs)).map((tr) => tr.name)
   const api = 'https://10.96.0.1:443'
-  t.same(routed({ type: 'dev.knative.apiserver.resource.update', kind: 'Certificate', source: api }), ['renew-certificate-certificates'])
-  t.same(routed({ type: 'dev.knative.apiserver.ref.add', kind: 'Certificate', source: api }), ['renew-certificate-certificates'], 'Reference mode too')
+  t.same(routed({ type: 'dev.knative.apiserver.resource.update', kind: 'Certificate', source: api }), ['renew-certificate-certs'])
+  t.same(routed({ type: 'dev.knative.apiserver.ref.add', kind: 'Certificate', source: api }), ['renew-certificate-certs'], 'Reference mode too')
   t.same(routed({ type: 'dev.knative.apiserver.resource.delete', kind: 'Certificate', source: api }), [], 'deleted Certificates are not sent')
   t.same(routed({ type: 'dev.knative.apiserver.resource.add', kind: 'Event', source: api }), ['renew-certificate-events'])
   t.same(routed({ type: 'dev.knative.apiserver.resource.update', kind: 'Event', source: api }), ['renew-certificate-events'])
