@@ -66,6 +66,27 @@ export class Vault {
     return { data, version: res.data?.metadata?.version ?? 0, customMetadata: res.data?.metadata?.custom_metadata ?? {} }
   }
 
+  /** Like readKv, but a secret that does not exist (or whose latest version is deleted) is undefined instead of an error. */
+  async readKvIfPresent(mount: string, path: string): Promise<KvSecret | undefined> {
+    try {
+      return await this.readKv(mount, path)
+    } catch (err) {
+      if (err instanceof CaretakerError && err.message.startsWith('vault: no secret at ')) return undefined
+      throw err
+    }
+  }
+
+  /** Deletes a KV v2 secret with every version and its metadata (`DELETE <mount>/metadata/<path>`); one already gone is fine. */
+  async deleteKvAll(mount: string, path: string): Promise<void> {
+    const client = await this.#authenticated()
+    try {
+      await client.delete(`${mount}/metadata/${path}`)
+    } catch (err) {
+      if (statusOf(err) === 404) return
+      throw writeError(err, `deleting ${mount}/${path}`)
+    }
+  }
+
   /**
    * Writes a new version of a KV v2 secret, with check-and-set on `cas` (the
    * version read before; 0 for a secret that must not exist yet). Returns
