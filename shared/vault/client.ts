@@ -59,7 +59,7 @@ export class Vault {
       const status = statusOf(err)
       if (status === 404) throw new CaretakerError(Errors.DependencyFailed, `vault: no secret at ${mount}/${path}`)
       if (status === 403) throw new CaretakerError(Errors.DependencyFailed, `vault: reading ${mount}/${path} is not allowed for this identity`)
-      throw new CaretakerError(Errors.DependencyUnavailable, `vault: reading ${mount}/${path} failed (${status ? `HTTP ${status}` : 'unreachable'})`)
+      throw new CaretakerError(Errors.DependencyUnavailable, `vault: reading ${mount}/${path} failed (${status === 503 ? 'HTTP 503: sealed or in standby' : status ? `HTTP ${status}` : 'unreachable'})`)
     }
     const data: Record<string, string> = {}
     for (const [k, v] of Object.entries(res.data?.data ?? {})) data[k] = String(v)
