@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseDuration } from '../../shared/duration.ts'
-import { CaretakerError, loggableUnexpected } from '../../shared/errors.ts'
+import { CaretakerError, Errors, loggableUnexpected } from '../../shared/errors.ts'
 import { SecretValue, type Logger } from '../../shared/logger.ts'
 import type { KvSecret, Vault } from '../../shared/vault/client.ts'
 import { ROTATED_AT_KEY, type RotateSecretConfig, type SecretPolicy, type Workload } from './config.ts'
@@ -112,6 +112,14 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     const reason = attempt.released
       ? `another rotation of ${policy.name} holds its lock (${where}) and finished while this one waited; this request changed nothing`
       : `another rotation of ${policy.name} holds its lock (${where}) and is alive (it renews the Lease); this request changed nothing. Should that holder stop, the next one to take the Lease finishes or undoes its work`
+    if (!attempt.released && run.requestKey) {
+      // This very request's rotation still running elsewhere (its first delivery timed out, say): retry later
+      // for its true outcome, which Vault records (already-rotated), instead of a lock failure that ends the retries.
+      const journal = await readJournal(vault, journalAt).catch(() => undefined)
+      if (journal?.state.requestKey === run.requestKey) {
+        throw new CaretakerError(Errors.EventInProgress, `this request's rotation of ${policy.name} is still running (${where}); retry later: once it has finished, a redelivery finds it done (already rotated) or, had it been rolled back, rotates`)
+      }
+    }
     steps.push({ step: 'lock', ok: false, durationMs: Date.now() - started, message: reason })
     return { outcome: 'failed', failedStep: 'lock', rolledBack: true, data: { ...base, failedStep: 'lock', reason, changed: false, rolledBack: true, credentialInVault: 'previous', rollback: [], heldBy: attempt.holder, ...(attempt.step ? { heldAtStep: attempt.step } : {}), steps, durationMs: Date.now() - started } }
   }
