@@ -27,7 +27,7 @@ import { sha256, startPlatform } from './platform.ts'
 
 const skip = postgresSkipReason() || redisSkipReason()
 // 40 kills, each with a process started for it and a Lease to wait out.
-t.setTimeout(900_000)
+t.setTimeout(2_400_000)
 if (skip) {
   t.pass(`skipped: ${skip}`)
 } else {
