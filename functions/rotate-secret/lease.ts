@@ -31,7 +31,12 @@ export interface SecretLock {
   readonly lost: boolean
   /** Records the step reached (and renews); throws LeaseLost when the Lease is no longer ours. */
   record(step: string): Promise<void>
-  release(): Promise<void>
+  /**
+   * Gives the Lease up: deleted; or, with `keepRecord` (a journal is left
+   * for the next holder), freed (no holder) with its step record kept, so
+   * the next holder can say where the cut-off rotation stopped.
+   */
+  release(options?: { keepRecord?: boolean }): Promise<void>
 }
 
 export class LeaseLost extends Error {
@@ -103,7 +108,7 @@ export async function acquireLease(kubeConfig: KubeConfig, namespace: string, se
     try {
       // Taking over an expired Lease: the resourceVersion makes a race with another taker a 409.
       lease = await api.replaceNamespacedLease({ namespace, name, body: { ...existing, spec: { ...spec(), leaseTransitions: (existing.spec?.leaseTransitions ?? 0) + 1 } } })
-      if (existing.spec?.holderIdentity) takenOver = { holder: existing.spec.holderIdentity, step: stepOf(existing), renewedAt: renewedAtOf(existing) }
+      if (existing.spec?.holderIdentity || stepOf(existing)) takenOver = { holder: existing.spec?.holderIdentity || 'none (released with its journal kept)', step: stepOf(existing), renewedAt: renewedAtOf(existing) }
     } catch (replaceErr) {
       if (kubernetesStatusCode(replaceErr) === 409) return { acquired: false, holder: 'another rotation (taken over just now)', renewedAt: null, step: null }
       throw kubernetesError(replaceErr, `take over Lease ${namespace}/${name}`)
@@ -145,7 +150,7 @@ export async function acquireLease(kubeConfig: KubeConfig, namespace: string, se
       async record(step) {
         await write({ [STEP_ANNOTATION]: step })
       },
-      async release() {
+      async release(options = {}) {
         clearInterval(timer)
         await queue
         if (lost) return
@@ -153,6 +158,12 @@ export async function acquireLease(kubeConfig: KubeConfig, namespace: string, se
           // Only our own Lease: one that expired and was taken over belongs to another rotation now.
           const latest = await api.readNamespacedLease({ namespace, name })
           if (latest.spec?.holderIdentity !== holder) return
+          if (options.keepRecord) {
+            // As client-go releases a Lease (leaderelection.go release()): no holder, so it is free at once.
+            const { holderIdentity: _, ...rest } = latest.spec
+            await api.replaceNamespacedLease({ namespace, name, body: { ...latest, spec: { ...rest, leaseDurationSeconds: 1, renewTime: now() } } })
+            return
+          }
           await api.deleteNamespacedLease({ namespace, name, body: { preconditions: { resourceVersion: latest.metadata?.resourceVersion } } })
         } catch {
           // Gone already, or unreachable: it expires on its own.

@@ -140,12 +140,15 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
   const rolledOut: Workload[] = []
   let recovered: Recovery | undefined
   let releaseLock = true
+  /** Whether this run ends with a journal left in Vault (then the Lease keeps its step record for the next holder). */
+  let journalLeft = false
 
-  const step = async <T>(name: Step, work: () => Promise<T>, describe: (result: T) => string): Promise<T> => {
+  /** One step: recorded on the Lease as it starts (`record`: what to record instead), timed, its failure a StepFailure. */
+  const step = async <T>(name: Step, work: () => Promise<T>, describe: (result: T) => string, record: string = name): Promise<T> => {
     const at = Date.now()
     crashPoint(`before:${name}`)
     try {
-      await lock.record(name)
+      await lock.record(record)
       const result = await work()
       steps.push({ step: name, ok: true, durationMs: Date.now() - at, message: describe(result) })
       return result
@@ -167,7 +170,9 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     }
     if (journal) {
       const found = journal
-      recovered = await step('recover', () => recover(found, attempt.takenOver?.step ?? found.state.note ?? null, policy, deps, lock, delivery), (r) => `${r.action}: ${r.message}`)
+      const stepFound = attempt.takenOver?.step ?? found.state.note ?? null
+      // The Lease keeps the cut-off rotation's step while this one recovers it, in case this one is cut off too.
+      recovered = await step('recover', () => recover(found, stepFound, policy, deps, lock, delivery), (r) => `${r.action}: ${r.message}`, stepFound ?? 'recover')
       if (recovered.action === 'failed') throw new StepFailure('recover', recovered.message)
       if (recovered.action === 'rolled-forward' || options.recoverOnly) {
         const after = await vault.readKv(mount, path)
@@ -263,6 +268,7 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     try {
       await closeJournal(vault, journalAt)
     } catch (err) {
+      journalLeft = true
       warnings.push(`the rotation's journal could not be deleted (${safeMessage(err, log)}); the next rotation of ${policy.name} finds it complete and deletes it`)
     }
     crashPoint('before:release')
@@ -296,6 +302,7 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
       }
     }
     if (err.step === 'recover') {
+      journalLeft = true
       const message = recovered?.message ?? err.message
       return {
         outcome: 'failed', failedStep: 'recover', rolledBack: false,
@@ -305,10 +312,12 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     const rollback = await rollBack()
     const rolledBack = rollback.undo.every((r) => r.ok)
     let journal: 'closed' | 'kept' | 'none' = journaled ? 'kept' : 'none'
+    journalLeft = journaled
     if (journaled && rolledBack && rollback.vaultHoldsPrevious) {
       try {
         await closeJournal(vault, journalAt)
         journal = 'closed'
+        journalLeft = false
       } catch {
         // Vault sealed or unreachable: the next holder finds the journal, sees the rollback done and deletes it.
       }
@@ -334,7 +343,7 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     }
   } finally {
     await (target as TargetSession | undefined)?.close()
-    if (releaseLock) await lock.release()
+    if (releaseLock) await lock.release({ keepRecord: journalLeft })
   }
 
   /**
@@ -467,7 +476,7 @@ async function recover(journal: Journal, stepOnLease: string | null, policy: Sec
       if (!written) version = await vault.writeKv(mount, path, { ...vaultNow.data, ...journal.next }, vaultNow.version)
       const recordedAt = Date.parse(vaultNow.customMetadata[ROTATED_AT_KEY] ?? '')
       if (!written || !(recordedAt >= Date.parse(journal.state.startedAt))) await vault.writeCustomMetadata(mount, path, rotatedMetadata(vaultNow.customMetadata, new Date(), journal.state.requestKey))
-      await lock.record('recover').catch(() => undefined)
+      await lock.record(stepOnLease ?? 'recover').catch(() => undefined)
       await sync(journal.next)
       const restarted = stepOnLease !== null && RESTARTED.includes(stepOnLease)
       if (!restarted) await restart()

@@ -71,3 +71,19 @@ t.test('a waiting rotation whose holder releases the Lease is refused: that hold
   t.match(await waiting, { acquired: false, released: true })
   t.same((await leases.listNamespacedLease({ namespace: 'caretaker' })).items.filter((l) => l.metadata?.name === leaseName('short-one')), [], 'no Lease left')
 })
+
+t.test('a Lease given up with a journal left keeps its step record and is free at once', async (t) => {
+  const first = await acquireLease(kc, 'caretaker', 'kept-one', 30_000)
+  if (!first.acquired) throw new Error('not acquired')
+  await first.lock.record('verify')
+  await first.lock.release({ keepRecord: true })
+  const lease = await leases.readNamespacedLease({ namespace: 'caretaker', name: leaseName('kept-one') })
+  t.notOk(lease.spec?.holderIdentity, 'no holder')
+  t.equal(lease.metadata?.annotations?.[STEP_ANNOTATION], 'verify', 'the step record is kept')
+  const next = await acquireLease(kc, 'caretaker', 'kept-one', 30_000)
+  t.equal(next.acquired, true, 'taken at once, no waiting')
+  if (next.acquired) {
+    t.match(next.takenOver, { step: 'verify' }, 'with the step the journal was left at')
+    await next.lock.release()
+  }
+})
