@@ -101,7 +101,14 @@ export default defineFunction<RotateSecretConfig>({
       for (const { policy, decision } of decisions) {
         const row: Record<string, unknown> = { secret: policy.name, due: decision.due, reason: decision.reason, rotatedAt: decision.rotatedAt, dueAt: decision.dueAt }
         // A secret not due may still have a rotation cut off mid-way (its journal in Vault): finish or undo it.
-        if (!decision.due && !context.dryRun && await readJournal(d.vault, journalRef(config, policy))) {
+        const journal = decision.due || context.dryRun
+          ? undefined
+          : await readJournal(d.vault, journalRef(config, policy)).catch((err: Error) => {
+            // Unreadable (a Vault policy without the journal path, say): the rotation itself refuses then; the sweep goes on.
+            row.journal = `unreadable: ${err.message}`
+            return undefined
+          })
+        if (journal) {
           if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
           const report = await rotate(policy, context, 'sweep', undefined, true)
           row.result = report.outcome === 'already-rotated' ? 'nothing-to-recover' : report.outcome
