@@ -83,6 +83,9 @@ export default defineFunction<RotateSecretConfig>({
         return context.reply({ type: ROTATED, subject: policy.name, data: { secret: policy.name, trigger, dryRun: true, plan } })
       }
       const report = await rotate(policy, context, trigger, requestKeyOf(event.source, event.id))
+      // A cut-off rotation that cannot be resolved yet (Vault sealed, a target down): retryable, so the broker
+      // redelivers the request later and that delivery resolves it, instead of a recorded final answer.
+      if (report.outcome === 'failed' && report.failedStep === 'recover') throw new CaretakerError(Errors.DependencyUnavailable, String(report.data.reason))
       return context.reply({ type: typeOf(report), subject: policy.name, data: report.data })
     }
 
