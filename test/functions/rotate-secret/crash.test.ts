@@ -291,6 +291,28 @@ if (skip) {
     t.same(await leases(), [])
   })
 
+  t.test('killed while undoing a failed rotation: the next holder finishes the undo, then rotates', async (t) => {
+    const w = where['postgres-app']!
+    const before = vaultValue(w.path, w.key)
+    const headers = { 'ce-id': 'crash-undo', 'ce-source': '/test/crash' }
+    // The ExternalSecret cannot sync: the rotation fails at sync and rolls back; killed once Vault has the old value again.
+    await p.setStorePath('nowhere')
+    const doomed = await start({ CARETAKER_TEST_CRASH_AT: 'rollback:vault' })
+    await post(doomed.url, 'postgres-app', headers).catch(() => undefined)
+    t.equal(await doomed.fn.exited, null)
+    await p.setStorePath('secret')
+    t.equal(vaultValue(w.path, w.key), before, 'Vault had the previous value back')
+    t.notOk(await canPg(before), 'but the role still had the new one: Vault did not work against it')
+    const res = await p.send('dev.caretaker.secret.rotate.requested', { secret: 'postgres-app' }, headers)
+    t.equal(res.type, 'dev.caretaker.secret.rotated', JSON.stringify(res.body))
+    t.match(res.body?.recovered, { action: 'rolled-back', stepFound: 'sync', message: /Vault held the previous value again; the Secrets carry it and the consumers restarted with it/ })
+    const now = vaultValue(w.path, w.key)
+    t.ok(await canPg(now), 'the credential in Vault logs in')
+    t.equal((await p.secretHashes('production', 'api-db-credentials')).password, sha256(now))
+    t.same(await leases(), [])
+    t.equal(p.vault.getSecret('secret', 'caretaker/rotate-secret/postgres-app'), null)
+  })
+
   t.test('the daily sweep finishes a cut-off rotation of a secret that is not due', async (t) => {
     const w = where['api-jwt']!
     const doomed = await start({ CARETAKER_TEST_CRASH_AT: 'before:sync' })
