@@ -159,7 +159,7 @@ export async function acquireLease(kubeConfig: KubeConfig, namespace: string, se
           const latest = await api.readNamespacedLease({ namespace, name })
           if (latest.spec?.holderIdentity !== holder) return
           if (options.keepRecord) {
-            // As client-go releases a Lease (leaderelection.go release()): no holder, so it is free at once.
+            // As client-go releases a Lease (kubernetes/client-go tools/leaderelection/leaderelection.go, release()): no holder, a 1 s duration, so it is free at once.
             const { holderIdentity: _, ...rest } = latest.spec
             await api.replaceNamespacedLease({ namespace, name, body: { ...latest, spec: { ...rest, leaseDurationSeconds: 1, renewTime: now() } } })
             return
