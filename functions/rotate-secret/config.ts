@@ -94,8 +94,10 @@ export interface RotateSecretConfig {
   secrets: SecretPolicy[]
   /** Where the per-secret Leases live. */
   leaseNamespace: string
-  /** How long a Lease holds without renewal; a crashed rotation's lock expires after it. */
+  /** How long a Lease holds without renewal (it is renewed every third of it): a killed rotation's lock is free after it, and the next holder resumes or undoes its work. */
   leaseDuration: string
+  /** Where the journals of rotations in progress live in Vault: `<mount>/<path>/<secret name>` (see journal.ts). */
+  journal: VaultRef
   /** How long to wait for an ExternalSecret's Secret to carry the new value. */
   syncTimeout: string
   /** How long to wait for each consumer's rollout. */
@@ -129,7 +131,8 @@ export const configSchema: JsonSchema = {
   additionalProperties: false,
   properties: {
     leaseNamespace: { ...kubeName, default: 'caretaker' },
-    leaseDuration: { ...duration, default: '15m' },
+    leaseDuration: { ...duration, default: '1m' },
+    journal: { ...vaultRef, default: { mount: 'secret', path: 'caretaker/rotate-secret' } },
     syncTimeout: { ...duration, default: '2m' },
     rolloutTimeout: { ...duration, default: '10m' },
     connectTimeout: { ...duration, default: '10s' },

@@ -6,6 +6,7 @@ import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { checkConfig, configSchema, ROTATED_AT_KEY, type RotateSecretConfig, type SecretPolicy } from './config.ts'
 import { isDueForRotation, type DueDecision } from './due.ts'
+import { journalRef, readJournal } from './journal.ts'
 import { RotationMetrics } from './metrics.ts'
 import { planRotation, requestKeyOf, rotateSecret, type RotationDeps, type RotationReport } from './rotation.ts'
 
@@ -59,8 +60,9 @@ export default defineFunction<RotateSecretConfig>({
         : { type: 'Normal', reason: 'SecretRotated', action: 'Rotate', message: `secret ${policy.name} rotated: ${vaultRef.mount}/${vaultRef.path} version ${vaultRef.version}, ${(d.consumers as unknown[]).length} consumer(s) restarted` })
     }
 
-    async function rotate(policy: SecretPolicy, context: HandlerContext, trigger: string, requestKey?: string): Promise<RotationReport> {
-      const report = await rotateSecret(policy, { trigger, ...(requestKey ? { requestKey } : {}) }, deps(context))
+    async function rotate(policy: SecretPolicy, context: HandlerContext, trigger: string, requestKey?: string, recoverOnly = false): Promise<RotationReport> {
+      const report = await rotateSecret(policy, { trigger, ...(requestKey ? { requestKey } : {}) }, deps(context), { recoverOnly })
+      if (report.data.recovered) context.log.warn({ secret: policy.name, recovered: report.data.recovered }, 'a rotation cut off earlier was found and finished or undone')
       const d = report.data
       if (report.outcome === 'rotated') {
         metrics.rotated(policy.name, new Date(String(d.rotatedAt)), new Date(String(d.dueAt)), Number(d.durationMs), Number(d.lockoutWindowMs))
@@ -85,6 +87,9 @@ export default defineFunction<RotateSecretConfig>({
         return context.reply({ type: ROTATED, subject: policy.name, data: { secret: policy.name, trigger, dryRun: true, plan } })
       }
       const report = await rotate(policy, context, trigger, requestKeyOf(event.source, event.id))
+      // A cut-off rotation that cannot be resolved yet (Vault sealed, a target down): retryable, so the broker
+      // redelivers the request later and that delivery resolves it, instead of a recorded final answer.
+      if (report.outcome === 'failed' && report.failedStep === 'recover') throw new CaretakerError(Errors.DependencyUnavailable, String(report.data.reason))
       return context.reply({ type: typeOf(report), subject: policy.name, data: report.data })
     }
 
@@ -102,6 +107,22 @@ export default defineFunction<RotateSecretConfig>({
       let index = 0
       for (const { policy, decision } of decisions) {
         const row: Record<string, unknown> = { secret: policy.name, due: decision.due, reason: decision.reason, rotatedAt: decision.rotatedAt, dueAt: decision.dueAt }
+        // A secret not due may still have a rotation cut off mid-way (its journal in Vault): finish or undo it.
+        const journal = decision.due || context.dryRun
+          ? undefined
+          : await readJournal(d.vault, journalRef(config, policy)).catch((err: Error) => {
+            // Unreadable (a Vault policy without the journal path, say): the rotation itself refuses then; the sweep goes on.
+            row.journal = `unreadable: ${err.message}`
+            return undefined
+          })
+        if (journal) {
+          if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
+          const report = await rotate(policy, context, 'sweep', undefined, true)
+          row.result = report.outcome === 'already-rotated' ? 'nothing-to-recover' : report.outcome
+          row.recovered = report.data.recovered ?? null
+          if (report.outcome === 'failed') { row.failedStep = report.failedStep; row.rolledBack = report.rolledBack }
+          if (report.outcome !== 'already-rotated') await context.emit({ type: typeOf(report), subject: policy.name, data: report.data }, ++index)
+        }
         if (decision.due) {
           if (context.dryRun) {
             row.plan = await planRotation(policy, d)
@@ -116,6 +137,7 @@ export default defineFunction<RotateSecretConfig>({
             if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
             const report = await rotate(policy, context, 'sweep')
             row.result = report.outcome
+            if (report.data.recovered) row.recovered = report.data.recovered
             if (report.outcome === 'failed') { row.failedStep = report.failedStep; row.rolledBack = report.rolledBack }
             await context.emit({ type: typeOf(report), subject: policy.name, data: report.data }, ++index)
           }

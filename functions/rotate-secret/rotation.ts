@@ -1,26 +1,32 @@
 import { createHash } from 'node:crypto'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseDuration } from '../../shared/duration.ts'
-import { CaretakerError, loggableUnexpected } from '../../shared/errors.ts'
-import type { Logger, SecretValue } from '../../shared/logger.ts'
+import { CaretakerError, Errors, loggableUnexpected } from '../../shared/errors.ts'
+import { SecretValue, type Logger } from '../../shared/logger.ts'
 import type { KvSecret, Vault } from '../../shared/vault/client.ts'
 import { ROTATED_AT_KEY, type RotateSecretConfig, type SecretPolicy, type Workload } from './config.ts'
+import { crashPoint } from './crash.ts'
 import { Delivery, DeliveryError, sha256, type SyncedSecret } from './delivery.ts'
 import { describeRule, generateValue } from './generate.ts'
-import { acquireLease } from './lease.ts'
+import { closeJournal, journalRef, readJournal, writeJournal, type Journal } from './journal.ts'
+import { acquireLease, LeaseLost, type SecretLock } from './lease.ts'
 import { describeTarget, openTarget, TargetError, type TargetSession } from './targets/index.ts'
 
 /**
  * The rotation of one secret, in the order of the runbook:
- *  1 lock (a Lease)  2 read Vault  3 generate  4 apply to the target and
- *  prove it by logging in  5 write Vault with check-and-set, record the
- *  rotation time  6 force-sync the ExternalSecrets, wait for the Secrets
- *  7 restart the consumers, wait for the rollouts  8 the outcome.
- * A failed step undoes what was done. The invariant, success or failure:
- * the credential in Vault works against the target.
+ *  1 lock (a Lease)  2 read Vault  3 generate, and journal the new value in
+ *  Vault  4 apply to the target and prove it by logging in  5 write Vault
+ *  with check-and-set, record the rotation time  6 force-sync the
+ *  ExternalSecrets, wait for the Secrets  7 restart the consumers, wait for
+ *  the rollouts  8 close the journal, the outcome.
+ * A failed step undoes what was done. A rotation cut off outright (the pod
+ * killed, Vault sealed mid-way) leaves its journal: whoever takes the Lease
+ * next finishes it or undoes it first ('recover'), and says which. The
+ * invariant, success, failure or kill: the credential in Vault works
+ * against the target once a holder has been through.
  */
 
-export type Step = 'lock' | 'read' | 'generate' | 'apply' | 'verify' | 'write' | 'sync' | 'restart' | 'retire'
+export type Step = 'lock' | 'recover' | 'read' | 'generate' | 'apply' | 'verify' | 'write' | 'sync' | 'restart' | 'retire'
 
 export interface StepRecord {
   step: Step
@@ -47,6 +53,15 @@ export interface RunInfo {
   requestKey?: string
 }
 
+/** What the holder found of a rotation cut off before it, and what it did about it. */
+export interface Recovery {
+  action: 'rolled-forward' | 'rolled-back' | 'superseded' | 'failed'
+  /** The step the cut-off rotation had reached (its Lease's record), or where its journal says. */
+  stepFound: string
+  interrupted: { trigger: string; startedAt: string; holder: string }
+  message: string
+}
+
 export type RotationReport =
   | { outcome: 'rotated'; data: Record<string, unknown> }
   | { outcome: 'already-rotated'; data: Record<string, unknown> }
@@ -58,42 +73,64 @@ export function requestKeyOf(source: string, id: string): string {
 
 class StepFailure extends Error {
   readonly step: Step
-  constructor(step: Step, message: string) {
+  readonly lockLost: boolean
+  constructor(step: Step, message: string, lockLost = false) {
     super(message)
     this.step = step
+    this.lockLost = lockLost
   }
 }
 
 /** An error's message when it is one of ours (they never carry a value); a generic one otherwise, with the stack logged. */
 function safeMessage(err: unknown, log: Logger): string {
-  if (err instanceof CaretakerError || err instanceof TargetError || err instanceof DeliveryError || err instanceof StepFailure) return err.message
+  if (err instanceof CaretakerError || err instanceof TargetError || err instanceof DeliveryError || err instanceof StepFailure || err instanceof LeaseLost) return err.message
   log.error({ err: loggableUnexpected(err) }, 'unexpected error in a rotation step')
   return 'unexpected error (the function\'s log has the stack)'
 }
 
 const hashes = (values: Map<string, string>) => new Map([...values].map(([k, v]) => [k, sha256(v)]))
 const workloadName = (w: Workload) => `${w.kind}/${w.namespace}/${w.name}`
+const STEPS: readonly string[] = ['lock', 'recover', 'read', 'generate', 'apply', 'verify', 'write', 'sync', 'restart', 'retire']
+/** Steps recorded on the Lease after which the consumers had restarted: a roll-forward need not restart them again. */
+const RESTARTED: readonly string[] = ['retire', 'finish']
 
-export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: RotationDeps): Promise<RotationReport> {
+/** How long a rotation watches a held Lease: past its whole duration a dead holder's Lease has expired. */
+const leaseWait = (config: RotateSecretConfig) => (parseDuration(config.leaseDuration) ?? 0) + 2000
+
+export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: RotationDeps, options: { recoverOnly?: boolean } = {}): Promise<RotationReport> {
   const { config, vault, log, signal } = deps
   const started = Date.now()
   const ms = (d: string) => parseDuration(d) ?? 0
   const { mount, path } = policy.vault
+  const journalAt = journalRef(config, policy)
   const steps: StepRecord[] = []
   const base = { secret: policy.name, trigger: run.trigger, target: { kind: policy.target.kind } as Record<string, unknown>, vault: { mount, path } as Record<string, unknown> }
 
-  const attempt = await acquireLease(deps.kubeConfig, config.leaseNamespace, policy.name, ms(config.leaseDuration))
+  const attempt = await acquireLease(deps.kubeConfig, config.leaseNamespace, policy.name, ms(config.leaseDuration), { waitMs: leaseWait(config) })
   if (!attempt.acquired) {
-    const reason = `another rotation of ${policy.name} holds its lock (Lease ${config.leaseNamespace}/rotate-secret.${policy.name}, holder ${attempt.holder}${attempt.renewedAt ? `, renewed ${attempt.renewedAt}` : ''}); nothing was changed`
+    const where = `Lease ${config.leaseNamespace}/rotate-secret.${policy.name}, holder ${attempt.holder}${attempt.renewedAt ? `, renewed ${attempt.renewedAt}` : ''}${attempt.step ? `, at step ${attempt.step}` : ''}`
+    const reason = attempt.released
+      ? `another rotation of ${policy.name} holds its lock (${where}) and finished while this one waited; this request changed nothing`
+      : `another rotation of ${policy.name} holds its lock (${where}) and is alive (it renews the Lease); this request changed nothing. Should that holder stop, the next one to take the Lease finishes or undoes its work`
+    if (!attempt.released && run.requestKey) {
+      // This very request's rotation still running elsewhere (its first delivery timed out, say): retry later
+      // for its true outcome, which Vault records (already-rotated), instead of a lock failure that ends the retries.
+      const journal = await readJournal(vault, journalAt).catch(() => undefined)
+      if (journal?.state.requestKey === run.requestKey) {
+        throw new CaretakerError(Errors.EventInProgress, `this request's rotation of ${policy.name} is still running (${where}); retry later: once it has finished, a redelivery finds it done (already rotated) or, had it been rolled back, rotates`)
+      }
+    }
     steps.push({ step: 'lock', ok: false, durationMs: Date.now() - started, message: reason })
-    return { outcome: 'failed', failedStep: 'lock', rolledBack: true, data: { ...base, failedStep: 'lock', reason, changed: false, rolledBack: true, credentialInVault: 'previous', rollback: [], heldBy: attempt.holder, steps, durationMs: Date.now() - started } }
+    return { outcome: 'failed', failedStep: 'lock', rolledBack: true, data: { ...base, failedStep: 'lock', reason, changed: false, rolledBack: true, credentialInVault: 'previous', rollback: [], heldBy: attempt.holder, ...(attempt.step ? { heldAtStep: attempt.step } : {}), steps, durationMs: Date.now() - started } }
   }
-  steps.push({ step: 'lock', ok: true, durationMs: Date.now() - started, message: `Lease ${config.leaseNamespace}/${attempt.lock.name}` })
+  const lock: SecretLock = attempt.lock
+  steps.push({ step: 'lock', ok: true, durationMs: Date.now() - started, message: `Lease ${config.leaseNamespace}/${lock.name}${attempt.takenOver ? ` (taken over from ${attempt.takenOver.holder}, which stopped renewing it${attempt.takenOver.step ? ` at step ${attempt.takenOver.step}` : ''})` : ''}` })
   const delivery = new Delivery(deps.kubeConfig)
 
   let current: KvSecret | undefined
   let target: TargetSession | undefined
   const next = new Map<string, SecretValue>()
+  let journaled = false
   let appliedAt: number | undefined
   let written: number | undefined
   let rotatedAt: Date | undefined
@@ -101,21 +138,56 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
   let syncStarted = false
   const patched: Workload[] = []
   const rolledOut: Workload[] = []
+  let recovered: Recovery | undefined
+  let releaseLock = true
+  /** Whether this run ends with a journal left in Vault (then the Lease keeps its step record for the next holder). */
+  let journalLeft = false
 
-  const step = async <T>(name: Step, work: () => Promise<T>, describe: (result: T) => string): Promise<T> => {
+  /** One step: recorded on the Lease as it starts (`record`: what to record instead), timed, its failure a StepFailure. */
+  const step = async <T>(name: Step, work: () => Promise<T>, describe: (result: T) => string, record: string = name): Promise<T> => {
     const at = Date.now()
+    crashPoint(`before:${name}`)
     try {
+      await lock.record(record)
       const result = await work()
       steps.push({ step: name, ok: true, durationMs: Date.now() - at, message: describe(result) })
       return result
     } catch (err) {
       const message = safeMessage(err, log)
       steps.push({ step: name, ok: false, durationMs: Date.now() - at, message })
-      throw new StepFailure(name, message)
+      throw new StepFailure(name, message, err instanceof LeaseLost)
     }
   }
 
   try {
+    // A journal left by a rotation that was cut off: finish or undo it before anything else.
+    let journal: Journal | undefined
+    try {
+      journal = await readJournal(vault, journalAt)
+    } catch (err) {
+      steps.push({ step: 'recover', ok: false, durationMs: 0, message: safeMessage(err, log) })
+      throw new StepFailure('recover', `reading the journal ${journalAt.mount}/${journalAt.path}: ${safeMessage(err, log)}`)
+    }
+    if (journal) {
+      const found = journal
+      const stepFound = attempt.takenOver?.step ?? found.state.note ?? null
+      // The Lease keeps the cut-off rotation's step while this one recovers it, in case this one is cut off too.
+      recovered = await step('recover', () => recover(found, stepFound, policy, deps, lock, delivery), (r) => `${r.action}: ${r.message}`, stepFound ?? 'recover')
+      if (recovered.action === 'failed') throw new StepFailure('recover', recovered.message)
+      if (recovered.action === 'rolled-forward' || options.recoverOnly) {
+        const after = await vault.readKv(mount, path)
+        const data = { ...base, vault: { mount, path, version: after.version }, recovered, rotatedAt: after.customMetadata[ROTATED_AT_KEY] ?? null, steps, durationMs: Date.now() - started }
+        if (recovered.action === 'rolled-forward') {
+          return { outcome: 'rotated', data: { ...data, keys: policy.keys, dueAt: new Date(Date.parse(String(after.customMetadata[ROTATED_AT_KEY] ?? new Date().toISOString())) + ms(policy.interval)).toISOString(), externalSecrets: [], consumers: policy.consumers.map((w) => ({ ...w, restarted: true })), lockoutWindowMs: 0, warnings: [] } }
+        }
+        const failedStep = (STEPS.includes(recovered.stepFound) ? recovered.stepFound : 'recover') as Step
+        return { outcome: 'failed', failedStep, rolledBack: true, data: { ...data, failedStep, reason: `the rotation started by ${recovered.interrupted.trigger} at ${recovered.interrupted.startedAt} was cut off at step ${recovered.stepFound}; ${recovered.message}`, changed: true, rolledBack: true, credentialInVault: 'previous', rollback: [] } }
+      }
+    } else if (options.recoverOnly) {
+      return { outcome: 'already-rotated', data: { ...base, nothingToRecover: true, steps, durationMs: Date.now() - started } }
+    }
+    const withRecovery = recovered ? { recovered } : {}
+
     current = await step('read', async () => {
       const secret = await vault.readKv(mount, path)
       // The ExternalSecrets are resolved now, so a wrong reference fails before anything changes.
@@ -125,12 +197,19 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     base.vault.previousVersion = current.version
     if (run.requestKey && current.customMetadata[REQUEST_KEY] === run.requestKey) {
       log.info({ secret: policy.name, version: current.version }, 'this request rotated the secret already')
-      return { outcome: 'already-rotated', data: { ...base, vault: { mount, path, version: current.version }, alreadyRotated: true, rotatedAt: current.customMetadata[ROTATED_AT_KEY] ?? null, steps, durationMs: Date.now() - started } }
+      return { outcome: 'already-rotated', data: { ...base, ...withRecovery, vault: { mount, path, version: current.version }, alreadyRotated: true, rotatedAt: current.customMetadata[ROTATED_AT_KEY] ?? null, steps, durationMs: Date.now() - started } }
     }
     const before = current
     await step('generate', async () => {
       for (const key of policy.keys) next.set(key, generateValue(policy.generate))
-    }, () => `${policy.keys.length} new value${policy.keys.length > 1 ? 's' : ''}: ${describeRule(policy.generate)}`)
+      // Journaled before the target changes: if this process dies from here on, the next holder knows the new value.
+      await writeJournal(vault, journalAt, {
+        state: { trigger: run.trigger, ...(run.requestKey ? { requestKey: run.requestKey } : {}), startedAt: new Date(started).toISOString(), holder: lock.holder, previousVersion: before.version, previousMetadata: before.customMetadata },
+        next: Object.fromEntries([...next].map(([k, v]) => [k, v.reveal()])),
+        previous: before.data,
+      })
+      journaled = true
+    }, () => `${policy.keys.length} new value${policy.keys.length > 1 ? 's' : ''}: ${describeRule(policy.generate)}; journaled in Vault at ${journalAt.mount}/${journalAt.path}`)
     if (signal.aborted) throw new StepFailure('apply', 'shutting down: stopped before anything changed')
 
     const password = next.get(policy.keys[0]!)!
@@ -146,9 +225,8 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     const values = Object.fromEntries([...next].map(([k, v]) => [k, v.reveal()]))
     await step('write', async () => {
       written = await vault.writeKv(mount, path, { ...before.data, ...values }, before.version)
-      const kept = Object.fromEntries(Object.entries(before.customMetadata).filter(([k]) => k !== REQUEST_KEY))
-      const metadata: Record<string, string> = { ...kept, [ROTATED_AT_KEY]: rotatedAt!.toISOString(), [ROTATED_BY_KEY]: 'caretaker/rotate-secret', ...(run.requestKey ? { [REQUEST_KEY]: run.requestKey } : {}) }
-      await vault.writeCustomMetadata(mount, path, metadata)
+      crashPoint('write:data')
+      await vault.writeCustomMetadata(mount, path, rotatedMetadata(before.customMetadata, rotatedAt!, run.requestKey))
     }, () => `version ${written} written (check-and-set on version ${before.version}), rotation time recorded`)
 
     const expected = hashes(new Map([...next].map(([k, v]) => [k, v.reveal()])))
@@ -172,8 +250,10 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     const warnings: string[] = []
     let oldRemoved: boolean | null = null
     if (target!.dualCredential) {
+      crashPoint('before:retire')
       const at = Date.now()
       try {
+        await lock.record('retire')
         oldRemoved = await target!.retire()
         steps.push({ step: 'retire', ok: true, durationMs: Date.now() - at, message: oldRemoved ? 'old password removed' : 'no old password to remove' })
       } catch (err) {
@@ -183,11 +263,21 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
         warnings.push(`the old password is still valid: ${message}`)
       }
     }
+    crashPoint('before:finish')
+    await lock.record('finish').catch(() => undefined)
+    try {
+      await closeJournal(vault, journalAt)
+    } catch (err) {
+      journalLeft = true
+      warnings.push(`the rotation's journal could not be deleted (${safeMessage(err, log)}); the next rotation of ${policy.name} finds it complete and deletes it`)
+    }
+    crashPoint('before:release')
     const interval = ms(policy.interval)
     return {
       outcome: 'rotated',
       data: {
         ...base,
+        ...withRecovery,
         vault: { mount, path, previousVersion: before.version, version: written },
         keys: policy.keys,
         rotatedAt: rotatedAt.toISOString(),
@@ -203,14 +293,42 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     }
   } catch (err) {
     if (!(err instanceof StepFailure)) throw err
+    if (err.lockLost) {
+      // Another holder took the Lease over and resumes or undoes this rotation from its journal: touch nothing more.
+      releaseLock = false
+      return {
+        outcome: 'failed', failedStep: err.step, rolledBack: false,
+        data: { ...base, vault: { mount, path, previousVersion: current?.version ?? null, version: written ?? current?.version ?? null }, failedStep: err.step, reason: err.message, changed: appliedAt !== undefined || written !== undefined, rolledBack: false, credentialInVault: written !== undefined ? 'new' : 'previous', rollback: [], journal: 'kept', steps, durationMs: Date.now() - started },
+      }
+    }
+    if (err.step === 'recover') {
+      journalLeft = true
+      const message = recovered?.message ?? err.message
+      return {
+        outcome: 'failed', failedStep: 'recover', rolledBack: false,
+        data: { ...base, ...(recovered ? { recovered } : {}), failedStep: 'recover', reason: `a rotation cut off earlier left its journal, and it could not be finished or undone yet: ${message}; the journal is kept for the next attempt`, changed: false, rolledBack: false, credentialInVault: 'previous', rollback: [], journal: 'kept', steps, durationMs: Date.now() - started },
+      }
+    }
     const rollback = await rollBack()
     const rolledBack = rollback.undo.every((r) => r.ok)
+    let journal: 'closed' | 'kept' | 'none' = journaled ? 'kept' : 'none'
+    journalLeft = journaled
+    if (journaled && rolledBack && rollback.vaultHoldsPrevious) {
+      try {
+        await closeJournal(vault, journalAt)
+        journal = 'closed'
+        journalLeft = false
+      } catch {
+        // Vault sealed or unreachable: the next holder finds the journal, sees the rollback done and deletes it.
+      }
+    }
     return {
       outcome: 'failed',
       failedStep: err.step,
       rolledBack,
       data: {
         ...base,
+        ...(recovered ? { recovered } : {}),
         vault: { mount, path, previousVersion: current?.version ?? null, version: rollback.vaultVersion ?? current?.version ?? null },
         failedStep: err.step,
         reason: err.message,
@@ -218,13 +336,14 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
         rolledBack,
         credentialInVault: rollback.vaultHoldsPrevious ? 'previous' : 'new',
         rollback: rollback.undo,
+        journal,
         steps,
         durationMs: Date.now() - started,
       },
     }
   } finally {
     await (target as TargetSession | undefined)?.close()
-    await attempt.lock.release()
+    if (releaseLock) await lock.release({ keepRecord: journalLeft })
   }
 
   /**
@@ -245,6 +364,7 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
         await vault.writeCustomMetadata(mount, path, prior.customMetadata)
         vaultHoldsPrevious = true
         undo.push({ step: 'write', ok: true, message: `version ${vaultVersion} holds the previous value again` })
+        crashPoint('rollback:vault')
       } catch (err) {
         undo.push({ step: 'write', ok: false, message: `Vault could not get the previous value back (${safeMessage(err, log)}); it keeps the new one, and so does the target` })
       }
@@ -284,6 +404,108 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
       }
     }
     return { undo, vaultHoldsPrevious, ...(vaultVersion !== undefined ? { vaultVersion } : {}) }
+  }
+}
+
+/** The custom metadata of a rotated secret: what it had, with the rotation time, who did it and which request. */
+function rotatedMetadata(before: Record<string, string>, at: Date, requestKey: string | undefined): Record<string, string> {
+  const kept = Object.fromEntries(Object.entries(before).filter(([k]) => k !== REQUEST_KEY))
+  return { ...kept, [ROTATED_AT_KEY]: at.toISOString(), [ROTATED_BY_KEY]: 'caretaker/rotate-secret', ...(requestKey ? { [REQUEST_KEY]: requestKey } : {}) }
+}
+
+/**
+ * Finishes or undoes a rotation that was cut off, from its journal and what
+ * Vault and the target hold now (the journal's record of the step reached
+ * may be behind: the state decides):
+ *  - Vault holds the new value: it was written, so finish: the target gets
+ *    it (again: idempotent) and must log in with it, then the Secrets, the
+ *    consumers (unless they had restarted already), the old ACL password.
+ *  - Vault still at the version read, and the target accepts the new value
+ *    on every node: the target changed, so finish the same way, writing
+ *    Vault first (check-and-set on that version).
+ *  - Otherwise (the target did not take it, or took it on some nodes only;
+ *    or Vault had been written and put back by a rollback): undo: the
+ *    target gets the old value back on every node and must log in with it;
+ *    a Vault that had been written meanwhile gets its metadata back, the
+ *    Secrets resync and the consumers restart.
+ *  - Vault holds a third value (written by someone else): if it works on
+ *    the target, the journal is obsolete; otherwise nothing is guessed.
+ * The journal is deleted only once this succeeded; a failure keeps it.
+ */
+async function recover(journal: Journal, stepOnLease: string | null, policy: SecretPolicy, deps: RotationDeps, lock: SecretLock, delivery: Delivery): Promise<Recovery> {
+  const { vault, config, signal } = deps
+  const ms = (d: string) => parseDuration(d) ?? 0
+  const { mount, path } = policy.vault
+  const key = policy.keys[0]!
+  const stepFound = stepOnLease ?? 'unknown (the Lease kept no record)'
+  const interrupted = { trigger: journal.state.trigger, startedAt: journal.state.startedAt, holder: journal.state.holder }
+  const result = (action: Recovery['action'], message: string): Recovery => ({ action, stepFound, interrupted, message })
+  const vaultNow = await vault.readKv(mount, path)
+  const holds = (values: Record<string, string>) => policy.keys.every((k) => vaultNow.data[k] === values[k])
+  const next = new SecretValue(journal.next[key] ?? '')
+  const previous = journal.previous[key] !== undefined ? new SecretValue(journal.previous[key]) : undefined
+  const logsIn = (session: TargetSession, value: SecretValue) => session.verify(value).then(() => true, () => false)
+  const toSync: SyncedSecret[] = []
+  for (const ref of policy.externalSecrets) toSync.push(await delivery.syncedSecret(ref, policy.vault, policy.keys))
+  const sync = async (values: Record<string, string>) => {
+    const expected = hashes(new Map(policy.keys.map((k) => [k, values[k] ?? ''])))
+    for (const s of toSync) await delivery.forceSync(s.externalSecret, new Date())
+    for (const s of toSync) await delivery.waitForSecret(s, expected, ms(config.syncTimeout), signal)
+  }
+  const restart = async () => {
+    for (const w of policy.consumers) await delivery.waitForRollout(w, await delivery.restart(w, new Date()), ms(config.rolloutTimeout), signal)
+  }
+
+  const session = await openTarget(policy, journal.previous, vault, ms(config.connectTimeout), next)
+  try {
+    session.resume(next)
+    const written = holds(journal.next)
+    const untouched = !written && holds(journal.previous) && vaultNow.version === journal.state.previousVersion
+    if (!written && !untouched && !holds(journal.previous)) {
+      const value = vaultNow.data[key]
+      if (value !== undefined && await logsIn(session, new SecretValue(value))) {
+        await closeJournal(vault, journalRef(config, policy))
+        return result('superseded', `${mount}/${path} was written by someone else since (version ${vaultNow.version}) and its value works against the target; the journal was obsolete and is deleted`)
+      }
+      return result('failed', `${mount}/${path} was written by someone else since (version ${vaultNow.version}) and its value does not log in to the target: needs a person`)
+    }
+    if (written || (untouched && await logsIn(session, next))) {
+      await session.apply(next)
+      await session.verify(next)
+      let version = vaultNow.version
+      if (!written) version = await vault.writeKv(mount, path, { ...vaultNow.data, ...journal.next }, vaultNow.version)
+      const recordedAt = Date.parse(vaultNow.customMetadata[ROTATED_AT_KEY] ?? '')
+      if (!written || !(recordedAt >= Date.parse(journal.state.startedAt))) await vault.writeCustomMetadata(mount, path, rotatedMetadata(vaultNow.customMetadata, new Date(), journal.state.requestKey))
+      await lock.record(stepOnLease ?? 'recover').catch(() => undefined)
+      await sync(journal.next)
+      const restarted = stepOnLease !== null && RESTARTED.includes(stepOnLease)
+      if (!restarted) await restart()
+      const retired = session.dualCredential ? await session.retire() : false
+      await closeJournal(vault, journalRef(config, policy))
+      return result('rolled-forward', [
+        written ? `Vault held the new value already (version ${version})` : `the target held the new value: written to Vault as version ${version}`,
+        toSync.length ? 'the Secrets carry it' : '',
+        policy.consumers.length ? (restarted ? 'the consumers had restarted with it' : `restarted ${policy.consumers.map(workloadName).join(', ')}`) : '',
+        retired ? 'the old password removed' : '',
+      ].filter(Boolean).join('; '))
+    }
+    await session.revert()
+    if (policy.target.kind !== 'generated' && previous) await session.verify(previous)
+    const rewritten = !untouched
+    if (rewritten) {
+      await vault.writeCustomMetadata(mount, path, journal.state.previousMetadata)
+      await sync(journal.previous)
+      await restart()
+    }
+    await closeJournal(vault, journalRef(config, policy))
+    return result('rolled-back', [
+      policy.target.kind === 'generated' ? 'the new value never reached Vault; it is discarded' : `the target has the previous credential on every node (${session.description})`,
+      rewritten ? 'Vault held the previous value again; the Secrets carry it and the consumers restarted with it' : `Vault keeps version ${vaultNow.version}`,
+    ].join('; '))
+  } catch (err) {
+    return result('failed', safeMessage(err, deps.log))
+  } finally {
+    await session.close()
   }
 }
 

@@ -149,11 +149,32 @@ export class Vault {
       const status = statusOf(err)
       if (status === 404) throw new CaretakerError(Errors.DependencyFailed, `vault: no secret at ${mount}/${path}`)
       if (status === 403) throw new CaretakerError(Errors.DependencyFailed, `vault: reading ${mount}/${path} is not allowed for this identity`)
-      throw new CaretakerError(Errors.DependencyUnavailable, `vault: reading ${mount}/${path} failed (${status ? `HTTP ${status}` : 'unreachable'})`)
+      throw new CaretakerError(Errors.DependencyUnavailable, `vault: reading ${mount}/${path} failed (${status === 503 ? 'HTTP 503: sealed or in standby' : status ? `HTTP ${status}` : 'unreachable'})`)
     }
     const data: Record<string, string> = {}
     for (const [k, v] of Object.entries(res.data?.data ?? {})) data[k] = String(v)
     return { data, version: res.data?.metadata?.version ?? 0, customMetadata: res.data?.metadata?.custom_metadata ?? {} }
+  }
+
+  /** Like readKv, but a secret that does not exist (or whose latest version is deleted) is undefined instead of an error. */
+  async readKvIfPresent(mount: string, path: string): Promise<KvSecret | undefined> {
+    try {
+      return await this.readKv(mount, path)
+    } catch (err) {
+      if (err instanceof CaretakerError && err.message.startsWith('vault: no secret at ')) return undefined
+      throw err
+    }
+  }
+
+  /** Deletes a KV v2 secret with every version and its metadata (`DELETE <mount>/metadata/<path>`); one already gone is fine. */
+  async deleteKvAll(mount: string, path: string): Promise<void> {
+    const client = await this.#authenticated()
+    try {
+      await client.delete(`${mount}/metadata/${path}`)
+    } catch (err) {
+      if (statusOf(err) === 404) return
+      throw writeError(err, `deleting ${mount}/${path}`)
+    }
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { SecretValue } from '../../../shared/logger.ts'
 import type { Vault } from '../../../shared/vault/client.ts'
 import type { SecretPolicy, Target } from '../config.ts'
 import { openPostgresTarget } from './postgres.ts'
@@ -6,12 +7,16 @@ import { generatedTarget, type TargetSession } from './target.ts'
 
 export { TargetError, type TargetSession } from './target.ts'
 
-/** Connects to the policy's target with what the secret held before (the old password is the undo). */
-export function openTarget(policy: SecretPolicy, current: Record<string, string>, vault: Vault, timeoutMs: number): Promise<TargetSession> {
+/**
+ * Connects to the policy's target with what the secret held before (the old
+ * password is the undo). `alsoTry`: a password a cut-off rotation may have
+ * set already, to log in with where the old one is refused (recovery).
+ */
+export function openTarget(policy: SecretPolicy, current: Record<string, string>, vault: Vault, timeoutMs: number, alsoTry?: SecretValue): Promise<TargetSession> {
   const key = policy.keys[0]!
   switch (policy.target.kind) {
     case 'postgres-role': return openPostgresTarget(policy.target, current, vault, key, timeoutMs)
-    case 'redis': return openRedisTarget(policy.target, current, vault, key, timeoutMs)
+    case 'redis': return openRedisTarget(policy.target, current, vault, key, timeoutMs, alsoTry)
     case 'generated': return Promise.resolve(generatedTarget)
   }
 }

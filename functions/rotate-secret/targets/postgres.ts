@@ -90,6 +90,8 @@ export async function openPostgresTarget(target: PostgresRoleTarget, current: Re
       if (!old) throw new TargetError(`PostgreSQL: the secret held no ${key} before, so role ${where} cannot get it back`)
       await setPassword(old, 'restoring the previous password')
     },
+    // ALTER ROLE sets the old password whatever the role has now: nothing to learn.
+    resume: () => undefined,
     retire: async () => false,
     close: () => client.end().catch(() => undefined),
   }

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis'
 import { SecretValue } from '../../../shared/logger.ts'
 import type { Vault } from '../../../shared/vault/client.ts'
 import type { RedisNode, RedisTarget } from '../config.ts'
+import { crashPoint } from '../crash.ts'
 import { TargetError, type TargetSession } from './target.ts'
 
 /**
@@ -43,6 +44,11 @@ function connect(node: RedisNode, auth: { username?: string; password?: string }
 
 const at = (n: RedisNode) => `${n.host}:${n.port}`
 
+/** `ACL SETUSER <password` of a password the user does not hold: Redis refuses it ("...does not exist"); for an undo or a retire it is done already. */
+function ignoreMissingPassword(err: unknown): void {
+  if (!/does not exist/i.test((err as Error).message ?? '')) throw err
+}
+
 /**
  * How a node keeps a change across its restart: ACL users in an aclfile are
  * saved with ACL SAVE; otherwise (requirepass, or ACL users in redis.conf)
@@ -60,7 +66,7 @@ async function saveMethod(redis: Redis, mode: RedisTarget['mode'], node: RedisNo
   return 'config-rewrite'
 }
 
-export async function openRedisTarget(target: RedisTarget, current: Record<string, string>, vault: Vault, key: string, timeoutMs: number): Promise<TargetSession> {
+export async function openRedisTarget(target: RedisTarget, current: Record<string, string>, vault: Vault, key: string, timeoutMs: number, alsoTry?: SecretValue): Promise<TargetSession> {
   let auth: { username?: string; password?: string }
   if (target.connection) {
     const { mount, path } = target.connection.vault
@@ -76,11 +82,21 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
   const nodes: Array<{ node: RedisNode; redis: Redis; masterauth?: SecretValue; save?: 'acl-save' | 'config-rewrite' }> = []
   const closeAll = () => Promise.all(nodes.map((n) => n.redis.quit().catch(() => n.redis.disconnect())))
   for (const node of target.nodes) {
-    const redis = connect(node, auth, timeoutMs)
+    let redis = connect(node, auth, timeoutMs)
     nodes.push({ node, redis })
     try {
-      await redis.connect()
-      await redis.ping()
+      try {
+        await redis.connect()
+        await redis.ping()
+      } catch (err) {
+        // Recovery of a cut-off requirepass rotation: this node may have the new password already.
+        if (!alsoTry || target.connection) throw err
+        redis.disconnect()
+        redis = connect(node, { password: alsoTry.reveal() }, timeoutMs)
+        nodes.at(-1)!.redis = redis
+        await redis.connect()
+        await redis.ping()
+      }
       if (target.mode === 'acl' && await redis.call('ACL', 'GETUSER', user) === null) {
         throw new TargetError(`Redis ${at(node)}: there is no ACL user ${user}`)
       }
@@ -110,7 +126,8 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
   let added: SecretValue | undefined
   const undoOn = async (n: (typeof nodes)[number]) => {
     if (target.mode === 'acl') {
-      if (added) await n.redis.call('ACL', 'SETUSER', user, `<${added.reveal()}`)
+      // A password the user does not have (recovery: the cut-off apply never reached this node) is removed already.
+      if (added) await n.redis.call('ACL', 'SETUSER', user, `<${added.reveal()}`).catch(ignoreMissingPassword)
     } else {
       if (!old) throw new TargetError(`Redis ${at(n.node)}: the secret held no ${key} before, so requirepass cannot get it back`)
       await n.redis.config('SET', 'masterauth', n.masterauth?.reveal() ?? '')
@@ -136,9 +153,10 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
     dualCredential: target.mode === 'acl',
     async apply(next) {
       added = next
-      for (const n of nodes) {
+      for (const [i, n] of nodes.entries()) {
+        if (i === 1) crashPoint('apply:node-1')
         try {
-          changed.push(n)
+          if (!changed.includes(n)) changed.push(n)
           await setOn(n, next)
         } catch (err) {
           const reason = `Redis ${at(n.node)}: setting the new password: ${describeRedisError(err)}`
@@ -179,11 +197,19 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
       }
     },
     revert,
+    resume(next) {
+      added = next
+      for (const n of nodes) {
+        if (!changed.includes(n)) changed.push(n)
+        // Its masterauth was read after the cut-off apply may have set it: undo to the old password then.
+        if (old && n.masterauth?.reveal() === next.reveal()) n.masterauth = old
+      }
+    },
     async retire() {
       if (target.mode !== 'acl' || !old || old.reveal() === added?.reveal()) return false
       for (const n of nodes) {
         try {
-          await n.redis.call('ACL', 'SETUSER', user, `<${old.reveal()}`)
+          await n.redis.call('ACL', 'SETUSER', user, `<${old.reveal()}`).catch(ignoreMissingPassword)
           await save(n)
         } catch (err) {
           throw new TargetError(`Redis ${at(n.node)}: removing the old password of ${user}: ${describeRedisError(err)}`)

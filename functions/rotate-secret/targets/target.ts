@@ -17,6 +17,12 @@ export interface TargetSession {
   verify(next: SecretValue): Promise<void>
   /** Puts the old credential back (and removes the new one). */
   revert(): Promise<void>
+  /**
+   * Recovery of a rotation cut off mid-way: `next` may have reached any
+   * node, so revert() must undo it on every node (apply and retire are
+   * idempotent already).
+   */
+  resume(next: SecretValue): void
   /** Removes the old credential once nobody uses it; false when there was nothing to remove. */
   retire(): Promise<boolean>
   close(): Promise<void>
@@ -37,6 +43,7 @@ export const generatedTarget: TargetSession = {
   apply: async () => undefined,
   verify: async () => undefined,
   revert: async () => undefined,
+  resume: () => undefined,
   retire: async () => false,
   close: async () => undefined,
 }
