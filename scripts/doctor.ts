@@ -72,9 +72,12 @@ export const SETTINGS: readonly SettingRequirement[] = [
     why: 'alertmanager-bridge sets autoscaling.knative.dev/max-scale: "3"',
   },
   {
+    // The shipped Services say CARETAKER_EVENTING_OIDC=disabled, Knative's default: deliveries come
+    // without a token and requests need Caretaker's proof (README, Trust boundary). A cluster with
+    // OIDC on sends tokens the functions would then refuse: they must be told (an overlay sets it).
     namespace: 'knative-eventing', configMap: 'config-features', key: 'authentication-oidc',
-    default: 'disabled', wanted: 'enabled', refused: 'disabled', needs: 'enabled', ok: enabled,
-    why: 'every function accepts only events carrying an OIDC token of Knative Eventing (CARETAKER_AUTH=tokenreview): without it each delivery is refused with a 401',
+    default: 'disabled', wanted: 'disabled', refused: 'enabled', needs: 'the mode the Services\' CARETAKER_EVENTING_OIDC names (shipped: disabled)', ok: (v) => v.trim().toLowerCase() !== 'enabled',
+    why: 'with OIDC on, Knative sends a token with every delivery, which functions set to CARETAKER_EVENTING_OIDC=disabled refuse: set CARETAKER_EVENTING_OIDC=enabled in every Service of your overlay (and keep it so), or leave OIDC off',
   },
 ]
 

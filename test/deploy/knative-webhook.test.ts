@@ -140,7 +140,7 @@ t.test('every shipped Knative Service is admitted under Knative Serving\'s defau
   const atDefaults = services.flatMap((svc) => validateKnativeService(svc).map((e) => `${svc.metadata?.name}: ${e}`))
   const changed = SETTINGS.filter((r) => !r.ok(r.default)).map((r) => `${r.namespace}/${r.configMap} ${r.key}`)
   // What an install needs beyond Knative's defaults (README "Knative settings" names each).
-  t.same(changed, ['knative-serving/config-features kubernetes.podspec-persistent-volume-claim', 'knative-eventing/config-features authentication-oidc'], 'the settings an install changes from Knative\'s defaults')
+  t.same(changed, ['knative-serving/config-features kubernetes.podspec-persistent-volume-claim'], 'the one setting an install changes from Knative\'s defaults')
   t.same(atDefaults.filter((e) => !/persistentVolumeClaim/.test(e)), [], 'under Knative\'s defaults only the PersistentVolumeClaim is refused')
   for (const svc of services) {
     const errs = validateKnativeService(svc, clusterConfig((r) => r.wanted))
