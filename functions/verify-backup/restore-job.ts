@@ -42,8 +42,8 @@ export function artifactHash(artifact: Pick<Artifact, 'path' | 'size' | 'modifie
   return createHash('sha256').update(`${artifact.path}\0${artifact.size}\0${artifact.modified.toISOString()}`).digest('hex').slice(0, 16)
 }
 
-/** A label value of a set's name: at most 63 characters, alphanumeric at both ends. */
-function labelValue(name: string): string {
+/** The restore-test label's value for a set: at most 63 characters, alphanumeric at both ends. */
+export function restoreSetLabel(name: string): string {
   return name.slice(0, 63).replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '') || 'set'
 }
 
@@ -122,7 +122,7 @@ export function restoreJob(input: RestoreJobInput): V1Job {
   const test = set.restore!
   const hash = artifactHash(artifact)
   const name = restoreJobName(set.name, hash)
-  const labels = { 'app.kubernetes.io/part-of': 'caretaker', 'app.kubernetes.io/component': 'restore-test', [RESTORE_TEST_LABEL]: labelValue(set.name), [ARTIFACT_LABEL]: hash }
+  const labels = { 'app.kubernetes.io/part-of': 'caretaker', 'app.kubernetes.io/component': 'restore-test', [RESTORE_TEST_LABEL]: restoreSetLabel(set.name), [ARTIFACT_LABEL]: hash }
   const timeoutSeconds = Math.ceil((parseDuration(test.timeout) ?? 15 * 60_000) / 1000)
   const env = [
     { name: 'DUMP', value: artifact.path },
