@@ -70,12 +70,12 @@ export function restoreImage(template: string, major: string): string {
  * environment variables, never spliced into the script.
  */
 export const RESTORE_SCRIPT = String.raw`set -u
-W=${WORK_DIR}
+W=$WORK
 export PGDATA=$W/data PGHOST=$W/run PGUSER=caretaker_restore PGDATABASE=postgres LC_ALL=C
 started=$(date +%s)
 # JSON string body: backslashes and quotes escaped, control characters dropped, cut short.
 esc() { printf '%s' "$1" | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | cut -c "1-$2"; }
-report() { printf '%s' "$1" | head -c ${TERMINATION_MESSAGE_MAX} > ${TERMINATION_MESSAGE_PATH}; }
+report() { printf '%s' "$1" | head -c ${TERMINATION_MESSAGE_MAX} > "$TERMINATION_LOG"; }
 failed() { report "{\"v\":1,\"ok\":false,\"stage\":\"$1\",\"error\":\"$(esc "$2" 300)\",\"restoreSeconds\":$(( $(date +%s) - started ))}"; exit 1; }
 first_error() { grep -m1 -E '(ERROR|FATAL|PANIC):' "$1" || head -n1 "$1"; }
 mkdir -p "$PGHOST" || failed setup "cannot create $PGHOST"
@@ -126,6 +126,8 @@ export function restoreJob(input: RestoreJobInput): V1Job {
   const timeoutSeconds = Math.ceil((parseDuration(test.timeout) ?? 15 * 60_000) / 1000)
   const env = [
     { name: 'DUMP', value: artifact.path },
+    { name: 'WORK', value: WORK_DIR },
+    { name: 'TERMINATION_LOG', value: TERMINATION_MESSAGE_PATH },
     { name: 'REQUIRED_DATABASES', value: test.databases.join(' ') },
     { name: 'QUERY_COUNT', value: String(test.queries.length) },
     ...test.queries.flatMap((q, i) => [{ name: `QUERY_${i}_DATABASE`, value: q.database }, { name: `QUERY_${i}_SQL`, value: q.sql }]),

@@ -51,7 +51,7 @@ t.test('the Job for one artifact', async (t) => {
   t.same(pod.volumes!.find((v) => v.name === 'backups')!.persistentVolumeClaim, { claimName: 'backups', readOnly: true })
   t.ok(pod.volumes!.find((v) => v.name === 'work')!.emptyDir)
   const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value]))
-  t.same(env, { DUMP: artifact.path, REQUIRED_DATABASES: 'app', QUERY_COUNT: '1', QUERY_0_DATABASE: 'app', QUERY_0_SQL: 'select count(*) from orders' }, 'inputs as environment, never spliced into the script')
+  t.same(env, { DUMP: artifact.path, WORK: '/restore', TERMINATION_LOG: TERMINATION_MESSAGE_PATH, REQUIRED_DATABASES: 'app', QUERY_COUNT: '1', QUERY_0_DATABASE: 'app', QUERY_0_SQL: 'select count(*) from orders' }, 'inputs as environment, never spliced into the script')
   t.match(c.command, ['/bin/sh', '-c', /ON_ERROR_STOP=1/])
 })
 
