@@ -292,7 +292,7 @@ export default defineFunction<VerifyBackupConfig>({
           failed: results.filter((r) => !r.verified).length,
           sets: results.map((r) => ({ set: r.set, verified: r.verified, ...(r.failedCheck ? { failedCheck: r.failedCheck } : {}), artifact: r.artifact?.name ?? null })),
           deferred,
-          restoring,
+          ...(restoring.length > 0 ? { restoring } : {}),
         },
       })
     }

@@ -140,4 +140,13 @@ if (skip) {
     t.equal(done.type, 'dev.caretaker.backup.verification.failed')
     t.match(restoreCheck(done.body)!.message, /failed .*ErrImagePull: image docker\.io\/library\/postgres:11 is not available here/)
   })
+
+  t.test('the sweep hands each job-mode set\'s restore to its Job and lists them', async (t) => {
+    const res = await send('dev.knative.sources.ping', { sweep: 'daily' })
+    t.equal(res.type, 'dev.caretaker.backup.sweep.completed')
+    t.match(res.body, { verified: 0, failed: 1, sets: [{ set: 'pg-cut', verified: false, failedCheck: 'integrity' }] })
+    t.same((res.body!.restoring as Array<{ set: string }>).map((r) => r.set), ['pg', 'pg-broken', 'pg-old'], 'the sets whose restore runs on in a Job')
+    const jobs = await batch.listNamespacedJob({ namespace: 'caretaker' })
+    t.equal(jobs.items.length, 3, 'the Jobs of the same artifacts are not made again')
+  })
 }
