@@ -50,8 +50,8 @@ export interface BackupSet {
 
 /** How restore Jobs are made (sets with `restore.mode: job`). */
 export interface RestoreJobConfig {
-  /** Caretaker's namespace: the Jobs run there. */
-  namespace: string
+  /** Where the Jobs run: Caretaker's namespace (default: the function's own, where the restore-jobs ApiServerSource watches). */
+  namespace?: string
   /** The image, `{major}` replaced by the dump's major version, e.g. `docker.io/library/postgres:{major}`. */
   image: string
   /** The backups claim, mounted read-only in the Job at the path the function sees it. */
@@ -63,7 +63,6 @@ export interface RestoreJobConfig {
 }
 
 export const DEFAULT_RESTORE_JOB: RestoreJobConfig = {
-  namespace: 'caretaker',
   image: 'docker.io/library/postgres:{major}',
   backups: { claimName: 'backups', mountPath: '/backups' },
   ttlSecondsAfterFinished: 86400,
@@ -96,7 +95,7 @@ export const configSchema: JsonSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        namespace: { ...kubeName, default: DEFAULT_RESTORE_JOB.namespace },
+        namespace: kubeName,
         image: { type: 'string', minLength: 1, pattern: '\\{major\\}', default: DEFAULT_RESTORE_JOB.image },
         backups: {
           type: 'object',

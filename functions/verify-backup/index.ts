@@ -10,6 +10,7 @@ import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import { KeyedSerial } from '../../shared/serial.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
+import { podNamespace } from '../../shared/runtime/settings.ts'
 import { isInside } from './artifacts.ts'
 import { checkConfig, configSchema, DEFAULT_RESTORE_JOB, type BackupSet, type VerifyBackupConfig } from './config.ts'
 import { readDumpVersion } from './formats/pg-version.ts'
@@ -62,7 +63,9 @@ export default defineFunction<VerifyBackupConfig>({
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'verify-backup', log) : undefined
     const batch = kubeConfig?.makeApiClient(BatchV1Api)
     const core = kubeConfig?.makeApiClient(CoreV1Api)
+    // The Jobs run in the function's own namespace unless the config names another.
     const restoreJobConfig = config.restoreJob ?? DEFAULT_RESTORE_JOB
+    const restoreNamespace = restoreJobConfig.namespace ?? podNamespace(process.env) ?? 'caretaker'
     const restore = postgresRestoreRunner(config.postgresBinDir)
     const seenJobs = new Map<string, string>()
     // One verification per set at a time: a Job completion and the sweep
@@ -118,20 +121,21 @@ export default defineFunction<VerifyBackupConfig>({
       const version = await readDumpVersion(artifact.path, signal)
       if (!version) return { verdict: fail('restore test cannot run: the dump has no "-- Dumped from database version" header to choose the PostgreSQL image by', {}) }
       if (!batch) throw new CaretakerError(Errors.DependencyUnavailable, 'a restore test in job mode creates a Kubernetes Job, and no Kubernetes API is configured')
-      const body = restoreJob({ set, artifact, version, config: restoreJobConfig })
+      const body = restoreJob({ set, artifact, version, config: restoreJobConfig, namespace: restoreNamespace })
       const name = body.metadata!.name!
       const image = body.spec!.template.spec!.containers[0]!.image!
-      const started = { state: 'started' as const, job: name, namespace: restoreJobConfig.namespace, image }
+      const namespace = restoreNamespace
+      const started = { state: 'started' as const, job: name, namespace, image }
       if (context.dryRun) {
         context.log.info({ set: set.name, job: name, image }, 'dry-run: the restore Job is not created')
         return { started: { ...started, existing: false } }
       }
       try {
-        await batch.createNamespacedJob({ namespace: restoreJobConfig.namespace, body })
+        await batch.createNamespacedJob({ namespace, body })
         context.log.info({ set: set.name, job: name, image, dumpedFrom: version.server }, 'restore Job created')
         return { started: { ...started, existing: false } }
       } catch (err) {
-        const e = kubernetesError(err, `create Job ${restoreJobConfig.namespace}/${name}`)
+        const e = kubernetesError(err, `create Job ${namespace}/${name}`)
         if (e.details?.code !== 409) throw e
         return { started: { ...started, existing: true } }
       }
@@ -221,7 +225,7 @@ export default defineFunction<VerifyBackupConfig>({
       if (!job) return undefined
       const namespace = job.metadata?.namespace ?? ''
       const restoreOf = job.metadata?.labels?.[RESTORE_TEST_LABEL]
-      if (restoreOf !== undefined && namespace === restoreJobConfig.namespace) {
+      if (restoreOf !== undefined && namespace === restoreNamespace) {
         const set = config.sets.find((s) => s.restore?.mode === 'job' && restoreSetLabel(s.name) === restoreOf)
         if (!set) {
           context.log.info({ job: job.metadata?.name, set: restoreOf }, 'a restore Job of a set that is not configured for job mode: ignored')

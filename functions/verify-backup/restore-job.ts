@@ -114,11 +114,13 @@ export interface RestoreJobInput {
   /** The dump's server version and major, from its header. */
   readonly version: { server: string; major: string }
   readonly config: RestoreJobConfig
+  /** Where the Job runs (the config's, or the function's own namespace). */
+  readonly namespace: string
 }
 
 /** The restore Job for one artifact of one set. Pure: the same input gives the same Job. */
 export function restoreJob(input: RestoreJobInput): V1Job {
-  const { set, artifact, version, config } = input
+  const { set, artifact, version, config, namespace } = input
   const test = set.restore!
   const hash = artifactHash(artifact)
   const name = restoreJobName(set.name, hash)
@@ -137,7 +139,7 @@ export function restoreJob(input: RestoreJobInput): V1Job {
     kind: 'Job',
     metadata: {
       name,
-      namespace: config.namespace,
+      namespace,
       labels,
       annotations: { [ARTIFACT_PATH_ANNOTATION]: artifact.path, [DUMP_VERSION_ANNOTATION]: version.server },
     },

@@ -96,6 +96,23 @@ t.test('Jobs run by the stand-in', { skip: skip || false }, async (t) => {
     t.match(waiting.message, /image postgres:9.4 is not available here/)
   })
 
+  await t.test('with a label asked for, only Jobs carrying it run', async (t) => {
+    const labelled = await startKubernetesSimulator({ controllers: { kubelet: { volumes: { data: claim }, label: 'runs-here' } } })
+    t.teardown(() => labelled.close())
+    labelled.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'work' } })
+    const b = labelled.kubeConfig().makeApiClient(BatchV1Api)
+    const c = labelled.kubeConfig().makeApiClient(CoreV1Api)
+    await b.createNamespacedJob({ namespace: 'work', body: job('plain', `postgres:${major}`, 'exit 1') })
+    const withLabel = job('marked', `postgres:${major}`, 'exit 1')
+    withLabel.metadata!.labels = { 'runs-here': '' }
+    await b.createNamespacedJob({ namespace: 'work', body: withLabel })
+    await labelled.controllers.idle()
+    const state = async (name: string) => (await b.readNamespacedJob({ namespace: 'work', name })).status?.conditions?.find((x) => x.status === 'True' && (x.type === 'Complete' || x.type === 'Failed'))?.type
+    t.equal(await state('plain'), 'Complete', 'not run: the plain stand-in completes it')
+    t.equal(await state('marked'), 'Failed', 'run: its command failed')
+    t.equal((await c.listNamespacedPod({ namespace: 'work' })).items.length, 1)
+  })
+
   await t.test('another image keeps the plain Job controller stand-in: no Pod', async (t) => {
     await batch.createNamespacedJob({ namespace: 'work', body: job('other', 'busybox:1.36', 'false') })
     const j = await finished('other')

@@ -26,12 +26,12 @@ const artifact = { name: 'all_20261122.sql.gz', path: '/backups/postgresql/all_2
 const version = { server: '16.4 (Debian 16.4-1.pgdg120+2)', major: '16' }
 
 t.test('the Job for one artifact', async (t) => {
-  const job = restoreJob({ set, artifact, version, config })
+  const job = restoreJob({ set, artifact, version, config, namespace: 'caretaker' })
   const hash = artifactHash(artifact)
   t.match(hash, /^[0-9a-f]{16}$/)
   t.equal(job.metadata!.name, `restore-postgresql-${hash}`)
-  t.same(restoreJob({ set, artifact, version, config }), job, 'the same input gives the same Job (a redelivery creates nothing new)')
-  t.not(restoreJob({ set, artifact: { ...artifact, size: 12346 }, version, config }).metadata!.name, job.metadata!.name, 'another version of the file is another Job')
+  t.same(restoreJob({ set, artifact, version, config, namespace: 'caretaker' }), job, 'the same input gives the same Job (a redelivery creates nothing new)')
+  t.not(restoreJob({ set, artifact: { ...artifact, size: 12346 }, version, config, namespace: 'caretaker' }).metadata!.name, job.metadata!.name, 'another version of the file is another Job')
   t.equal(job.metadata!.namespace, 'caretaker')
   t.equal(job.metadata!.labels![RESTORE_TEST_LABEL], 'postgresql')
   t.equal(job.metadata!.labels![ARTIFACT_LABEL], hash)
@@ -66,7 +66,7 @@ t.test('the API server accepts the Job once; the second create is a 409', async 
   const sim = await startKubernetesSimulator({ controllers: { enabled: false } })
   t.teardown(() => sim.close())
   const batch = sim.kubeConfig().makeApiClient(BatchV1Api)
-  const job = restoreJob({ set, artifact, version, config })
+  const job = restoreJob({ set, artifact, version, config, namespace: 'caretaker' })
   const created = await batch.createNamespacedJob({ namespace: 'caretaker', body: job })
   t.equal(created.metadata!.name, job.metadata!.name)
   const again = await batch.createNamespacedJob({ namespace: 'caretaker', body: job }).then(() => 201, (err: unknown) => kubernetesStatusCode(err))
@@ -74,7 +74,7 @@ t.test('the API server accepts the Job once; the second create is a 409', async 
 })
 
 const finished = (type: 'Complete' | 'Failed', reason: string, message = ''): V1Job => ({
-  ...restoreJob({ set, artifact, version, config }),
+  ...restoreJob({ set, artifact, version, config, namespace: 'caretaker' }),
   status: { conditions: [{ type, status: 'True', reason, message }] },
 })
 const podWith = (message: string | undefined, waiting?: { reason: string; message: string }): V1Pod => ({

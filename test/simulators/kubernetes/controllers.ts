@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { CronExpressionParser } from 'cron-parser'
 import { recordEvent } from './events.ts'
-import { podSuffix, postgresImageMajor, runPostgresContainer, type KubeletOptions } from './kubelet.ts'
+import { kubeletRuns, podSuffix, runPostgresContainer, type KubeletOptions } from './kubelet.ts'
 
 export type Obj = Record<string, unknown> & { metadata?: Record<string, unknown> }
 type Rec = Record<string, unknown>
@@ -402,7 +402,7 @@ export function startControllers(store: ObjectStore, options: ControllerOptions 
       case 'apps/v1/StatefulSet': if (stale) later(delay, key('StatefulSet', ns, name), () => reconcileStatefulSet(ns, name)); break
       case 'batch/v1/Job':
         if (type !== 'ADDED') break
-        if (options.kubelet && postgresImageMajor(str(((((object.spec as Rec | undefined)?.template as Rec | undefined)?.spec as Rec | undefined)?.containers as Rec[] | undefined)?.[0]?.image))) {
+        if (options.kubelet && kubeletRuns(object, options.kubelet)) {
           later(0, key('Job', ns, name), () => runJobPod(ns, name))
           break
         }

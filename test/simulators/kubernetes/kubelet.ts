@@ -32,6 +32,16 @@ export interface KubeletOptions {
   volumes?: Record<string, string>
   /** Where PostgreSQL majors are installed: `<root>/<major>/bin` (default /usr/lib/postgresql). */
   postgresRoot?: string
+  /** Only Jobs carrying this label (any value) are run; others keep the plain Job stand-in. Default: every postgres-image Job. */
+  label?: string
+}
+
+/** Whether the stand-in runs this Job: a postgres:<major> image, and the label when one is asked for. */
+export function kubeletRuns(job: Obj, options: KubeletOptions): boolean {
+  const template = ((job.spec as Rec | undefined)?.template ?? {}) as Rec
+  const image = ((((template.spec as Rec | undefined)?.containers ?? []) as Rec[])[0]?.image)
+  if (typeof image !== 'string' || !postgresImageMajor(image)) return false
+  return options.label === undefined || Object.hasOwn(((job.metadata?.labels ?? {}) as Rec), options.label)
 }
 
 const TERMINATION_MESSAGE_MAX = 4096
