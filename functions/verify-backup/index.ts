@@ -239,7 +239,13 @@ export default defineFunction<VerifyBackupConfig>({
         }
         seenJobs.set(uid, set.name)
         if (seenJobs.size > SEEN_JOBS_MAX) seenJobs.delete(seenJobs.keys().next().value!)
-        return onRestoreJob(job, set, context)
+        try {
+          return await onRestoreJob(job, set, context)
+        } catch (err) {
+          // Not judged after all (the API or the file failed us): the redelivery judges it.
+          seenJobs.delete(uid)
+          throw err
+        }
       }
       const owner = cronJobOwner(job)
       const set = config.sets.find((s) => s.cronJob && s.cronJob.namespace === namespace && s.cronJob.name === owner)

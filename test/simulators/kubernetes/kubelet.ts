@@ -4,7 +4,10 @@
 // Pod that really runs: its command, on this machine, with the PostgreSQL
 // programs of that major (/usr/lib/postgresql/<major>/bin) first on PATH. When
 // that major is not installed here the image "cannot be pulled": the Pod fails
-// with ErrImagePull and says so. Other Jobs keep the Job controller stand-in's
+// with ErrImagePull and says so, and the Job fails at once. (A real kubelet
+// keeps retrying the pull, ImagePullBackOff, until the Job's
+// activeDeadlineSeconds ends it with DeadlineExceeded and its Pod is deleted;
+// the stand-in does not make a test wait for that.) Other Jobs keep the Job controller stand-in's
 // plain completion.
 //
 // There is no mount namespace: each volumeMount's mountPath is mapped to a host
