@@ -229,8 +229,12 @@ export function restoreVerdict(set: BackupSet, job: V1Job, pod: V1Pod | undefine
     const waiting = pod?.status?.containerStatuses?.find((c) => c.name === RESTORE_CONTAINER)?.state?.waiting
     const podReason = waiting?.reason ? `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}` : pod?.status?.reason ? `${pod.status.reason}${pod.status.message ? `: ${pod.status.message}` : ''}` : undefined
     const terminated = pod?.status?.containerStatuses?.find((c) => c.name === RESTORE_CONTAINER)?.state?.terminated
+    // A kubelet retries an image it cannot pull until the Job's deadline, and the Job controller then deletes the Pod.
+    const hint = failed?.reason === 'DeadlineExceeded' && !podReason && !terminated
+      ? ` (the restore outlasted restore.timeout, or its Pod never ran: is ${image ?? 'the image'} pullable from the cluster?)`
+      : ''
     const why = failed
-      ? `the restore Job ${jobName} failed (${failed.reason ?? 'no reason'}${failed.message ? `: ${failed.message}` : ''})${podReason ? `; ${podReason}` : terminated?.reason ? `; container ${terminated.reason}` : ''}`
+      ? `the restore Job ${jobName} failed (${failed.reason ?? 'no reason'}${failed.message ? `: ${failed.message}` : ''})${podReason ? `; ${podReason}` : terminated?.reason ? `; container ${terminated.reason}` : hint}`
       : `the restore Job ${jobName} finished without a result: ${parsed.problem}`
     return fail(why, { ...base, reason: failed?.reason ?? null, podReason: podReason ?? terminated?.reason ?? null, problem: parsed.problem })
   }

@@ -101,6 +101,8 @@ t.test('the verdict from the Job and its Pod', async (t) => {
   t.equal(deadline.ok, false)
   t.match(deadline.message, /failed \(DeadlineExceeded: Job was active longer than specified deadline\)/)
   t.equal(deadline.evidence.reason, 'DeadlineExceeded')
+  const gone = restoreVerdict(set, finished('Failed', 'DeadlineExceeded', 'Job was active longer than specified deadline'), undefined)
+  t.match(gone.message, /is docker\.io\/library\/postgres:16 pullable from the cluster\?/, 'a Pod deleted at the deadline: the image is named as a suspect')
 
   const pull = restoreVerdict(set, finished('Failed', 'BackoffLimitExceeded'), podWith(undefined, { reason: 'ErrImagePull', message: 'image postgres:11 not found' }))
   t.match(pull.message, /ErrImagePull: image postgres:11 not found/)
