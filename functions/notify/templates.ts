@@ -222,6 +222,19 @@ const backupTemplates: Record<string, Template> = {
       facts: facts([['Format', str(d.format)], ['Artifact', str(artifact.name)], ['Size', bytes(artifact.size)], ['Age', age(artifact.modified, input.time)], ['Passed', checks.filter((c) => c.ok === true).map((c) => str(c.check)).filter(Boolean).join(', ') || undefined], ['Trigger', str(d.trigger)]]),
     }
   },
+  'dev.caretaker.backup.restore.started': (input, d) => {
+    const set = str(d.set) ?? 'unknown set'
+    const artifact = rec(d.artifact)
+    const restore = rec(d.restore)
+    return {
+      severity: 'info',
+      title: `Backup restore test started: ${set}`,
+      what: `${str(artifact.name) ?? 'The newest backup'} passed ${recs(d.checks).map((c) => str(c.check)).filter(Boolean).join(', ') || 'its checks'}; its restore test runs as Job ${str(restore.job) ?? '?'} in ${str(restore.image) ?? '?'}.`,
+      where: `backup set ${set}${str(artifact.path) ? ` at ${str(artifact.path)}` : ''}`,
+      action: 'Nothing to do: the verdict follows when the Job finishes.',
+      facts: facts([['Job', str(restore.namespace) && str(restore.job) ? `${str(restore.namespace)}/${str(restore.job)}` : undefined], ['Size', bytes(artifact.size)], ['Age', age(artifact.modified, input.time)], ['Trigger', str(d.trigger)]]),
+    }
+  },
   'dev.caretaker.backup.sweep.completed': (_input, d) => {
     const sets = recs(d.sets)
     const failed = sets.filter((s) => s.verified !== true)

@@ -1,6 +1,7 @@
 import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
+import { isAbsolute, relative, resolve, sep } from 'node:path'
 
 /** The formats verify-backup knows; each has its own integrity check. */
 export const FORMATS = ['pg-dumpall-gzip', 'etcd-snapshot', 'redis-rdb', 'vault-raft-snapshot', 'git-bundle', 'longhorn'] as const
@@ -16,6 +17,12 @@ export interface SanityQuery {
 }
 
 export interface RestoreTest {
+  /**
+   * `inline`: in the function's own process, with the PostgreSQL installed
+   * there. `job`: as a Kubernetes Job in the image of the dump's own major
+   * version (restoreJob), followed through its completion event.
+   */
+  mode?: 'inline' | 'job'
   /** Longest the restore and queries may take, e.g. `15m`. */
   timeout: string
   /** Databases that must exist after the restore. */
@@ -41,8 +48,35 @@ export interface BackupSet {
   longhorn?: { namespace: string; volumes: string[] }
 }
 
+/** How restore Jobs are made (sets with `restore.mode: job`). */
+export interface RestoreJobConfig {
+  /** Where the Jobs run: Caretaker's namespace (default: the function's own, where the restore-jobs ApiServerSource watches). */
+  namespace?: string
+  /** The image, `{major}` replaced by the dump's major version, e.g. `docker.io/library/postgres:{major}`. */
+  image: string
+  /** The backups claim, mounted read-only in the Job at the path the function sees it. */
+  backups: { claimName: string; mountPath: string }
+  ttlSecondsAfterFinished: number
+  /** The emptyDir the throwaway cluster lives in. */
+  scratchSizeLimit: string
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> }
+}
+
+export const DEFAULT_RESTORE_JOB: RestoreJobConfig = {
+  image: 'docker.io/library/postgres:{major}',
+  backups: { claimName: 'backups', mountPath: '/backups' },
+  ttlSecondsAfterFinished: 86400,
+  scratchSizeLimit: '20Gi',
+  resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '2Gi' } },
+}
+
+/** A job-mode restore's result must fit in a termination message: this many databases and queries at most. */
+export const RESTORE_JOB_MAX_ITEMS = 20
+
 export interface VerifyBackupConfig {
   sets: BackupSet[]
+  /** Filled by the schema's defaults; DEFAULT_RESTORE_JOB when a config is built in code. */
+  restoreJob?: RestoreJobConfig
   /** Where PostgreSQL's server programs are (initdb, postgres, psql); default: found on PATH or in the usual Debian place. */
   postgresBinDir?: string
 }
@@ -56,6 +90,35 @@ export const configSchema: JsonSchema = {
   required: ['sets'],
   properties: {
     postgresBinDir: { type: 'string', minLength: 1 },
+    restoreJob: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        namespace: kubeName,
+        image: { type: 'string', minLength: 1, pattern: '\\{major\\}', default: DEFAULT_RESTORE_JOB.image },
+        backups: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            claimName: { ...kubeName, default: DEFAULT_RESTORE_JOB.backups.claimName },
+            mountPath: { type: 'string', pattern: '^/', default: DEFAULT_RESTORE_JOB.backups.mountPath },
+          },
+        },
+        ttlSecondsAfterFinished: { type: 'integer', minimum: 0, default: DEFAULT_RESTORE_JOB.ttlSecondsAfterFinished },
+        scratchSizeLimit: { type: 'string', pattern: '^[0-9]+(Ki|Mi|Gi|Ti)?$', default: DEFAULT_RESTORE_JOB.scratchSizeLimit },
+        resources: {
+          type: 'object',
+          additionalProperties: false,
+          default: DEFAULT_RESTORE_JOB.resources,
+          properties: {
+            requests: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+            limits: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+          },
+        },
+      },
+    },
     sets: {
       type: 'array',
       items: {
@@ -80,6 +143,7 @@ export const configSchema: JsonSchema = {
             type: 'object',
             additionalProperties: false,
             properties: {
+              mode: { enum: ['inline', 'job'], default: 'inline' },
               timeout: { ...duration, default: '15m' },
               databases: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
               queries: {
@@ -122,7 +186,8 @@ export function checkConfig(config: VerifyBackupConfig, runDeadlineMs?: number):
     const bad = (field: string, problem: string): never => {
       throw new CaretakerError(Errors.InvalidConfig, `config.${at}.${field}: ${problem}`)
     }
-    if (set.restore && runDeadlineMs !== undefined && (parseDuration(set.restore.timeout) ?? 0) >= runDeadlineMs) {
+    // A Job's restore is bounded by the Job's activeDeadlineSeconds, not by the run.
+    if (set.restore && set.restore.mode !== 'job' && runDeadlineMs !== undefined && (parseDuration(set.restore.timeout) ?? 0) >= runDeadlineMs) {
       bad('restore.timeout', `${set.restore.timeout} does not fit in the run's deadline (CARETAKER_RUN_DEADLINE, ${runDeadlineMs / 1000}s, below the Knative Service's timeoutSeconds): make it shorter`)
     }
     if (seen.has(set.name)) bad('name', `"${set.name}" is used by another set; names must be unique`)
@@ -134,6 +199,14 @@ export function checkConfig(config: VerifyBackupConfig, runDeadlineMs?: number):
       if (!set.pattern) bad('pattern', `a ${set.format} set needs a file-name pattern, e.g. "*.gz"`)
     }
     if (set.restore && set.format !== 'pg-dumpall-gzip') bad('restore', `a restore test is available for pg-dumpall-gzip sets, not ${set.format}`)
+    if (set.restore?.mode === 'job') {
+      if (set.restore.databases.length > RESTORE_JOB_MAX_ITEMS) bad('restore.databases', `at most ${RESTORE_JOB_MAX_ITEMS} in job mode (the result must fit in a 4096-byte termination message)`)
+      if (set.restore.queries.length > RESTORE_JOB_MAX_ITEMS) bad('restore.queries', `at most ${RESTORE_JOB_MAX_ITEMS} in job mode (the result must fit in a 4096-byte termination message)`)
+      const rel = set.directory ? relative(resolve((config.restoreJob ?? DEFAULT_RESTORE_JOB).backups.mountPath), resolve(set.directory)) : ''
+      if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+        bad('directory', `a job-mode restore mounts the backups claim at restoreJob.backups.mountPath (${(config.restoreJob ?? DEFAULT_RESTORE_JOB).backups.mountPath}); the set's directory must be in it`)
+      }
+    }
     if ((parseDuration(set.rpo) ?? 0) <= 0) bad('rpo', 'must be longer than zero')
   })
 }

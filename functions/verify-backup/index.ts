@@ -1,5 +1,5 @@
 import { basename, resolve } from 'node:path'
-import { BatchV1Api, type V1Job } from '@kubernetes/client-node'
+import { BatchV1Api, CoreV1Api, type V1Job, type V1Pod } from '@kubernetes/client-node'
 import type { CloudEvent } from 'cloudevents'
 import picomatch from 'picomatch'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
@@ -10,12 +10,16 @@ import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import { KeyedSerial } from '../../shared/serial.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
+import { podNamespace } from '../../shared/runtime/settings.ts'
 import { isInside } from './artifacts.ts'
-import { checkConfig, configSchema, type BackupSet, type VerifyBackupConfig } from './config.ts'
+import { checkConfig, configSchema, DEFAULT_RESTORE_JOB, type BackupSet, type VerifyBackupConfig } from './config.ts'
+import { readDumpVersion } from './formats/pg-version.ts'
+import { fail } from './formats/stream.ts'
+import { ARTIFACT_LABEL, ARTIFACT_PATH_ANNOTATION, artifactHash, restoreJob, restoreSetLabel, restoreVerdict, RESTORE_TEST_LABEL } from './restore-job.ts'
 import { verifyLonghornSet } from './longhorn.ts'
 import { BackupMetrics } from './metrics.ts'
 import { postgresRestoreRunner } from './restore.ts'
-import { CheckRun, report, verifyFileSet, type SetReport } from './verify.ts'
+import { CheckRun, report, verifyFileSet, type RestoreJobStep, type SetReport } from './verify.ts'
 
 /**
  * verify-backup: proves each backup set is present, fresh, intact and (for
@@ -29,6 +33,9 @@ const REQUEST = 'dev.caretaker.backup.verify.requested'
 const VERIFIED = 'dev.caretaker.backup.verified'
 const FAILED = 'dev.caretaker.backup.verification.failed'
 const SWEEP = 'dev.caretaker.backup.sweep.completed'
+const RESTORE_STARTED = 'dev.caretaker.backup.restore.started'
+/** The Job controller's label on a Job's Pods (kubernetes/kubernetes pkg/controller/job, batch.kubernetes.io/job-name since 1.27). */
+const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name'
 /** Job uids already verified, so later updates of a finished Job do not verify again. */
 const SEEN_JOBS_MAX = 1000
 
@@ -55,18 +62,26 @@ export default defineFunction<VerifyBackupConfig>({
     const metrics = new BackupMetrics(registry)
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'verify-backup', log) : undefined
     const batch = kubeConfig?.makeApiClient(BatchV1Api)
+    const core = kubeConfig?.makeApiClient(CoreV1Api)
+    // The Jobs run in the function's own namespace unless the config names another.
+    const restoreJobConfig = config.restoreJob ?? DEFAULT_RESTORE_JOB
+    const restoreNamespace = restoreJobConfig.namespace ?? podNamespace(process.env) ?? 'caretaker'
     const restore = postgresRestoreRunner(config.postgresBinDir)
     const seenJobs = new Map<string, string>()
     // One verification per set at a time: a Job completion and the sweep
     // arriving together verify the set once each, in turn, never at once.
     const perSet = new KeyedSerial()
 
-    async function verifySet(set: BackupSet, context: HandlerContext, only?: string): Promise<SetReport> {
+    async function verifySet(set: BackupSet, context: HandlerContext, only?: string, restoreStep?: RestoreJobStep): Promise<SetReport> {
       return perSet.run(set.name, async () => {
         const now = new Date()
         const result = set.format === 'longhorn'
           ? await verifyLonghornSet(set, kubeConfig, now)
-          : await verifyFileSet(set, { now, signal: context.signal, restore, ...(only ? { only } : {}) })
+          : await verifyFileSet(set, { now, signal: context.signal, restore, restoreJob: restoreStep ?? ((a, s, signal) => startRestoreJob(a, s, signal, context)), ...(only ? { only } : {}) })
+        if (result.restore) {
+          context.log.info({ set: set.name, artifact: result.artifact?.name, job: result.restore.job, existing: result.restore.existing }, 'restore test handed to a Job; the verdict comes when it finishes')
+          return result
+        }
         metrics.observe(result)
         await noteOnCronJob(set, result, context)
         const line = { set: set.name, verified: result.verified, failed_check: result.failedCheck, artifact: result.artifact?.name, duration_ms: result.durationMs }
@@ -88,8 +103,74 @@ export default defineFunction<VerifyBackupConfig>({
         : { type: 'Warning', reason: 'BackupVerificationFailed', action: 'Verify', message: `backup set ${set.name}: ${result.failedCheck} check failed: ${last?.message ?? ''}` })
     }
 
+    function outcomeType(result: SetReport): string {
+      return result.restore ? RESTORE_STARTED : result.verified ? VERIFIED : FAILED
+    }
+
     function outcome(result: SetReport, context: HandlerContext, trigger: string) {
-      return context.reply({ type: result.verified ? VERIFIED : FAILED, subject: result.set, data: { ...result, trigger } })
+      return context.reply({ type: outcomeType(result), subject: result.set, data: { ...result, trigger } })
+    }
+
+    /**
+     * Starts the restore test of one artifact as a Job in the image of the
+     * dump's own major version. The Job's name comes from the set and the
+     * artifact: a redelivery, a sweep or another replica finds it there (409)
+     * and creates nothing more.
+     */
+    async function startRestoreJob(artifact: Parameters<RestoreJobStep>[0], set: BackupSet, signal: AbortSignal, context: HandlerContext): ReturnType<RestoreJobStep> {
+      const version = await readDumpVersion(artifact.path, signal)
+      if (!version) return { verdict: fail('restore test cannot run: the dump has no "-- Dumped from database version" header to choose the PostgreSQL image by', {}) }
+      if (!batch) throw new CaretakerError(Errors.DependencyUnavailable, 'a restore test in job mode creates a Kubernetes Job, and no Kubernetes API is configured')
+      const body = restoreJob({ set, artifact, version, config: restoreJobConfig, namespace: restoreNamespace })
+      const name = body.metadata!.name!
+      const image = body.spec!.template.spec!.containers[0]!.image!
+      const namespace = restoreNamespace
+      const started = { state: 'started' as const, job: name, namespace, image }
+      if (context.dryRun) {
+        context.log.info({ set: set.name, job: name, image }, 'dry-run: the restore Job is not created')
+        return { started: { ...started, existing: false } }
+      }
+      try {
+        await batch.createNamespacedJob({ namespace, body })
+        context.log.info({ set: set.name, job: name, image, dumpedFrom: version.server }, 'restore Job created')
+        return { started: { ...started, existing: false } }
+      } catch (err) {
+        const e = kubernetesError(err, `create Job ${namespace}/${name}`)
+        if (e.details?.code !== 409) throw e
+        return { started: { ...started, existing: true } }
+      }
+    }
+
+    /** The newest Pod of a Job (backoffLimit 0: normally its only one). */
+    async function podOf(job: V1Job): Promise<V1Pod | undefined> {
+      if (!core) return undefined
+      const namespace = job.metadata!.namespace!
+      try {
+        const pods = await core.listNamespacedPod({ namespace, labelSelector: `${JOB_NAME_LABEL}=${job.metadata!.name}` })
+        const own = pods.items.filter((p) => !job.metadata?.uid || p.metadata?.ownerReferences?.some((o) => o.uid === job.metadata?.uid))
+        return own.sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0]
+      } catch (err) {
+        throw kubernetesError(err, `list the Pods of Job ${namespace}/${job.metadata!.name}`)
+      }
+    }
+
+    /**
+     * A restore Job finished: the artifact it restored is verified again up
+     * to the restore (it may have changed or gone since), and the restore
+     * check is the Job's verdict, read from its Pod's termination message.
+     */
+    async function onRestoreJob(job: V1Job, set: BackupSet, context: HandlerContext) {
+      const path = job.metadata?.annotations?.[ARTIFACT_PATH_ANNOTATION]
+      const hash = job.metadata?.labels?.[ARTIFACT_LABEL]
+      if (!path || !hash || !set.directory) {
+        context.log.warn({ job: job.metadata?.name }, 'a restore Job without its artifact annotation and label: ignored')
+        return undefined
+      }
+      const pod = await podOf(job)
+      const step: RestoreJobStep = async (artifact) => artifactHash(artifact) === hash
+        ? { verdict: restoreVerdict(set, job, pod) }
+        : { verdict: fail(`${artifact.name} changed after the restore Job ${job.metadata?.name} started (another size or modification time): its restore says nothing about this version`, { job: job.metadata?.name ?? null }) }
+      return outcome(await verifySet(set, context, path, step), context, `restore-job:${job.metadata?.name}`)
     }
 
     function setNamed(name: string): BackupSet {
@@ -143,6 +224,29 @@ export default defineFunction<VerifyBackupConfig>({
       const job = await jobOf(event, context)
       if (!job) return undefined
       const namespace = job.metadata?.namespace ?? ''
+      const restoreOf = job.metadata?.labels?.[RESTORE_TEST_LABEL]
+      if (restoreOf !== undefined && namespace === restoreNamespace) {
+        const set = config.sets.find((s) => s.restore?.mode === 'job' && restoreSetLabel(s.name) === restoreOf)
+        if (!set) {
+          context.log.info({ job: job.metadata?.name, set: restoreOf }, 'a restore Job of a set that is not configured for job mode: ignored')
+          return undefined
+        }
+        if (jobState(job) === 'running') return undefined
+        const uid = job.metadata?.uid ?? `${namespace}/${job.metadata?.name}`
+        if (seenJobs.has(uid)) {
+          context.log.info({ set: set.name, job: job.metadata?.name }, 'this restore Job was judged already')
+          return undefined
+        }
+        seenJobs.set(uid, set.name)
+        if (seenJobs.size > SEEN_JOBS_MAX) seenJobs.delete(seenJobs.keys().next().value!)
+        try {
+          return await onRestoreJob(job, set, context)
+        } catch (err) {
+          // Not judged after all (the API or the file failed us): the redelivery judges it.
+          seenJobs.delete(uid)
+          throw err
+        }
+      }
       const owner = cronJobOwner(job)
       const set = config.sets.find((s) => s.cronJob && s.cronJob.namespace === namespace && s.cronJob.name === owner)
       if (!set) {
@@ -174,20 +278,22 @@ export default defineFunction<VerifyBackupConfig>({
     async function sweep(context: HandlerContext) {
       const results: SetReport[] = []
       const deferred: string[] = []
+      const restoring: Array<{ set: string; job: string }> = []
       for (const [i, set] of config.sets.entries()) {
         if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
         // A set whose verification (its restore test at most) no longer fits
         // before the run's deadline is not started: it is asked for again as
         // a request of its own, which the Broker brings back with a deadline of its own.
-        if (timeLeft(context.deadline) <= (set.restore ? parseDuration(set.restore.timeout)! : 0) || pastDeadline(context.deadline)) {
+        if (timeLeft(context.deadline) <= (set.restore && set.restore.mode !== 'job' ? parseDuration(set.restore.timeout)! : 0) || pastDeadline(context.deadline)) {
           deferred.push(set.name)
           const sent = await context.emit({ type: REQUEST, subject: set.name, data: { set: set.name } }, 1000 + i)
           context.log.warn({ set: set.name, requested: sent }, `backup set not verified in this sweep: ${LEFT_AT_DEADLINE}`)
           continue
         }
         const result = await verifySet(set, context)
-        results.push(result)
-        await context.emit({ type: result.verified ? VERIFIED : FAILED, subject: set.name, data: { ...result, trigger: 'sweep' } }, i + 1)
+        if (result.restore) restoring.push({ set: set.name, job: result.restore.job })
+        else results.push(result)
+        await context.emit({ type: outcomeType(result), subject: set.name, data: { ...result, trigger: 'sweep' } }, i + 1)
       }
       return context.reply({
         type: SWEEP,
@@ -196,6 +302,7 @@ export default defineFunction<VerifyBackupConfig>({
           failed: results.filter((r) => !r.verified).length,
           sets: results.map((r) => ({ set: r.set, verified: r.verified, ...(r.failedCheck ? { failedCheck: r.failedCheck } : {}), artifact: r.artifact?.name ?? null })),
           deferred,
+          ...(restoring.length > 0 ? { restoring } : {}),
         },
       })
     }

@@ -43,7 +43,24 @@ export interface SetReport {
   readonly checks: CheckReport[]
   readonly durationMs: number
   readonly verifiedAt: string
+  /** A restore test handed to a Kubernetes Job (`restore.mode: job`): the verdict comes when the Job finishes. */
+  readonly restore?: RestoreStarted
 }
+
+export interface RestoreStarted {
+  readonly state: 'started'
+  readonly job: string
+  readonly namespace: string
+  readonly image: string
+  /** The Job was there already (a redelivery, or another replica): not created again. */
+  readonly existing: boolean
+}
+
+/**
+ * The restore test as a Job: either a verdict now (the test cannot start,
+ * or the Job has finished and this is its verdict) or the Job it started.
+ */
+export type RestoreJobStep = (artifact: Artifact, set: BackupSet, signal: AbortSignal) => Promise<{ verdict: FormatVerdict } | { started: RestoreStarted }>
 
 /** Restores a PostgreSQL dump into a throwaway server and runs the set's queries. */
 export type RestoreRunner = (artifact: Artifact, set: BackupSet, signal: AbortSignal) => Promise<FormatVerdict>
@@ -52,6 +69,8 @@ export interface VerifyOptions {
   readonly now: Date
   readonly signal: AbortSignal
   readonly restore?: RestoreRunner
+  /** For sets with `restore.mode: job`. */
+  readonly restoreJob?: RestoreJobStep
   /** Verify this artifact instead of the newest (a manual request naming a file). */
   readonly only?: string
 }
@@ -92,16 +111,18 @@ export class CheckRun {
   }
 }
 
-export function report(set: BackupSet, run: CheckRun, started: number, now: Date, artifact?: Artifact): SetReport {
+export function report(set: BackupSet, run: CheckRun, started: number, now: Date, artifact?: Artifact, restore?: RestoreStarted): SetReport {
   return {
     set: set.name,
     format: set.format,
-    verified: run.failed === undefined,
+    // A restore still running in a Job has not verified anything yet.
+    verified: run.failed === undefined && !restore,
     ...(run.failed ? { failedCheck: run.failed } : {}),
     ...(artifact ? { artifact: artifactInfo(artifact) } : {}),
     checks: run.checks,
     durationMs: Math.round(performance.now() - started),
     verifiedAt: now.toISOString(),
+    ...(restore ? { restore } : {}),
   }
 }
 
@@ -145,7 +166,11 @@ export async function verifyFileSet(set: BackupSet, options: VerifyOptions): Pro
   const sidecar = run.failed ? undefined : await sidecarPath(artifact.path)
   if (sidecar) await run.run('checksum', () => verifySidecar(artifact.path, sidecar, options.signal))
 
-  if (set.restore && options.restore) {
+  if (set.restore?.mode === 'job' && options.restoreJob && !run.failed) {
+    const step = await options.restoreJob(artifact, set, options.signal)
+    if ('started' in step) return report(set, run, started, options.now, artifact, step.started)
+    await run.run('restore', () => step.verdict)
+  } else if (set.restore && set.restore.mode !== 'job' && options.restore) {
     const restore = options.restore
     await run.run('restore', () => restore(artifact, set, options.signal))
   }

@@ -1,4 +1,4 @@
-import type { VerifyBackupConfig } from '../../functions/verify-backup/config.ts'
+import { DEFAULT_RESTORE_JOB, type VerifyBackupConfig } from '../../functions/verify-backup/config.ts'
 import { findPostgresBinDir } from '../../shared/postgres/throwaway.ts'
 import type { DemoBackups, SeedSummary } from '../../test/sandbox/index.ts'
 
@@ -45,7 +45,8 @@ function verifyBackup(facts: SandboxFacts): VerifyBackupConfig {
   if (facts.longhorn && facts.longhorn.volumes.length > 0) {
     sets.push({ name: 'longhorn', format: 'longhorn', rpo: '24h', minSizeBytes: 1, maxShrinkPercent: 50, longhorn: { namespace: facts.longhorn.namespace, volumes: [...facts.longhorn.volumes] } })
   }
-  return { sets }
+  // A set switched to restore.mode: job restores in a Job the simulator's kubelet stand-in runs, the demo backups as its claim.
+  return { sets, restoreJob: { ...DEFAULT_RESTORE_JOB, backups: { claimName: 'backups', mountPath: facts.backups.dir } } }
 }
 
 export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {

@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/logger.ts'
 import { createDemoBackups, seedSandbox, type DemoBackups, type SeedSummary } from '../../test/sandbox/index.ts'
 import { startKubernetesSimulator } from '../../test/simulators/kubernetes/index.ts'
 import { startVaultSimulator, type VaultSimulator } from '../../test/simulators/vault/index.ts'
+import { RESTORE_TEST_LABEL } from '../../functions/verify-backup/restore-job.ts'
 import { sandboxConfigs } from './sandbox-configs.ts'
 
 /**
@@ -81,7 +82,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     kube = await startKubernetesSimulator({
       tls: { port: options.kubePort },
       // Rollouts, Jobs and syncs take a second; CronJobs run on their schedules.
-      controllers: { delayMs: 1000, scheduleCheckMs: 10_000, vault: { url: vault.url, token: vault.rootToken } },
+      // verify-backup's restore Jobs (a set's restore.mode: job) really run, with this
+      // machine's PostgreSQL, the demo backups standing for the backups claim.
+      controllers: {
+        delayMs: 1000, scheduleCheckMs: 10_000, vault: { url: vault.url, token: vault.rootToken },
+        kubelet: { volumes: { backups: join(options.stateDir, 'backups') }, label: RESTORE_TEST_LABEL },
+      },
     })
     vault.configureKubernetes({ host: kube.url, reviewerToken: kube.token })
     const seeded = await seedSandbox({ kube, vault, now })

@@ -85,7 +85,7 @@ function secretFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
  * Serving gates fieldRef env behind a feature flag, so the downward API is
  * not relied on), or CARETAKER_NAMESPACE.
  */
-function podNamespace(env: NodeJS.ProcessEnv): string | undefined {
+export function podNamespace(env: NodeJS.ProcessEnv): string | undefined {
   if (env.CARETAKER_NAMESPACE) return env.CARETAKER_NAMESPACE
   try {
     return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined

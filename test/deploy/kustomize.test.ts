@@ -165,7 +165,7 @@ t.test('kustomize renders', { skip: kubectl ? false : 'kubectl is not on PATH (i
     labelled(t, ops, 'ops')
     inNamespace(t, ops, 'ops')
     t.same(ops.filter(isKnativeService).map((o) => o.metadata.name).sort(), ['health-report', 'notify', 'verify-backup'], 'the three functions it picks')
-    t.same(ops.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name).sort(), ['caretaker-source-backup-jobs', 'caretaker-source-certificates', 'health-report', 'notify', 'verify-backup'], 'their ServiceAccounts and the sources\'')
+    t.same(ops.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name).sort(), ['caretaker-source-backup-jobs', 'caretaker-source-certificates', 'caretaker-source-restore-jobs', 'health-report', 'notify', 'verify-backup'], 'their ServiceAccounts and the sources\'')
     // verify-backup's rights where the backup CronJobs run, for ops/verify-backup.
     const grants = ops.filter((o) => o.kind === 'RoleBinding' && o.metadata.name === 'caretaker-verify-backup')
     t.same(grants.map((o) => o.metadata.namespace).sort(), ['databases', 'gitea', 'kube-system', 'longhorn-system', 'vault'], 'verify-backup\'s RoleBindings stay in the namespaces it reads')

@@ -36,6 +36,17 @@ const backupSetReport: JsonSchema = {
     verifiedAt: { type: 'string', format: 'date-time' },
     trigger: { type: 'string' },
     event: { type: 'object' },
+    restore: {
+      type: 'object',
+      required: ['state', 'job', 'namespace', 'image'],
+      properties: {
+        state: { const: 'started' },
+        job: { type: 'string', minLength: 1 },
+        namespace: { type: 'string', minLength: 1 },
+        image: { type: 'string', minLength: 1 },
+        existing: { type: 'boolean' },
+      },
+    },
   },
 }
 
@@ -67,9 +78,15 @@ export const backupTypes: EventTypeDefinition[] = [
     schema: { ...backupSetReport, required: [...(backupSetReport.required as string[]), 'failedCheck'] },
   },
   {
+    type: 'dev.caretaker.backup.restore.started',
+    direction: 'outbound',
+    description: 'A backup set passed every check before its restore test, which now runs as a Kubernetes Job (restore.mode: job); data is the set report so far, with restore naming the Job. Its completion brings backup.verified or backup.verification.failed',
+    schema: { ...backupSetReport, required: ['set', 'format', 'artifact', 'checks', 'restore'] },
+  },
+  {
     type: 'dev.caretaker.backup.sweep.completed',
     direction: 'outbound',
-    description: 'The daily sweep verified every configured set; data lists each set\'s result (each set also has its own event), and the sets it left at its deadline (each asked for again as a request of its own)',
+    description: 'The daily sweep verified every configured set; data lists each set\'s result (each set also has its own event), the sets it left at its deadline (each asked for again as a request of its own), and the sets whose restore test runs on in a Job',
     schema: {
       type: 'object',
       required: ['verified', 'failed', 'sets'],
@@ -85,6 +102,10 @@ export const backupTypes: EventTypeDefinition[] = [
           },
         },
         deferred: { type: 'array', items: { type: 'string' } },
+        restoring: {
+          type: 'array',
+          items: { type: 'object', required: ['set', 'job'], properties: { set: { type: 'string' }, job: { type: 'string' } } },
+        },
       },
     },
   },

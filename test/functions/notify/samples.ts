@@ -47,6 +47,11 @@ export const HANDWRITTEN: Record<string, { subject?: string; data: unknown }> = 
     subject: 'postgresql',
     data: { set: 'postgresql', format: 'pg-dumpall-gzip', verified: false, failedCheck: 'restore', artifact, checks: [...checks, { check: 'restore', ok: false, message: 'database app is missing after the restore', evidence: {}, durationMs: 9120 }], durationMs: 9965, verifiedAt: EXAMPLE_TIME, trigger: 'sweep' },
   },
+  'dev.caretaker.backup.restore.started': {
+    subject: 'postgresql',
+    data: { set: 'postgresql', format: 'pg-dumpall-gzip', verified: false, artifact, checks, durationMs: 845, verifiedAt: EXAMPLE_TIME, trigger: 'job:postgres-backup-29400120',
+      restore: { state: 'started', job: 'restore-postgresql-3f2a9c0d1e4b5a67', namespace: 'caretaker', image: 'docker.io/library/postgres:16', existing: false } },
+  },
   'dev.caretaker.backup.sweep.completed': {
     data: { verified: 4, failed: 2, sets: [
       { set: 'postgresql', verified: false, failedCheck: 'restore', artifact: 'all_databases_20261122_020000.sql.gz' },

@@ -33,7 +33,8 @@ export interface RealArtifacts {
 
 export const ORDERS = 250
 
-async function pgDumpall(): Promise<string> {
+/** The text of a `pg_dumpall` of a throwaway PostgreSQL with an `app` database holding ORDERS orders. */
+export async function pgDumpall(): Promise<string> {
   const pg = await startThrowawayPostgres()
   try {
     await pg.query('CREATE ROLE app LOGIN')

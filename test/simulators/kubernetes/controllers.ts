@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { CronExpressionParser } from 'cron-parser'
 import { recordEvent } from './events.ts'
+import { kubeletRuns, podSuffix, runPostgresContainer, type KubeletOptions } from './kubelet.ts'
 
 export type Obj = Record<string, unknown> & { metadata?: Record<string, unknown> }
 type Rec = Record<string, unknown>
@@ -31,6 +32,11 @@ export interface ControllerOptions {
   clock?: () => Date
   /** When set, CronJobs run on their own: every this many ms, due schedules start Jobs (runDueCronJobs). Off by default. */
   scheduleCheckMs?: number
+  /**
+   * Opt-in stand-in for the kubelet (kubelet.ts): Jobs in a `postgres:<major>`
+   * image get a Pod that runs their command here, with that major's programs.
+   */
+  kubelet?: KubeletOptions
 }
 
 /** Set to "true" on a Deployment/StatefulSet (rollout gets stuck) or a Job / CronJob jobTemplate (Job fails). */
@@ -196,18 +202,19 @@ export function startControllers(store: ObjectStore, options: ControllerOptions 
     store.updateStatus({ ...j, status: { startTime: iso(clock()), active: 1, ready: 0, terminating: 0, uncountedTerminatedPods: {} } })
   }
 
-  function finishJob(ns: string, name: string): void {
+  function finishJob(ns: string, name: string, outcome?: { failed: boolean, reason?: string, message?: string }): void {
     const j = store.get('batch/v1', 'Job', ns, name)
     if (!j || finished(j)) return
     const spec = (j.spec ?? {}) as Rec
     const st = (j.status ?? {}) as Rec
     const at = iso(clock())
     const probe = { lastProbeTime: at }
-    if (isFailing(j, 'Job')) {
-      const msg = 'Job has reached the specified backoff limit'
+    if (outcome ? outcome.failed : isFailing(j, 'Job')) {
+      const reason = outcome?.reason ?? 'BackoffLimitExceeded'
+      const msg = outcome?.message ?? 'Job has reached the specified backoff limit'
       store.updateStatus({ ...j, status: { startTime: st.startTime ?? at, failed: Number(spec.backoffLimit ?? 6) + 1, ready: 0, terminating: 0, uncountedTerminatedPods: {},
-        conditions: [condition('FailureTarget', 'True', 'BackoffLimitExceeded', msg, at, probe), condition('Failed', 'True', 'BackoffLimitExceeded', msg, at, probe)] } })
-      event(j, 'Warning', 'BackoffLimitExceeded', msg, 'job-controller')
+        conditions: [condition('FailureTarget', 'True', reason, msg, at, probe), condition('Failed', 'True', reason, msg, at, probe)] } })
+      event(j, 'Warning', reason, msg, 'job-controller')
     } else {
       const msg = 'Reached expected number of succeeded pods'
       store.updateStatus({ ...j, status: { startTime: st.startTime ?? at, completionTime: at, succeeded: Number(spec.completions ?? 1), ready: 0, terminating: 0, uncountedTerminatedPods: {},
@@ -216,6 +223,35 @@ export function startControllers(store: ObjectStore, options: ControllerOptions 
     }
     const owner = ((meta(j).ownerReferences ?? []) as Rec[]).find((r) => r.kind === 'CronJob' && r.controller === true)
     if (owner) cronJobSawJob(ns, str(owner.name), name)
+  }
+
+  /** The kubelet stand-in's run of a Job: its Pod, really run here, then the Job's end from the Pod's. */
+  async function runJobPod(ns: string, name: string): Promise<void> {
+    const j = store.get('batch/v1', 'Job', ns, name)
+    if (!j || finished(j)) return
+    const m = meta(j)
+    const uid = str(m.uid)
+    const template = ((j.spec as Rec).template ?? {}) as Rec
+    const podName = `${name}-${podSuffix()}`
+    // The Job controller's Pod labels (kubernetes/kubernetes pkg/controller/job/job_controller.go, batch.kubernetes.io/job-name and the legacy job-name).
+    const labels = { ...((template.metadata as Rec | undefined)?.labels as Rec | undefined), 'batch.kubernetes.io/controller-uid': uid, 'batch.kubernetes.io/job-name': name, 'controller-uid': uid, 'job-name': name }
+    const pod = store.create({
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: podName, namespace: ns, labels, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name, uid, controller: true, blockOwnerDeletion: true }] },
+      spec: template.spec as Rec,
+    })
+    event(j, 'Normal', 'SuccessfulCreate', `Created pod: ${podName}`, 'job-controller')
+    const at = iso(clock())
+    store.updateStatus({ ...j, status: { startTime: at, active: 1, ready: 0, terminating: 0, uncountedTerminatedPods: {} } })
+    const container = (((template.spec as Rec).containers ?? []) as Rec[])[0] ?? {}
+    const run = await runPostgresContainer(j, options.kubelet ?? {})
+    const current = store.get('v1', 'Pod', ns, podName) ?? pod
+    store.updateStatus({ ...current, status: {
+      phase: run.phase, startTime: at,
+      containerStatuses: [{ name: str(container.name), image: str(container.image), imageID: '', ready: false, restartCount: 0, started: false, state: run.state }],
+    } })
+    if (run.phase === 'Succeeded') finishJob(ns, name, { failed: false })
+    else finishJob(ns, name, { failed: true, ...(run.jobFailure ?? {}) })
   }
 
   function cronJobSawJob(ns: string, cronName: string, jobName: string): void {
@@ -365,7 +401,12 @@ export function startControllers(store: ObjectStore, options: ControllerOptions 
       case 'apps/v1/Deployment': if (stale) later(delay, key('Deployment', ns, name), () => reconcileDeployment(ns, name)); break
       case 'apps/v1/StatefulSet': if (stale) later(delay, key('StatefulSet', ns, name), () => reconcileStatefulSet(ns, name)); break
       case 'batch/v1/Job':
-        if (type === 'ADDED') { later(0, key('Job', ns, name), () => startJob(ns, name)); later(delay, key('Job', ns, name), () => finishJob(ns, name)) }
+        if (type !== 'ADDED') break
+        if (options.kubelet && kubeletRuns(object, options.kubelet)) {
+          later(0, key('Job', ns, name), () => runJobPod(ns, name))
+          break
+        }
+        later(0, key('Job', ns, name), () => startJob(ns, name)); later(delay, key('Job', ns, name), () => finishJob(ns, name))
         break
       case 'external-secrets.io/v1/ExternalSecret': {
         // Once per spec/labels/annotations version: a failed sync is retried on the next change (force-sync), not in a loop.
