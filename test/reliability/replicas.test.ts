@@ -196,3 +196,20 @@ t.test('notify: one message on the webhook', async (t) => {
   })
   t.equal(hook.on('/hook').length, 1, 'one notification')
 })
+
+t.test('renew-certificate: one renewal requested for a failed Certificate', async (t) => {
+  const seeded = sandbox.seeded.certificates.find((c) => c.state === 'failed')!
+  t.ok(seeded, `a failed Certificate (Ready False for hours, which cert-manager itself leaves to its backoff): ${seeded.namespace}/${seeded.name}`)
+  const cert = kube.store.get('cert-manager.io/v1', 'Certificate', seeded.namespace, seeded.name)!
+  const seen = since()
+  const { first } = await twoReplicas(t, {
+    name: 'renew-certificate',
+    event: { type: 'dev.knative.apiserver.resource.update', source: 'https://10.96.0.1:443', headers: { 'ce-kind': 'Certificate', 'ce-name': seeded.name, 'ce-namespace': seeded.namespace }, data: cert },
+  })
+  const changed = seen()
+  const triggered = changed.filter((c) => c.type === 'MODIFIED' && c.object.kind === 'Certificate' && meta(c.object).name === seeded.name &&
+    ((c.object.status as { conditions?: Array<{ type: string; reason?: string }> } | undefined)?.conditions ?? []).some((x) => x.type === 'Issuing' && x.reason === 'ManuallyTriggered'))
+  t.ok(triggered.length >= 1, `the Issuing condition was set (as cmctl renew does)${triggered.length === 0 ? `; the reply: ${first.body.slice(0, 400)}` : ''}`)
+  const requested = eventsAdded(changed).filter((e) => e.reason === 'RenewalRequested' && e.involvedObject?.name === seeded.name)
+  t.equal(requested.length, 1, 'one RenewalRequested Event')
+})
