@@ -48,6 +48,8 @@ async function deliver(fn: TestFunction, headers: Record<string, string>, body: 
   }
 }
 
+let cases = 0
+
 interface Case {
   name: string
   /** The config to run with; the sandbox's own when absent. */
@@ -71,7 +73,7 @@ async function twoReplicas(t: Test, c: Case): Promise<{ answers: Delivery[]; run
   const a = await start()
   const b = await start()
   hosted.push(a, b)
-  const id = `replicas-${c.name}-${process.pid}`
+  const id = `replicas-${c.name}-${process.pid}-${++cases}`
   const source = c.event.source ?? '/test/replicas'
   const headers = { 'ce-id': id, 'ce-source': source, 'ce-type': c.event.type, ...c.event.headers }
   const together = await Promise.all([deliver(a, headers, c.event.data), deliver(b, headers, c.event.data)])
@@ -212,4 +214,28 @@ t.test('renew-certificate: one renewal requested for a failed Certificate', asyn
   t.ok(triggered.length >= 1, `the Issuing condition was set (as cmctl renew does)${triggered.length === 0 ? `; the reply: ${first.body.slice(0, 400)}` : ''}`)
   const requested = eventsAdded(changed).filter((e) => e.reason === 'RenewalRequested' && e.involvedObject?.name === seeded.name)
   t.equal(requested.length, 1, 'one RenewalRequested Event')
+})
+
+t.test('respond-to-alert: a retry after a partial remediation (the Pod deleted, the next action failed) finishes it, deleting nothing twice', async (t) => {
+  const pod = 'replica-api-1'
+  kube.store.seed({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: pod, namespace: 'databases', labels: { app: 'replica' } }, spec: podSpec,
+    status: { phase: 'Running', containerStatuses: [{ name: 'c', image: 'busybox', imageID: '', ready: false, restartCount: 7, state: { waiting: { reason: 'CrashLoopBackOff' } } }] },
+  })
+  // The Broker refuses the rule's notify event three times (503), all the runtime's attempts at one send: the first run
+  // has deleted the Pod by then, and fails retryably; the retry finds the Pod gone.
+  const broker = await startReceiver((_r, seen) => ({ status: seen < 3 ? 503 : 202 }))
+  t.teardown(() => broker.close())
+  const labels = { alertname: 'KubePodCrashLooping', namespace: 'databases', pod, severity: 'warning' }
+  const seen = since()
+  await twoReplicas(t, {
+    name: 'respond-to-alert', env: { K_SINK: broker.url },
+    event: {
+      type: 'dev.caretaker.alert.firing', source: 'http://alertmanager:9093', headers: { 'ce-subject': 'KubePodCrashLooping' },
+      data: { fingerprint: 'replica0000000002', status: 'firing', labels, annotations: {}, startsAt: iso(600_000), endsAt: '', generatorURL: '', groupLabels: {}, receiver: 'caretaker', externalURL: 'http://alertmanager:9093' },
+    },
+  })
+  t.equal(seen().filter((c) => c.type === 'DELETED' && c.object.kind === 'Pod' && meta(c.object).name === pod).length, 1, 'the Pod deleted once')
+  t.equal(eventsAdded(seen()).filter((e) => e.reason === 'AlertRemediated' && e.involvedObject?.name === pod).length, 1, 'and reported once (one AlertRemediated Event)')
+  t.equal(broker.requests.filter((r) => r.headers['ce-type'] !== undefined).length, 4, 'the notify event refused three times, then accepted')
 })
