@@ -76,6 +76,8 @@ async function twoReplicas(t: Test, c: Case): Promise<{ answers: Delivery[]; run
   const id = `replicas-${c.name}-${process.pid}-${++cases}`
   const source = c.event.source ?? '/test/replicas'
   const headers = { 'ce-id': id, 'ce-source': source, 'ce-type': c.event.type, ...c.event.headers }
+  // A write fault on the way: the first claim (a Lease create) is refused, 503; that delivery is retried.
+  kube.faults.add({ method: 'POST', path: '/apis/coordination.k8s.io/v1/namespaces/caretaker/leases', status: 503, times: 1 })
   const together = await Promise.all([deliver(a, headers, c.event.data), deliver(b, headers, c.event.data)])
   await a.stop()
   hosted.splice(hosted.indexOf(a), 1)
@@ -203,6 +205,8 @@ t.test('renew-certificate: one renewal requested for a failed Certificate', asyn
   const seeded = sandbox.seeded.certificates.find((c) => c.state === 'failed')!
   t.ok(seeded, `a failed Certificate (Ready False for hours, which cert-manager itself leaves to its backoff): ${seeded.namespace}/${seeded.name}`)
   const cert = kube.store.get('cert-manager.io/v1', 'Certificate', seeded.namespace, seeded.name)!
+  // The status update that requests the renewal fails once (503): the cooldown is given back and the retry requests it.
+  const fault = kube.faults.add({ method: 'PUT', path: `/apis/cert-manager.io/v1/namespaces/${seeded.namespace}/certificates/${seeded.name}/status`, status: 503, times: 1 })
   const seen = since()
   const { first } = await twoReplicas(t, {
     name: 'renew-certificate',
@@ -214,6 +218,7 @@ t.test('renew-certificate: one renewal requested for a failed Certificate', asyn
   t.ok(triggered.length >= 1, `the Issuing condition was set (as cmctl renew does)${triggered.length === 0 ? `; the reply: ${first.body.slice(0, 400)}` : ''}`)
   const requested = eventsAdded(changed).filter((e) => e.reason === 'RenewalRequested' && e.involvedObject?.name === seeded.name)
   t.equal(requested.length, 1, 'one RenewalRequested Event')
+  t.notOk(kube.faults.list().some((f) => f.id === fault), 'the status update failed once on the way (the fault is used up)')
 })
 
 t.test('respond-to-alert: a retry after a partial remediation (the Pod deleted, the next action failed) finishes it, deleting nothing twice', async (t) => {
