@@ -162,7 +162,14 @@ export function createRespondToAlert(): FunctionModule {
           const name = render(action.name, labels)
           if (dry) return { action: 'delete Pod', target: at(name), done: false, dryRun: true, message: `would delete Pod ${at(name)}` }
           const core = needKube().kube.makeApiClient(CoreV1Api)
-          try { await core.deleteNamespacedPod({ namespace, name }) } catch (err) { throw kubernetesError(err, `delete Pod ${at(name)}`) }
+          try {
+            await core.deleteNamespacedPod({ namespace, name })
+          } catch (err) {
+            // Gone already: a retry after a later action failed (the claim is given back and every action runs again),
+            // or the Pod went by itself. What the action asks for holds; deleting it is not done twice, nor reported so.
+            if (kubernetesStatusCode(err) === 404) return { action: 'delete Pod', target: at(name), done: true, message: `Pod ${at(name)} is gone already` }
+            throw kubernetesError(err, `delete Pod ${at(name)}`)
+          }
           await recorder?.record({ apiVersion: 'v1', kind: 'Pod', namespace, name }, { type: 'Normal', reason: 'AlertRemediated', action: 'Delete', message: `rule ${rule.name}: deleted for alert ${labels.alertname ?? ''}` })
           return { action: 'delete Pod', target: at(name), done: true, message: `deleted Pod ${at(name)}` }
         }
