@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig, V1Lease } from '@kubernetes/client-node'
 import { LeaseRecords, isLive, microTime, processHolder } from '../kubernetes/lease.ts'
 import type { Claim, IdempotencyStore, RecordedOutcome } from './idempotency.ts'
@@ -29,6 +30,7 @@ const FUNCTION = 'caretaker.dev/idempotency-function'
 const MAX_OUTCOME_BYTES = 200 * 1024
 const SWEEP_EVERY_MS = 10 * 60_000
 const SWEEP_PAGE = 200
+const COMPLETE_ATTEMPTS = 4
 
 export interface KubernetesStoreOptions {
   functionName: string
@@ -110,7 +112,24 @@ export class KubernetesIdempotencyStore implements IdempotencyStore {
     return entry.lease
   }
 
+  /**
+   * Records the outcome. A transient API failure is retried a few times
+   * (the handler's side effects are done: losing the record would let a
+   * redelivery run them again once the claim runs out).
+   */
   async complete(key: string, outcome: RecordedOutcome): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#complete(key, outcome)
+        return
+      } catch (err) {
+        if (attempt >= COMPLETE_ATTEMPTS) throw err
+        await sleep(250 * 2 ** (attempt - 1))
+      }
+    }
+  }
+
+  async #complete(key: string, outcome: RecordedOutcome): Promise<void> {
     const held = await this.#letGo(key)
     let lease = held ?? await this.#leases.read(leaseNameFor(key))
     const recorded = JSON.stringify(outcome)

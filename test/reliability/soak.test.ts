@@ -20,6 +20,8 @@ import { liveHeap, seededRandom } from './tools.ts'
 // none handled twice; memory comes back to where it started.
 
 const EVENTS = Number(process.env.SOAK_EVENTS ?? 400)
+// Room for a machine busy with the rest of the suite (it takes about a minute alone).
+t.setTimeout(600_000)
 const rand = seededRandom(7)
 const heap = liveHeap
 

@@ -141,3 +141,14 @@ t.test('two replicas through the runtime: redeliveries spread across them and ac
   t.equal((await deliver(b, failing, { fail: 'transient' })).status, 503, 'a transient failure…')
   t.equal((await deliver(a, failing)).status, 200, '…releases the claim, and the retry on the other replica runs')
 })
+
+t.test('recording the outcome survives a transient API failure', async (t) => {
+  const a = store('replica-a')
+  const b = store('replica-b')
+  t.teardown(async () => { await a.close(); await b.close() })
+  const key = idempotencyKey('counter', '/src', uniqueId('complete-fault'))
+  t.same(await a.claim(key), { state: 'claimed' })
+  kube.faults.add({ method: 'PUT', path: /\/leases\//, status: 503, count: 2 })
+  await a.complete(key, outcome)
+  t.same(await b.claim(key), { state: 'done', outcome }, 'the outcome was recorded despite two refused writes')
+})
