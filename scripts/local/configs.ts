@@ -1,15 +1,13 @@
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { parseAllDocuments } from 'yaml'
 
 /**
  * Each function's config when `npm start` runs against a real cluster: the
  * user's `<config dir>/<function>.yaml` (the config document itself, what a
  * ConfigMap's `config.yaml` holds), else the shipped
- * `manifests/<function>/config.yaml` (the `config.yaml` key of its
- * ConfigMap, or of its Secret's stringData), else none: the function's
- * defaults.
+ * `manifests/<function>/config.yaml` (the same document), else none: the
+ * function's defaults.
  */
 
 export interface LocalConfig {
@@ -28,16 +26,15 @@ const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {
   'alertmanager-bridge': 'auth: none\n',
 }
 
-/** The config document of a shipped `manifests/<name>/config.yaml`, or undefined. */
+/**
+ * The config document of a shipped `manifests/<name>/config.yaml`, or
+ * undefined: the file is the config itself (kustomize's generators make the
+ * ConfigMap, or the bridge's Secret, of it).
+ */
 export async function shippedConfigText(manifestsDir: string, name: string): Promise<string | undefined> {
   const file = join(manifestsDir, name, 'config.yaml')
   if (!existsSync(file)) return undefined
-  for (const doc of parseAllDocuments(await readFile(file, 'utf8'))) {
-    const obj = doc.toJSON() as { kind?: string; data?: Record<string, string>; stringData?: Record<string, string> } | null
-    const text = obj?.kind === 'ConfigMap' ? obj.data?.['config.yaml'] : obj?.kind === 'Secret' ? obj.stringData?.['config.yaml'] : undefined
-    if (text !== undefined) return text
-  }
-  return undefined
+  return readFile(file, 'utf8')
 }
 
 /**
