@@ -1,7 +1,7 @@
 /**
  * Test-only crash points. With `CARETAKER_TEST_CRASH_AT=<point>` in its
  * environment, the process SIGKILLs itself when a rotation reaches that
- * point, so the kill tests (test/functions/rotate-secret/crash.test.ts) can
+ * point, so the kill tests (test/functions/rotate-secret/crash-*.test.ts) can
  * prove the journal's recovery from every step boundary of a real process.
  * Unset (always, outside those tests) it does nothing. The points are
  * `before:<step>` for generate, apply, verify, write, sync, restart and
