@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../../shared/logger.ts'
@@ -36,7 +37,9 @@ export async function discoverFunctions(dir: string): Promise<FunctionSpec[]> {
     .sort((a, b) => a.name.localeCompare(b.name))
 }
 
-const READY_TIMEOUT_MS = 30_000
+// Generous: a busy machine (or a first start that fills the disk cache) is slow, and a
+// function that is merely slow must not be taken for one that cannot start.
+const READY_TIMEOUT_MS = 120_000
 
 /** Start one function process; resolves when it logs `function ready`. */
 export function startFunctionProcess(spec: FunctionSpec, env: Record<string, string>, logger: Logger): Promise<LocalFunction> {
@@ -89,6 +92,42 @@ export function startFunctionProcess(spec: FunctionSpec, env: Record<string, str
       else log.info({ code, signal }, 'function process exited')
     })
   })
+}
+
+/**
+ * Start every function, a few at a time: a start is mostly CPU (loading the
+ * modules), so as many at once as there are cores, not one after another.
+ * If one fails, the ones already started are stopped and its error is
+ * thrown; the result is in the order of `specs`.
+ */
+export async function startFunctionProcesses(
+  specs: readonly FunctionSpec[],
+  envOf: (name: string) => Promise<Record<string, string>>,
+  logger: Logger,
+  concurrency = Math.max(2, availableParallelism()),
+): Promise<LocalFunction[]> {
+  const results: Array<PromiseSettledResult<LocalFunction>> = new Array(specs.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < specs.length) {
+      const i = next++
+      const spec = specs[i]!
+      try {
+        results[i] = { status: 'fulfilled', value: await startFunctionProcess(spec, await envOf(spec.name), logger) }
+      } catch (reason) {
+        results[i] = { status: 'rejected', reason }
+        next = specs.length
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, worker))
+  const started = results.filter((r): r is PromiseFulfilledResult<LocalFunction> => r?.status === 'fulfilled').map((r) => r.value)
+  const failed = results.find((r): r is PromiseRejectedResult => r?.status === 'rejected')
+  if (failed) {
+    await stopFunctionProcesses(started)
+    throw failed.reason
+  }
+  return started
 }
 
 /** SIGTERM every process and wait for each to drain and exit. */

@@ -10,7 +10,7 @@ import { freePort } from '../../shared/process/ports.ts'
 import { loadApiServerSources, startApiServerSources, type ApiServerSourceObject } from '../../shared/mesh/apiserversource.ts'
 import { createKubeConfig } from '../../shared/kubernetes/client.ts'
 import { clusterConfigs, userConfigFiles, type LocalConfig } from './configs.ts'
-import { discoverFunctions, startFunctionProcess, stopFunctionProcesses, type LocalFunction } from './functions.ts'
+import { discoverFunctions, startFunctionProcesses, stopFunctionProcesses, type LocalFunction } from './functions.ts'
 import { CARETAKER_NAMESPACE, startSandbox, type Sandbox } from './sandbox.ts'
 
 /** The ServiceAccount a source without one names watches with, as Knative does. */
@@ -136,7 +136,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     }
     // The Secret every function mounts in the cluster (caretaker-proof-key): one key per run here.
     const proofKey = randomBytes(32).toString('base64')
-    for (const spec of specs) started.push(await startFunctionProcess(spec, await functionEnv(spec.name, options, sandbox, sink, configs.get(spec.name), proofKey), log))
+    started.push(...await startFunctionProcesses(specs, (name) => functionEnv(name, options, sandbox, sink, configs.get(name), proofKey), log))
     // With OIDC on, Knative's Trigger reconciler creates each Trigger's OIDC ServiceAccount and the broker filter
     // mints its token per target audience (TokenRequest, which fails for an account that does not exist).
     let oidc: MeshOidc = { mode: 'disabled' }

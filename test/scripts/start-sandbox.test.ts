@@ -10,6 +10,9 @@ import { spawnNode } from '../harness/process.ts'
 // cluster reaches verify-backup through the ApiServerSource, the broker and
 // its Trigger, with nothing but the shipped YAML wiring it.
 
+// Ten functions start on a machine that may be busy: time enough, and no test of speed.
+t.setTimeout(420_000)
+
 t.test('the shipped functions and triggers work against the sandbox', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'caretaker-sandbox-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -18,7 +21,7 @@ t.test('the shipped functions and triggers work against the sandbox', async (t) 
   let exited = false
   void proc.exited.then(() => { exited = true })
   t.teardown(() => { if (!exited) proc.child.kill('SIGKILL') })
-  const ready = await proc.waitForLine((l) => l.msg === 'caretaker ready', 90_000)
+  const ready = await proc.waitForLine((l) => l.msg === 'caretaker ready', 240_000)
   const broker = String(ready.broker)
   t.ok((ready.functions as Record<string, string>)['verify-backup'], 'verify-backup is running')
 

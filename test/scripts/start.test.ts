@@ -12,6 +12,9 @@ import { startReceiver } from '../mesh/receiver.ts'
 // functions directory gets its own process, the mesh routes by the Triggers
 // of the triggers directory, and a reply reaches its own subscriber.
 
+// Functions start on a machine that may be busy: time enough, and no test of speed.
+t.setTimeout(300_000)
+
 t.test('npm start runs the sandbox, the functions and the mesh', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'caretaker-start-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -49,7 +52,7 @@ spec:
   void proc.exited.then(() => { exited = true })
   t.teardown(() => { if (!exited) proc.child.kill('SIGKILL') })
 
-  const ready = await proc.waitForLine((l) => l.msg === 'caretaker ready', 60_000)
+  const ready = await proc.waitForLine((l) => l.msg === 'caretaker ready', 180_000)
   const broker = String(ready.broker)
   t.equal(ready.eventing_oidc, 'disabled', 'Knative Eventing\'s default: authentication-oidc disabled')
   const functions = ready.functions as Record<string, string>
