@@ -60,7 +60,7 @@ const verify = (directory: string, extra: Partial<BackupSet> = {}, only?: string
 
 t.test('30 days of daily snapshots: deep enough, and no deeper', async (t) => {
   const report = await verify(await vaultSet(range(0, 30)))
-  t.ok(report.verified, report.checks.at(-1)?.message)
+  t.ok(report.verified, report.checks.at(-1)?.message ?? '')
   t.same(report.checks.map((c) => c.check), ['presence', 'age', 'size', 'integrity', 'depth'])
   t.match(report.checks.at(-1), { check: 'depth', ok: true, message: /^31 artifact\(s\), the oldest 30d \d+h old: within 30 to 45 days$/, evidence: { count: 31, retentionDays: 30, maxDays: 45 } })
   t.ok((await verify(await vaultSet(range(0, 29)))).verified, 'a clean-up a day early is within one RPO')
