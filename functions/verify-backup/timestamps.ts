@@ -27,7 +27,7 @@ const TOKENS: Record<string, string> = { YYYY: 'y', MM: 'mo', DD: 'd', HH: 'h', 
 const TOKEN_RE = /YYYY|MM|DD|HH|mm|ss/y
 
 function escape(ch: string): string {
-  return ch.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
+  return ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 const num = (v: string | undefined, fallback = 0) => (v === undefined ? fallback : Number(v))

@@ -58,6 +58,8 @@ t.test('the runbooks\' names give their times, UTC unless the name or the set sa
   t.equal(read(['YYYYMMDD_HHmmss'], 'all_databases_20261122_020000.sql.gz'), '2026-11-22T02:00:00.000Z')
   t.equal(read(['YYYYMMDD_HHmmss', 'unix'], 'etcd-snapshot-k3s-1-1733356800'), '2024-12-05T00:00:00.000Z', 'the formats are tried in order')
 
+  t.equal(read(['YYYY.MM.DD'], 'backup-2026.12.05.tar'), '2026-12-05T00:00:00.000Z', 'a separator is literal')
+  t.equal(read(['YYYY.MM.DD'], 'backup-2026x12x05.tar'), undefined, 'and only itself')
   t.equal(read(['YYYYMMDD'], 'redis-20261305.rdb'), undefined, 'month 13 is no date')
   t.equal(read(['YYYYMMDD'], 'redis-20260231.rdb'), undefined, 'nor is 31 February')
   t.equal(read(['unix'], 'etcd-snapshot-node1-173335680'), undefined, '9 digits are not unix seconds')
