@@ -111,7 +111,7 @@ async function restoreBench(dir: string): Promise<string[]> {
   const ours = async (): Promise<number> => {
     const size = (await stat(gzPath)).size
     const started = performance.now()
-    const verdict = await restoreDump({ path: gzPath, name: 'restore.sql.gz', size, modified: new Date() }, {
+    const verdict = await restoreDump({ path: gzPath, name: 'restore.sql.gz', size, modified: new Date(), time: new Date(), timeSource: 'mtime' }, {
       name: 'bench', format: 'pg-dumpall-gzip', rpo: '24h', minSizeBytes: 1, maxShrinkPercent: 50,
       restore: { timeout: '30m', databases: ['app'], queries: [{ database: 'app', sql: 'select count(*) from orders', min: rows }] },
     }, new AbortController().signal)

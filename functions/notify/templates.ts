@@ -186,6 +186,7 @@ const BACKUP_ACTIONS: Record<string, string> = {
   checksum: 'The backup does not match its checksum: it changed after it was written; take a new backup and check the volume.',
   restore: 'The backup does not restore: take a new backup now and keep the last one that restored; do not rely on this one.',
   longhorn: 'A Longhorn volume backup is missing, failed or stale: look at the volume\'s backups in Longhorn and the backup target.',
+  depth: 'The set does not hold the history its retention asks for, or holds far more: check the clean-up (its pattern, its schedule) and where the older backups went.',
 }
 
 const backupTemplates: Record<string, Template> = {
@@ -202,7 +203,7 @@ const backupTemplates: Record<string, Template> = {
       what: `The newest ${format ? `${format} ` : ''}backup${name ? ` ${name}` : ''} passed every check (${checks.join(', ') || 'none'}).`,
       where: `backup set ${set}${path ? ` at ${path}` : ''}`,
       action: 'Nothing to do.',
-      facts: facts([['Size', bytes(artifact.size)], ['Age', age(artifact.modified, input.time)], ['Took', took(d.durationMs)], ['Trigger', str(d.trigger)]]),
+      facts: facts([['Size', bytes(artifact.size)], ['Age', age(artifact.time ?? artifact.modified, input.time)], ['Took', took(d.durationMs)], ['Trigger', str(d.trigger)]]),
     }
   },
   'dev.caretaker.backup.verification.failed': (input, d) => {
@@ -218,8 +219,8 @@ const backupTemplates: Record<string, Template> = {
       title: `Backup verification FAILED: ${set} (${failed} check)`,
       what: message ? `The ${failed} check failed: ${clip(message, 300)}` : `The ${failed} check failed.`,
       where: `backup set ${set}${path ? ` at ${path}` : ''}`,
-      action: BACKUP_ACTIONS[failed] ?? 'Look at the set\'s report and the backup Job; until it passes, the last verified backup is the one to restore from.',
-      facts: facts([['Format', str(d.format)], ['Artifact', str(artifact.name)], ['Size', bytes(artifact.size)], ['Age', age(artifact.modified, input.time)], ['Passed', checks.filter((c) => c.ok === true).map((c) => str(c.check)).filter(Boolean).join(', ') || undefined], ['Trigger', str(d.trigger)]]),
+      action: BACKUP_ACTIONS[failed] ?? BACKUP_ACTIONS[str(failing?.check) ?? ''] ?? 'Look at the set\'s report and the backup Job; until it passes, the last verified backup is the one to restore from.',
+      facts: facts([['Format', str(d.format)], ['Artifact', str(artifact.name)], ['Size', bytes(artifact.size)], ['Age', age(artifact.time ?? artifact.modified, input.time)], ['Passed', checks.filter((c) => c.ok === true).map((c) => str(c.check)).filter(Boolean).join(', ') || undefined], ['Trigger', str(d.trigger)]]),
     }
   },
   'dev.caretaker.backup.restore.started': (input, d) => {
@@ -232,7 +233,7 @@ const backupTemplates: Record<string, Template> = {
       what: `${str(artifact.name) ?? 'The newest backup'} passed ${recs(d.checks).map((c) => str(c.check)).filter(Boolean).join(', ') || 'its checks'}; its restore test runs as Job ${str(restore.job) ?? '?'} in ${str(restore.image) ?? '?'}.`,
       where: `backup set ${set}${str(artifact.path) ? ` at ${str(artifact.path)}` : ''}`,
       action: 'Nothing to do: the verdict follows when the Job finishes.',
-      facts: facts([['Job', str(restore.namespace) && str(restore.job) ? `${str(restore.namespace)}/${str(restore.job)}` : undefined], ['Size', bytes(artifact.size)], ['Age', age(artifact.modified, input.time)], ['Trigger', str(d.trigger)]]),
+      facts: facts([['Job', str(restore.namespace) && str(restore.job) ? `${str(restore.namespace)}/${str(restore.job)}` : undefined], ['Size', bytes(artifact.size)], ['Age', age(artifact.time ?? artifact.modified, input.time)], ['Trigger', str(d.trigger)]]),
     }
   },
   'dev.caretaker.backup.sweep.completed': (_input, d) => {

@@ -2,6 +2,8 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import picomatch from 'picomatch'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
+import type { NameTimestamp } from './config.ts'
+import { nameTimeReader } from './timestamps.ts'
 
 /** One file of a backup set. */
 export interface Artifact {
@@ -9,7 +11,13 @@ export interface Artifact {
   readonly path: string
   readonly name: string
   readonly size: number
+  /** The file's modification time (a copy may have reset it). */
   readonly modified: Date
+  /** The artifact's time: from its name when the set has a `timestamp` and the name has one, else `modified`. */
+  readonly time: Date
+  readonly timeSource: 'name' | 'mtime'
+  /** Why the name did not give the time, when the set has a `timestamp`. */
+  readonly timeNote?: string
 }
 
 /**
@@ -32,12 +40,13 @@ export async function containedFile(directory: string, name: string): Promise<{ 
 }
 
 /**
- * The set's artifacts in its directory, newest first (by modification
- * time, then name: runbook names carry a timestamp that sorts). Only plain
- * files directly in the directory count, or links to one there; side files
- * (`.sha256`) never do.
+ * The set's artifacts in its directory, newest first (by their time, from
+ * the name when `timestamp` says how to read it, else the modification time;
+ * then by name). Only plain files directly in the directory count, or links
+ * to one there; side files (`.sha256`) never do.
  */
-export async function listArtifacts(directory: string, pattern: string): Promise<Artifact[]> {
+export async function listArtifacts(directory: string, pattern: string, timestamp?: NameTimestamp): Promise<Artifact[]> {
+  const nameTime = timestamp ? nameTimeReader(timestamp) : undefined
   const isMatch = picomatch(pattern, { dot: false })
   let names: string[]
   try {
@@ -51,9 +60,14 @@ export async function listArtifacts(directory: string, pattern: string): Promise
   for (const name of names) {
     if (!isMatch(name) || name.endsWith('.sha256')) continue
     const file = await containedFile(directory, name)
-    if (file) found.push({ path: file.path, name, size: file.size, modified: file.modified })
+    if (!file) continue
+    const named = nameTime?.(name)
+    found.push({
+      path: file.path, name, size: file.size, modified: file.modified,
+      ...(named?.time ? { time: named.time, timeSource: 'name' as const } : { time: file.modified, timeSource: 'mtime' as const, ...(named ? { timeNote: `${named.note}: its modification time is used` } : {}) }),
+    })
   }
-  return found.sort((a, b) => b.modified.getTime() - a.modified.getTime() || b.name.localeCompare(a.name))
+  return found.sort((a, b) => b.time.getTime() - a.time.getTime() || b.name.localeCompare(a.name))
 }
 
 /** Whether `path` lies inside `directory` (after resolving `..`). */

@@ -2,6 +2,7 @@ import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
+import { timestampFormatProblem } from './timestamps.ts'
 
 /** The formats verify-backup knows; each has its own integrity check. */
 export const FORMATS = ['pg-dumpall-gzip', 'etcd-snapshot', 'redis-rdb', 'vault-raft-snapshot', 'git-bundle', 'longhorn'] as const
@@ -30,6 +31,36 @@ export interface RestoreTest {
   queries: SanityQuery[]
 }
 
+/**
+ * Where an artifact's time comes from. Without it, its modification time,
+ * which a copy without `-t`, a restore from object storage or a `cp` resets.
+ * With it, the time in the artifact's name wins.
+ */
+export interface NameTimestamp {
+  /**
+   * Tried in order; the first found in the name (its last occurrence) wins.
+   * `unix`: 10 digits of seconds since the epoch (k3s's snapshot names);
+   * `iso8601`: `2026-12-05T03:00[:00][Z|+01:00]`, basic form too; or a
+   * pattern of YYYY MM DD HH mm ss and literal separators, `[...]` optional,
+   * e.g. `YYYYMMDD_HHmmss`, `YYYY-MM-DDTHHmm`, `YYYYMMDD[-HHmm]`, `YYYY-MM-DD`.
+   */
+  formats: string[]
+  /** The zone of a name without its own offset: `UTC` (default) or `local` (the function's TZ). */
+  zone: 'UTC' | 'local'
+  /** A name with no timestamp: `mtime` (default) uses its modification time and says so; `fail` fails the age check. */
+  unparsed: 'mtime' | 'fail'
+}
+
+/** How far back a set must reach, and how far it may. */
+export interface Retention {
+  /** Days of artifacts the set must hold: its oldest must be at least this old (less one RPO). */
+  days: number
+  /** Oldest artifact allowed, in days (default: days × 1.5, rounded up): beyond, the clean-up is not deleting. */
+  maxDays?: number
+  /** Longest allowed time between two neighbouring artifacts, e.g. `36h` (default: not checked). */
+  maxGap?: string
+}
+
 export interface BackupSet {
   name: string
   format: BackupFormat
@@ -39,6 +70,10 @@ export interface BackupSet {
   pattern?: string
   /** Newest artifact must be younger than this, e.g. `24h`. */
   rpo: string
+  /** The artifact's time from its name (not for `longhorn`). */
+  timestamp?: NameTimestamp
+  /** The set's depth: checked when the whole set is verified (not for a request naming one artifact). */
+  retention?: Retention
   minSizeBytes: number
   /** Fail when the newest artifact is this many percent smaller than the one before (100 disables). */
   maxShrinkPercent: number
@@ -131,6 +166,26 @@ export const configSchema: JsonSchema = {
           directory: { type: 'string', pattern: '^/' },
           pattern: { type: 'string', minLength: 1 },
           rpo: duration,
+          timestamp: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['formats'],
+            properties: {
+              formats: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, maxLength: 64 } },
+              zone: { enum: ['UTC', 'local'], default: 'UTC' },
+              unparsed: { enum: ['mtime', 'fail'], default: 'mtime' },
+            },
+          },
+          retention: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['days'],
+            properties: {
+              days: { type: 'integer', minimum: 1 },
+              maxDays: { type: 'integer', minimum: 1 },
+              maxGap: duration,
+            },
+          },
           minSizeBytes: { type: 'integer', minimum: 1, default: 1 },
           maxShrinkPercent: { type: 'number', minimum: 0, maximum: 100, default: 50 },
           cronJob: {
@@ -208,5 +263,17 @@ export function checkConfig(config: VerifyBackupConfig, runDeadlineMs?: number):
       }
     }
     if ((parseDuration(set.rpo) ?? 0) <= 0) bad('rpo', 'must be longer than zero')
+    if (set.timestamp) {
+      if (set.format === 'longhorn') bad('timestamp', 'a longhorn set takes its times from the Backup objects, not from names')
+      set.timestamp.formats.forEach((format, j) => {
+        const problem = timestampFormatProblem(format)
+        if (problem) bad(`timestamp.formats[${j}]`, problem)
+      })
+    }
+    if (set.retention) {
+      const { days, maxDays, maxGap } = set.retention
+      if (maxDays !== undefined && maxDays <= days) bad('retention.maxDays', `${maxDays} must be more than retention.days (${days})`)
+      if (maxGap !== undefined && (parseDuration(maxGap) ?? 0) <= 0) bad('retention.maxGap', 'must be longer than zero')
+    }
   })
 }

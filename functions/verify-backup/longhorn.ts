@@ -2,12 +2,13 @@ import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 import { formatDuration, parseDuration } from '../../shared/duration.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import type { BackupSet } from './config.ts'
-import { CheckRun, report, type SetReport } from './verify.ts'
+import { CheckRun, depthVerdict, report, sizeVerdict, type CheckVerdict, type SetReport } from './verify.ts'
 
 /**
  * A Longhorn set is verified through the Kubernetes API: for each volume,
  * the newest Backup object (longhorn.io/v1beta2) must be Completed, newer
- * than the RPO, and not shrunk beyond the tolerance against the one before.
+ * than the RPO, and not shrunk beyond the tolerance against the one before;
+ * with a `retention`, its Completed backups must reach back that far, no further.
  */
 
 interface LonghornBackup {
@@ -20,6 +21,10 @@ function createdAt(b: LonghornBackup): number {
   if (!Number.isNaN(t)) return t
   const c = b.metadata?.creationTimestamp
   return c ? new Date(c).getTime() : 0
+}
+
+function withVolume(volume: string, verdict: CheckVerdict): CheckVerdict {
+  return { ...verdict, evidence: { volume, ...verdict.evidence } }
 }
 
 export async function verifyLonghornSet(set: BackupSet, kubeConfig: KubeConfig | undefined, now: Date): Promise<SetReport> {
@@ -61,16 +66,14 @@ export async function verifyLonghornSet(set: BackupSet, kubeConfig: KubeConfig |
     const size = Number(newest.status?.size ?? NaN)
     const previous = backups.slice(1).find((b) => b.status?.state === 'Completed')
     const previousSize = Number(previous?.status?.size ?? NaN)
-    await run.run('size', () => {
-      const evidence = { volume, size: Number.isNaN(size) ? null : size, previousSize: Number.isNaN(previousSize) ? null : previousSize }
-      if (Number.isNaN(size)) return { ok: true, message: `${volume}: size not reported`, evidence }
-      if (size < set.minSizeBytes) return { ok: false, message: `${volume}: ${size} bytes, below the floor of ${set.minSizeBytes}`, evidence }
-      if (!Number.isNaN(previousSize) && previousSize > 0) {
-        const shrink = ((previousSize - size) / previousSize) * 100
-        if (shrink > set.maxShrinkPercent) return { ok: false, message: `${volume}: ${shrink.toFixed(1)}% smaller than the previous backup, more than the ${set.maxShrinkPercent}% tolerated`, evidence }
-      }
-      return { ok: true, message: `${volume}: ${size} bytes`, evidence }
-    })
+    await run.run('size', () => Number.isNaN(size)
+      ? { ok: true, message: `${volume}: size not reported`, evidence: { volume, size: null, previousSize: Number.isNaN(previousSize) ? null : previousSize } }
+      : withVolume(volume, sizeVerdict(set, { name: newest.metadata?.name ?? '?', size }, Number.isNaN(previousSize) ? undefined : { name: previous?.metadata?.name ?? '?', size: previousSize }, `${volume}: `)))
+    // The volume's depth: its Completed backups against the set's retention (Longhorn's RecurringJob `retain`).
+    if (set.retention) {
+      const completed = backups.filter((b) => b.status?.state === 'Completed').map((b) => ({ name: b.metadata?.name ?? '?', time: new Date(createdAt(b)) }))
+      await run.run('depth', () => withVolume(volume, depthVerdict(set, completed, now, `${volume}: `)))
+    }
     if (run.failed) break
   }
   return report(set, run, started, now)

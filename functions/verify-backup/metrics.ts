@@ -25,8 +25,9 @@ export class BackupMetrics {
   observe(report: SetReport): void {
     const set = report.set
     const at = Date.parse(report.verifiedAt) / 1000
-    if (report.artifact) {
-      this.#age.set({ set }, Math.max(0, at - Date.parse(report.artifact.modified) / 1000))
+    // A request naming an older artifact says nothing about the newest one.
+    if (report.artifact && report.newestArtifact === undefined) {
+      this.#age.set({ set }, Math.max(0, at - Date.parse(report.artifact.time) / 1000))
       this.#size.set({ set }, report.artifact.size)
     }
     this.#lastRun.set({ set }, at)

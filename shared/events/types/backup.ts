@@ -3,7 +3,27 @@ import type { JsonSchema } from '../../schema.ts'
 
 /** verify-backup: the manual request, and each backup set's outcome. */
 
-const checkNames = ['job', 'presence', 'age', 'size', 'integrity', 'checksum', 'restore', 'longhorn']
+/** The checks a set report lists, in the order they run (verify-backup's CheckName is this). */
+export const BACKUP_CHECKS = ['job', 'presence', 'age', 'size', 'integrity', 'checksum', 'depth', 'restore', 'longhorn'] as const
+export type BackupCheck = (typeof BACKUP_CHECKS)[number]
+
+/**
+ * What exactly failed, where a check fails in more than one way: the report's
+ * `failedCheck` is this when the failing check gives one, else the check's
+ * name. Stable values, for alert routing and metrics labels.
+ * - age-future: the artifact's time (from its name) is ahead of now;
+ * - age-name-unparsed: a name without the configured timestamp (`timestamp.unparsed: fail`);
+ * - size-empty: 0 bytes; size-below-floor: under minSizeBytes;
+ *   size-shrunk: smaller than the previous artifact by more than maxShrinkPercent;
+ * - depth-short: the oldest artifact is younger than the retention (history lost,
+ *   or a clean-up deleting too much); depth-gap: two neighbours further apart than
+ *   retention.maxGap; depth-excess: the oldest is older than retention.maxDays (a
+ *   clean-up silently not deleting).
+ */
+export const BACKUP_FAILURES = ['age-future', 'age-name-unparsed', 'size-empty', 'size-below-floor', 'size-shrunk', 'depth-short', 'depth-gap', 'depth-excess'] as const
+export type BackupFailure = (typeof BACKUP_FAILURES)[number]
+
+const checkNames = [...BACKUP_CHECKS]
 
 const backupSetReport: JsonSchema = {
   type: 'object',
@@ -12,12 +32,24 @@ const backupSetReport: JsonSchema = {
     set: { type: 'string', minLength: 1 },
     format: { type: 'string' },
     verified: { type: 'boolean' },
-    failedCheck: { enum: checkNames },
+    failedCheck: { enum: [...checkNames, ...BACKUP_FAILURES] },
     artifact: {
       type: 'object',
       required: ['name', 'path', 'size', 'modified'],
-      properties: { name: { type: 'string' }, path: { type: 'string' }, size: { type: 'integer', minimum: 0 }, modified: { type: 'string', format: 'date-time' } },
+      properties: {
+        name: { type: 'string' },
+        path: { type: 'string' },
+        size: { type: 'integer', minimum: 0 },
+        modified: { type: 'string', format: 'date-time' },
+        /** The artifact's time, from its name (set's `timestamp`) or else its modification time. */
+        time: { type: 'string', format: 'date-time' },
+        timeSource: { enum: ['name', 'mtime'] },
+        /** Why the name did not give the time, when the set has a `timestamp` and it did not. */
+        timeNote: { type: 'string' },
+      },
     },
+    /** The set's newest artifact, when the report is of an older one a request named. */
+    newestArtifact: { type: 'string' },
     checks: {
       type: 'array',
       items: {
@@ -25,6 +57,7 @@ const backupSetReport: JsonSchema = {
         required: ['check', 'ok', 'message', 'evidence', 'durationMs'],
         properties: {
           check: { enum: checkNames },
+          failure: { enum: [...BACKUP_FAILURES] },
           ok: { type: 'boolean' },
           message: { type: 'string' },
           evidence: { type: 'object' },

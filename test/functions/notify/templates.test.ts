@@ -72,6 +72,14 @@ t.test('the known types have their own templates: every outbound type of the cat
   t.equal(failed.severity, 'critical')
   t.equal(failed.what, 'The age check failed: newest is 50h old, RPO 24h')
   t.match(failed.action, /older than the set's RPO/)
+  // verify-backup's failure codes (size-shrunk): the action of the check that failed; the age from the name's time.
+  const shrunk = renderMessage({ type: 'dev.caretaker.backup.verification.failed', subject: 'redis', data: {
+    set: 'redis', failedCheck: 'size-shrunk', artifact: { name: 'dump_20261122_030000.rdb', size: 10, modified: EXAMPLE_TIME, time: new Date(Date.parse(EXAMPLE_TIME) - 7_200_000).toISOString() },
+    checks: [{ check: 'size', failure: 'size-shrunk', ok: false, message: 'dump_20261122_030000.rdb is 90.0% smaller than dump_20261121_030000.rdb (100 → 10 bytes)' }],
+  }, time: EXAMPLE_TIME })
+  t.equal(shrunk.what, 'The size-shrunk check failed: dump_20261122_030000.rdb is 90.0% smaller than dump_20261121_030000.rdb (100 → 10 bytes)')
+  t.match(shrunk.action, /too small or shrank sharply/)
+  t.match(JSON.stringify(shrunk.facts), /2h old/)
   const sweepOk = renderMessage({ type: 'dev.caretaker.backup.sweep.completed', subject: undefined, data: { verified: 2, failed: 0, sets: [{ set: 'a', verified: true }, { set: 'b', verified: true }] }, time: EXAMPLE_TIME })
   t.equal(sweepOk.severity, 'info')
   t.equal(sweepOk.title, 'Backup sweep: all 2 sets verified')

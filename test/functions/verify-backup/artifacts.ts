@@ -76,7 +76,7 @@ export async function etcdSnapshot(target: string): Promise<void> {
   }
 }
 
-async function gitBundle(root: string, target: string): Promise<void> {
+export async function gitBundle(root: string, target: string): Promise<void> {
   const repo = join(root, 'repo')
   const git = (...args: string[]) => execFileSync('git', args, {
     cwd: repo,

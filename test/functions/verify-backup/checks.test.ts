@@ -67,13 +67,16 @@ if (skip) {
       const emptyDir = fresh()
       const empty = await place(f.file(), emptyDir, f.name, HOUR)
       await writeFile(empty, '')
-      t.equal(failedAt(await verify(setFor(f, emptyDir))), 'size', 'empty: size fails')
+      const emptied = await verify(setFor(f, emptyDir))
+      t.equal(failedAt(emptied), 'size-empty', 'empty: size fails, as empty')
+      t.equal(emptied.checks.at(-1)?.check, 'size')
+      t.match(emptied.checks.at(-1)?.message, /is empty \(0 bytes\)/)
 
       const shrunkDir = fresh()
       await place(f.file(), shrunkDir, f.name, 26 * HOUR)
       await place(f.file(), shrunkDir, f.name.replace('20261122', '20261123'), HOUR).then((p) => truncate(p, 0.3))
       const shrunk = await verify(setFor(f, shrunkDir))
-      t.equal(failedAt(shrunk), 'size', 'shrunk against the previous artifact: size fails')
+      t.equal(failedAt(shrunk), 'size-shrunk', 'shrunk against the previous artifact: size fails, as shrunk')
       t.match(shrunk.checks.at(-1)?.evidence, { shrinkPercent: Number }, 'with the shrink as evidence')
 
       const truncDir = fresh()

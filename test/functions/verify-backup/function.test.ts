@@ -36,6 +36,7 @@ if (skip) {
   const dir = (set: string) => join(root, set)
   await place(art.pgDump, dir('postgresql'), 'all_databases_20261122_020000.sql.gz', 3 * HOUR)
   await place(art.etcdSnapshot, dir('etcd'), 'etcd_20261122_010000.db', 4 * HOUR)
+  await place(art.etcdSnapshot, dir('etcd'), 'etcd_20261118_010000.db', 100 * HOUR)
   await place(art.redisRdb, dir('redis'), 'dump_20261120_030000.rdb', 50 * HOUR)
   await place(art.vaultSnapshot, dir('vault'), 'vault_20261122_020000.snap', 3 * HOUR)
   await place(art.gitBundle, dir('gitea'), 'gitea_20261120.bundle', 40 * HOUR)
@@ -144,6 +145,17 @@ if (skip) {
     const res = await send('dev.caretaker.backup.verify.requested', { path: join(dir('etcd'), 'etcd_20261122_010000.db') })
     t.equal(res.type, 'dev.caretaker.backup.verified')
     t.equal(res.subject, 'etcd')
+  })
+
+  t.test('a request naming an older artifact verifies that one, and leaves the set\'s newest-artifact metrics alone', async (t) => {
+    const age = await metricValue('caretaker_backup_newest_artifact_age_seconds', 'etcd')
+    t.ok(age !== undefined && age < 5 * 3600, 'the newest etcd snapshot, 4 hours old, was verified before')
+    const res = await send('dev.caretaker.backup.verify.requested', { path: join(dir('etcd'), 'etcd_20261118_010000.db') })
+    t.equal(res.type, 'dev.caretaker.backup.verified', 'not failed on the set\'s RPO: it is not the set\'s newest')
+    t.match(res.body, { artifact: { name: 'etcd_20261118_010000.db' }, newestArtifact: 'etcd_20261122_010000.db' })
+    const checks = res.body?.checks as Array<{ check: string; message: string }>
+    t.match(checks.find((c) => c.check === 'age')?.message, /^etcd_20261118_010000\.db is 4d 4h old \(by its modification time\); a requested artifact older than the newest \(etcd_20261122_010000\.db\)/)
+    t.equal(await metricValue('caretaker_backup_newest_artifact_age_seconds', 'etcd'), age, 'the newest artifact\'s age gauge is not this one\'s')
   })
 
   t.test('bad requests are 400s that say what to fix, and verify nothing', async (t) => {
