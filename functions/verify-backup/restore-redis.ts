@@ -6,7 +6,7 @@ import type { Artifact } from './artifacts.ts'
 import type { BackupSet } from './config.ts'
 import { fail, pass, type FormatVerdict } from './formats/stream.ts'
 import {
-  boundedRestore, errorLine, pause, restoreProgram, restoreProgramMissing, sizeBytes, throwawaySecret,
+  boundedRestore, pause, restoreProgram, restoreProgramMissing, sizeBytes, throwawaySecret,
   type RestorePrograms, type RestoreScope,
 } from './restore-process.ts'
 
@@ -30,7 +30,17 @@ import {
 const DUMP = 'dump.rdb'
 /** A source server configured with more databases than Redis's 16 writes SELECTs above 15 into its RDB. */
 const DATABASES = 256
-const REDIS_WARNING = /^\d+:[A-Z] .* # /
+/** A warning line of Redis's log (`<pid>:<role> <date> # <text>`): the level of load failures. */
+const REDIS_WARNING = /^\d+:[A-Z] .*? # (.*)$/
+const LOAD_FAILURE = /error|short read|can't|cannot|bad|unrecoverable|fatal|wrong|fail|corrupt|unknown|unsupported/i
+
+/** Why Redis did not start: its warning lines that say so (not its banner nor its advice on overcommit), at most two. */
+function loadError(output: string): string | undefined {
+  const warnings = output.split('\n').map((l) => REDIS_WARNING.exec(l.trim())?.[1]).filter((l): l is string => l !== undefined)
+  const reasons = warnings.filter((l) => LOAD_FAILURE.test(l) && !/^WARNING /.test(l)).slice(0, 2).join('; ')
+  const line = reasons || output.trim().split('\n').at(-1)
+  return line && line.length > 300 ? `${line.slice(0, 300)}…` : line || undefined
+}
 
 function client(port: number, password: string): Redis {
   const redis = new Redis({
@@ -93,7 +103,7 @@ export async function restoreRdb(artifact: Artifact, set: BackupSet, signal: Abo
         await server.exited
         const output = server.output()
         if (/address already in use/i.test(output) && attempt < 5) continue
-        const error = (errorLine(output, REDIS_WARNING) ?? 'redis-server exited').replace(/^\d+:[A-Z] .*? # /, '')
+        const error = loadError(output) ?? 'redis-server exited'
         return fail(`the RDB does not load: ${error}`, { restored: false, error, durationMs: elapsed() })
       }
       try {

@@ -44,7 +44,7 @@ t.test('config: a restore test for etcd, Redis and git sets, with the fields eac
     [{ format: 'pg-dumpall-gzip', restore: { memoryLimit: '1Gi' } }, /restore\.memoryLimit: memoryLimit is for etcd-snapshot and redis-rdb sets/],
   ]
   for (const [set, message] of refused) t.throws(() => checkConfig(config(set)), { message }, JSON.stringify(set))
-  t.throws(() => config({ format: 'redis-rdb', restore: { memoryLimit: '1GB' } }), undefined, 'a memory limit in the Kubernetes notation only')
+  t.throws(() => config({ format: 'redis-rdb', restore: { memoryLimit: '1GB' } }), 'a memory limit in the Kubernetes notation only')
 })
 
 const skip = etcdSkipReason() || redisSkipReason() || binarySkipReason('git', { packageName: 'git' })
@@ -141,7 +141,7 @@ if (skip) {
     const report = await verify(setOf('etcd-snapshot', zeroDir, 'etcd_*.db'))
     t.ok(report.checks.find((c) => c.check === 'integrity')?.ok, 'its SHA-256 and meta pages pass the integrity check')
     t.equal(report.failedCheck, 'restore', 'but it does not restore')
-    t.match(restoreCheck(report)?.message, /does not restore: /, restoreCheck(report)?.message)
+    t.match(restoreCheck(report)?.message, /does not restore: /, String(restoreCheck(report)?.message))
   })
 
   t.test('etcd: a restore over its time limit is stopped', async (t) => {
@@ -177,7 +177,7 @@ if (skip) {
     t.equal((await verify(set)).failedCheck, 'integrity', 'the integrity check sees it first')
     const direct = await restoreRdb(await artifactIn(dir), set, signal)
     t.notOk(direct.ok, 'and redis-server refuses to load it')
-    t.match(direct.message, /^the RDB does not load: /, direct.message)
+    t.match(direct.message, /^the RDB does not load: .*(Short read|Unexpected EOF)/, direct.message)
     t.match(direct.evidence, { restored: false, error: String })
   })
 
