@@ -106,6 +106,22 @@ if (skip) {
     t.match(restoreCheck(small)?.message, /more than restore\.memoryLimit \(16Ki\)/)
   })
 
+  t.test('etcd: etcdutl restores the snapshot where the installed etcd has it', async (t) => {
+    const dir = fresh()
+    await place(snapshot, dir, 'etcd_20261122_010000.db', HOUR)
+    // etcd 3.5 moved `snapshot restore` to etcdutl, with the same flags; Debian 12's 3.4 has
+    // none, so here an etcdutl that records its call and hands it to etcdctl.
+    const calls = join(work, 'etcdutl.calls')
+    const shim = join(work, 'etcdutl')
+    await writeFile(shim, `#!/bin/sh\necho "$1 $2" >> ${calls}\nexec ${findBinary('etcdctl', { packageName: 'etcd-client' })} "$@"\n`)
+    await chmod(shim, 0o755)
+    const set = setOf('etcd-snapshot', dir, 'etcd_*.db', { minKeys: ETCD_KEYS })
+    const result = await restoreEtcdSnapshot(await artifactIn(dir), set, signal, { etcdutl: shim })
+    t.ok(result.ok, result.message)
+    t.match(result.evidence, { tool: /^etcdutl \d+\.\d+\.\d+/, keys: ETCD_KEYS })
+    t.same((await readFile(calls, 'utf8')).trim().split('\n'), ['version ', 'snapshot restore'], 'etcdutl, not etcdctl, restored it')
+  })
+
   t.test('etcd: a k3s compressed snapshot is unzipped into the throwaway directory and restores', { skip: binarySkipReason('zip', { packageName: 'zip' }) }, async (t) => {
     const dir = fresh()
     await mkdir(dir)
