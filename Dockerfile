@@ -12,11 +12,18 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 
 # --- runtime -----------------------------------------------------------------
 FROM node:24-bookworm-slim
-# PostgreSQL's server and client programs: verify-backup restores dumps into a
-# throwaway server (initdb, postgres, psql, pg_dumpall). Nothing else.
+# The programs of verify-backup's restore tests, each restoring into a
+# throwaway server or clone (Debian 12 packages):
+# - postgresql-15, postgresql-client-15: dumps into a throwaway PostgreSQL
+#   (initdb, postgres, psql, pg_dumpall);
+# - etcd-server, etcd-client: etcd snapshots (etcdctl snapshot restore, then
+#   a throwaway etcd; Debian's 3.4 has no etcdutl, which is used when present);
+# - redis-server: RDB files loaded by a throwaway redis-server;
+# - git: bundles verified, cloned and checked with git fsck.
+# Nothing else.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-15 postgresql-client-15 ca-certificates tini \
- && rm -rf /var/lib/apt/lists/* /var/lib/postgresql
+ && apt-get install -y --no-install-recommends postgresql-15 postgresql-client-15 etcd-server etcd-client redis-server git ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/* /var/lib/postgresql /var/lib/etcd /var/lib/redis
 ENV NODE_ENV=production \
     # Writes go to the mounted temp volume only: the root filesystem may be read-only.
     TMPDIR=/tmp \

@@ -17,18 +17,33 @@ export interface SanityQuery {
   min: number
 }
 
+/** The formats with a restore test (restore.ts); `job` mode is PostgreSQL's only. */
+export const RESTORABLE_FORMATS: readonly BackupFormat[] = ['pg-dumpall-gzip', 'etcd-snapshot', 'redis-rdb', 'git-bundle']
+/** The formats whose restore counts keys (`minKeys`, `expectKeys`) and takes a `memoryLimit`. */
+export const KEYED_FORMATS: readonly BackupFormat[] = ['etcd-snapshot', 'redis-rdb']
+
 export interface RestoreTest {
   /**
-   * `inline`: in the function's own process, with the PostgreSQL installed
-   * there. `job`: as a Kubernetes Job in the image of the dump's own major
-   * version (restoreJob), followed through its completion event.
+   * `inline`: in the function's own process, with the programs installed
+   * there. `job` (pg-dumpall-gzip only): as a Kubernetes Job in the image of
+   * the dump's own major version (restoreJob), followed through its completion event.
    */
   mode?: 'inline' | 'job'
-  /** Longest the restore and queries may take, e.g. `15m`. */
+  /** Longest the restore and its checks may take, e.g. `15m`; the restore's programs are killed then. */
   timeout: string
-  /** Databases that must exist after the restore. */
+  /** pg-dumpall-gzip: databases that must exist after the restore. */
   databases: string[]
+  /** pg-dumpall-gzip: sanity queries. */
   queries: SanityQuery[]
+  /** etcd-snapshot, redis-rdb: the restored data must hold at least this many keys (every Redis database counted). */
+  minKeys?: number
+  /** etcd-snapshot, redis-rdb: keys that must exist after the restore (Redis: in database 0). */
+  expectKeys?: string[]
+  /**
+   * etcd-snapshot, redis-rdb: how big the restored data may grow, e.g.
+   * `512Mi` (etcd's --quota-backend-bytes, Redis's maxmemory); data above it fails.
+   */
+  memoryLimit?: string
 }
 
 /**
@@ -200,6 +215,9 @@ export const configSchema: JsonSchema = {
             properties: {
               mode: { enum: ['inline', 'job'], default: 'inline' },
               timeout: { ...duration, default: '15m' },
+              minKeys: { type: 'integer', minimum: 0 },
+              expectKeys: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1 } },
+              memoryLimit: { type: 'string', pattern: '^[0-9]+(Ki|Mi|Gi|Ti)?$' },
               databases: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
               queries: {
                 type: 'array',
@@ -253,7 +271,20 @@ export function checkConfig(config: VerifyBackupConfig, runDeadlineMs?: number):
       if (!set.directory) bad('directory', `a ${set.format} set needs the directory its artifacts are in`)
       if (!set.pattern) bad('pattern', `a ${set.format} set needs a file-name pattern, e.g. "*.gz"`)
     }
-    if (set.restore && set.format !== 'pg-dumpall-gzip') bad('restore', `a restore test is available for pg-dumpall-gzip sets, not ${set.format}`)
+    if (set.restore) {
+      const r = set.restore
+      if (!RESTORABLE_FORMATS.includes(set.format)) bad('restore', `a restore test is available for ${RESTORABLE_FORMATS.join(', ')} sets, not ${set.format}`)
+      if (set.format !== 'pg-dumpall-gzip') {
+        if (r.mode === 'job') bad('restore.mode', `job mode is for pg-dumpall-gzip sets (a PostgreSQL image per dump version); a ${set.format} restore runs inline`)
+        if (r.databases.length > 0) bad('restore.databases', `databases are for pg-dumpall-gzip sets, not ${set.format}`)
+        if (r.queries.length > 0) bad('restore.queries', `queries are for pg-dumpall-gzip sets, not ${set.format}`)
+      }
+      if (!KEYED_FORMATS.includes(set.format)) {
+        for (const field of ['minKeys', 'expectKeys', 'memoryLimit'] as const) {
+          if (r[field] !== undefined && !(field === 'expectKeys' && r.expectKeys!.length === 0)) bad(`restore.${field}`, `${field} is for ${KEYED_FORMATS.join(' and ')} sets, not ${set.format}`)
+        }
+      }
+    }
     if (set.restore?.mode === 'job') {
       if (set.restore.databases.length > RESTORE_JOB_MAX_ITEMS) bad('restore.databases', `at most ${RESTORE_JOB_MAX_ITEMS} in job mode (the result must fit in a 4096-byte termination message)`)
       if (set.restore.queries.length > RESTORE_JOB_MAX_ITEMS) bad('restore.queries', `at most ${RESTORE_JOB_MAX_ITEMS} in job mode (the result must fit in a 4096-byte termination message)`)

@@ -18,12 +18,12 @@ import { fail } from './formats/stream.ts'
 import { ARTIFACT_LABEL, ARTIFACT_PATH_ANNOTATION, artifactHash, restoreJob, restoreSetLabel, restoreVerdict, RESTORE_TEST_LABEL } from './restore-job.ts'
 import { verifyLonghornSet } from './longhorn.ts'
 import { BackupMetrics } from './metrics.ts'
-import { postgresRestoreRunner } from './restore.ts'
+import { restoreRunner } from './restore.ts'
 import { CheckRun, report, verifyFileSet, type RestoreJobStep, type SetReport } from './verify.ts'
 
 /**
  * verify-backup: proves each backup set is present, fresh, intact and (for
- * PostgreSQL) restorable, as soon as its backup Job completes, in a daily
+ * the sets with a restore test) restorable, as soon as its backup Job completes, in a daily
  * sweep, and on request. Read-only: it never changes or deletes a backup.
  */
 
@@ -66,7 +66,7 @@ export default defineFunction<VerifyBackupConfig>({
     // The Jobs run in the function's own namespace unless the config names another.
     const restoreJobConfig = config.restoreJob ?? DEFAULT_RESTORE_JOB
     const restoreNamespace = restoreJobConfig.namespace ?? podNamespace(process.env) ?? 'caretaker'
-    const restore = postgresRestoreRunner(config.postgresBinDir)
+    const restore = restoreRunner(config.postgresBinDir === undefined ? {} : { postgresBinDir: config.postgresBinDir })
     const seenJobs = new Map<string, string>()
     // One verification per set at a time: a Job completion and the sweep
     // arriving together verify the set once each, in turn, never at once.

@@ -14,6 +14,12 @@ export interface DaemonOptions {
   /** Run as this user and group (when the test runs as root). */
   uid?: number
   gid?: number
+  /**
+   * Start the program as the leader of a process group of its own and
+   * signal the whole group: what it forks (git's index-pack, a shell's
+   * children) goes with it, also when it has exited first.
+   */
+  processGroup?: boolean
 }
 
 export interface Daemon {
@@ -23,6 +29,8 @@ export interface Daemon {
   /** Resolves once the program has exited (with its code or signal). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   running(): boolean
+  /** Send `signal` now (to the process group with `processGroup`); never throws. */
+  kill(signal: NodeJS.Signals): void
   /**
    * Send `signal`, wait up to `timeoutMs` for the exit, then SIGKILL.
    * Resolves once the program has exited.
@@ -39,6 +47,7 @@ function spawnOptions(options: DaemonOptions): Parameters<typeof spawn>[2] {
     ...(options.env !== undefined ? { env: options.env } : {}),
     ...(options.uid !== undefined ? { uid: options.uid } : {}),
     ...(options.gid !== undefined ? { gid: options.gid } : {}),
+    ...(options.processGroup ? { detached: true } : {}),
   }
 }
 
@@ -61,14 +70,31 @@ export function startDaemon(command: string, args: string[], options: DaemonOpti
     child.on('exit', (code, signal) => resolve({ code, signal }))
   })
   const running = (): boolean => spawnError === undefined && child.exitCode === null && child.signalCode === null
+  const kill = (signal: NodeJS.Signals): void => {
+    if (options.processGroup && child.pid !== undefined) {
+      try {
+        // A negative pid is the process group (kill(2)).
+        process.kill(-child.pid, signal)
+        return
+      } catch {
+        // The group is gone (ESRCH): only the leader may be left to signal.
+      }
+    }
+    if (running()) child.kill(signal)
+  }
   return {
     child,
     output: () => text,
     exited,
     running,
+    kill,
     async stop(signal, timeoutMs = 15_000) {
-      if (!running()) return
-      child.kill(signal)
+      if (!running()) {
+        // The leader has exited; what it started may still run in its group.
+        if (options.processGroup) kill('SIGKILL')
+        return
+      }
+      kill(signal)
       let timer: NodeJS.Timeout | undefined
       const late = new Promise<'late'>((resolve) => {
         timer = setTimeout(() => resolve('late'), timeoutMs)
@@ -76,9 +102,10 @@ export function startDaemon(command: string, args: string[], options: DaemonOpti
       const result = await Promise.race([exited, late])
       clearTimeout(timer)
       if (result === 'late' && running()) {
-        child.kill('SIGKILL')
+        kill('SIGKILL')
         await exited
       }
+      if (options.processGroup) kill('SIGKILL')
     },
   }
 }
@@ -102,7 +129,7 @@ export function cleanUpAtExit(daemons: () => Daemon[], dirs: string[]): () => vo
   return onExit(() => {
     for (const daemon of daemons()) {
       // Immediate shutdown: there is no time to wait for a clean one.
-      if (daemon.running()) daemon.child.kill('SIGKILL')
+      daemon.kill('SIGKILL')
     }
     for (const dir of dirs) {
       try {

@@ -54,6 +54,8 @@ t.test('the Dockerfile builds the image the manifests expect', async (t) => {
   t.match(final, /^node:24[-.]/, 'the final stage runs Node 24')
   t.match(dockerfile, /npm ci --omit=dev/, 'production dependencies only')
   t.match(final, /postgresql-15/, 'PostgreSQL server programs for the restore test')
+  const install = /apt-get install ([^&]*)/.exec(final)?.[1]?.split(/\s+/) ?? []
+  for (const pkg of ['etcd-server', 'etcd-client', 'redis-server', 'git']) t.ok(install.includes(pkg), `${pkg}, for the restore tests of etcd snapshots, RDB files and git bundles`)
   const user = /^USER\s+(\S+)/m.exec(final)?.[1]
   t.ok(user && !/^(root|0)(:|$)/.test(user), `runs as a non-root user (${user})`)
   t.match(final, /ENTRYPOINT \[.*"shared\/runtime\/main\.ts"\]/, 'the entrypoint is the runtime; the function is its argument')

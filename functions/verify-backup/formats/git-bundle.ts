@@ -11,7 +11,18 @@ import { fail, hexOf, pass, readAt, scan, type FormatVerdict } from './stream.ts
 
 const MAX_HEADER = 4 * 1024 * 1024
 
-export async function verifyGitBundle(path: string, size: number, signal?: AbortSignal): Promise<FormatVerdict> {
+/** A bundle's header: what it holds, what it needs, and where its pack starts. */
+export interface BundleHeader {
+  readonly version: number
+  readonly objectFormat: 'sha1' | 'sha256'
+  /** The commits it needs the repository to have (an incremental bundle's base). */
+  readonly prerequisites: string[]
+  readonly refs: string[]
+  readonly packStart: number
+}
+
+/** The header of the bundle at `path`, or what is wrong with it. */
+export async function readBundleHeader(path: string, size: number): Promise<BundleHeader | FormatVerdict> {
   const start = await readAt(path, 0, Math.min(size, MAX_HEADER))
   const blank = start.indexOf('\n\n')
   if (blank < 0) return fail('git bundle: no end of header found (not a bundle, or truncated)', { size })
@@ -37,7 +48,13 @@ export async function verifyGitBundle(path: string, size: number, signal?: Abort
     }
   }
   if (refs.length === 0) return fail('git bundle: the header lists no references', { prerequisites })
-  const packStart = blank + 2
+  return { version: Number(signature.charAt(3)), objectFormat, prerequisites, refs, packStart: blank + 2 }
+}
+
+export async function verifyGitBundle(path: string, size: number, signal?: AbortSignal): Promise<FormatVerdict> {
+  const header = await readBundleHeader(path, size)
+  if ('ok' in header) return header
+  const { objectFormat, prerequisites, refs, packStart } = header
   const hashBytes = objectFormat === 'sha1' ? 20 : 32
   const pack = await readAt(path, packStart, 12)
   if (pack.subarray(0, 4).toString('latin1') !== 'PACK') {
@@ -51,7 +68,7 @@ export async function verifyGitBundle(path: string, size: number, signal?: Abort
   await scan(path, (chunk) => hash.update(chunk), { start: packStart, end, ...(signal ? { signal } : {}) })
   const actual = hash.digest('hex')
   const expected = hexOf(await readAt(path, end, hashBytes))
-  const evidence = { version: Number(signature.charAt(3)), objectFormat, refs, prerequisites, packVersion, objects }
+  const evidence = { version: header.version, objectFormat, refs, prerequisites, packVersion, objects }
   if (actual !== expected) {
     return fail(`git bundle: packfile ${objectFormat.toUpperCase()} mismatch, the pack is corrupt or truncated`, { ...evidence, expectedChecksum: expected, actualChecksum: actual })
   }
