@@ -26,7 +26,13 @@ export type Action =
  * runbooks' service-restart script). The URL is fixed in the config, not a
  * template: an alert's labels do not choose where the function connects.
  */
-export interface HealthCheck { url: string; timeout: string; attempts: number; interval: string }
+export interface HealthCheck { url: string; timeout?: string; attempts?: number; interval?: string }
+
+/** A health check's bounds, its defaults filled in (a schema default inside `oneOf` is not applied). */
+export function healthBounds(check: HealthCheck): { timeoutMs: number; attempts: number; intervalMs: number; timeout: string } {
+  const timeout = check.timeout ?? '5s'
+  return { timeout, timeoutMs: parseDuration(timeout) ?? 0, attempts: check.attempts ?? 5, intervalMs: parseDuration(check.interval ?? '2s') ?? 0 }
+}
 
 /** An action whose target is known: a `fromJob` resolved to its CronJob's name. */
 export type ResolvedAction = Exclude<Action, { fromJob: string }>
@@ -124,7 +130,7 @@ export const configSchema: JsonSchema = {
             items: {
               oneOf: [
                 { type: 'object', additionalProperties: false, required: ['type', 'kind', 'name'], properties: { type: { const: 'restart' }, kind: { enum: ['Deployment', 'StatefulSet', 'DaemonSet'] }, name: template, timeout: duration,
-                  health: { type: 'object', additionalProperties: false, required: ['url'], properties: { url: { type: 'string', pattern: '^https?://', maxLength: 2048 }, timeout: { ...duration, default: '5s' }, attempts: { type: 'integer', minimum: 1, maximum: 100, default: 5 }, interval: { ...duration, default: '2s' } } } } },
+                  health: { type: 'object', additionalProperties: false, required: ['url'], properties: { url: { type: 'string', pattern: '^https?://', maxLength: 2048 }, timeout: duration, attempts: { type: 'integer', minimum: 1, maximum: 100 }, interval: duration } } } },
                 { type: 'object', additionalProperties: false, required: ['type', 'name'], properties: { type: { const: 'deletePod' }, name: template } },
                 { type: 'object', additionalProperties: false, required: ['type', 'kind', 'name', 'delta', 'min', 'max'], properties: { type: { const: 'scale' }, kind: { enum: ['Deployment', 'StatefulSet'] }, name: template, delta: { type: 'integer' }, min: { type: 'integer', minimum: 0 }, max: { type: 'integer', minimum: 0 } } },
                 { type: 'object', additionalProperties: false, required: ['type', 'name'], properties: { type: { const: 'runCronJob' }, name: template } },
@@ -162,7 +168,7 @@ export function checkConfig(config: RespondToAlertConfig, runDeadlineMs?: number
     for (const [j, a] of rule.actions.entries()) {
       if (a.type === 'scale' && a.min > a.max) bad(`rules[${i}].actions[${j}]`, 'min is above max')
       if (a.type === 'restart' && a.timeout !== undefined && (parseDuration(a.timeout) ?? 0) <= 0) bad(`rules[${i}].actions[${j}].timeout`, 'must be longer than zero')
-      if (a.type === 'restart' && a.health && (parseDuration(a.health.timeout) ?? 0) <= 0) bad(`rules[${i}].actions[${j}].health.timeout`, 'must be longer than zero')
+      if (a.type === 'restart' && a.health && healthBounds(a.health).timeoutMs <= 0) bad(`rules[${i}].actions[${j}].health.timeout`, 'must be longer than zero')
     }
     if (rule.silence && !config.alertmanagerUrl) bad(`rules[${i}].silence`, 'silences need alertmanagerUrl')
     if (rule.cooldown !== undefined && parseDuration(rule.cooldown) === undefined) bad(`rules[${i}].cooldown`, 'not a duration')

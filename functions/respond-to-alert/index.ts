@@ -6,7 +6,7 @@ import { kubernetesError, kubernetesStatusCode } from '../../shared/kubernetes/c
 import { waitForRollout } from '../../shared/kubernetes/rollout.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type FunctionModule, type HandlerContext } from '../../shared/runtime/function.ts'
-import { checkConfig, configSchema, type Action, type HealthCheck, type ResolvedAction, type RespondToAlertConfig, type Rule } from './config.ts'
+import { checkConfig, configSchema, healthBounds, type Action, type HealthCheck, type ResolvedAction, type RespondToAlertConfig, type Rule } from './config.ts'
 import { matchesAll, parseMatcher, render, type Matcher } from './matchers.ts'
 import { alertKey, AlertState, type ActionRecord } from './state.ts'
 
@@ -168,15 +168,14 @@ export function createRespondToAlert(): FunctionModule {
     }
 
     /**
-     * GETs the health URL until it answers 2xx: at most `check.attempts`
-     * times, `interval` apart, each bounded by `timeout`, all before `until`.
+     * GETs the health URL until it answers 2xx: at most `attempts` (5)
+     * times, `interval` (2s) apart, each bounded by `timeout` (5s), all before `until`.
      * The last answer is reported (status code, or why there was none).
      */
     async function healthCheck(check: HealthCheck, until: number): Promise<{ healthy: boolean; status: string }> {
-      const timeoutMs = parseDuration(check.timeout)!
-      const intervalMs = parseDuration(check.interval)!
+      const { timeoutMs, intervalMs, attempts, timeout } = healthBounds(check)
       let status = 'not checked: no time was left'
-      for (let i = 0; i < check.attempts; i++) {
+      for (let i = 0; i < attempts; i++) {
         const left = until - Date.now()
         if (left <= 0) break
         try {
@@ -185,9 +184,9 @@ export function createRespondToAlert(): FunctionModule {
           status = `HTTP ${res.status}`
           if (res.status >= 200 && res.status < 300) return { healthy: true, status }
         } catch (err) {
-          status = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError') ? `no answer within ${check.timeout}` : 'unreachable'
+          status = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError') ? `no answer within ${timeout}` : 'unreachable'
         }
-        if (i + 1 < check.attempts) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(intervalMs, until - Date.now()))))
+        if (i + 1 < attempts) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(intervalMs, until - Date.now()))))
       }
       return { healthy: false, status }
     }
