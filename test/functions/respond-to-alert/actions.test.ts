@@ -59,6 +59,7 @@ const rawConfig = {
     { name: 'slow-agent', matchers: ['alertname="Agent"'], allowedNamespaces: ['apps'], actions: [{ type: 'restart', kind: 'DaemonSet', name: 'agent', timeout: '2s' }] },
     { name: 'healthy', matchers: ['alertname="Healthy"'], allowedNamespaces: ['apps'], actions: [restart('healthy', { health: { url: `${healthUrl}/ok`, interval: '50ms', attempts: 5, timeout: '1s' } })] },
     { name: 'sick', matchers: ['alertname="Sick"'], allowedNamespaces: ['apps'], actions: [restart('sick', { health: { url: `${healthUrl}/down`, interval: '50ms', attempts: 3, timeout: '1s' } })] },
+    { name: 'record', matchers: ['alertname="Record"'], allowedNamespaces: ['apps'], actions: [{ type: 'notify', message: 'one' }, { type: 'notify', message: 'two' }] },
     { name: 'plan', matchers: ['alertname="Plan"'], allowedNamespaces: ['apps'], actions: [restart('plan', { health: { url: `${healthUrl}/ok` } }), { type: 'notify', message: 'restarted plan' }] },
   ],
 }
@@ -108,6 +109,14 @@ t.test('a plan failing at action 2 of 2: the retry skips action 1 (done once) an
 
   const resent = await send('Pair', 'ce-pair-again')
   t.match(resent.body?.reason, /^duplicate/, 'once done, a re-sent notification is a duplicate as before')
+})
+
+t.test('a record of an action the API refuses to write: logged, and the plan goes on (the action is done either way)', async (t) => {
+  const fault = kube.faults.add({ method: 'PUT', path: /\/leases\/respond-to-alert-seen-/, status: 500 })
+  const res = await send('Record', 'ce-record')
+  t.equal(res.type, 'dev.caretaker.alert.remediated', JSON.stringify(res.body))
+  t.match(res.body?.actions, [{ action: 'notify', done: true, message: 'one' }, { action: 'notify', done: true, message: 'two' }])
+  t.notOk(kube.faults.list().some((f) => f.id === fault), 'a write of the claim Lease was refused')
 })
 
 t.test('a restart waits for the rollout: a stuck one (ProgressDeadlineExceeded) is a failed action, and its retry waits again without restarting again', async (t) => {
