@@ -7,7 +7,7 @@ export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
 
 /** `name` and `namespace` fields are templates over the alert's labels: `{{ $labels.pod }}`. */
 export type Action =
-  | { type: 'restart'; kind: WorkloadKind; name: string }
+  | { type: 'restart'; kind: WorkloadKind; name: string; timeout?: string; health?: HealthCheck }
   | { type: 'deletePod'; name: string }
   | { type: 'scale'; kind: 'Deployment' | 'StatefulSet'; name: string; delta: number; min: number; max: number }
   | { type: 'runCronJob'; name: string }
@@ -19,6 +19,20 @@ export type Action =
   | { type: 'runCronJob'; fromJob: string }
   | { type: 'request'; eventType: string; data: Record<string, string> }
   | { type: 'notify'; message: string }
+
+/**
+ * After a restart has rolled out: GET `url` until it answers 2xx, at most
+ * `attempts` times, `interval` apart, each bounded by `timeout` (the
+ * runbooks' service-restart script). The URL is fixed in the config, not a
+ * template: an alert's labels do not choose where the function connects.
+ */
+export interface HealthCheck { url: string; timeout?: string; attempts?: number; interval?: string }
+
+/** A health check's bounds, its defaults filled in (a schema default inside `oneOf` is not applied). */
+export function healthBounds(check: HealthCheck): { timeoutMs: number; attempts: number; intervalMs: number; timeout: string } {
+  const timeout = check.timeout ?? '5s'
+  return { timeout, timeoutMs: parseDuration(timeout) ?? 0, attempts: check.attempts ?? 5, intervalMs: parseDuration(check.interval ?? '2s') ?? 0 }
+}
 
 /** An action whose target is known: a `fromJob` resolved to its CronJob's name. */
 export type ResolvedAction = Exclude<Action, { fromJob: string }>
@@ -68,6 +82,12 @@ export interface RespondToAlertConfig {
    * shorter than the Trigger's retries last, so a redelivery acts.
    */
   claimFor: string
+  /**
+   * How long a restart waits at most for its rollout (as `kubectl rollout
+   * status`) and then its health check, unless the action sets `timeout`:
+   * past it the action has failed. Must fit in CARETAKER_RUN_DEADLINE.
+   */
+  restartTimeout: string
 }
 
 const duration = { type: 'string', pattern: DURATION_PATTERN }
@@ -90,6 +110,7 @@ export const configSchema: JsonSchema = {
     retries: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
     verifyAlerts: { type: 'boolean', default: true },
     claimFor: { ...duration, default: '45s' },
+    restartTimeout: { ...duration, default: '90s' },
     rules: {
       type: 'array',
       items: {
@@ -108,7 +129,8 @@ export const configSchema: JsonSchema = {
             minItems: 1,
             items: {
               oneOf: [
-                { type: 'object', additionalProperties: false, required: ['type', 'kind', 'name'], properties: { type: { const: 'restart' }, kind: { enum: ['Deployment', 'StatefulSet', 'DaemonSet'] }, name: template } },
+                { type: 'object', additionalProperties: false, required: ['type', 'kind', 'name'], properties: { type: { const: 'restart' }, kind: { enum: ['Deployment', 'StatefulSet', 'DaemonSet'] }, name: template, timeout: duration,
+                  health: { type: 'object', additionalProperties: false, required: ['url'], properties: { url: { type: 'string', pattern: '^https?://', maxLength: 2048 }, timeout: duration, attempts: { type: 'integer', minimum: 1, maximum: 100 }, interval: duration } } } },
                 { type: 'object', additionalProperties: false, required: ['type', 'name'], properties: { type: { const: 'deletePod' }, name: template } },
                 { type: 'object', additionalProperties: false, required: ['type', 'kind', 'name', 'delta', 'min', 'max'], properties: { type: { const: 'scale' }, kind: { enum: ['Deployment', 'StatefulSet'] }, name: template, delta: { type: 'integer' }, min: { type: 'integer', minimum: 0 }, max: { type: 'integer', minimum: 0 } } },
                 { type: 'object', additionalProperties: false, required: ['type', 'name'], properties: { type: { const: 'runCronJob' }, name: template } },
@@ -124,8 +146,17 @@ export const configSchema: JsonSchema = {
   },
 }
 
-/** What a schema cannot say: unique names, parseable matchers, bounds in order. */
-export function checkConfig(config: RespondToAlertConfig): void {
+/** How long a rule's actions may wait at most (its restarts' timeouts), in ms. */
+export function waitBudgetMs(config: RespondToAlertConfig, rule: Rule): number {
+  return rule.actions.reduce((sum, a) => sum + (a.type === 'restart' ? parseDuration(a.timeout ?? config.restartTimeout) ?? 0 : 0), 0)
+}
+
+/**
+ * What a schema cannot say: unique names, parseable matchers, bounds in
+ * order; `runDeadlineMs` (CARETAKER_RUN_DEADLINE), which every rule's waits
+ * must fit in.
+ */
+export function checkConfig(config: RespondToAlertConfig, runDeadlineMs?: number): void {
   const seen = new Set<string>()
   const bad = (at: string, problem: string): never => { throw new CaretakerError(Errors.InvalidConfig, `config.${at}: ${problem}`) }
   for (const [i, rule] of config.rules.entries()) {
@@ -136,11 +167,17 @@ export function checkConfig(config: RespondToAlertConfig): void {
     }
     for (const [j, a] of rule.actions.entries()) {
       if (a.type === 'scale' && a.min > a.max) bad(`rules[${i}].actions[${j}]`, 'min is above max')
+      if (a.type === 'restart' && a.timeout !== undefined && (parseDuration(a.timeout) ?? 0) <= 0) bad(`rules[${i}].actions[${j}].timeout`, 'must be longer than zero')
+      if (a.type === 'restart' && a.health && healthBounds(a.health).timeoutMs <= 0) bad(`rules[${i}].actions[${j}].health.timeout`, 'must be longer than zero')
     }
     if (rule.silence && !config.alertmanagerUrl) bad(`rules[${i}].silence`, 'silences need alertmanagerUrl')
     if (rule.cooldown !== undefined && parseDuration(rule.cooldown) === undefined) bad(`rules[${i}].cooldown`, 'not a duration')
+    if (runDeadlineMs !== undefined && waitBudgetMs(config, rule) >= runDeadlineMs) {
+      bad(`rules[${i}]`, `its restarts may wait ${waitBudgetMs(config, rule) / 1000}s (restartTimeout or each restart's timeout), which does not fit in the run's deadline (CARETAKER_RUN_DEADLINE, ${runDeadlineMs / 1000}s, below the Knative Service's timeoutSeconds): make them shorter`)
+    }
   }
   if (config.verifyAlerts && !config.alertmanagerUrl) bad('alertmanagerUrl', 'needed to confirm each alert with Alertmanager before acting (alert events reach the function unauthenticated); set verifyAlerts: false only where the Broker\'s senders are authenticated')
   if ((parseDuration(config.claimFor) ?? 0) <= 0) bad('claimFor', 'must be longer than zero')
   if ((parseDuration(config.cap.window) ?? 0) <= 0) bad('cap.window', 'must be longer than zero')
+  if ((parseDuration(config.restartTimeout) ?? 0) <= 0) bad('restartTimeout', 'must be longer than zero')
 }

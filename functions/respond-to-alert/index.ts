@@ -3,11 +3,12 @@ import { Counter } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError, kubernetesStatusCode } from '../../shared/kubernetes/client.ts'
+import { waitForRollout } from '../../shared/kubernetes/rollout.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import { defineFunction, type FunctionModule, type HandlerContext } from '../../shared/runtime/function.ts'
-import { checkConfig, configSchema, type Action, type ResolvedAction, type RespondToAlertConfig, type Rule } from './config.ts'
+import { checkConfig, configSchema, healthBounds, type Action, type HealthCheck, type ResolvedAction, type RespondToAlertConfig, type Rule } from './config.ts'
 import { matchesAll, parseMatcher, render, type Matcher } from './matchers.ts'
-import { alertKey, AlertState } from './state.ts'
+import { alertKey, AlertState, type ActionRecord } from './state.ts'
 
 /**
  * respond-to-alert: matches Alertmanager alerts against rules and runs their
@@ -42,7 +43,33 @@ export interface Alert {
 /** The alert names a target that cannot be acted on (a Job gone, or not a CronJob's): skipped, not retried. */
 class TargetError extends Error {}
 
-interface ActionResult { action: string; target?: string; done: boolean; dryRun?: boolean; message: string }
+interface ActionResult {
+  action: string
+  target?: string
+  done: boolean
+  dryRun?: boolean
+  message: string
+  /** Done by an earlier attempt at this alert (recorded on its claim): not run again. */
+  alreadyDone?: boolean
+  /** A restart: whether its rollout finished (as `kubectl rollout status`), and what its status said last. */
+  rolled?: boolean
+  rollout?: string
+  /** A restart with a health check: whether the URL answered 2xx, and its last answer (status, or why none). */
+  healthy?: boolean
+  healthStatus?: string
+}
+
+/** An action that failed part-way (a restart written whose rollout or health check failed): what it got to, for the report. */
+class ActionFailed extends CaretakerError {
+  readonly result: ActionResult
+  constructor(result: ActionResult, message: string) {
+    super(Errors.DependencyFailed, message)
+    this.result = result
+  }
+}
+
+/** Where a restart of an earlier attempt got: written at `generation`, so a retry waits instead of restarting again. */
+interface Resume { generation: number }
 
 /** A fresh module (one per replica: a test may host two in one process). */
 export function createRespondToAlert(): FunctionModule {
@@ -51,8 +78,8 @@ export function createRespondToAlert(): FunctionModule {
   description: 'bounded, audited responses to Alertmanager alerts: restart, delete pod, scale, re-run a CronJob, request, silence, notify',
   accepts: [FIRING, RESOLVED],
   configSchema,
-  setup({ config, kubeConfig, log, metrics: registry }) {
-    checkConfig(config)
+  setup({ config, kubeConfig, log, metrics: registry, runDeadlineMs }) {
+    checkConfig(config, runDeadlineMs)
     const registers = [registry]
     const actionsTaken = new Counter({ name: 'caretaker_alert_actions_total', help: 'Remediation actions by rule, action type and result (done, dry-run, failed)', labelNames: ['rule', 'action', 'result'], registers })
     const skipped = new Counter({ name: 'caretaker_alert_skipped_total', help: 'Alerts not acted on, by why: no-rule, template, unconfirmed, namespace, target, duplicate, cooldown, cap', labelNames: ['reason'], registers })
@@ -140,23 +167,75 @@ export function createRespondToAlert(): FunctionModule {
         && (alert.status === 'resolved' || ms(a.startsAt) === ms(alert.startsAt)))
     }
 
-    async function run(action: ResolvedAction, namespace: string, labels: Record<string, string>, context: HandlerContext, rule: Rule, alert: Alert, index: number): Promise<ActionResult> {
+    /**
+     * GETs the health URL until it answers 2xx: at most `attempts` (5)
+     * times, `interval` (2s) apart, each bounded by `timeout` (5s), all before `until`.
+     * The last answer is reported (status code, or why there was none).
+     */
+    async function healthCheck(check: HealthCheck, until: number): Promise<{ healthy: boolean; status: string }> {
+      const { timeoutMs, intervalMs, attempts, timeout } = healthBounds(check)
+      let status = 'not checked: no time was left'
+      for (let i = 0; i < attempts; i++) {
+        const left = until - Date.now()
+        if (left <= 0) break
+        try {
+          const res = await fetch(check.url, { method: 'GET', redirect: 'manual', signal: AbortSignal.timeout(Math.min(timeoutMs, left)) })
+          await res.body?.cancel()
+          status = `HTTP ${res.status}`
+          if (res.status >= 200 && res.status < 300) return { healthy: true, status }
+        } catch (err) {
+          status = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError') ? `no answer within ${timeout}` : 'unreachable'
+        }
+        if (i + 1 < attempts) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(intervalMs, until - Date.now()))))
+      }
+      return { healthy: false, status }
+    }
+
+    async function run(action: ResolvedAction, namespace: string, labels: Record<string, string>, context: HandlerContext, rule: Rule, alert: Alert, index: number, resume?: Resume, written?: (r: Resume, message: string) => Promise<void>): Promise<ActionResult> {
       const dry = context.dryRun
       const at = (name: string) => `${namespace}/${name}`
       switch (action.type) {
         case 'restart': {
           const name = render(action.name, labels)
-          const result = { action: `restart ${action.kind}`, target: at(name), done: !dry, ...(dry ? { dryRun: true } : {}) }
-          if (dry) return { ...result, message: `would restart ${action.kind} ${at(name)}` }
-          const apps = needKube().kube.makeApiClient(AppsV1Api)
-          const body = { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } }
-          try {
-            if (action.kind === 'Deployment') await apps.patchNamespacedDeployment({ namespace, name, body }, merge)
-            else if (action.kind === 'StatefulSet') await apps.patchNamespacedStatefulSet({ namespace, name, body }, merge)
-            else await apps.patchNamespacedDaemonSet({ namespace, name, body }, merge)
-          } catch (err) { throw kubernetesError(err, `restart ${action.kind} ${at(name)}`) }
-          await recorder?.record({ apiVersion: 'apps/v1', kind: action.kind, namespace, name }, { type: 'Normal', reason: 'AlertRemediated', action: 'Restart', message: `rule ${rule.name}: rollout restart for alert ${labels.alertname ?? ''}` })
-          return { ...result, message: `restarted ${action.kind} ${at(name)}` }
+          const timeout = action.timeout ?? config.restartTimeout
+          const base = { action: `restart ${action.kind}`, target: at(name) }
+          const waits = `wait up to ${timeout} for its rollout${action.health ? ` and then for ${action.health.url} to answer 2xx` : ''}`
+          if (dry) return { ...base, done: false, dryRun: true, message: `would restart ${action.kind} ${at(name)} and ${waits}` }
+          const { kube } = needKube()
+          // Bounded by the action's timeout and by the run's deadline (CARETAKER_RUN_DEADLINE), whichever comes first.
+          const until = Math.min(Date.now() + parseDuration(timeout)!, context.deadline)
+          const byDeadline = context.deadline === until
+          let generation: number
+          let restarted: string
+          if (resume) {
+            // An earlier attempt wrote this restart: wait for that rollout rather than rolling the workload again.
+            generation = resume.generation
+            restarted = `restarted ${action.kind} ${at(name)} (by an earlier attempt)`
+          } else {
+            const apps = kube.makeApiClient(AppsV1Api)
+            const body = { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } }
+            try {
+              const obj = action.kind === 'Deployment' ? await apps.patchNamespacedDeployment({ namespace, name, body }, merge)
+                : action.kind === 'StatefulSet' ? await apps.patchNamespacedStatefulSet({ namespace, name, body }, merge)
+                  : await apps.patchNamespacedDaemonSet({ namespace, name, body }, merge)
+              generation = obj.metadata?.generation ?? 0
+            } catch (err) { throw kubernetesError(err, `restart ${action.kind} ${at(name)}`) }
+            restarted = `restarted ${action.kind} ${at(name)}`
+            await written?.({ generation }, restarted)
+            await recorder?.record({ apiVersion: 'apps/v1', kind: action.kind, namespace, name }, { type: 'Normal', reason: 'AlertRemediated', action: 'Restart', message: `rule ${rule.name}: rollout restart for alert ${labels.alertname ?? ''}` })
+          }
+          const rollout = await waitForRollout(kube, action.kind, namespace, name, generation, until, context.signal)
+          if (!rollout.done) {
+            const why = rollout.failed ? rollout.message : `not rolled out within ${byDeadline ? 'the run\'s deadline (CARETAKER_RUN_DEADLINE)' : timeout}: ${rollout.message}`
+            throw new ActionFailed({ ...base, done: false, rolled: false, rollout: why, message: `${restarted}; ${why}` }, `${restarted}, but its rollout did not finish: ${why}`)
+          }
+          const rolledOut = { ...base, rolled: true, rollout: rollout.message }
+          if (!action.health) return { ...rolledOut, done: true, message: `${restarted}; ${rollout.message}` }
+          const health = await healthCheck(action.health, until)
+          if (!health.healthy) {
+            throw new ActionFailed({ ...rolledOut, done: false, healthy: false, healthStatus: health.status, message: `${restarted}; rolled out, but ${action.health.url} is not healthy (${health.status})` }, `${restarted} and rolled out, but ${action.health.url} did not answer 2xx (${health.status})`)
+          }
+          return { ...rolledOut, done: true, healthy: true, healthStatus: health.status, message: `${restarted}; ${rollout.message}; ${action.health.url} answered ${health.status}` }
         }
         case 'deletePod': {
           const name = render(action.name, labels)
@@ -225,6 +304,27 @@ export function createRespondToAlert(): FunctionModule {
           if (!sent) throw new CaretakerError(Errors.DependencyUnavailable, 'the notification was not accepted by the broker')
           return { action: 'notify', done: true, message }
         }
+      }
+    }
+
+    /** An action's identity in the record of what was done: its type and target, so a changed plan skips nothing else. */
+    function actionId(action: ResolvedAction, namespace: string, labels: Record<string, string>): string {
+      switch (action.type) {
+        case 'restart': case 'scale': return `${action.type}:${action.kind}:${namespace}/${render(action.name, labels)}`
+        case 'deletePod': case 'runCronJob': return `${action.type}:${namespace}/${render(action.name, labels)}`
+        case 'request': return `request:${action.eventType}`
+        case 'notify': return 'notify'
+      }
+    }
+
+    /** The action and target fields of an action's result, for one that is not run. */
+    function describe(action: ResolvedAction, namespace: string, labels: Record<string, string>): { action: string; target?: string } {
+      switch (action.type) {
+        case 'restart': case 'scale': return { action: `${action.type} ${action.kind}`, target: `${namespace}/${render(action.name, labels)}` }
+        case 'deletePod': return { action: 'delete Pod', target: `${namespace}/${render(action.name, labels)}` }
+        case 'runCronJob': return { action: 'create Job from CronJob', target: `${namespace}/${render(action.name, labels)}` }
+        case 'request': return { action: `request ${action.eventType}` }
+        case 'notify': return { action: 'notify' }
       }
     }
 
@@ -345,21 +445,47 @@ export function createRespondToAlert(): FunctionModule {
         }
         const results: ActionResult[] = []
         let silenceId: string | undefined
+        // While the actions run (a restart waits for its rollout), the claim and the cooldown are renewed every third of
+        // claimFor: a live holder keeps them, a killed one leaves them to run out after claimFor as before.
+        const heartbeat = context.dryRun ? undefined : setInterval(() => {
+          const { state: st } = needKube()
+          void Promise.all([st.renewClaim(key, event.id, claimMs), st.renewCooldown(target.key, claimMs)]).catch((e: unknown) => {
+            context.log.warn({ ...who, alertname, reason: e instanceof Error ? e.message : String(e) }, 'could not renew the claim on the alert; it runs out after claimFor')
+          })
+        }, Math.max(100, claimMs / 3))
         try {
           if (rule.silence && !context.dryRun) {
             silenceId = await silence(alert, rule)
             if (silenceId) await needKube().state.setSilence(target.key, silenceId)
           }
+          // What earlier attempts at this alert got through (recorded on its claim): not done again.
+          const records = context.dryRun ? [] : await needKube().state.actionsDone(key)
+          const record = (r: ActionRecord) => needKube().state.recordAction(key, r).then((ok) => {
+            if (!ok) context.log.warn({ ...who, alertname, action: r.action }, 'could not record the action as done; a retry would run it again')
+          }, (e: unknown) => context.log.warn({ ...who, alertname, action: r.action, reason: e instanceof Error ? e.message : String(e) }, 'could not record the action as done; a retry would run it again'))
           for (const [i, action] of resolved.entries()) {
+            const index = i + 1
+            const id = actionId(action, target.namespace, alert.labels)
+            const earlier = records.find((r) => r.index === index && r.action === id)
+            if (earlier?.phase === 'done') {
+              results.push({ ...describe(action, target.namespace, alert.labels), done: true, alreadyDone: true, message: `already done by an earlier attempt: ${earlier.message}` })
+              continue
+            }
+            const resume = earlier?.phase === 'restarted' && earlier.generation !== undefined ? { generation: earlier.generation } : undefined
+            let result: ActionResult
             try {
-              results.push(await run(action, target.namespace, alert.labels, context, rule, alert, i + 1))
+              result = await run(action, target.namespace, alert.labels, context, rule, alert, index, resume, (r, message) => record({ index, action: id, phase: 'restarted', generation: r.generation, message }))
             } catch (err) {
               actionsTaken.inc({ rule: rule.name, action: action.type, result: 'failed' })
+              if (err instanceof ActionFailed) results.push(err.result)
               throw err
             }
+            results.push(result)
             actionsTaken.inc({ rule: rule.name, action: action.type, result: context.dryRun ? 'dry-run' : 'done' })
+            if (!context.dryRun) await record({ index, action: id, phase: 'done', message: result.message })
           }
         } catch (err) {
+          clearInterval(heartbeat)
           if (context.dryRun) throw err
           // Give back what would block the retry: the cooldown and the claim on the alert (the cap slot stays used).
           // Should this fail too, both run out by themselves after claimMs.
@@ -376,6 +502,7 @@ export function createRespondToAlert(): FunctionModule {
           }
           throw error
         }
+        clearInterval(heartbeat)
         if (!context.dryRun) {
           // The actions are done: a failure to record it must not have the Broker redeliver (that would act twice).
           // Unrecorded, the claim and the cooldown run out after claimMs; the next notification of the alert may act.
@@ -388,7 +515,9 @@ export function createRespondToAlert(): FunctionModule {
           }
         }
         context.log.info({ ...who, alertname, actions: results.map((r) => r.message) }, context.dryRun ? 'dry-run: alert remediation planned' : 'alert remediated')
-        return context.reply({ type: REMEDIATED, subject: alertname, data: { ...base, ...who, reason: context.dryRun ? `dry-run: rule ${rule.name} would act` : `rule ${rule.name} matched`, actions: results, ...(silenceId ? { silenceId } : {}) } })
+        const skippedAsDone = results.filter((r) => r.alreadyDone).map((r) => r.target ? `${r.action} ${r.target}` : r.action)
+        const reason = context.dryRun ? `dry-run: rule ${rule.name} would act` : `rule ${rule.name} matched${skippedAsDone.length ? `; skipped as already done by an earlier attempt: ${skippedAsDone.join(', ')}` : ''}`
+        return context.reply({ type: REMEDIATED, subject: alertname, data: { ...base, ...who, reason, actions: results, ...(skippedAsDone.length ? { skippedAsDone } : {}), ...(silenceId ? { silenceId } : {}) } })
       },
     }
   },

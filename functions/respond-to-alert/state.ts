@@ -16,6 +16,17 @@ const HOLDER = 'respond-to-alert'
 const STATE = 'caretaker.dev/state'
 const EVENT = 'caretaker.dev/event-id'
 const ATTEMPTS = 'caretaker.dev/attempts'
+/** On the claim of an alert: the actions of its plan already done (JSON ActionRecord[]), kept across retries of the claim. */
+const DONE = 'caretaker.dev/actions-done'
+
+/**
+ * One action of an alert's plan that an attempt got through: `index` (1-based)
+ * and `action` (its type and target) name it, so a plan changed between
+ * attempts does not skip a different action. `restarted` is a rollout restart
+ * written whose wait did not finish: a retry waits for that `generation`
+ * instead of restarting again.
+ */
+export interface ActionRecord { index: number; action: string; phase: 'done' | 'restarted'; generation?: number; message: string }
 
 /** A claim on an alert's handling: taken (and which attempt this is), or held by a live record. */
 export type Claim =
@@ -25,6 +36,16 @@ export type Claim =
 /** The dedup key of an alert notification: Alertmanager re-sends the same alert with the same fingerprint, status and startsAt. */
 export function alertKey(alert: { fingerprint: string; status: string; startsAt: string }): string {
   return `${alert.fingerprint}\0${alert.status}\0${alert.startsAt}`
+}
+
+function parseRecords(value: string | undefined): ActionRecord[] {
+  if (!value) return []
+  try {
+    const parsed = JSON.parse(value) as unknown
+    return Array.isArray(parsed) ? parsed.filter((r): r is ActionRecord => typeof r === 'object' && r !== null && typeof (r as ActionRecord).index === 'number' && typeof (r as ActionRecord).action === 'string' && ((r as ActionRecord).phase === 'done' || (r as ActionRecord).phase === 'restarted')) : []
+  } catch {
+    return []
+  }
 }
 
 export function leaseName(kind: string, key: string): string {
@@ -106,10 +127,55 @@ export class AlertState {
       const sameEvent = a[EVENT] === eventId
       if (state !== 'failed' && AlertState.#live(lease, Date.now())) return { claimed: false, state: state === 'in-progress' ? 'in-progress' : 'done', sameEvent }
       const attempt = sameEvent ? Number(a[ATTEMPTS] ?? 0) + 1 : 1
-      if (await this.#replace(lease, claimMs / 1000, { [STATE]: 'in-progress', [EVENT]: eventId, [ATTEMPTS]: String(attempt) })) return { claimed: true, attempt }
+      // The actions an earlier attempt at this alert got through stay recorded (a retry skips them); a record that was
+      // done and has run out starts afresh.
+      const kept: Record<string, string> = state !== 'done' && a[DONE] ? { [DONE]: a[DONE] } : {}
+      if (await this.#replace(lease, claimMs / 1000, { [STATE]: 'in-progress', [EVENT]: eventId, [ATTEMPTS]: String(attempt), ...kept })) return { claimed: true, attempt }
     }
     // Others keep winning the race for it: it is being handled elsewhere.
     return { claimed: false, state: 'in-progress', sameEvent: false }
+  }
+
+  /** The actions of the claimed alert's plan that earlier attempts got through (see recordAction). */
+  async actionsDone(key: string): Promise<ActionRecord[]> {
+    return parseRecords((await this.#read(leaseName('seen', key)))?.metadata?.annotations?.[DONE])
+  }
+
+  /**
+   * Records on the alert's claim that an action got through (or, for a
+   * restart, that its write did), replacing the record of the same index: a
+   * replace at the read resourceVersion, retried on a conflict. False when
+   * it could not be written (the caller goes on: the action is done either way).
+   */
+  async recordAction(key: string, record: ActionRecord): Promise<boolean> {
+    const name = leaseName('seen', key)
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const lease = await this.#read(name)
+      if (!lease) return false
+      const a = lease.metadata?.annotations ?? {}
+      const records = [...parseRecords(a[DONE]).filter((r) => r.index !== record.index), record].sort((x, y) => x.index - y.index)
+      try {
+        // The claim's own duration and renewal are left as they are: recording an action does not extend the claim.
+        await this.#api.replaceNamespacedLease({ namespace: this.#ns, name, body: { ...lease, metadata: { ...lease.metadata, annotations: { ...a, [DONE]: JSON.stringify(records) } } } })
+        return true
+      } catch (err) {
+        if (kubernetesStatusCode(err) !== 409) throw kubernetesError(err, `update Lease ${name}`)
+      }
+    }
+    return false
+  }
+
+  /** The holder of the claim (event `eventId`, in progress) is alive: the claim lasts `claimMs` from now. */
+  async renewClaim(key: string, eventId: string, claimMs: number): Promise<void> {
+    await this.#update(leaseName('seen', key), (lease) => {
+      const a = lease.metadata?.annotations ?? {}
+      return a[STATE] === 'in-progress' && a[EVENT] === eventId ? { seconds: claimMs / 1000, annotations: { ...a } } : undefined
+    })
+  }
+
+  /** The cooldown taken with a live claim lasts `claimMs` from now (one made final, longer, is left alone). */
+  async renewCooldown(key: string, claimMs: number): Promise<void> {
+    await this.#update(leaseName('cooldown', key), (lease) => (lease.spec?.leaseDurationSeconds ?? 0) <= Math.ceil(claimMs / 1000) ? { seconds: claimMs / 1000, annotations: { ...lease.metadata?.annotations } } : undefined)
   }
 
   /** The claimed alert was handled: a re-sent notification of it is a duplicate for `keepMs`. */

@@ -3,6 +3,7 @@ import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, Watc
 import type { V1Deployment } from '@kubernetes/client-node'
 import { startKubernetesSimulator, FAIL_ANNOTATION, CRONJOB_SCHEDULED_TIMESTAMP } from './kubernetes/index.ts'
 import { startVaultSimulator } from './vault/index.ts'
+import { rolloutStatus } from '../../shared/kubernetes/rollout.ts'
 
 type Rec = Record<string, unknown>
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
@@ -150,6 +151,26 @@ t.test('controllers through @kubernetes/client-node', async (t) => {
     const due = sim.controllers.runDueCronJobs(new Date('2026-11-22T10:27:30Z'))
     t.same(due.map((x) => (x.metadata as Rec).name), [`backup-${new Date('2026-11-22T10:25:00Z').getTime() / 60000}`])
     await sim.controllers.idle()
+  })
+
+  t.test('DaemonSet: a rollout restart rolls out on every node, or stays unavailable when the rollout is stuck', async (t) => {
+    await core.createNode({ body: { metadata: { name: 'node-a' } } })
+    await core.createNode({ body: { metadata: { name: 'node-b' } } })
+    await apps.createNamespacedDaemonSet({ namespace: 'default', body: { metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: template('agent') } } })
+    const d1 = await until('ds status', async () => { const d = await apps.readNamespacedDaemonSet({ name: 'agent', namespace: 'default' }); return d.status?.observedGeneration === 1 ? d : undefined })
+    t.match(d1.status, { desiredNumberScheduled: 2, currentNumberScheduled: 2, updatedNumberScheduled: 2, numberAvailable: 2, numberReady: 2, numberMisscheduled: 0 })
+    t.same(rolloutStatus('DaemonSet', d1, 1), { done: true, message: 'daemon set "agent" successfully rolled out' })
+    const restarted = await apps.patchNamespacedDaemonSet({ name: 'agent', namespace: 'default', body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': 'now' } } } } } }, strategic)
+    t.equal(restarted.metadata?.generation, 2)
+    t.match(rolloutStatus('DaemonSet', restarted, 2), { done: false, message: /spec update to be observed/ }, 'not rolled out before the controller observed it')
+    const d2 = await until('ds rollout', async () => { const d = await apps.readNamespacedDaemonSet({ name: 'agent', namespace: 'default' }); return d.status?.observedGeneration === 2 ? d : undefined })
+    t.equal(rolloutStatus('DaemonSet', d2, 2).done, true)
+    sim.controllers.failRollout('DaemonSet', 'default', 'agent')
+    await apps.patchNamespacedDaemonSet({ name: 'agent', namespace: 'default', body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': 'later' } } } } } }, strategic)
+    const d3 = await until('ds stuck rollout', async () => { const d = await apps.readNamespacedDaemonSet({ name: 'agent', namespace: 'default' }); return d.status?.observedGeneration === 3 ? d : undefined })
+    t.match(d3.status, { desiredNumberScheduled: 2, updatedNumberScheduled: 1, numberAvailable: 1, numberUnavailable: 1 })
+    t.match(rolloutStatus('DaemonSet', d3, 3), { done: false, message: '1 out of 2 new pods have been updated' }, 'stuck: waiting, with no condition to say it failed (a DaemonSet has no progress deadline)')
+    t.notOk(rolloutStatus('DaemonSet', d3, 3).failed)
   })
 
   t.test('Events: recorded against the involved object; field selectors filter', async (t) => {

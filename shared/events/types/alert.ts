@@ -31,6 +31,14 @@ const action: JsonSchema = {
     done: { type: 'boolean' },
     dryRun: { type: 'boolean' },
     message: { type: 'string' },
+    /** Done by an earlier attempt at the same alert: not run again. */
+    alreadyDone: { type: 'boolean' },
+    /** A restart: whether its rollout finished (as `kubectl rollout status`) and its last status. */
+    rolled: { type: 'boolean' },
+    rollout: { type: 'string' },
+    /** A restart with a health check: whether it answered 2xx, and its last answer. */
+    healthy: { type: 'boolean' },
+    healthStatus: { type: 'string' },
   },
 }
 
@@ -44,6 +52,8 @@ const outcome: JsonSchema = {
     target: { type: 'string' },
     reason: { type: 'string' },
     actions: { type: 'array', items: action },
+    /** The actions an earlier attempt at the same alert had done, skipped by this one. */
+    skippedAsDone: { type: 'array', items: { type: 'string' } },
     silenceId: { type: 'string' },
     dryRun: { type: 'boolean' },
     /** A failure's error code (shared/errors.ts) and how many deliveries tried. */

@@ -1,5 +1,5 @@
-// Minimal stand-ins for the controllers a runbook waits on: the Deployment and
-// StatefulSet rollout controllers, the CronJob and Job controllers, and the
+// Minimal stand-ins for the controllers a runbook waits on: the Deployment,
+// StatefulSet and DaemonSet rollout controllers, the CronJob and Job controllers, and the
 // external-secrets controller (Vault KV backend). Each acts after `delayMs`,
 // writes status through the status subresource and records Events like the real one.
 import { createHash, randomBytes } from 'node:crypto'
@@ -39,14 +39,14 @@ export interface ControllerOptions {
   kubelet?: KubeletOptions
 }
 
-/** Set to "true" on a Deployment/StatefulSet (rollout gets stuck) or a Job / CronJob jobTemplate (Job fails). */
+/** Set to "true" on a Deployment/StatefulSet/DaemonSet (rollout gets stuck) or a Job / CronJob jobTemplate (Job fails). */
 export const FAIL_ANNOTATION = 'simulator.caretaker.dev/fail'
 export const CRONJOB_SCHEDULED_TIMESTAMP = 'batch.kubernetes.io/cronjob-scheduled-timestamp'
 export const FORCE_SYNC_ANNOTATION = 'force-sync'
 
 export interface Controllers {
   /** Makes the next (and every later) rollout of this object stick with Progressing=False/ProgressDeadlineExceeded. */
-  failRollout(kind: 'Deployment' | 'StatefulSet', namespace: string, name: string, fail?: boolean): void
+  failRollout(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', namespace: string, name: string, fail?: boolean): void
   /** Makes this Job fail with BackoffLimitExceeded instead of completing. */
   failJob(namespace: string, name: string, fail?: boolean): void
   /** Runs the CronJob now (or for `scheduledTime`), as the controller does at a schedule tick; returns the Job. */
@@ -190,6 +190,27 @@ export function startControllers(store: ObjectStore, options: ControllerOptions 
     }
     rolledHash.set(k, { hash: revision, replicas })
     store.updateStatus({ ...s, status: { observedGeneration: gen, replicas, readyReplicas: replicas, currentReplicas: replicas, updatedReplicas: replicas, availableReplicas: replicas, currentRevision: revision, updateRevision: revision, collisionCount: 0 } })
+  }
+
+  /**
+   * The daemon set controller (kubernetes/kubernetes pkg/controller/daemon,
+   * updateDaemonSetStatus): one Pod per node, the status counts of
+   * DaemonSetStatus. The nodes are the store's Node objects, or one implicit
+   * node when none is seeded. Stuck: the new template's Pods never become
+   * available (an updated Pod on one node, not ready), as a crash-looping
+   * image leaves a RollingUpdate with maxUnavailable 1; the DaemonSet API has
+   * no progress deadline, so no condition says so.
+   */
+  function reconcileDaemonSet(ns: string, name: string): void {
+    const ds = store.get('apps/v1', 'DaemonSet', ns, name)
+    if (!ds) return
+    const gen = Number(meta(ds).generation ?? 1)
+    const nodes = Math.max(1, store.list('v1', 'Node').length)
+    const stuck = isFailing(ds, 'DaemonSet')
+    const updated = stuck ? Math.min(1, nodes) : nodes
+    const available = stuck ? nodes - updated : nodes
+    store.updateStatus({ ...ds, status: { observedGeneration: gen, desiredNumberScheduled: nodes, currentNumberScheduled: nodes, numberMisscheduled: 0, numberReady: available,
+      updatedNumberScheduled: updated, numberAvailable: available, ...(available < nodes ? { numberUnavailable: nodes - available } : {}) } })
   }
 
   // ---- Jobs and CronJobs ------------------------------------------------------------------
@@ -400,6 +421,7 @@ export function startControllers(store: ObjectStore, options: ControllerOptions 
     switch (`${str(object.apiVersion)}/${str(object.kind)}`) {
       case 'apps/v1/Deployment': if (stale) later(delay, key('Deployment', ns, name), () => reconcileDeployment(ns, name)); break
       case 'apps/v1/StatefulSet': if (stale) later(delay, key('StatefulSet', ns, name), () => reconcileStatefulSet(ns, name)); break
+      case 'apps/v1/DaemonSet': if (stale) later(delay, key('DaemonSet', ns, name), () => reconcileDaemonSet(ns, name)); break
       case 'batch/v1/Job':
         if (type !== 'ADDED') break
         if (options.kubelet && kubeletRuns(object, options.kubelet)) {
