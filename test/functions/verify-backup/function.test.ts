@@ -13,6 +13,7 @@ import { etcdSkipReason } from '../../harness/etcd.ts'
 import { postgresSkipReason } from '../../harness/postgres.ts'
 import { redisSkipReason } from '../../harness/redis.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
+import { HOLD_ANNOTATION } from '../../simulators/kubernetes/controllers.ts'
 import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
 import { buildRealArtifacts, place } from './artifacts.ts'
 
@@ -74,7 +75,11 @@ if (skip) {
     const now = new Date().toISOString()
     return kube.store.seed({
       apiVersion: 'batch/v1', kind: 'Job',
-      metadata: { name, namespace: meta.namespace, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name: meta.name, uid: meta.uid, controller: true }] },
+      metadata: {
+        name, namespace: meta.namespace, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name: meta.name, uid: meta.uid, controller: true }],
+        // A running Job stays running however slow the machine: the simulated job controller would finish it otherwise.
+        ...(state === 'running' ? { annotations: { [HOLD_ANNOTATION]: 'true' } } : {}),
+      },
       spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'backup', image: 'postgres:16' }] } } },
       status: state === 'running' ? { active: 1, startTime: now } : {
         startTime: now, ...(state === 'Complete' ? { succeeded: 1, completionTime: now } : { failed: 1 }),

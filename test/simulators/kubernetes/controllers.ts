@@ -41,6 +41,8 @@ export interface ControllerOptions {
 
 /** Set to "true" on a Deployment/StatefulSet/DaemonSet (rollout gets stuck) or a Job / CronJob jobTemplate (Job fails). */
 export const FAIL_ANNOTATION = 'simulator.caretaker.dev/fail'
+/** A Job with this annotation `true` runs until a test finishes it (a long backup): its pod never ends by itself. */
+export const HOLD_ANNOTATION = 'simulator.caretaker.dev/hold'
 export const CRONJOB_SCHEDULED_TIMESTAMP = 'batch.kubernetes.io/cronjob-scheduled-timestamp'
 export const FORCE_SYNC_ANNOTATION = 'force-sync'
 
@@ -226,6 +228,7 @@ export function startControllers(store: ObjectStore, options: ControllerOptions 
   function finishJob(ns: string, name: string, outcome?: { failed: boolean, reason?: string, message?: string }): void {
     const j = store.get('batch/v1', 'Job', ns, name)
     if (!j || finished(j)) return
+    if (!outcome && annotations(j)[HOLD_ANNOTATION] === 'true') return
     const spec = (j.spec ?? {}) as Rec
     const st = (j.status ?? {}) as Rec
     const at = iso(clock())
