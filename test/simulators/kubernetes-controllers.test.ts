@@ -117,7 +117,8 @@ t.test('controllers through @kubernetes/client-node', async (t) => {
   t.test('CronJob: trigger creates the Job like the controller; it completes, or fails when told', async (t) => {
     const cj = await batch.createNamespacedCronJob({ namespace: 'ops', body: { metadata: { name: 'backup', namespace: 'ops' }, spec: { schedule: '*/5 * * * *', jobTemplate: { metadata: { labels: { task: 'backup' } }, spec: { backoffLimit: 2, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'b', image: 'busybox' }] } } } } } } })
     const at = new Date('2026-11-22T10:05:00Z')
-    const job = sim.controllers.triggerCronJob('ops', 'backup', { scheduledTime: at })
+    // Held running until read: on a busy machine the Job could otherwise finish before the CronJob is read.
+    const job = sim.controllers.triggerCronJob('ops', 'backup', { scheduledTime: at, hold: true })
     const name = `backup-${at.getTime() / 60000}`
     t.equal((job.metadata as Rec).name, name)
     const j = await batch.readNamespacedJob({ name, namespace: 'ops' })
@@ -127,6 +128,7 @@ t.test('controllers through @kubernetes/client-node', async (t) => {
     const running = await batch.readNamespacedCronJob({ name: 'backup', namespace: 'ops' })
     t.same(running.status?.active?.map((a) => a.name), [name])
     t.equal(new Date(running.status?.lastScheduleTime as unknown as string).toISOString(), at.toISOString())
+    sim.controllers.finishHeldJob('ops', name)
 
     const done = await until('job complete', async () => { const x = await batch.readNamespacedJob({ name, namespace: 'ops' }); return x.status?.completionTime ? x : undefined })
     t.equal(done.status?.succeeded, 1)

@@ -52,7 +52,9 @@ export interface Controllers {
   /** Makes this Job fail with BackoffLimitExceeded instead of completing. */
   failJob(namespace: string, name: string, fail?: boolean): void
   /** Runs the CronJob now (or for `scheduledTime`), as the controller does at a schedule tick; returns the Job. */
-  triggerCronJob(namespace: string, name: string, opts?: { scheduledTime?: Date, fail?: boolean }): Obj
+  triggerCronJob(namespace: string, name: string, opts?: { scheduledTime?: Date, fail?: boolean, hold?: boolean }): Obj
+  /** Ends a Job held running (HOLD_ANNOTATION) as its pod would: complete, or failed when it is told to fail. */
+  finishHeldJob(namespace: string, name: string): void
   /** Starts the Jobs of every unsuspended CronJob whose schedule had a tick in (lastScheduleTime or creation, now]. */
   runDueCronJobs(now?: Date): Obj[]
   /** Points ExternalSecret syncs at a Vault started after the simulator (Vault's Kubernetes auth needs the simulator's URL first). */
@@ -291,7 +293,7 @@ export function startControllers(store: ObjectStore, options: ControllerOptions 
     event(cj, 'Normal', 'SawCompletedJob', `Saw completed job: ${jobName}, status: ${complete ? 'Complete' : 'Failed'}`, 'cronjob-controller')
   }
 
-  function triggerCronJob(ns: string, name: string, opts: { scheduledTime?: Date, fail?: boolean } = {}): Obj {
+  function triggerCronJob(ns: string, name: string, opts: { scheduledTime?: Date, fail?: boolean, hold?: boolean } = {}): Obj {
     const cj = store.get('batch/v1', 'CronJob', ns, name)
     if (!cj) throw new Error(`cronjob ${ns}/${name} not found`)
     const scheduled = opts.scheduledTime ?? clock()
@@ -304,7 +306,7 @@ export function startControllers(store: ObjectStore, options: ControllerOptions 
       metadata: {
         name: jobName, namespace: ns,
         ...(tm.labels ? { labels: tm.labels } : {}),
-        annotations: { ...((tm.annotations ?? {}) as Rec), [CRONJOB_SCHEDULED_TIMESTAMP]: iso(new Date(minutes * 60000)), ...(opts.fail ? { [FAIL_ANNOTATION]: 'true' } : {}) },
+        annotations: { ...((tm.annotations ?? {}) as Rec), [CRONJOB_SCHEDULED_TIMESTAMP]: iso(new Date(minutes * 60000)), ...(opts.fail ? { [FAIL_ANNOTATION]: 'true' } : {}), ...(opts.hold ? { [HOLD_ANNOTATION]: 'true' } : {}) },
         ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name, uid: meta(cj).uid, controller: true, blockOwnerDeletion: true }],
       },
       spec: structuredClone(tmpl.spec ?? {}),
@@ -450,6 +452,10 @@ export function startControllers(store: ObjectStore, options: ControllerOptions 
     failRollout(kind, ns, name, fail = true) { if (fail) failing.add(key(kind, ns, name)); else failing.delete(key(kind, ns, name)) },
     failJob(ns, name, fail = true) { if (fail) failing.add(key('Job', ns, name)); else failing.delete(key('Job', ns, name)) },
     triggerCronJob,
+    finishHeldJob(ns, name) {
+      const j = store.get('batch/v1', 'Job', ns, name)
+      if (j) later(0, key('Job', ns, name), () => finishJob(ns, name, { failed: isFailing(j, 'Job') }))
+    },
     runDueCronJobs,
     setVault(v) { vaultAt = v },
     async idle() {
