@@ -74,10 +74,10 @@ export const SETTINGS: readonly SettingRequirement[] = [
   {
     // The shipped Services say CARETAKER_EVENTING_OIDC=disabled, Knative's default: deliveries come
     // without a token and requests need Caretaker's proof (README, Trust boundary). A cluster with
-    // OIDC on sends tokens the functions would then refuse: they must be told (an overlay sets it).
+    // OIDC on sends tokens the functions would then refuse: they must be told (manifests/eventing-oidc).
     namespace: 'knative-eventing', configMap: 'config-features', key: 'authentication-oidc',
     default: 'disabled', wanted: 'disabled', refused: 'enabled', needs: 'the mode the Services\' CARETAKER_EVENTING_OIDC names (shipped: disabled)', ok: (v) => v.trim().toLowerCase() !== 'enabled',
-    why: 'with OIDC on, Knative sends a token with every delivery, which functions set to CARETAKER_EVENTING_OIDC=disabled refuse: set CARETAKER_EVENTING_OIDC=enabled in every Service of your overlay (and keep it so), or leave OIDC off',
+    why: 'with OIDC on, Knative sends a token with every delivery, which functions set to CARETAKER_EVENTING_OIDC=disabled refuse, and its broker ingress refuses events sent without one: set CARETAKER_EVENTING_OIDC=enabled in every Service and mount the Broker token they send (the component manifests/eventing-oidc does both), or leave OIDC off',
   },
 ]
 

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../shared/logger.ts'
-import { startMesh, type Mesh, type MeshOidc } from '../../shared/mesh/index.ts'
+import { MeshIssuer, startMesh, type Mesh, type MeshOidc } from '../../shared/mesh/index.ts'
 import type { EventingOidc } from '../../shared/runtime/auth.ts'
 import { loadManifests } from '../../shared/mesh/manifests.ts'
-import { triggerOidcServiceAccount } from '../../shared/mesh/oidc.ts'
+import { brokerAudience, triggerOidcServiceAccount } from '../../shared/mesh/oidc.ts'
 import { freePort } from '../../shared/process/ports.ts'
 import { loadApiServerSources, startApiServerSources, type ApiServerSourceObject } from '../../shared/mesh/apiserversource.ts'
 import { createKubeConfig } from '../../shared/kubernetes/client.ts'
@@ -55,6 +55,8 @@ export interface LocalPlatform {
   readonly functions: readonly LocalFunction[]
   readonly sandbox: Sandbox | undefined
   readonly mesh: Mesh
+  /** With authentication-oidc enabled: the issuer whose tokens the broker ingress takes (a test mints its own with it). */
+  readonly issuer: MeshIssuer | undefined
   /** Each function's config file and where it came from. */
   readonly configs: ReadonlyMap<string, LocalConfig>
   /** `forced`: nothing in the cluster changes, whatever an event asks; otherwise CARETAKER_DRY_RUN's value. */
@@ -117,6 +119,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     ? await startSandbox({ stateDir: join(options.stateDir, 'sandbox'), kubePort: options.kubePort, vaultPort: options.vaultPort, manifestsDir: options.manifestsDir, logger: log })
     : undefined
   const started: LocalFunction[] = []
+  const stopProjections: Array<() => void> = []
   try {
     // The functions learn the broker's address (K_SINK) before the mesh,
     // which needs theirs, starts: so its port is chosen first.
@@ -136,7 +139,20 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     }
     // The Secret every function mounts in the cluster (caretaker-proof-key): one key per run here.
     const proofKey = randomBytes(32).toString('base64')
-    started.push(...await startFunctionProcesses(specs, (name) => functionEnv(name, options, sandbox, sink, configs.get(name), proofKey), log))
+    // With OIDC on, the broker ingress takes only tokens for the Broker's audience: each function gets what the
+    // eventing-oidc component mounts in the cluster, a projected token of its ServiceAccount, kept fresh like the kubelet does.
+    const issuer = sandbox && eventingOidc === 'enabled' ? new MeshIssuer() : undefined
+    const envOf = async (name: string): Promise<Record<string, string>> => {
+      const env = await functionEnv(name, options, sandbox, sink, configs.get(name), proofKey)
+      if (issuer) {
+        const file = join(options.stateDir, 'tokens', name, 'token')
+        const audience = brokerAudience(firstBroker?.namespace ?? CARETAKER_NAMESPACE, firstBroker?.name ?? 'default')
+        stopProjections.push(await issuer.project(file, { namespace: CARETAKER_NAMESPACE, name }, audience, { logger: log }))
+        env.CARETAKER_SINK_TOKEN_FILE = file
+      }
+      return env
+    }
+    started.push(...await startFunctionProcesses(specs, envOf, log))
     // With OIDC on, Knative's Trigger reconciler creates each Trigger's OIDC ServiceAccount and the broker filter
     // mints its token per target audience (TokenRequest, which fails for an account that does not exist).
     let oidc: MeshOidc = { mode: 'disabled' }
@@ -148,6 +164,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       }
       oidc = {
         mode: 'enabled',
+        ...(issuer ? { issuer } : {}),
         tokens: (account, audience) => {
           if (!sandbox.kube.store.get('v1', 'ServiceAccount', account.namespace, account.name)) throw new Error(`serviceaccounts "${account.name}" not found`)
           return sandbox.kube.mintServiceAccountToken(account.namespace, account.name, { audiences: [audience] })
@@ -185,16 +202,19 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       functions: started,
       sandbox,
       mesh,
+      issuer,
       configs,
       dryRun: dryRun === 'force' ? 'forced' : dryRun ?? 'true',
       async close() {
         await feed?.close()
         await mesh.close()
         await stopFunctionProcesses(started)
+        for (const stop of stopProjections) stop()
         await sandbox?.close()
       },
     }
   } catch (err) {
+    for (const stop of stopProjections) stop()
     await stopFunctionProcesses(started)
     await sandbox?.close()
     throw err

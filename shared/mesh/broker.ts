@@ -6,7 +6,8 @@ import type { Logger } from '../logger.ts'
 import { deliverWithRetry, eventFromMessage, realSleep, sendOnce, withExtensions, type Sleep } from './delivery.ts'
 import { matchesTrigger } from './filters.ts'
 import type { BrokerObject, DeliverySpec, Destination, TriggerObject } from './manifests.ts'
-import { deliveryAuthorization, type MeshOidc } from './oidc.ts'
+import { TokenVerificationError } from './issuer.ts'
+import { brokerAudience, deliveryAuthorization, type MeshOidc } from './oidc.ts'
 
 /**
  * The local stand-in for a Knative MT broker: an ingress that accepts
@@ -62,6 +63,7 @@ export class MeshBroker {
   #url: string | undefined
 
   constructor(options: BrokerOptions) {
+    if (options.oidc?.mode === 'enabled' && !options.oidc.issuer) throw new Error('mesh: authentication-oidc is enabled but no issuer was given to verify the ingress tokens')
     this.#options = options
     this.#sleep = options.sleep ?? realSleep
     this.#hopLimit = options.hopLimit ?? DEFAULT_HOP_LIMIT
@@ -141,9 +143,58 @@ export class MeshBroker {
       reply.code(400)
       return { error: Errors.NotACloudEvent.code, message: 'expected a CloudEvent in binary (ce-* headers) or structured (application/cloudevents+json) mode' }
     }
+    const refused = this.#authenticate(headers, broker)
+    if (refused) {
+      reply.code(refused.status)
+      return { error: refused.status === 401 ? Errors.Unauthenticated.code : Errors.Forbidden.code, message: refused.message }
+    }
     this.publish(event, broker)
     reply.code(202)
     return ''
+  }
+
+  /**
+   * With authentication-oidc enabled the ingress takes an event only with a
+   * token for the Broker's audience, after the event itself was read
+   * (knative/eventing pkg/broker/ingress/ingress_handler.go: ToEvent and
+   * Validate, then tokenVerifier.VerifyRequest with
+   * broker.status.address.audience). pkg/auth/verifier.go: no token or one
+   * that does not verify is a 401; then, with no EventPolicy applying, the
+   * default-authorization-mode `allow-same-namespace` (config-features'
+   * default) admits only ServiceAccounts of the Broker's namespace, else 403.
+   * The token is never logged. POST / (the mesh's any-broker address) takes
+   * a token for any of the mesh's Brokers.
+   */
+  #authenticate(headers: Record<string, string | string[] | undefined>, broker: BrokerAddress | undefined): { status: 401 | 403; message: string } | undefined {
+    const oidc = this.#options.oidc
+    if (!oidc || oidc.mode !== 'enabled' || !oidc.issuer) return undefined
+    const header = typeof headers.authorization === 'string' ? headers.authorization : ''
+    // pkg/auth/utils.go GetJWTFromHeader: the header with a "Bearer " prefix trimmed.
+    const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : header
+    if (!token) return this.#refuse(401, 'no JWT token found in request: authentication-oidc is enabled, send the sender\'s ServiceAccount token for the Broker\'s audience', broker)
+    const candidates = broker ? [broker] : this.#options.brokers.map((b) => ({ namespace: b.namespace, name: b.name }))
+    let reason = 'no Broker to verify the token for'
+    for (const candidate of candidates) {
+      const audience = brokerAudience(candidate.namespace, candidate.name)
+      let subject: string
+      try {
+        subject = oidc.issuer.verify(token, audience).subject
+      } catch (err) {
+        if (!(err instanceof TokenVerificationError)) throw err
+        reason = err.message
+        continue
+      }
+      if (!subject.startsWith(`system:serviceaccount:${candidate.namespace}:`)) {
+        return this.#refuse(403, `token is from subject ${JSON.stringify(subject)}, which is not part of the ${JSON.stringify(candidate.namespace)} namespace (default-authorization-mode allow-same-namespace)`, candidate)
+      }
+      return undefined
+    }
+    return this.#refuse(401, `failed to verify JWT: ${reason}`, broker)
+  }
+
+  #refuse(status: 401 | 403, message: string, broker: BrokerAddress | undefined): { status: 401 | 403; message: string } {
+    this.#options.logger.warn({ broker: broker ? `${broker.namespace}/${broker.name}` : undefined, status, reason: message }, 'mesh: ingress refused the event (authentication-oidc)')
+    return { status, message }
   }
 
   #deliveryFor(trigger: TriggerObject): DeliverySpec | undefined {

@@ -2,7 +2,7 @@ import type { Logger } from '../logger.ts'
 import { MeshBroker, type DeadLetterRecord } from './broker.ts'
 import { sendOnce, type Sleep } from './delivery.ts'
 import { loadManifests } from './manifests.ts'
-import type { MeshOidc } from './oidc.ts'
+import { brokerAudience, pingSourceOidcServiceAccount, type MeshOidc } from './oidc.ts'
 import { PingScheduler, systemClock, type Clock } from './pingsource.ts'
 
 /**
@@ -62,7 +62,14 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     logger,
     send: async (source, event) => {
       const url = broker.resolve(source.sink, source.namespace)
-      const result = await sendOnce(url, event, options.requestTimeoutMs ?? PING_TIMEOUT_MS)
+      // With OIDC on, the PingSource sends with its OIDC ServiceAccount's token for the sink's
+      // audience (knative/eventing pkg/adapter/mtping: K_AUDIENCE / the sink's status.address.audience).
+      const ref = source.sink.ref
+      const audience = source.sink.audience ?? (ref?.kind === 'Broker' ? brokerAudience(ref.namespace ?? source.namespace, ref.name) : undefined)
+      const authorization = options.oidc?.mode === 'enabled' && options.oidc.issuer && audience
+        ? `Bearer ${options.oidc.issuer.mint(pingSourceOidcServiceAccount(source), audience)}`
+        : undefined
+      const result = await sendOnce(url, event, options.requestTimeoutMs ?? PING_TIMEOUT_MS, authorization)
       if (result.status === undefined || result.status >= 300) {
         logger.warn({ pingSource: `${source.namespace}/${source.name}`, sink: url, status: result.status, reason: result.error }, 'mesh: ping sink refused the event')
       }
@@ -91,3 +98,5 @@ export { MeshBroker, PingScheduler }
 export type { DeadLetterRecord, Clock }
 export { ManualClock } from './pingsource.ts'
 export type { MeshOidc, TokenSource } from './oidc.ts'
+export { MeshIssuer, TokenVerificationError } from './issuer.ts'
+export { brokerAudience } from './oidc.ts'

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { TRIGGER_OIDC_SUFFIX, type EventingOidc } from '../runtime/auth.ts'
+import type { MeshIssuer } from './issuer.ts'
 import type { Destination, TriggerObject } from './manifests.ts'
 
 /**
@@ -11,7 +12,9 @@ import type { Destination, TriggerObject } from './manifests.ts'
  *   (in the Trigger's namespace), minted for the target's audience, as
  *   `Authorization: Bearer <jwt>`; a target without an audience gets no
  *   token at all (knative/eventing pkg/broker/filter/filter_handler.go send,
- *   pkg/kncloudevents/event_dispatcher.go createRequest).
+ *   pkg/kncloudevents/event_dispatcher.go createRequest). The broker
+ *   ingress then takes an event only with a token for the Broker's audience
+ *   (see brokerAudience and broker.ts), which the mesh's issuer signs.
  */
 
 export interface ServiceAccountRef {
@@ -26,6 +29,27 @@ export interface MeshOidc {
   readonly mode: EventingOidc
   /** Needed when `mode` is `enabled`. */
   readonly tokens?: TokenSource
+  /**
+   * Needed when `mode` is `enabled`: signs the tokens senders bring to the
+   * broker ingress (the functions' projected token files, PingSources) and
+   * verifies them there, as the API server's issuer does for Knative.
+   */
+  readonly issuer?: MeshIssuer
+}
+
+/**
+ * A Broker's audience, `status.address.audience` of an MT broker:
+ * knative/eventing pkg/reconciler/broker/broker.go sets it to
+ * auth.GetAudience(Broker GVK, meta), pkg/auth/audience.go:
+ * `<group>/<kind>/<namespace>/<name>` lower-cased.
+ */
+export function brokerAudience(namespace: string, name: string): string {
+  return `eventing.knative.dev/broker/${namespace}/${name}`.toLowerCase()
+}
+
+/** A PingSource's OIDC ServiceAccount (pkg/auth/serviceaccount.go GetOIDCServiceAccountNameForResource). */
+export function pingSourceOidcServiceAccount(source: { namespace: string; name: string }): ServiceAccountRef {
+  return { namespace: source.namespace, name: childName(source.name, '-oidc-sources.knative.dev-PingSource').toLowerCase() }
 }
 
 const LONGEST = 63

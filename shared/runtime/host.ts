@@ -75,9 +75,10 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
   const metrics = new RuntimeMetrics(settings.functionName)
   const proofs = settings.auth.proofKey ? new ProofKey(settings.auth.proofKey, { ttlSeconds: settings.auth.proofTtlSeconds }) : undefined
   // A request this function emits (respond-to-alert asking for a rotation) carries its proof, signed as the function.
-  const sink = createEventSink(settings.sinkUrl, logger, proofs
-    ? { prepare: (e) => (isRequestType(e.type) && (e as unknown as Record<string, unknown>)[PROOF] === undefined ? proofs.sign(e, `caretaker/${settings.functionName}`) : e) }
-    : {})
+  const sink = createEventSink(settings.sinkUrl, logger, {
+    ...(proofs ? { prepare: (e) => (isRequestType(e.type) && (e as unknown as Record<string, unknown>)[PROOF] === undefined ? proofs.sign(e, `caretaker/${settings.functionName}`) : e) } : {}),
+    ...(settings.sinkTokenFile ? { tokenFile: settings.sinkTokenFile } : {}),
+  })
   const manual = createManualEntry(settings, kubeConfig)
   const runtime = buildRuntime({
     module, logger, authenticator, idempotency, metrics, sink,

@@ -43,6 +43,8 @@ export interface RuntimeSettings {
   runDeadlineMs: number | undefined
   /** K_SINK: where events beyond the reply are sent. */
   sinkUrl: string | undefined
+  /** CARETAKER_SINK_TOKEN_FILE: the token sent to K_SINK (a projected ServiceAccount token with the Broker's audience). */
+  sinkTokenFile: string | undefined
   /** VAULT_ADDR with VAULT_TOKEN or VAULT_K8S_ROLE: the function's Vault. */
   vault: VaultSettings | undefined
   logLevel: string
@@ -152,6 +154,13 @@ export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): Ru
   if (store === 'redis' && !redisUrl) throw invalid('CARETAKER_REDIS_URL', 'the redis idempotency store needs a URL')
   if (store === 'kubernetes' && !kubernetes) throw invalid('CARETAKER_IDEMPOTENCY', 'the kubernetes idempotency store needs a Kubernetes API (in-cluster, KUBECONFIG or CARETAKER_KUBE_SERVER)')
 
+  const sink = sinkUrl(env)
+  const sinkTokenFile = env.CARETAKER_SINK_TOKEN_FILE || undefined
+  // With Eventing's OIDC on, the broker ingress refuses every event without a token for its audience.
+  if (eventingOidc === 'enabled' && sink && !sinkTokenFile) {
+    throw invalid('CARETAKER_SINK_TOKEN_FILE', 'with CARETAKER_EVENTING_OIDC=enabled the Broker\'s ingress (K_SINK) refuses events without a token: mount a projected serviceAccountToken with the Broker\'s audience and point this at it (the eventing-oidc component of manifests/ does both)')
+  }
+
   return {
     functionName: name,
     host,
@@ -168,7 +177,8 @@ export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): Ru
     bodyLimitBytes: integer(env, 'CARETAKER_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
     shutdownTimeoutMs: integer(env, 'CARETAKER_SHUTDOWN_TIMEOUT', 30, 1, 3600) * 1000,
     runDeadlineMs: runDeadlineMs(env),
-    sinkUrl: sinkUrl(env),
+    sinkUrl: sink,
+    sinkTokenFile,
     vault: vaultSettingsFromEnv(env),
     logLevel: oneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
   }

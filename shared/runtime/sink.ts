@@ -1,3 +1,4 @@
+import { readFile, stat } from 'node:fs/promises'
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -23,6 +24,43 @@ export interface HttpSinkOptions {
   readonly attempts?: number
   readonly backoffMs?: number
   readonly timeoutMs?: number
+  /**
+   * A file holding the token to send as `Authorization: Bearer` (a projected
+   * serviceAccountToken with the Broker's audience: Knative Eventing's
+   * broker ingress refuses events without one when authentication-oidc is
+   * enabled). Read again whenever it changed: the kubelet rotates it.
+   */
+  readonly tokenFile?: string
+}
+
+/**
+ * A token kept in a file that the kubelet replaces before it expires
+ * (pkg/kubelet/token: refreshed at 80% of its lifetime, written by the
+ * volume's atomic writer, which swaps a symlink). It is read again when
+ * the file's identity, size or time changes, and after the sink refused it.
+ */
+export class TokenFile {
+  readonly path: string
+  #cached: { token: string; key: string } | undefined
+
+  constructor(path: string) {
+    this.path = path
+  }
+
+  async read(): Promise<string> {
+    const info = await stat(this.path)
+    const key = `${info.ino}:${info.size}:${info.mtimeMs}`
+    if (this.#cached?.key === key) return this.#cached.token
+    const token = (await readFile(this.path, 'utf8')).trim()
+    if (!token) throw Object.assign(new Error('the token file is empty'), { code: 'EMPTY' })
+    this.#cached = { token, key }
+    return token
+  }
+
+  /** Read the file again next time (the sink refused the token). */
+  forget(): void {
+    this.#cached = undefined
+  }
 }
 
 /** At most this many connections to the sink at once; later sends wait for one (an alert storm reuses them). */
@@ -52,6 +90,7 @@ export function createEventSink(url: string | undefined, logger: Logger, options
   const timeoutMs = options.timeoutMs ?? 10_000
   // Keep-alive connections, a bounded number of them: global fetch opened one per concurrent send.
   const target = url ? new URL(url) : undefined
+  const tokenFile = options.tokenFile ? new TokenFile(options.tokenFile) : undefined
   const agent = target?.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, maxSockets: SINK_SOCKETS }) : new HttpAgent({ keepAlive: true, maxSockets: SINK_SOCKETS })
   return {
     url,
@@ -63,11 +102,24 @@ export function createEventSink(url: string | undefined, logger: Logger, options
       const message = toBinaryMessage(options.prepare ? options.prepare(event) : event)
       let last = ''
       for (let attempt = 1; attempt <= attempts; attempt++) {
+        let token: string | undefined
         try {
-          const status = await post(target, agent, message.headers, message.body, timeoutMs)
+          token = tokenFile ? await tokenFile.read() : undefined
+        } catch (err) {
+          // Never the token itself: only why the file could not be read.
+          last = `the sink token file ${tokenFile!.path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`
+          if (attempt < attempts) await sleep(backoffMs * 2 ** (attempt - 1))
+          continue
+        }
+        try {
+          const status = await post(target, agent, token ? { ...message.headers, authorization: `Bearer ${token}` } : message.headers, message.body, timeoutMs)
           if (status >= 200 && status < 300) return true
           last = `HTTP ${status}`
-          if (status >= 400 && status < 500 && status !== 429) break
+          // A refused token may just have been rotated: read the file again and retry.
+          if (status === 401 && tokenFile) {
+            tokenFile.forget()
+            last = 'HTTP 401 (the broker refused the token)'
+          } else if (status >= 400 && status < 500 && status !== 429) break
         } catch (err) {
           last = (err as NodeJS.ErrnoException).code ?? 'network error'
         }

@@ -178,3 +178,23 @@ t.test('every long run has a deadline below its request timeout, and its shipped
     await module.shutdown()
   }
 })
+
+// The eventing-oidc component mounts a projected ServiceAccount token for the
+// Broker's audience: Knative Serving admits that with no feature flag
+// (k8s_validation.go validateProjectedVolumeSource, fieldmask.go
+// VolumeProjectionMask / ServiceAccountTokenProjectionMask).
+t.test('projected volumes: a serviceAccountToken source needs no flag; the mask and the path are enforced', async (t) => {
+  const projected = (sources: unknown[]) => service({ volumes: [{ name: 'token', projected: { sources } }] }, { volumeMounts: [{ name: 'token', mountPath: '/var/run/t', readOnly: true }] })
+  t.same(validateKnativeService(projected([{ serviceAccountToken: { audience: 'eventing.knative.dev/broker/caretaker/caretaker', expirationSeconds: 3600, path: 'token' } }])), [], 'a token with an audience, under the default config')
+  t.same(validateKnativeService(projected([{ serviceAccountToken: { path: 'token' } }, { configMap: { name: 'ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }])), [], 'audience and expiry are optional; several sources')
+  const refused: Array<[string, unknown[], RegExp]> = [
+    ['a token without a path', [{ serviceAccountToken: { audience: 'a' } }], /projected\[0\]\.serviceAccountToken\.path: missing field/],
+    ['a field the mask drops', [{ serviceAccountToken: { path: 't', extra: 1 } }], /serviceAccountToken\.extra: must not set/],
+    ['a clusterTrustBundle source', [{ clusterTrustBundle: { name: 'b', path: 'b' } }], /projected\[0\]\.clusterTrustBundle: must not set/],
+    ['two kinds in one source', [{ serviceAccountToken: { path: 't' }, secret: { name: 's' } }], /expected exactly one, got both/],
+    ['an empty source', [{}], /expected exactly one, got neither/],
+  ]
+  for (const [what, sources, message] of refused) t.match(validateKnativeService(projected(sources)).join('\n'), message, what)
+  const writable = service({ volumes: [{ name: 'token', projected: { sources: [{ serviceAccountToken: { path: 't' } }] } }] }, { volumeMounts: [{ name: 'token', mountPath: '/t' }] })
+  t.match(validateKnativeService(writable).join('\n'), /should be readOnly/, 'a projected volume is mounted read-only')
+})

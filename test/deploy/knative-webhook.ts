@@ -353,9 +353,34 @@ function validateVolumes(e: Errors, vs: Json[], mounted: Set<string>, cfg: Servi
       const medium = v.emptyDir.medium
       if (medium !== undefined && medium !== '' && medium !== 'Memory') e.add(`${p}.emptyDir.medium`, `invalid value: ${String(medium)}`)
     }
+    if (isObj(v.projected)) arr(v.projected.sources).forEach((source, j) => validateProjection(e, obj(source), `${p}.projected[${j}]`))
     volumes.set(name, v)
   })
   return volumes
+}
+
+// k8s_validation.go validateProjectedVolumeSource and the projections'
+// validations, fieldmask.go VolumeProjectionMask and
+// ServiceAccountTokenProjectionMask: a projected volume needs no flag, and a
+// serviceAccountToken source is admitted by default (audience,
+// expirationSeconds, path; path required). clusterTrustBundle and
+// podCertificate are not carried over, so they are refused.
+const PROJECTION_FIELDS = ['secret', 'configMap', 'serviceAccountToken', 'downwardAPI']
+function validateProjection(e: Errors, source: Json, at: string) {
+  e.disallowed(at, source, PROJECTION_FIELDS)
+  const specified = PROJECTION_FIELDS.filter((k) => source[k] !== undefined && source[k] !== null)
+  if (specified.length === 0) e.add(at, `expected exactly one, got neither: ${PROJECTION_FIELDS.join(', ')}`)
+  else if (specified.length > 1) e.add(at, `expected exactly one, got both: ${specified.join(', ')}`)
+  for (const k of ['secret', 'configMap'] as const) {
+    if (!isObj(source[k])) continue
+    e.disallowed(`${at}.${k}`, source[k], ['name', 'items', 'optional'])
+    if (!source[k].name) e.add(`${at}.${k}.name`, 'missing field(s)')
+  }
+  if (isObj(source.serviceAccountToken)) {
+    const token = source.serviceAccountToken
+    e.disallowed(`${at}.serviceAccountToken`, token, ['audience', 'expirationSeconds', 'path'])
+    if (!token.path) e.add(`${at}.serviceAccountToken.path`, 'missing field(s)')
+  }
 }
 
 // k8s_validation.go validate (container), validateEnv, validateContainerPorts,

@@ -21,7 +21,8 @@ async function yamlObjects(dir: string): Promise<Array<{ file: string; obj: Obj 
     const path = join(entry.parentPath, entry.name)
     for (const doc of parseAllDocuments(await readFile(path, 'utf8'))) {
       const obj = doc.toJSON() as Obj | null
-      if (obj?.kind) out.push({ file: relative(root, path), obj })
+      // kustomize reads a local-config object (a component's settings) and never outputs it.
+      if (obj?.kind && (obj.metadata as { annotations?: Record<string, string> } | undefined)?.annotations?.['config.kubernetes.io/local-config'] !== 'true') out.push({ file: relative(root, path), obj })
     }
   }
   return out

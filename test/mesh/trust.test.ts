@@ -4,8 +4,8 @@ import { CloudEvent } from 'cloudevents'
 import t from 'tap'
 import notify from '../../functions/notify/index.ts'
 import { createLogger } from '../../shared/logger.ts'
-import { startMesh, type Mesh } from '../../shared/mesh/index.ts'
-import { childName, triggerOidcServiceAccount } from '../../shared/mesh/oidc.ts'
+import { MeshIssuer, startMesh, type Mesh } from '../../shared/mesh/index.ts'
+import { brokerAudience, childName, triggerOidcServiceAccount } from '../../shared/mesh/oidc.ts'
 import { freePort } from '../../shared/process/ports.ts'
 import { serviceAudience, TRIGGER_OIDC_SUFFIX, type EventingOidc } from '../../shared/runtime/auth.ts'
 import { toBinaryMessage } from '../../shared/runtime/cloudevent-http.ts'
@@ -104,16 +104,27 @@ for (const mode of ['disabled', 'enabled'] as const satisfies readonly EventingO
 
     const key = randomBytes(32).toString('base64')
     const port = await freePort('127.0.0.1')
-    const env = (account: string): Record<string, string> => ({
-      CARETAKER_AUTH: 'tokenreview', CARETAKER_EVENTING_OIDC: mode, CARETAKER_NAMESPACE: NS, CARETAKER_PROOF_KEY: key,
-      CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: mint(NS, account), K_SINK: `http://127.0.0.1:${port}/${NS}/caretaker`,
-      CARETAKER_DRY_RUN: 'false', LOG_LEVEL: 'info',
-    })
+    // With OIDC on, the broker ingress takes only tokens for the Broker's audience: each function sends its
+    // projected ServiceAccount token (the eventing-oidc component in the cluster; the mesh's issuer here).
+    const issuer = mode === 'enabled' ? new MeshIssuer() : undefined
+    const tokens = t.testdir()
+    const stops: Array<() => void> = []
+    t.teardown(() => { for (const stop of stops) stop() })
+    const env = async (account: string): Promise<Record<string, string>> => {
+      const file = `${tokens}/${account}`
+      if (issuer) stops.push(await issuer.project(file, { namespace: NS, name: account }, brokerAudience(NS, 'caretaker')))
+      return {
+        CARETAKER_AUTH: 'tokenreview', CARETAKER_EVENTING_OIDC: mode, CARETAKER_NAMESPACE: NS, CARETAKER_PROOF_KEY: key,
+        CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: mint(NS, account), K_SINK: `http://127.0.0.1:${port}/${NS}/caretaker`,
+        CARETAKER_DRY_RUN: 'false', LOG_LEVEL: 'info',
+        ...(issuer ? { CARETAKER_SINK_TOKEN_FILE: file } : {}),
+      }
+    }
     const seen: Seen[] = []
-    const rotate: TestFunction = await startTestFunction(standIn(seen), { env: env('rotate-secret'), config: {} })
+    const rotate: TestFunction = await startTestFunction(standIn(seen), { env: await env('rotate-secret'), config: {} })
     t.teardown(() => rotate.stop())
     const dlq: TestFunction = await startTestFunction(notify, {
-      env: env('notify'),
+      env: await env('notify'),
       config: { cluster: 'test', channels: [{ name: 'log', kind: 'log' }], routes: [{ types: ['dev.caretaker.event.*'], minSeverity: 'info', channels: ['log'] }] },
     })
     t.teardown(() => dlq.stop())
@@ -122,7 +133,7 @@ for (const mode of ['disabled', 'enabled'] as const satisfies readonly EventingO
       services: { 'rotate-secret': rotate.url, notify: dlq.url },
       logger: createLogger({ level: 'silent' }),
       sleep: async () => undefined,
-      oidc: mode === 'enabled' ? { mode, tokens: (sa, audience) => mint(sa.namespace, sa.name, [audience]) } : { mode },
+      oidc: issuer ? { mode, issuer, tokens: (sa, audience) => mint(sa.namespace, sa.name, [audience]) } : { mode },
     })
     t.teardown(() => mesh.close())
     const broker = mesh.brokers[0]!.url
@@ -165,7 +176,7 @@ for (const mode of ['disabled', 'enabled'] as const satisfies readonly EventingO
     })
 
     t.test('a request a function emits carries its proof, signed as that function', async (t) => {
-      const fn = await startTestFunction(emitter, { env: env('respond-to-alert'), config: {} })
+      const fn = await startTestFunction(emitter, { env: await env('respond-to-alert'), config: {} })
       t.teardown(() => fn.stop())
       const before = seen.length
       const tick = new CloudEvent<unknown>({ specversion: '1.0', id: 'tick-1', source: '/test/trust', type: 'dev.knative.sources.ping', data: {} }, false)
@@ -178,7 +189,9 @@ for (const mode of ['disabled', 'enabled'] as const satisfies readonly EventingO
 
     t.test('a request posted to the Broker without a proof is refused and dead-lettered to an authenticated notify', async (t) => {
       const before = seen.length
-      const sent = await fetch(broker, binary(rotateEvent('b-unproven')))
+      // With OIDC on, anything in the Broker's namespace with a ServiceAccount token for its audience.
+      const sender: Record<string, string> = issuer ? { authorization: `Bearer ${issuer.mint({ namespace: NS, name: 'some-workload' }, brokerAudience(NS, 'caretaker'))}` } : {}
+      const sent = await fetch(broker, binary(rotateEvent('b-unproven'), sender))
       t.equal(sent.status, 202, 'the Broker takes anything from inside the cluster')
       await mesh.broker.idle()
       t.equal(seen.length, before, 'the function did not act')

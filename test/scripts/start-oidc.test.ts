@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createLogger } from '../../shared/logger.ts'
+import { brokerAudience } from '../../shared/mesh/oidc.ts'
 import { projectRoot } from '../../scripts/local/functions.ts'
 import { startLocalPlatform } from '../../scripts/local/platform.ts'
 import { startReceiver } from '../mesh/receiver.ts'
@@ -74,12 +75,17 @@ spec:
   const echo = platform.functions.find((f) => f.name === 'echo')!.url
   const headers = { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-source': '/test/start-oidc', 'ce-type': 'dev.caretaker.test.echo.requested' }
   const res = await fetch(`${echo}/manual`, { method: 'POST', headers: { ...headers, 'ce-id': 'oidc-1', authorization: `Bearer ${kube.token}` }, body: JSON.stringify({ message: 'with a token' }) })
-  t.equal(res.status, 202, 'a manual request is accepted and sent to the broker')
+  t.equal(res.status, 202, 'a manual request is accepted and sent to the broker (with the function\'s projected token)')
   const deadline = Date.now() + 30_000
   while (receiver.on('/replies').length === 0 && Date.now() < deadline) await sleep(50)
   t.equal(receiver.on('/replies')[0]?.headers['ce-type'], 'dev.caretaker.test.echoed', 'delivered with the Trigger\'s token, handled, and the reply came back through the broker')
 
-  const tick = await fetch(platform.brokerUrl, { method: 'POST', headers: { 'ce-specversion': '1.0', 'ce-id': 'tick-1', 'ce-source': '/test/start-oidc', 'ce-type': 'dev.knative.sources.ping' } })
+  // The broker ingress wants a token for the Broker's audience from its namespace, as Knative's does with OIDC on.
+  const tickHeaders = { 'ce-specversion': '1.0', 'ce-source': '/test/start-oidc', 'ce-type': 'dev.knative.sources.ping' }
+  const anonymous = await fetch(platform.brokerUrl, { method: 'POST', headers: { ...tickHeaders, 'ce-id': 'tick-0' } })
+  t.equal(anonymous.status, 401, 'no token: the ingress refuses the event')
+  const sender = platform.issuer!.mint({ namespace: 'caretaker', name: 'some-source' }, brokerAudience('caretaker', 'caretaker'))
+  const tick = await fetch(platform.brokerUrl, { method: 'POST', headers: { ...tickHeaders, 'ce-id': 'tick-1', authorization: `Bearer ${sender}` } })
   t.equal(tick.status, 202)
   await platform.mesh.broker.idle()
   t.match(platform.mesh.broker.deadLetters, [{ trigger: 'caretaker/echo-ticks', lastStatus: 401 }], 'a Trigger naming no audience sends no token, as Knative does: refused')
