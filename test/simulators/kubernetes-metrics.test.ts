@@ -33,7 +33,7 @@ sim.metrics.setPodMetrics('production', 'web-1', [{ name: 'main', usage: { cpu: 
 sim.metrics.setPodMetrics('databases', 'db-0', [{ name: 'main', usage: { cpu: '200m', memory: '1Gi' } }])
 sim.metrics.setPodMetrics('production', 'not-a-pod', [{ name: 'main', usage: { cpu: '1', memory: '1Gi' } }])
 
-const get = async (path: string, token = sim.token, init: RequestInit = {}) => {
+const get = async (path: string, token: string = sim.token, init: RequestInit = {}) => {
   const res = await fetch(`${sim.url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } })
   const text = await res.text()
   let body: Obj | string = text

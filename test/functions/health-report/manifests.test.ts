@@ -22,7 +22,7 @@ t.test('the example policy runs every check on the runbooks\' backups, with read
   const rbac = await docs('manifests/health-report/rbac.yaml')
   const verbs = rbac.filter((d) => d.kind === 'ClusterRole').flatMap((d) => (d.rules as Obj[]).flatMap((r) => r.verbs as string[]))
   t.same([...new Set(verbs)].sort(), ['get', 'list'], 'it only reads')
-  const rules = rbac.filter((d) => d.kind === 'ClusterRole').flatMap((d) => (d.rules as Obj[]).map((r) => ({ ...r, role: d.metadata.name as string })))
+  const rules = rbac.filter((d) => d.kind === 'ClusterRole').flatMap((d) => (d.rules as Obj[]).map((r): Obj => ({ ...r, role: d.metadata.name as string })))
   t.same(rules.filter((r) => (r.verbs as string[]).some((v) => v !== 'list')), [{ apiGroups: [''], resources: ['nodes/proxy'], verbs: ['get'], role: 'caretaker-health-report-nodes' }], 'it only lists, but for get on nodes/proxy (the kubelet stats summary), a rule of its own')
   const resources = rbac.filter((d) => d.kind === 'ClusterRole').flatMap((d) => (d.rules as Obj[]).flatMap((r) => r.resources as string[]))
   t.notOk(resources.includes('secrets'), 'never a Secret')
