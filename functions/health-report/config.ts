@@ -2,6 +2,7 @@ import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
 import { HEALTH_CHECKS } from '../../shared/events/types/health.ts'
+import { clusterPolicy, thresholdsSchema, type ClusterThresholds } from './checks/thresholds.ts'
 
 export type HealthCheck = (typeof HEALTH_CHECKS)[number]
 
@@ -29,6 +30,8 @@ export interface HealthReportConfig {
   vault?: { address: string; timeout: string }
   /** The backup CronJobs whose Jobs must have run, and succeeded, in their window. */
   backups: BackupCronJob[]
+  /** The cluster checks' thresholds (node pressure, disk, usage, commitment, workloads, restarts): checks/thresholds.ts. */
+  thresholds: ClusterThresholds
 }
 
 const duration = { type: 'string', pattern: DURATION_PATTERN }
@@ -60,6 +63,7 @@ export const configSchema: JsonSchema = {
         properties: { namespace: kubeName, name: kubeName, window: { ...duration, default: '24h' } },
       },
     },
+    thresholds: thresholdsSchema,
   },
 }
 
@@ -70,6 +74,7 @@ export interface HealthPolicy {
   graceMs: number
   vaultTimeoutMs: number
   backupWindowMs: number[]
+  restartWindowMs: number
 }
 
 export function healthPolicy(config: HealthReportConfig): HealthPolicy {
@@ -89,5 +94,6 @@ export function healthPolicy(config: HealthReportConfig): HealthPolicy {
     graceMs: ms(config.grace, 'grace', true),
     vaultTimeoutMs: config.vault ? ms(config.vault.timeout, 'vault.timeout') : 0,
     backupWindowMs: config.backups.map((b, i) => ms(b.window, `backups[${i}].window`)),
+    ...clusterPolicy(config.thresholds),
   }
 }

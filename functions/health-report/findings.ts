@@ -20,7 +20,10 @@ export interface Finding {
   lastSeen?: string
 }
 
-const CHECK_ORDER: readonly HealthCheck[] = ['nodes', 'vault', 'backups', 'certificates', 'pods', 'pvcs', 'events']
+const CHECK_ORDER: readonly HealthCheck[] = [
+  'nodes', 'vault', 'backups', 'certificates', 'pods', 'pvcs', 'events',
+  'node-pressure', 'disk-usage', 'workloads', 'resource-usage', 'commitment', 'restarts', 'pods-not-ready', 'cordoned',
+]
 
 function time(value: Date | string | undefined | null): Date | undefined {
   if (value === undefined || value === null) return undefined

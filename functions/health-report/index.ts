@@ -1,4 +1,4 @@
-import { BatchV1Api, CoreV1Api, CustomObjectsApi, type V1Job } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, type V1Job } from '@kubernetes/client-node'
 import { Gauge } from 'prom-client'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
@@ -9,12 +9,16 @@ import {
 } from './findings.ts'
 import { pages } from './listing.ts'
 import { REPLY_OBJECT_LIMIT } from '../../shared/events/outcome-list.ts'
+import { runClusterCheck } from './checks/run.ts'
 
 /**
  * health-report: the runbooks' daily check as one structured report: nodes
  * not Ready, pods neither Running nor Completed, the last day's Warning
  * events, Certificates not Ready or expiring, Vault sealed or unhealthy,
- * backups failed or missing, PVCs stuck Pending. Read-only.
+ * backups failed or missing, PVCs stuck Pending; and the cluster checks of
+ * checks/ (node pressure, cordoned nodes, disk and PVC fill, resource use
+ * and commitment, workloads short of replicas, pods not Ready, restarts).
+ * Read-only.
  */
 
 const PING = 'dev.knative.sources.ping'
@@ -43,7 +47,7 @@ export default defineFunction<HealthReportConfig>({
 
     function kube() {
       if (!kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'health-report needs the Kubernetes API, and none is configured')
-      return { core: kubeConfig.makeApiClient(CoreV1Api), batch: kubeConfig.makeApiClient(BatchV1Api), customs: kubeConfig.makeApiClient(CustomObjectsApi) }
+      return { core: kubeConfig.makeApiClient(CoreV1Api), batch: kubeConfig.makeApiClient(BatchV1Api), customs: kubeConfig.makeApiClient(CustomObjectsApi), apps: kubeConfig.makeApiClient(AppsV1Api) }
     }
 
     async function vaultHealth(address: string): Promise<VaultHealth> {
@@ -66,7 +70,7 @@ export default defineFunction<HealthReportConfig>({
     }
 
     async function report(checks: HealthCheck[], context: HandlerContext) {
-      const { core, batch, customs } = kube()
+      const { core, batch, customs, apps } = kube()
       const now = new Date()
       const findings = new FindingList(REPLY_OBJECT_LIMIT)
       const skipped: Skipped[] = []
@@ -137,6 +141,12 @@ export default defineFunction<HealthReportConfig>({
               const list = namespace ? (p: Paging) => core.listNamespacedPersistentVolumeClaim({ namespace, ...p }) : (p: Paging) => core.listPersistentVolumeClaimForAllNamespaces(p)
               for await (const pvc of pages(`PersistentVolumeClaims${where(namespace)}`, page, list)) { seen++; add(pvcFinding(pvc, now, policy.graceMs)) }
             }
+            break
+          case 'node-pressure': case 'cordoned': case 'disk-usage': case 'resource-usage': case 'commitment': case 'workloads': case 'pods-not-ready': case 'restarts':
+            seen = await runClusterCheck(check, {
+              core, apps, customs, scopes, pageSize: page, now, graceMs: policy.graceMs, restartWindowMs: policy.restartWindowMs,
+              thresholds: config.thresholds, add, skip: (reason) => skipped.push({ check, reason }),
+            })
             break
         }
         if (!skipped.some((s) => s.check === check)) scanned[check] = seen

@@ -57,7 +57,7 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
     // The daily check on the demo platform; the sandbox gives it no Vault address, so the Vault check is reported as skipped.
     'health-report': {
       namespaces: [...facts.seeded.namespaces],
-      checks: ['nodes', 'pods', 'events', 'certificates', 'backups', 'pvcs'],
+      checks: ['nodes', 'pods', 'events', 'certificates', 'backups', 'pvcs', 'node-pressure', 'cordoned', 'disk-usage', 'resource-usage', 'commitment', 'workloads', 'pods-not-ready', 'restarts'],
       backups: backupCronJobs.map((j) => ({ namespace: j.namespace, name: j.cronJob, window: j.schedule.split(/\s+/)[4] === '*' ? '24h' : '7d' })),
     },
     'verify-backup': verifyBackup(facts),

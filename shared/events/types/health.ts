@@ -3,7 +3,10 @@ import { REPLY_OBJECT_LIMIT } from '../outcome-list.ts'
 
 /** health-report: the daily check of the platform, one structured report. */
 
-export const HEALTH_CHECKS = ['nodes', 'pods', 'events', 'certificates', 'vault', 'backups', 'pvcs'] as const
+export const HEALTH_CHECKS = [
+  'nodes', 'pods', 'events', 'certificates', 'vault', 'backups', 'pvcs',
+  'node-pressure', 'cordoned', 'disk-usage', 'resource-usage', 'commitment', 'workloads', 'pods-not-ready', 'restarts',
+] as const
 
 const finding = {
   type: 'object',

@@ -52,3 +52,25 @@ t.test('the demo platform\'s report: its down node, its failing certificates, a 
   }
   t.notOk(findings.some((f) => f.check === 'vault'), 'an unsealed Vault is no finding')
 })
+
+t.test('the demo platform gives each cluster check something to find', async (t) => {
+  const res = await fetch(fn.url, { method: 'POST', headers: binaryHeaders('dev.caretaker.health.report.requested'), body: JSON.stringify({ checks: ['node-pressure', 'cordoned', 'disk-usage', 'resource-usage', 'commitment', 'workloads', 'pods-not-ready', 'restarts'] }) })
+  t.equal(res.status, 200)
+  const report = await res.json() as Obj
+  const lines = (report.findings as Obj[]).map((f) => `${f.check} ${f.severity} ${f.object.kind} ${f.object.namespace ? `${f.object.namespace}/` : ''}${f.object.name} ${f.reason}`)
+  t.comment(lines.join('\n'))
+  t.notOk(report.skipped, 'metrics-server and the kubelets answer, with the manifest\'s RBAC')
+  const has = (pattern: RegExp) => t.ok(lines.some((l) => pattern.test(l)), pattern.source)
+  has(/^node-pressure critical Node worker-2 DiskPressure$/)
+  has(/^cordoned warning Node worker-3 Cordoned$/)
+  has(/^disk-usage critical Node worker-2 NodeFilesystem$/)
+  has(/^disk-usage critical PersistentVolumeClaim databases\/data-postgres-0 VolumeFull$/)
+  has(/^resource-usage warning Node worker-2 CPUUsage$/)
+  has(/^resource-usage warning Pod production\/web-\S+ ContainerMemoryNearLimit$/)
+  has(/^commitment warning Node worker-1 LimitsOvercommitted:memory$/)
+  has(/^workloads warning Deployment monitoring\/loki-read ReplicasUnavailable$/)
+  has(/^workloads warning Deployment production\/worker ReplicasUnavailable$/)
+  has(/^pods-not-ready warning Pod monitoring\/loki-read-\S+ ContainersNotReady$/)
+  has(/^restarts critical Pod production\/worker-\S+ Restarts:Error$/)
+  t.notOk(lines.some((l) => / Node worker-3 StatsUnavailable/.test(l)), 'the node that stopped reporting is the nodes check\'s, its kubelet is not asked')
+})

@@ -17,6 +17,7 @@ import { createAuthorizer, impersonate, serveAuthorizationApi } from './rbac.ts'
 import type { PolicyLister } from './rbac.ts'
 import { KubernetesFaults } from './faults.ts'
 import { toScale, withScale } from './scale.ts'
+import { METRICS_GROUP_VERSION, MetricsStandIn, metricsResourceList } from './metrics.ts'
 
 type Obj = Record<string, unknown> & { metadata?: Record<string, unknown> }
 interface Meta { name?: string, namespace?: string, generateName?: string, resourceVersion?: string, labels?: Record<string, string>, [k: string]: unknown }
@@ -213,6 +214,14 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     return { kind: `${r.kind}List`, apiVersion: groupVersion(r), metadata: listMeta, items: clone(items) }
   }
 
+  // metrics-server and the kubelets' stats summaries (metrics.ts), over the store's Nodes and Pods.
+  const core = (kind: 'Node' | 'Pod') => findResource('', 'v1', kind === 'Node' ? 'nodes' : 'pods') as ResourceInfo
+  const metrics = new MetricsStandIn({
+    list: (kind, ns, labelSelector) => list(core(kind), ns, new URLSearchParams(labelSelector ? { labelSelector } : {})).items as Obj[],
+    get: (kind, ns, name) => { const o = objects.get(keyOf(core(kind), ns, name)); return o && clone(o) },
+  })
+  const metricsServed = () => !(options.omitGroups ?? []).includes('metrics.k8s.io')
+
   function authenticate(req: http.IncomingMessage): User {
     const h = req.headers.authorization ?? ''
     const u = h.startsWith('Bearer ') ? tokens.get(h.slice(7)) : undefined
@@ -294,7 +303,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     if (path === '/api') return json(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] })
     if (path === '/apis') {
       const gs = [...new Set(RESOURCES.filter((r) => r.group && served(r)).map((r) => r.group))]
-      return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...gs, 'authentication.k8s.io', 'authorization.k8s.io'].map((g) => { const v = RESOURCES.find((r) => r.group === g)?.version ?? 'v1'; return { name: g, versions: [{ groupVersion: `${g}/${v}`, version: v }], preferredVersion: { groupVersion: `${g}/${v}`, version: v } } }) })
+      return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...gs, 'authentication.k8s.io', 'authorization.k8s.io', ...(metricsServed() ? ['metrics.k8s.io'] : [])].map((g) => { const v = RESOURCES.find((r) => r.group === g)?.version ?? (g === 'metrics.k8s.io' ? 'v1beta1' : 'v1'); return { name: g, versions: [{ groupVersion: `${g}/${v}`, version: v }], preferredVersion: { groupVersion: `${g}/${v}`, version: v } } }) })
     }
     if (path === '/api/v1') return json(200, resourceList('v1', discovery().get('v1') ?? []))
     if (path === '/apis/authentication.k8s.io/v1') return json(200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'authentication.k8s.io/v1', resources: [{ name: 'tokenreviews', singularName: 'tokenreview', namespaced: false, kind: 'TokenReview', verbs: ['create'] }] })
@@ -314,6 +323,13 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     }
     const review = await serveAuthorizationApi(path, req.method ?? 'GET', user, () => (protoBody ? Promise.resolve(JSON.stringify(protoBody)) : readBody(req)), authz, policy)
     if (review) return json(review.code, review.body)
+    if (metricsServed() && path === `/apis/${METRICS_GROUP_VERSION}`) return json(200, metricsResourceList())
+    const check = (attrs: Omit<Attributes, 'path'>) => authz.check(user, attrs)
+    const fromMetrics = (metricsServed() ? metrics.serveMetrics(path, req.method ?? 'GET', q, check) : undefined) ?? metrics.serveNodeProxy(path, req.method ?? 'GET', check)
+    if (fromMetrics) {
+      if (fromMetrics.text) { res.writeHead(fromMetrics.status, { 'content-type': 'text/plain; charset=utf-8' }); res.end(String(fromMetrics.body)); return }
+      return json(fromMetrics.status, fromMetrics.body)
+    }
     const gm = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path)
     if (gm) { const rs = discovery().get(`${gm[1]}/${gm[2]}`); if (rs) return json(200, resourceList(`${gm[1]}/${gm[2]}`, rs)) }
     const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))(?:\/namespaces\/([^/]+)(?=\/))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path)
@@ -445,6 +461,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     faults,
     onChange(listener: (e: ChangeEvent) => void): () => void { listeners.add(listener); return () => listeners.delete(listener) },
     controllers,
+    /** metrics-server's samples and the kubelets' stats summaries: `setNodeMetrics`, `setPodMetrics`, `setStatsSummary` (metrics.ts). */
+    metrics,
     /** PEM of the serving certificate (also its CA) when started with `tls: true`. */
     caCert: servingCert?.cert,
     async close(): Promise<void> {
