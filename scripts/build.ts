@@ -179,8 +179,8 @@ export interface StartedBundle {
   /** Spawn to ready (GET /health/readiness answered 200). */
   readyMs: number
   output(): string
-  /** SIGTERM, then the exit code (the process drains and exits 0). */
-  stop(): Promise<number | null>
+  /** SIGTERM, then the exit code (the process drains and exits 0), or the signal that ended it (SIGKILL after 60 s). */
+  stop(): Promise<number | NodeJS.Signals | null>
 }
 
 /**
@@ -205,7 +205,7 @@ export async function startBundle(name: string, options: { outRoot?: string; env
   child.stdout!.on('data', (c: Buffer) => chunks.push(c))
   child.stderr!.on('data', (c: Buffer) => chunks.push(c))
   const output = (): string => Buffer.concat(chunks).toString('utf8')
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  const exited = new Promise<number | NodeJS.Signals | null>((r) => child.once('exit', (code, signal) => r(code ?? signal)))
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before it was ready:\n${output()}`)
@@ -221,7 +221,8 @@ export async function startBundle(name: string, options: { outRoot?: string; env
     child, port, readyMs, output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      // A drain is quick; a loaded machine can make it slow, never a minute.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
       const code = await exited
       clearTimeout(timer)
       return code

@@ -45,11 +45,11 @@ t.test('every function starts from its bundle', async (t) => {
   const queue = [...names]
   const worker = async (): Promise<void> => {
     for (let name = queue.shift(); name; name = queue.shift()) {
-      const started = await startBundle(name, { outRoot, configDir, timeoutMs: 60_000 })
+      const started = await startBundle(name, { outRoot, configDir, timeoutMs: 120_000 })
       const live = await fetch(`http://127.0.0.1:${started.port}/health/liveness`)
       t.equal(live.status, 200, `${name}: ready in ${started.readyMs.toFixed(0)} ms, alive`)
       t.match(started.output(), new RegExp(`"function":"${name}"[^\\n]*"msg":"function ready"`), `${name}: the bundle hosts ${name}`)
-      t.equal(await started.stop(), 0, `${name}: SIGTERM drains and exits 0`)
+      t.equal(await started.stop(), 0, `${name}: SIGTERM drains and exits 0`, { output: started.output().slice(-2000) })
     }
   }
   await Promise.all([worker(), worker()])
