@@ -1,5 +1,6 @@
 import { ApiException, KubeConfig } from '@kubernetes/client-node'
 import { CaretakerError, Errors } from '../errors.ts'
+import { kubernetesStatusError, kubernetesTransportError } from './status.ts'
 
 export interface KubernetesConnection {
   /** An explicit API server URL and bearer token (tests, the sandbox). */
@@ -36,23 +37,6 @@ export function createKubeConfig(connection: KubernetesConnection): KubeConfig {
   return kc
 }
 
-interface KubernetesStatus {
-  reason?: string
-  message?: string
-  code?: number
-}
-
-function parseStatus(body: unknown): KubernetesStatus {
-  if (typeof body === 'string') {
-    try {
-      return JSON.parse(body) as KubernetesStatus
-    } catch {
-      return {}
-    }
-  }
-  return typeof body === 'object' && body !== null ? (body as KubernetesStatus) : {}
-}
-
 /**
  * The one boundary where the client's ApiException becomes Caretaker's
  * error. Its `message` mixes code, body and headers, so it is never passed
@@ -60,20 +44,8 @@ function parseStatus(body: unknown): KubernetesStatus {
  */
 export function kubernetesError(err: unknown, operation: string): CaretakerError {
   if (err instanceof CaretakerError) return err
-  if (err instanceof ApiException) {
-    const status = parseStatus(err.body)
-    const code = err.code
-    const reason = status.reason ?? `HTTP ${code}`
-    const text = `kubernetes: ${operation}: ${reason}${status.message ? `: ${status.message}` : ''}`
-    const def = code === 429 || code >= 500 ? Errors.DependencyUnavailable : Errors.DependencyFailed
-    return new CaretakerError(def, text, { details: { system: 'kubernetes', operation, code, reason } })
-  }
-  // Transport failures: the errno (ECONNREFUSED…) of the error or its cause says what happened.
-  const e = err as (NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException }) | undefined
-  const what = e?.code ?? e?.cause?.code ?? (e instanceof Error ? e.message : undefined) ?? 'request failed'
-  return new CaretakerError(Errors.DependencyUnavailable, `kubernetes: ${operation}: ${what}`, {
-    details: { system: 'kubernetes', operation },
-  })
+  if (err instanceof ApiException) return kubernetesStatusError(err.code, err.body, operation)
+  return kubernetesTransportError(err, operation)
 }
 
 export function kubernetesStatusCode(err: unknown): number | undefined {

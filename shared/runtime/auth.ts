@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { AuthenticationV1Api, AuthorizationV1Api, KubeConfig } from '@kubernetes/client-node'
+import type { AuthenticationV1Api, AuthorizationV1Api, KubeConfig, V1LocalSubjectAccessReview, V1TokenReview } from '@kubernetes/client-node'
 import { CaretakerError, Errors } from '../errors.ts'
+import { kubernetesPost, type RestTarget } from '../kubernetes/rest.ts'
 
 /** Who sent a request, once authenticated. */
 export interface Identity {
@@ -105,11 +106,15 @@ export function isAllowedIdentity(username: string, allowed: readonly string[]):
 /**
  * A ServiceAccount token checked by the API server's TokenReview, which is
  * also how Knative Eventing's OIDC sender identity is verified. Results are
- * cached briefly by token hash so a burst costs one review.
+ * cached briefly by token hash so a burst costs one review. With `rest` (in
+ * the cluster, or an API given by URL and token) the review is one plain
+ * HTTPS call with the pod's token and CA (kubernetes/rest.ts); otherwise (a
+ * kubeconfig file) the Kubernetes client makes it, loaded at the first one.
  */
 export class TokenReviewAuthenticator implements Authenticator {
   readonly mode = 'tokenreview' as const
   readonly #kubeConfig: KubeConfig
+  readonly #rest: RestTarget | undefined
   #client: Promise<AuthenticationV1Api> | undefined
   readonly #allowed: readonly string[] | undefined
   readonly #audience: string | undefined
@@ -117,11 +122,12 @@ export class TokenReviewAuthenticator implements Authenticator {
   readonly #ttlMs: number
 
   /** `allowed` undefined: any identity the API server authenticates (RBAC decides next). */
-  constructor(kubeConfig: KubeConfig, options: { allowed: readonly string[] | undefined; audience?: string; cacheTtlMs?: number }) {
+  constructor(kubeConfig: KubeConfig, options: { allowed: readonly string[] | undefined; audience?: string; cacheTtlMs?: number; rest?: RestTarget }) {
     if (options.allowed?.length === 0) {
       throw new CaretakerError(Errors.InvalidConfig, 'auth: tokenreview mode needs at least one allowed identity (AUTH_ALLOWED)')
     }
     this.#kubeConfig = kubeConfig
+    this.#rest = options.rest
     this.#allowed = options.allowed
     this.#audience = options.audience
     this.#ttlMs = options.cacheTtlMs ?? 60_000
@@ -145,17 +151,19 @@ export class TokenReviewAuthenticator implements Authenticator {
 
   async #review(token: string): Promise<Identity | CaretakerError> {
     let status
+    const body: V1TokenReview = {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token, ...(this.#audience ? { audiences: [this.#audience] } : {}) },
+    }
     try {
-      // Loaded on first use: a function pays for the client only once a token comes.
-      this.#client ??= import('@kubernetes/client-node').then((k) => this.#kubeConfig.makeApiClient(k.AuthenticationV1Api))
-      const review = await (await this.#client).createTokenReview({
-        body: {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenReview',
-          spec: { token, ...(this.#audience ? { audiences: [this.#audience] } : {}) },
-        },
-      })
-      status = review.status
+      if (this.#rest) {
+        status = (await kubernetesPost<V1TokenReview>(this.#rest, '/apis/authentication.k8s.io/v1/tokenreviews', body, 'create TokenReview')).status
+      } else {
+        // Loaded on first use: a function pays for the client only once a token comes.
+        this.#client ??= import('@kubernetes/client-node').then((k) => this.#kubeConfig.makeApiClient(k.AuthenticationV1Api))
+        status = (await (await this.#client).createTokenReview({ body })).status
+      }
     } catch (err) {
       // The reviewer being down is not the caller's fault: 503, retried.
       const { kubernetesError } = await import('../kubernetes/client.ts')
@@ -223,10 +231,13 @@ export interface AccessRequest {
 
 export class RbacAuthorizer {
   readonly #kubeConfig: KubeConfig
+  readonly #rest: RestTarget | undefined
   #client: Promise<AuthorizationV1Api> | undefined
 
-  constructor(kubeConfig: KubeConfig) {
+  /** `rest`: the review as one plain HTTPS call, as TokenReviewAuthenticator's. */
+  constructor(kubeConfig: KubeConfig, options: { rest?: RestTarget } = {}) {
     this.#kubeConfig = kubeConfig
+    this.#rest = options.rest
   }
 
   /** Throws 403 naming the missing permission, or 503 when the API cannot answer. */
@@ -234,21 +245,24 @@ export class RbacAuthorizer {
     let allowed: boolean
     try {
       // A LocalSubjectAccessReview: the function may ask about its own namespace only (manifests/auth-rbac.yaml).
-      this.#client ??= import('@kubernetes/client-node').then((k) => this.#kubeConfig.makeApiClient(k.AuthorizationV1Api))
-      const review = await (await this.#client).createNamespacedLocalSubjectAccessReview({
-        namespace: access.namespace,
-        body: {
-          apiVersion: 'authorization.k8s.io/v1',
-          kind: 'LocalSubjectAccessReview',
-          metadata: { namespace: access.namespace },
-          spec: {
-            user: identity.username,
-            groups: identity.groups ?? [],
-            ...(identity.uid ? { uid: identity.uid } : {}),
-            resourceAttributes: { group: CARETAKER_API_GROUP, resource: access.resource, verb: access.verb, namespace: access.namespace },
-          },
+      const body: V1LocalSubjectAccessReview = {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'LocalSubjectAccessReview',
+        metadata: { namespace: access.namespace },
+        spec: {
+          user: identity.username,
+          groups: identity.groups ?? [],
+          ...(identity.uid ? { uid: identity.uid } : {}),
+          resourceAttributes: { group: CARETAKER_API_GROUP, resource: access.resource, verb: access.verb, namespace: access.namespace },
         },
-      })
+      }
+      let review: V1LocalSubjectAccessReview
+      if (this.#rest) {
+        review = await kubernetesPost<V1LocalSubjectAccessReview>(this.#rest, `/apis/authorization.k8s.io/v1/namespaces/${encodeURIComponent(access.namespace)}/localsubjectaccessreviews`, body, 'create LocalSubjectAccessReview')
+      } else {
+        this.#client ??= import('@kubernetes/client-node').then((k) => this.#kubeConfig.makeApiClient(k.AuthorizationV1Api))
+        review = await (await this.#client).createNamespacedLocalSubjectAccessReview({ namespace: access.namespace, body })
+      }
       allowed = review.status?.allowed === true
     } catch (err) {
       const { kubernetesError } = await import('../kubernetes/client.ts')

@@ -1,5 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import { createLogger, type Logger } from '../logger.ts'
+import { restTarget, type RestTarget } from '../kubernetes/rest.ts'
 import { KnativeDeliveryAuthenticator, NoAuthenticator, RbacAuthorizer, StaticTokenAuthenticator, TokenReviewAuthenticator, type Authenticator } from './auth.ts'
 import { isRequestType, PROOF, ProofKey } from './proof.ts'
 import type { FunctionModule } from './function.ts'
@@ -28,6 +29,12 @@ export interface HostOptions {
   idempotency?: IdempotencyStore
 }
 
+/** The reviews as plain HTTPS calls where the connection allows (in the cluster: the pod's token and CA), not through the client. */
+function reviewTarget(settings: RuntimeSettings): { rest?: RestTarget } {
+  const rest = settings.kubernetes ? restTarget(settings.kubernetes) : undefined
+  return rest ? { rest } : {}
+}
+
 function createAuthenticator(settings: RuntimeSettings, kubeConfig: KubeConfig | undefined): Authenticator {
   switch (settings.auth.mode) {
     case 'none':
@@ -36,14 +43,14 @@ function createAuthenticator(settings: RuntimeSettings, kubeConfig: KubeConfig |
       return new StaticTokenAuthenticator(settings.auth.token ?? '')
     case 'tokenreview':
       return new KnativeDeliveryAuthenticator(settings.auth.eventingOidc,
-        new TokenReviewAuthenticator(kubeConfig!, { allowed: settings.auth.allowed, ...(settings.auth.audience ? { audience: settings.auth.audience } : {}) }))
+        new TokenReviewAuthenticator(kubeConfig!, { allowed: settings.auth.allowed, ...(settings.auth.audience ? { audience: settings.auth.audience } : {}), ...reviewTarget(settings) }))
   }
 }
 
 /** The manual entry: any identity the API server authenticates (its own audience), then RBAC. */
 function createManualEntry(settings: RuntimeSettings, kubeConfig: KubeConfig | undefined): ManualEntry | undefined {
   if (settings.auth.mode !== 'tokenreview' || !kubeConfig) return undefined
-  return { callers: new TokenReviewAuthenticator(kubeConfig, { allowed: undefined }), rbac: new RbacAuthorizer(kubeConfig), namespace: settings.auth.namespace }
+  return { callers: new TokenReviewAuthenticator(kubeConfig, { allowed: undefined, ...reviewTarget(settings) }), rbac: new RbacAuthorizer(kubeConfig, reviewTarget(settings)), namespace: settings.auth.namespace }
 }
 
 // The Kubernetes client and the Redis client are loaded only by functions

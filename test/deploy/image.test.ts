@@ -4,10 +4,12 @@ import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import picomatch from 'picomatch'
 import t from 'tap'
+import { bundleEntrySources } from '../../scripts/build.ts'
 
-// The image holds package.json's production dependencies, shared/ and
-// functions/ (Dockerfile, .dockerignore). What runs there must need nothing
-// else: no devDependency, nothing from test/ or scripts/.
+// The image runs a bundle per function built from shared/ and functions/
+// (Dockerfile, .dockerignore, scripts/build.ts). What is bundled must need
+// nothing else: no devDependency (esbuild would bundle one all the same),
+// nothing from test/ or scripts/.
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> }
@@ -50,24 +52,32 @@ t.test('the Dockerfile builds the image the manifests expect', async (t) => {
   const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8')
   const stages = dockerfile.split(/^FROM /m).slice(1)
   t.ok(stages.length >= 2, 'multi-stage')
+  const build = stages[0]!
   const final = stages.at(-1)!
   t.match(final, /^node:24[-.]/, 'the final stage runs Node 24')
-  t.match(dockerfile, /npm ci --omit=dev/, 'production dependencies only')
+  t.match(build, /^node:24[-.]/, 'the build stage too: the compile cache it makes is read by the same Node')
+  t.match(build, /npm ci\b/, 'the build stage installs the dependencies, esbuild included')
+  t.match(build, /npm run build\b/, 'and builds the bundles (scripts/build.ts)')
+  t.match(build, /scripts\/build\.ts --warm \/app\/compile-cache/, 'and writes their compile cache by starting each once')
+  t.match(final, /NODE_COMPILE_CACHE=\/app\/compile-cache/, 'which the runtime reads')
+  t.match(final, /NODE_COMPILE_CACHE_PORTABLE=1/, 'by paths relative to the cache, as it was written')
+  t.match(final, /COPY --from=build \/app\/dist \.\/dist/, 'the bundles')
+  t.match(final, /COPY --from=build \/app\/compile-cache \.\/compile-cache/, 'and their cache')
+  t.notMatch(final.split('\n').filter((l) => !l.trimStart().startsWith('#')).join('\n'), /node_modules/, 'no node_modules: the bundles are self-contained')
   t.match(final, /postgresql-15/, 'PostgreSQL server programs for the restore test')
   const install = /apt-get install ([^&]*)/.exec(final)?.[1]?.split(/\s+/) ?? []
   for (const pkg of ['etcd-server', 'etcd-client', 'redis-server', 'git']) t.ok(install.includes(pkg), `${pkg}, for the restore tests of etcd snapshots, RDB files and git bundles`)
   const user = /^USER\s+(\S+)/m.exec(final)?.[1]
   t.ok(user && !/^(root|0)(:|$)/.test(user), `runs as a non-root user (${user})`)
-  t.match(final, /ENTRYPOINT \[.*"shared\/runtime\/main\.ts"\]/, 'the entrypoint is the runtime; the function is its argument')
-  for (const dir of ['shared', 'functions']) t.match(final, new RegExp(`COPY ${dir} \\./${dir}`), `copies ${dir}/`)
-  t.notMatch(final, /COPY (test|scripts)\b/, 'never the tests or the simulators')
+  t.match(final, /ENTRYPOINT \[.*"node", "dist\/main\.mjs"\]/, 'the entrypoint is the launcher of the bundles; the function is its argument')
+  t.notMatch(final, /COPY (test|scripts|shared|functions)\b/, 'never the tests, the simulators or the sources')
   const ignore = await readFile(join(root, '.dockerignore'), 'utf8')
   t.match(ignore, /^\*$/m, '.dockerignore starts from nothing')
 })
 
-// What the image actually runs: every file reached from its entry points
-// (the runtime's main and each function, which main loads by name), through
-// static and dynamic imports. Each must be in the image (.dockerignore) and
+// What the image actually runs: every file reached from the bundles' entry
+// points (the runtime's process and each function, scripts/build.ts), and
+// from the runtime's main (npm start), through static and dynamic imports. Each must be in the image (.dockerignore) and
 // import only production dependencies, so a devDependency (kubernetes-models,
 // say) used by production code fails here before it fails in a cluster.
 
@@ -108,7 +118,7 @@ t.test('every file the image runs is in it and imports production dependencies o
   const patterns = (await readFile(join(root, '.dockerignore'), 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
   const isInImage = (path: string) => !dockerIgnored(patterns, path)
   const functionNames = (await readdir(join(root, 'functions'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name)
-  const queue = ['shared/runtime/main.ts', ...functionNames.map((n) => `functions/${n}/index.ts`)]
+  const queue = ['shared/runtime/main.ts', ...functionNames.flatMap((n) => Object.values(bundleEntrySources(n)))]
   const reached = new Set<string>()
   const problems: string[] = []
   while (queue.length > 0) {
@@ -126,6 +136,7 @@ t.test('every file the image runs is in it and imports production dependencies o
   t.notOk(isInImage('shared/mesh/broker.ts'), 'the local Knative stand-in (npm start only) stays out of the image')
   t.notOk([...reached].some((f) => f.startsWith('shared/mesh/')), 'and nothing the image runs needs it')
   t.ok(isInImage('functions/notify/index.ts') && !isInImage('functions/notify/x.test.ts') && !isInImage('test/simulators/kubernetes/server.ts'), '.dockerignore read as Docker does')
+  t.ok(isInImage('scripts/build.ts') && isInImage('manifests/notify/config.yaml') && !isInImage('scripts/start.ts') && !isInImage('manifests/notify/service.yaml'), 'the build stage gets the build script and the example configs, nothing else of scripts/ or manifests/')
 
   for (const name of ['kubernetes-models', '@kubernetes-models/cert-manager', '@kubernetes-models/external-secrets', '@kubernetes-models/knative', '@kubernetes-models/prometheus-operator']) {
     t.ok(name in pkg.devDependencies && !(name in pkg.dependencies), `${name}: tests only, a devDependency`)

@@ -1,0 +1,73 @@
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { buildAll, EXTERNAL, functionNames, startBundle, warmCompileCache } from '../../scripts/build.ts'
+
+// `npm run build` as the image runs it: one bundle per function, started
+// from a directory with no node_modules anywhere above it (the image holds
+// none), each once: ready, alive, and stopped cleanly by SIGTERM.
+
+// esbuild builds the ten bundles in about 10-30 s on an idle machine, the starts take about as long; a loaded one takes
+// several times that, which is no failure.
+t.setTimeout(600_000)
+
+const work = mkdtempSync(join(tmpdir(), 'caretaker-build-'))
+const outRoot = join(work, 'dist')
+t.teardown(() => {
+  try { chmodSync(join(work, 'cache'), 0o755) } catch { /* not made */ }
+  spawnSync('chmod', ['-R', 'u+w', work])
+  rmSync(work, { recursive: true, force: true })
+})
+
+const names = functionNames()
+const built = await buildAll(outRoot)
+
+t.test('one bundle per function, self-contained', async (t) => {
+  t.ok(names.length >= 10, `${names.length} functions`)
+  t.same(built.map((b) => b.name).sort(), names, 'every function is built')
+  for (const name of names) {
+    t.ok(existsSync(join(outRoot, name, 'index.mjs')), `dist/${name}/index.mjs`)
+    const files = readdirSync(join(outRoot, name))
+    t.ok(files.includes('index.mjs.map'), `${name}: its source map is a separate file`)
+    t.notOk(files.some((f) => f.endsWith('.ts')), `${name}: no TypeScript in the build`)
+  }
+  t.notOk(existsSync(join(work, 'node_modules')), 'no node_modules beside the build')
+  t.same(EXTERNAL, ['pg-native'], 'only pg\'s optional native binding is left out (never installed)')
+  t.notOk(/\bimport\(["'][^"'.][^"']*\.ts["']\)/.test(readFileSync(join(outRoot, names[0]!, 'index.mjs'), 'utf8')), 'no dynamic import of a TypeScript file')
+})
+
+t.test('every function starts from its bundle', async (t) => {
+  const configDir = join(work, 'config')
+  spawnSync('mkdir', ['-p', configDir])
+  // Two at a time: a start is mostly one core's work.
+  const queue = [...names]
+  const worker = async (): Promise<void> => {
+    for (let name = queue.shift(); name; name = queue.shift()) {
+      const started = await startBundle(name, { outRoot, configDir, timeoutMs: 120_000 })
+      const live = await fetch(`http://127.0.0.1:${started.port}/health/liveness`)
+      t.equal(live.status, 200, `${name}: ready in ${started.readyMs.toFixed(0)} ms, alive`)
+      t.match(started.output(), new RegExp(`"function":"${name}"[^\\n]*"msg":"function ready"`), `${name}: the bundle hosts ${name}`)
+      t.equal(await started.stop(), 0, `${name}: SIGTERM drains and exits 0`, { output: started.output().slice(-2000) })
+    }
+  }
+  await Promise.all([worker(), worker()])
+})
+
+t.test('the launcher refuses a name it has no bundle for', async (t) => {
+  const res = spawnSync(process.execPath, [join(outRoot, 'main.mjs'), 'no-such-function'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
+  t.equal(res.status, 2, 'exit 2, as a start failure')
+  t.match(res.stdout, /"level":"fatal".*no function named \\"no-such-function\\"/, 'a fatal log line naming it')
+})
+
+t.test('the compile cache is written once and read from a read-only directory', async (t) => {
+  const cache = join(work, 'cache')
+  const [name] = names
+  await warmCompileCache(cache, outRoot, [name!])
+  t.ok(readdirSync(cache).length > 0, 'written by the warm start')
+  spawnSync('chmod', ['-R', 'a-w', cache])
+  const started = await startBundle(name!, { outRoot, configDir: join(work, 'config'), env: { NODE_COMPILE_CACHE: cache, NODE_COMPILE_CACHE_PORTABLE: '1', NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } })
+  t.equal(await started.stop(), 0, 'starts and stops with the cache read-only')
+  t.match(started.output(), new RegExp(`cache for ESM file://[^\\n]*/${name}/index\\.mjs was accepted`), 'the bundle\'s code came from the cache')
+})
