@@ -20,7 +20,7 @@ export interface Finding {
   lastSeen?: string
 }
 
-const CHECK_ORDER: readonly HealthCheck[] = ['nodes', 'vault', 'backups', 'certificates', 'pods', 'pvcs', 'events']
+const CHECK_ORDER: readonly HealthCheck[] = ['nodes', 'vault', 'backups', 'certificates', 'pods', 'pvcs', 'events', 'alerts', 'longhorn', 'externalsecrets']
 
 function time(value: Date | string | undefined | null): Date | undefined {
   if (value === undefined || value === null) return undefined
