@@ -148,9 +148,6 @@ export function healthPolicy(config: HealthReportConfig): HealthPolicy {
       throw new CaretakerError(Errors.InvalidConfig, `config.backups[${i}].namespace: ${b.namespace} is not one of config.namespaces, where the function may read`)
     }
   })
-  if (config.namespaces.length > 0 && config.checks.includes('longhorn') && !config.namespaces.includes(config.longhorn.namespace)) {
-    throw new CaretakerError(Errors.InvalidConfig, `config.longhorn.namespace: ${config.longhorn.namespace} is not one of config.namespaces, where the function may read`)
-  }
   if (config.vault && config.vault.minStandbys > config.vault.members.length) {
     throw new CaretakerError(Errors.InvalidConfig, `config.vault.minStandbys: ${config.vault.minStandbys} standbys cannot be counted among ${config.vault.members.length} configured members; list each Vault node's address in config.vault.members`)
   }

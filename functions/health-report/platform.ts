@@ -53,6 +53,7 @@ export async function alertsCheck(am: NonNullable<HealthReportConfig['alertmanag
 
 export async function longhornCheck(customs: CustomObjectsApi, config: HealthReportConfig, policy: HealthPolicy, now: Date): Promise<CheckResult> {
   const namespace = config.longhorn.namespace
+  if (config.namespaces.length > 0 && !config.namespaces.includes(namespace)) return { skipped: `Longhorn's namespace ${namespace} is not one of config.namespaces, where the function may read` }
   const target = { group: 'longhorn.io', version: 'v1beta2', namespace }
   const jobs: RecurringJobLike[] = []
   const findings: Finding[] = []
