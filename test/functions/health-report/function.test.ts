@@ -126,6 +126,8 @@ vault.seal()
 
 const config: HealthReportConfig = validateConfig({
   namespaces: ['kube-system', 'production', 'databases', 'vault', 'gitea', 'caretaker'],
+  // The cluster checks; the platform ones (alerts, longhorn, externalsecrets) have their own test (platform.test.ts).
+  checks: ['nodes', 'pods', 'events', 'certificates', 'vault', 'backups', 'pvcs'],
   pageSize: 2, eventWindow: '24h', certificateExpiry: '14d', grace: '15m',
   vault: { address: vault.url, timeout: '2s' },
   backups: [
