@@ -100,7 +100,7 @@ export const healthTypes: EventTypeDefinition[] = [
   {
     type: 'dev.caretaker.health.reported',
     direction: 'outbound',
-    description: 'The daily health check: overall status (healthy, degraded or critical) and every finding (nodes not Ready, failing pods, Warning events, certificates, Vault, backups, pending PVCs) with its severity',
+    description: 'The daily health check: overall status (healthy, degraded or critical) and every finding (nodes not Ready, failing pods, Warning events, certificates, Vault and its HA, backups, pending PVCs, firing alerts, Longhorn volumes, ExternalSecrets) with its severity',
     schema: {
       type: 'object',
       required: ['status', 'checkedAt', 'checks', 'counts', 'findings'],
