@@ -27,6 +27,8 @@ export const PROBLEMS_PER_DAY = 100
 /** Reasons kept per day: the most frequent. */
 const REASONS_PER_DAY = 100
 const LIST_LIMIT = 50
+/** Trends listed: the totals and checks first, then reasons (a day keeps at most REASONS_PER_DAY). */
+const TRENDS_LIMIT = 200
 
 export const dayOf = (d: Date) => d.toISOString().slice(0, 10)
 
@@ -143,7 +145,7 @@ export function weeklyDigest(history: readonly DayRecord[], now: Date, recurring
     missing: week.filter((d) => !byDay.has(d)),
     status: last?.status ?? 'unknown',
     days: records.map((r) => ({ day: r.day, status: r.status, counts: r.counts })),
-    trends, recurring, new: fresh, resolved,
+    trends: trends.slice(0, TRENDS_LIMIT), recurring, new: fresh, resolved,
     ...(previous.length > 0 ? { previousWeek: { reported: previous.length, counts: { critical: previous.reduce((n, r) => n + r.counts.critical, 0), warning: previous.reduce((n, r) => n + r.counts.warning, 0) } } } : {}),
   }
 }

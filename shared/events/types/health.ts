@@ -68,7 +68,7 @@ const digestType: EventTypeDefinition = {
         items: { type: 'object', required: ['day', 'status', 'counts'], properties: { day: { type: 'string', format: 'date' }, status: { enum: ['healthy', 'degraded', 'critical'] }, counts } },
       },
       trends: {
-        type: 'array',
+        type: 'array', maxItems: 200,
         items: {
           type: 'object',
           required: ['key', 'first', 'last', 'max', 'change'],
