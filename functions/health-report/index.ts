@@ -184,8 +184,10 @@ export default defineFunction<HealthReportConfig>({
       }
       context.log.info({ status, ...counts, scanned }, 'health report made')
       // The daily run leaves its counts for the weekly digest; a failure to do so is told, not fatal: the report still goes out.
-      let history: { recorded: boolean; days?: number; error?: string } | undefined
-      if (daily) {
+      let history: { recorded: boolean; days?: number; error?: string; dryRun?: true } | undefined
+      // Dry-run writes nothing, its own history included.
+      if (daily && context.dryRun) history = { recorded: false, dryRun: true }
+      else if (daily) {
         const byCheck = Object.fromEntries(checks.map((c) => [c, findings.count(c, 'critical') + findings.count(c, 'warning')]))
         try {
           const kept = await recordDay(core, { namespace: config.history.namespace, name: config.history.configMap }, dayRecord({ checkedAt: now.toISOString(), status, counts, findings: listed, byCheck }), config.history.days)

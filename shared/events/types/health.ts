@@ -123,9 +123,9 @@ export const healthTypes: EventTypeDefinition[] = [
         alerts: alertSummary,
         history: {
           type: 'object',
-          description: 'Whether the daily run recorded its counts in the bounded history the weekly digest reads',
+          description: 'Whether the daily run recorded its counts in the bounded history the weekly digest reads (not in dry-run)',
           required: ['recorded'],
-          properties: { recorded: { type: 'boolean' }, days: { type: 'integer', minimum: 0 }, error: { type: 'string' } },
+          properties: { recorded: { type: 'boolean' }, days: { type: 'integer', minimum: 0 }, error: { type: 'string' }, dryRun: { const: true } },
         },
       },
     },

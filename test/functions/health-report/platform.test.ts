@@ -92,7 +92,8 @@ const config: HealthReportConfig = validateConfig({
   alertmanager: { address: am.url, timeout: '2s' },
 }, configSchema, 'test')
 const token = kube.mintServiceAccountToken('caretaker', 'health-report')
-const env = { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token }
+// Not in dry-run: the daily run writes its history.
+const env = { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: token, CARETAKER_DRY_RUN: 'false' }
 const fn: TestFunction = await startTestFunction(healthReport, { config, env })
 const stopAtEnd: TestFunction[] = [fn]
 t.teardown(async () => { for (const f of stopAtEnd.reverse()) await f.stop() })
@@ -164,6 +165,12 @@ t.test('the daily run records its counts once a day, also from two replicas at o
   // A redelivery: still one record.
   await ping(fn.url)
   t.equal((await history()).length, 1)
+
+  // Dry-run writes nothing, not even the history.
+  const before = (await core.readNamespacedConfigMap({ namespace: 'caretaker', name: 'health-report-history' })).metadata!.resourceVersion
+  const dry = await post(fn.url, 'dev.knative.sources.ping', { report: 'daily' }, { 'ce-source': '/apis/v1/namespaces/caretaker/pingsources/health-report-daily', 'ce-dryrun': 'true' })
+  t.same(dry.body!.history, { recorded: false, dryRun: true })
+  t.equal((await core.readNamespacedConfigMap({ namespace: 'caretaker', name: 'health-report-history' })).metadata!.resourceVersion, before, 'the ConfigMap is untouched')
 
   // Two writers of different days at once, plus a 409 injected: both days are kept.
   const conflict = kube.faults.add({ method: 'PUT', path: '/api/v1/namespaces/caretaker/configmaps/health-report-history', status: 409, count: 1 })
