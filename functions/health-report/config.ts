@@ -26,12 +26,32 @@ export interface HealthReportConfig {
   certificateExpiry: string
   /** A Pod still starting or a PVC still Pending is not reported while younger than this. */
   grace: string
-  /** Vault's address; its unauthenticated `sys/health` is read (no token needed). Without it the vault check is skipped, and the report says so. */
-  vault?: { address: string; timeout: string }
+  /**
+   * Vault's address; its unauthenticated `sys/health` and `sys/leader` are read (no token needed). Without it the vault check is skipped, and the report says so.
+   * `members`: each Vault node's own address (e.g. `https://vault-0.vault-internal:8200`), whose `sys/health` counts the standbys; fewer than `minStandbys` is reported.
+   */
+  vault?: { address: string; timeout: string; members: string[]; minStandbys: number }
   /** The backup CronJobs whose Jobs must have run, and succeeded, in their window. */
   backups: BackupCronJob[]
   /** The cluster checks' thresholds (node pressure, disk, usage, commitment, workloads, restarts): checks/thresholds.ts. */
   thresholds: ClusterThresholds
+  /** Alertmanager's address, whose firing alerts (API v2, neither silenced nor inhibited) the alerts check reports. Without it the alerts check is skipped. */
+  alertmanager?: {
+    address: string
+    timeout: string
+    /** Alerts with one of these severity labels are critical findings; other severities are warnings. */
+    criticalSeverities: string[]
+    /** Alerts with one of these severity labels are counted, but no finding (kube-prometheus' Watchdog and InfoInhibitor carry `none`). */
+    ignoredSeverities: string[]
+    /** An alert firing for less than this is not yet a finding. */
+    minFiring: string
+  }
+  /** Where Longhorn keeps its Volumes and RecurringJobs; a volume degraded longer than `degradedCritical` is critical; a covered volume's last backup older than `backupMaxAge` is reported. */
+  longhorn: { namespace: string; degradedCritical: string; backupMaxAge: string }
+  /** An ExternalSecret not Ready for longer than `criticalAfter` is critical (a warning before). */
+  externalSecrets: { criticalAfter: string }
+  /** The daily reports' bounded history (a ConfigMap) the weekly digest compares; `recurringDays`: a problem seen on at least this many of the seven days is listed as recurring. */
+  history: { namespace: string; configMap: string; days: number; recurringDays: number }
 }
 
 const duration = { type: 'string', pattern: DURATION_PATTERN }
@@ -51,7 +71,12 @@ export const configSchema: JsonSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['address'],
-      properties: { address: { type: 'string', pattern: '^https?://' }, timeout: { ...duration, default: '5s' } },
+      properties: {
+        address: { type: 'string', pattern: '^https?://' },
+        timeout: { ...duration, default: '5s' },
+        members: { type: 'array', default: [], uniqueItems: true, maxItems: 15, items: { type: 'string', pattern: '^https?://' } },
+        minStandbys: { type: 'integer', minimum: 0, maximum: 14, default: 0 },
+      },
     },
     backups: {
       type: 'array',
@@ -64,6 +89,41 @@ export const configSchema: JsonSchema = {
       },
     },
     thresholds: thresholdsSchema,
+    alertmanager: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['address'],
+      properties: {
+        address: { type: 'string', pattern: '^https?://' },
+        timeout: { ...duration, default: '5s' },
+        criticalSeverities: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 }, default: ['critical'] },
+        ignoredSeverities: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 }, default: ['none', 'info'] },
+        minFiring: { ...duration, default: '0s' },
+      },
+    },
+    longhorn: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { namespace: { ...kubeName, default: 'longhorn-system' }, degradedCritical: { ...duration, default: '24h' }, backupMaxAge: { ...duration, default: '48h' } },
+    },
+    externalSecrets: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { criticalAfter: { ...duration, default: '24h' } },
+    },
+    history: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        namespace: { ...kubeName, default: 'caretaker' },
+        configMap: { ...kubeName, default: 'health-report-history' },
+        days: { type: 'integer', minimum: 7, maximum: 60, default: 14 },
+        recurringDays: { type: 'integer', minimum: 2, maximum: 7, default: 3 },
+      },
+    },
   },
 }
 
@@ -75,6 +135,11 @@ export interface HealthPolicy {
   vaultTimeoutMs: number
   backupWindowMs: number[]
   restartWindowMs: number
+  alertMinFiringMs: number
+  alertmanagerTimeoutMs: number
+  longhornDegradedCriticalMs: number
+  longhornBackupMaxAgeMs: number
+  externalSecretCriticalMs: number
 }
 
 export function healthPolicy(config: HealthReportConfig): HealthPolicy {
@@ -88,6 +153,9 @@ export function healthPolicy(config: HealthReportConfig): HealthPolicy {
       throw new CaretakerError(Errors.InvalidConfig, `config.backups[${i}].namespace: ${b.namespace} is not one of config.namespaces, where the function may read`)
     }
   })
+  if (config.vault && config.vault.minStandbys > config.vault.members.length) {
+    throw new CaretakerError(Errors.InvalidConfig, `config.vault.minStandbys: ${config.vault.minStandbys} standbys cannot be counted among ${config.vault.members.length} configured members; list each Vault node's address in config.vault.members`)
+  }
   return {
     eventWindowMs: ms(config.eventWindow, 'eventWindow'),
     certificateExpiryMs: ms(config.certificateExpiry, 'certificateExpiry'),
@@ -95,5 +163,10 @@ export function healthPolicy(config: HealthReportConfig): HealthPolicy {
     vaultTimeoutMs: config.vault ? ms(config.vault.timeout, 'vault.timeout') : 0,
     backupWindowMs: config.backups.map((b, i) => ms(b.window, `backups[${i}].window`)),
     ...clusterPolicy(config.thresholds),
+    alertMinFiringMs: config.alertmanager ? ms(config.alertmanager.minFiring, 'alertmanager.minFiring', true) : 0,
+    alertmanagerTimeoutMs: config.alertmanager ? ms(config.alertmanager.timeout, 'alertmanager.timeout') : 0,
+    longhornDegradedCriticalMs: ms(config.longhorn.degradedCritical, 'longhorn.degradedCritical'),
+    longhornBackupMaxAgeMs: ms(config.longhorn.backupMaxAge, 'longhorn.backupMaxAge'),
+    externalSecretCriticalMs: ms(config.externalSecrets.criticalAfter, 'externalSecrets.criticalAfter'),
   }
 }

@@ -23,6 +23,7 @@ export interface Finding {
 const CHECK_ORDER: readonly HealthCheck[] = [
   'nodes', 'vault', 'backups', 'certificates', 'pods', 'pvcs', 'events',
   'node-pressure', 'disk-usage', 'workloads', 'resource-usage', 'commitment', 'restarts', 'pods-not-ready', 'cordoned',
+  'alerts', 'longhorn', 'externalsecrets',
 ]
 
 function time(value: Date | string | undefined | null): Date | undefined {

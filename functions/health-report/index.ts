@@ -10,20 +10,29 @@ import {
 import { pages } from './listing.ts'
 import { REPLY_OBJECT_LIMIT } from '../../shared/events/outcome-list.ts'
 import { runClusterCheck } from './checks/run.ts'
+import { alertsCheck, externalSecretsCheck, longhornCheck, vaultHaCheck, type CheckResult } from './platform.ts'
+import { dayRecord, weeklyDigest } from './checks/digest.ts'
+import { readHistory, recordDay } from './history.ts'
+import type { AlertSummary } from './checks/alerts.ts'
 
 /**
  * health-report: the runbooks' daily check as one structured report: nodes
  * not Ready, pods neither Running nor Completed, the last day's Warning
  * events, Certificates not Ready or expiring, Vault sealed or unhealthy,
- * backups failed or missing, PVCs stuck Pending; and the cluster checks of
+ * backups failed or missing, PVCs stuck Pending; the cluster checks of
  * checks/ (node pressure, cordoned nodes, disk and PVC fill, resource use
- * and commitment, workloads short of replicas, pods not Ready, restarts).
- * Read-only.
+ * and commitment, workloads short of replicas, pods not Ready, restarts);
+ * Alertmanager's firing alerts, Longhorn volumes degraded or not backed up,
+ * ExternalSecrets not synced, Vault's HA. Read-only, but for its own
+ * history: the daily run records its counts in a ConfigMap, which the
+ * weekly run (a PingSource with `{"report":"weekly"}`) compares into a
+ * digest.
  */
 
 const PING = 'dev.knative.sources.ping'
 const REQUEST = 'dev.caretaker.health.report.requested'
 const REPORTED = 'dev.caretaker.health.reported'
+const DIGEST = 'dev.caretaker.health.digest'
 const STATUS_VALUE = { healthy: 0, degraded: 1, critical: 2 } as const
 
 interface Skipped { check: HealthCheck; reason: string }
@@ -69,7 +78,7 @@ export default defineFunction<HealthReportConfig>({
       }
     }
 
-    async function report(checks: HealthCheck[], context: HandlerContext) {
+    async function report(checks: HealthCheck[], context: HandlerContext, daily = false) {
       const { core, batch, customs, apps } = kube()
       const now = new Date()
       const findings = new FindingList(REPLY_OBJECT_LIMIT)
@@ -80,6 +89,13 @@ export default defineFunction<HealthReportConfig>({
         if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the health check was interrupted by shutdown; it will be retried')
       }
       const add = (f: Parameters<FindingList['add']>[0]) => findings.add(f)
+      let alerts: AlertSummary | undefined
+      const take = (check: HealthCheck, result: CheckResult): number => {
+        if ('skipped' in result) { skipped.push({ check, reason: result.skipped }); return 0 }
+        result.findings.forEach(add)
+        if (result.alerts) alerts = result.alerts
+        return result.seen
+      }
 
       for (const check of checks) {
         stopIfShuttingDown()
@@ -122,7 +138,12 @@ export default defineFunction<HealthReportConfig>({
           case 'vault':
             if (!config.vault) { skipped.push({ check, reason: 'no Vault address is configured' }); break }
             seen = 1
-            add(vaultFinding(config.vault.address, await vaultHealth(config.vault.address)))
+            {
+              const health = vaultFinding(config.vault.address, await vaultHealth(config.vault.address))
+              add(health)
+              if (!health) (await vaultHaCheck(config.vault, policy)).forEach(add)
+              seen += config.vault.members.length
+            }
             break
           case 'backups': {
             const byNamespace = new Map<string, V1Job[]>()
@@ -148,6 +169,16 @@ export default defineFunction<HealthReportConfig>({
               thresholds: config.thresholds, add, skip: (reason) => skipped.push({ check, reason }),
             })
             break
+          case 'alerts':
+            if (!config.alertmanager) { skipped.push({ check, reason: 'no Alertmanager address is configured' }); break }
+            seen = take(check, await alertsCheck(config.alertmanager, policy, now))
+            break
+          case 'longhorn':
+            seen = take(check, await longhornCheck(customs, config, policy, now))
+            break
+          case 'externalsecrets':
+            seen = take(check, await externalSecretsCheck(customs, config, policy, scopes, now))
+            break
         }
         if (!skipped.some((s) => s.check === check)) scanned[check] = seen
       }
@@ -162,10 +193,36 @@ export default defineFunction<HealthReportConfig>({
         for (const severity of ['critical', 'warning'] as const) findingsGauge.set({ check, severity }, findings.count(check, severity))
       }
       context.log.info({ status, ...counts, scanned }, 'health report made')
+      // The daily run leaves its counts for the weekly digest; a failure to do so is told, not fatal: the report still goes out.
+      // Recorded in dry-run too: dry-run holds back changes to the platform, and the history is Caretaker's own
+      // bookkeeping (as its idempotency records are); an install held in dry-run would otherwise get empty digests.
+      let history: { recorded: boolean; days?: number; error?: string } | undefined
+      if (daily) {
+        const byCheck = Object.fromEntries(checks.map((c) => [c, findings.count(c, 'critical') + findings.count(c, 'warning')]))
+        try {
+          const kept = await recordDay(core, { namespace: config.history.namespace, name: config.history.configMap }, dayRecord({ checkedAt: now.toISOString(), status, counts, findings: listed, byCheck }), config.history.days)
+          history = { recorded: true, days: kept.length }
+        } catch (err) {
+          const error = err instanceof CaretakerError ? err.message : 'unexpected error'
+          context.log.warn({ error }, 'the daily counts were not recorded for the weekly digest')
+          history = { recorded: false, error }
+        }
+      }
       return context.reply({
         type: REPORTED,
-        data: { status, checkedAt: now.toISOString(), checks, counts, scanned, ...(skipped.length > 0 ? { skipped } : {}), findings: listed, ...(omitted ? { omitted } : {}) },
+        data: {
+          status, checkedAt: now.toISOString(), checks, counts, scanned, ...(skipped.length > 0 ? { skipped } : {}), findings: listed, ...(omitted ? { omitted } : {}),
+          ...(alerts ? { alerts } : {}), ...(history ? { history } : {}),
+        },
       })
+    }
+
+    async function digest(context: HandlerContext) {
+      const { core } = kube()
+      const { records } = await readHistory(core, { namespace: config.history.namespace, name: config.history.configMap })
+      const data = weeklyDigest(records, new Date(), config.history.recurringDays)
+      context.log.info({ reported: data.reported, status: data.status }, 'weekly health digest made')
+      return context.reply({ type: DIGEST, data })
     }
 
     return {
@@ -174,7 +231,9 @@ export default defineFunction<HealthReportConfig>({
           const requested = (event.data as { checks?: HealthCheck[] } | undefined)?.checks
           return report(requested ?? config.checks, context)
         }
-        return report(config.checks, context)
+        const ping = (event.data ?? {}) as { report?: unknown }
+        if (ping.report === 'weekly') return digest(context)
+        return report(config.checks, context, true)
       },
     }
   },

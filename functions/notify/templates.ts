@@ -709,6 +709,17 @@ const HEALTH_HINTS: Record<string, (f: Data) => string> = {
     return `\`kubectl describe pvc${str(o.namespace) ? ` -n ${str(o.namespace)!}` : ''} ${str(o.name) ?? '<name>'}\` (storage class, provisioner)`
   },
   events: (f) => `look at ${objectName(rec(f.object))}: ${clip(str(f.message) ?? str(f.reason) ?? 'repeated Warning events', 100)}`,
+  alerts: (f) => (rec(f.object).kind === 'Alertmanager' ? 'check Alertmanager\'s Pods and Service: alerts may go unseen' : `follow alert ${str(rec(f.object).name) ?? '?'}'s runbook (amtool alert query alertname=${str(rec(f.object).name) ?? '?'})`),
+  longhorn: (f) => {
+    const o = rec(f.object)
+    return f.reason === 'NoBackupJob' || f.reason === 'BackupStale' || f.reason === 'NeverBackedUp'
+      ? `give volume ${str(o.name) ?? '?'} a backup RecurringJob (label recurring-job-group.longhorn.io/<group>=enabled) and check the backup target`
+      : `\`kubectl -n ${str(o.namespace) ?? 'longhorn-system'} get replicas.longhorn.io -l longhornvolume=${str(o.name) ?? '<volume>'}\` (node, disk, rebuild)`
+  },
+  externalsecrets: (f) => {
+    const o = rec(f.object)
+    return `\`kubectl describe externalsecret${str(o.namespace) ? ` -n ${str(o.namespace)!}` : ''} ${str(o.name) ?? '<name>'}\` (its SecretStore, the Vault path)`
+  },
 }
 
 /** Hints for the first findings of distinct checks. */
@@ -726,7 +737,58 @@ function healthHints(findings: readonly Data[], max: number): string[] {
   return out
 }
 
+/** A digest trend: `pods 3 → 1`, `critical 0 → 2 (max 4)`. */
+function trendText(t: Data): string {
+  const key = (str(t.key) ?? '?').replace(/^(check|reason):/, '')
+  const max = num(t.max)
+  const first = num(t.first) ?? 0
+  const last = num(t.last) ?? 0
+  return `${key} ${first} → ${last}${max !== undefined && max > Math.max(first, last) ? ` (max ${max})` : ''}`
+}
+
 const healthTemplates: Record<string, Template> = {
+  'dev.caretaker.health.digest': (_input, d) => {
+    const days = recs(d.days)
+    const reported = num(d.reported) ?? days.length
+    const missing = strs(d.missing)
+    const trends = recs(d.trends)
+    const totals = trends.filter((t) => t.key === 'critical' || t.key === 'warning')
+    const rising = trends.filter((t) => str(t.key)?.startsWith('check:') && (num(t.change) ?? 0) > 0)
+    const falling = trends.filter((t) => str(t.key)?.startsWith('check:') && (num(t.change) ?? 0) < 0)
+    const recurring = recs(d.recurring).map((r) => `${str(r.problem) ?? '?'} (${String(num(r.days) ?? '?')} days)`)
+    const fresh = strs(d.new)
+    const resolved = strs(d.resolved)
+    const byStatus = tally(days, 'status')
+    const status = d.status === 'critical' || d.status === 'degraded' || d.status === 'healthy' ? d.status : 'unknown'
+    const previous = rec(d.previousWeek)
+    const previousCounts = rec(previous.counts)
+    const thisWeek = days.reduce((n, x) => n + (num(rec(x.counts).critical) ?? 0) + (num(rec(x.counts).warning) ?? 0), 0)
+    const lastWeek = (num(previousCounts.critical) ?? 0) + (num(previousCounts.warning) ?? 0)
+    const parts = [
+      totals.length > 0 ? `Findings: ${totals.map(trendText).join(', ')}.` : undefined,
+      rising.length > 0 ? `Rising: ${some(rising.map(trendText), 4)}.` : undefined,
+      falling.length > 0 ? `Falling: ${some(falling.map(trendText), 4)}.` : undefined,
+      recurring.length > 0 ? `Recurring: ${some(recurring, 3, '; ')}.` : undefined,
+      fresh.length > 0 ? `New on the last day: ${some(fresh, 3, '; ')}.` : undefined,
+      resolved.length > 0 ? `Resolved: ${some(resolved, 3, '; ')}.` : undefined,
+    ].filter((p): p is string => p !== undefined)
+    return {
+      severity: status === 'critical' || recurring.length > 0 ? 'warning' : 'info',
+      title: reported === 0 ? 'Weekly health digest: no daily report recorded'
+        : `Weekly health digest ${str(d.from) ?? '?'} – ${str(d.to) ?? '?'}: ${[...byStatus].map(([s, n]) => `${n} ${s}`).join(', ')}${recurring.length > 0 ? `, ${plural(recurring.length, 'recurring problem')}` : ''}`,
+      what: reported === 0 ? 'No daily health report was recorded this week: is the daily check running, and may it write its history ConfigMap?' : (parts.join(' ') || 'No findings all week.'),
+      where: 'the cluster, daily reports of the week',
+      action: recurring.length > 0 ? 'The recurring problems did not go away by themselves: give each an owner this week.'
+        : missing.length > 0 ? 'Some days have no report: check health-report\'s daily runs.' : 'Nothing to do.',
+      facts: facts([
+        ['Days reported', `${reported} of 7`],
+        ['Missing', some(missing, 7)],
+        ['Latest status', status],
+        ['Findings this week', reported > 0 ? thisWeek : undefined],
+        ['Week before', Object.keys(previous).length > 0 ? `${lastWeek} in ${String(num(previous.reported) ?? '?')} days` : undefined],
+      ]),
+    }
+  },
   'dev.caretaker.health.reported': (_input, d) => {
     const findings = recs(d.findings)
     const critical = findings.filter((f) => f.severity === 'critical')

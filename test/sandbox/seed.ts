@@ -576,6 +576,23 @@ function seedKubeSystem(ctx: Ctx) {
 }
 
 function seedMonitoring(ctx: Ctx) {
+  // An ExternalSecret that has not synced for two days: its Vault path does not exist (health-report's NotReady:SecretSyncedError).
+  // Not one of summary.externalSecrets, which lists the synced ones.
+  const failedAt = iso(ctx.ago(2 * DAY))
+  ctx.put({
+    apiVersion: 'external-secrets.io/v1', kind: 'ExternalSecret',
+    metadata: { name: 'grafana-admin', namespace: 'monitoring', labels: { 'app.kubernetes.io/managed-by': 'external-secrets' }, creationTimestamp: iso(ctx.ago(30 * DAY)) },
+    spec: {
+      refreshInterval: '1h',
+      secretStoreRef: { kind: 'ClusterSecretStore', name: 'vault-backend' },
+      target: { name: 'grafana-admin', creationPolicy: 'Owner', deletionPolicy: 'Retain' },
+      data: [{ secretKey: 'admin-password', remoteRef: { key: 'monitoring/grafana/admin', property: 'password' } }],
+    },
+    status: {
+      refreshTime: null,
+      conditions: [{ type: 'Ready', status: 'False', reason: 'SecretSyncedError', message: 'could not get secret data from provider', lastTransitionTime: failedAt }],
+    },
+  })
   const rule = (name: string, groups: Obj[]) => ctx.put({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name, namespace: 'monitoring', labels: { release: 'kube-prometheus-stack', 'app.kubernetes.io/part-of': 'caretaker' } }, spec: { groups } })
   rule('caretaker-backups', [{
     name: 'backups',
@@ -669,6 +686,17 @@ function seedLonghorn(ctx: Ctx) {
       })
     }
   }
+  // Vault's raft snapshots volume: labelled for the hourly snapshots only, so no backup job covers it (health-report's NoBackupJob).
+  const snapshots = volumeName('vault', 'vault-snapshots')
+  ctx.put({
+    apiVersion: lh, kind: 'Volume', metadata: { name: snapshots, namespace: ns, labels: { 'recurring-job.longhorn.io/snapshot-hourly': 'enabled', longhornvolume: snapshots }, creationTimestamp: iso(ctx.ago(300 * DAY)) },
+    spec: { size: String(20 * GiB), numberOfReplicas: 2, frontend: 'blockdev', accessMode: 'rwo', dataEngine: 'v1', dataLocality: 'disabled', backupTargetName: 'default', staleReplicaTimeout: 30, migratable: false, encrypted: false, disableFrontend: false, image: 'longhornio/longhorn-engine:v1.12.1' },
+    status: {
+      state: 'attached', robustness: 'healthy', actualSize: 3 * GiB, currentNodeID: 'worker-2', currentImage: 'longhornio/longhorn-engine:v1.12.1', frontendDisabled: false, ownerID: 'worker-2',
+      kubernetesStatus: { namespace: 'vault', pvcName: 'vault-snapshots', pvName: snapshots, pvStatus: 'Bound', lastPVCRefAt: '', lastPodRefAt: '', workloadsStatus: [] },
+      conditions: [{ type: 'Scheduled', status: 'True', reason: '', message: '', lastProbeTime: '', lastTransitionTime: iso(ctx.ago(300 * DAY)) }],
+    },
+  })
 }
 
 // ---------------------------------------------------------------------------

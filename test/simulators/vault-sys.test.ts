@@ -243,3 +243,35 @@ t.test('fault injection', async (t) => {
     t.equal((await fetch(`${sim.url}/__sim/faults`, { method: 'POST', body: '{}' })).status, 400)
   })
 })
+
+t.test('HA: sys/leader without a token, and a standby\'s sys/health, as Vault answers them', async (t) => {
+  const active = await startVaultSimulator()
+  const standby = await startVaultSimulator()
+  t.teardown(() => Promise.all([active.close(), standby.close()]))
+  standby.setHa({ role: 'standby', leaderAddress: active.url })
+  const json = async (url: string) => { const res = await fetch(url); return { status: res.status, body: await res.json() as Record<string, unknown> } }
+
+  // hashicorp/vault http/sys_leader.go, vault/ha.go Core.Leader: the active node names itself.
+  t.match(await json(`${active.url}/v1/sys/leader`), { status: 200, body: { ha_enabled: true, is_self: true, leader_address: active.url, performance_standby: false } })
+  t.match(await json(`${standby.url}/v1/sys/leader`), { status: 200, body: { ha_enabled: true, is_self: false, leader_address: active.url, active_time: '0001-01-01T00:00:00Z' } })
+  t.equal((await fetch(`${active.url}/v1/sys/leader`, { method: 'POST' })).status, 405)
+
+  // api-docs/system/health.mdx: 429 for a standby, the active code with standbyok=true.
+  t.match(await json(`${standby.url}/v1/sys/health`), { status: 429, body: { standby: true, sealed: false } })
+  t.equal((await fetch(`${standby.url}/v1/sys/health?standbyok=true`)).status, 200)
+  t.equal((await fetch(`${standby.url}/v1/sys/health?standbycode=299`)).status, 299)
+  t.match(await json(`${active.url}/v1/sys/health`), { status: 200, body: { standby: false } })
+
+  // No node holds the lock: a standby that names no leader.
+  standby.setHa({ leaderAddress: '' })
+  t.match(await json(`${standby.url}/v1/sys/leader`), { status: 200, body: { is_self: false, leader_address: '' } })
+
+  // Sealed: Core.Leader returns ErrSealed, sys/leader answers 500.
+  active.seal()
+  t.match(await json(`${active.url}/v1/sys/leader`), { status: 500, body: { errors: ['Vault is sealed'] } })
+
+  // A storage backend without HA: said so, not an error.
+  active.unseal()
+  active.setHa({ enabled: false })
+  t.match(await json(`${active.url}/v1/sys/leader`), { status: 200, body: { ha_enabled: false, is_self: false, leader_address: '' } })
+})

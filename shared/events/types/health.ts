@@ -6,6 +6,7 @@ import { REPLY_OBJECT_LIMIT } from '../outcome-list.ts'
 export const HEALTH_CHECKS = [
   'nodes', 'pods', 'events', 'certificates', 'vault', 'backups', 'pvcs',
   'node-pressure', 'cordoned', 'disk-usage', 'resource-usage', 'commitment', 'workloads', 'pods-not-ready', 'restarts',
+  'alerts', 'longhorn', 'externalsecrets',
 ] as const
 
 const finding = {
@@ -27,6 +28,68 @@ const finding = {
   },
 }
 
+const severityCounts = { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } }
+
+/** The firing alerts' tally (alerts check): by severity label, and the oldest one. */
+const alertSummary = {
+  type: 'object',
+  description: 'Alertmanager\'s active, unsilenced, uninhibited alerts: how many, by their severity label, and the oldest',
+  required: ['firing', 'bySeverity'],
+  properties: {
+    firing: { type: 'integer', minimum: 0 },
+    bySeverity: severityCounts,
+    oldest: {
+      type: 'object',
+      required: ['alertname', 'startsAt'],
+      properties: { alertname: { type: 'string' }, severity: { type: 'string' }, namespace: { type: 'string' }, startsAt: { type: 'string', format: 'date-time' } },
+    },
+  },
+}
+
+const counts = {
+  type: 'object',
+  required: ['critical', 'warning'],
+  properties: { critical: { type: 'integer', minimum: 0 }, warning: { type: 'integer', minimum: 0 } },
+}
+
+/** The weekly digest: the daily reports of the last week compared (see functions/health-report/checks/digest.ts). */
+const digestType: EventTypeDefinition = {
+  type: 'dev.caretaker.health.digest',
+  direction: 'outbound',
+  description: 'The weekly health digest: the last seven daily reports compared (status per day, findings per check and per reason from first to last day, problems seen on several days, new and resolved ones)',
+  schema: {
+    type: 'object',
+    required: ['kind', 'from', 'to', 'reported', 'days', 'status', 'trends', 'recurring'],
+    properties: {
+      kind: { const: 'weekly' },
+      from: { type: 'string', format: 'date' },
+      to: { type: 'string', format: 'date' },
+      reported: { type: 'integer', minimum: 0, maximum: 7, description: 'How many of the seven days have a daily report' },
+      missing: { type: 'array', items: { type: 'string', format: 'date' } },
+      status: { enum: ['healthy', 'degraded', 'critical', 'unknown'], description: 'The latest day\'s status (unknown without any)' },
+      days: {
+        type: 'array', maxItems: 7,
+        items: { type: 'object', required: ['day', 'status', 'counts'], properties: { day: { type: 'string', format: 'date' }, status: { enum: ['healthy', 'degraded', 'critical'] }, counts } },
+      },
+      trends: {
+        type: 'array', maxItems: 200,
+        items: {
+          type: 'object',
+          required: ['key', 'first', 'last', 'max', 'change'],
+          properties: { key: { type: 'string' }, first: { type: 'integer' }, last: { type: 'integer' }, max: { type: 'integer' }, change: { type: 'integer' } },
+        },
+      },
+      recurring: {
+        type: 'array', maxItems: 50,
+        items: { type: 'object', required: ['problem', 'days'], properties: { problem: { type: 'string' }, days: { type: 'integer', minimum: 1 }, firstSeen: { type: 'string', format: 'date' }, lastSeen: { type: 'string', format: 'date' } } },
+      },
+      new: { type: 'array', maxItems: 50, items: { type: 'string' } },
+      resolved: { type: 'array', maxItems: 50, items: { type: 'string' } },
+      previousWeek: { type: 'object', description: 'The week before: days reported and the summed counts', properties: { reported: { type: 'integer', minimum: 0 }, counts } },
+    },
+  },
+}
+
 export const healthTypes: EventTypeDefinition[] = [
   {
     type: 'dev.caretaker.health.report.requested',
@@ -41,7 +104,7 @@ export const healthTypes: EventTypeDefinition[] = [
   {
     type: 'dev.caretaker.health.reported',
     direction: 'outbound',
-    description: 'The daily health check: overall status (healthy, degraded or critical) and every finding (nodes not Ready, failing pods, Warning events, certificates, Vault, backups, pending PVCs) with its severity',
+    description: 'The daily health check: overall status (healthy, degraded or critical) and every finding (nodes not Ready, failing pods, Warning events, certificates, Vault and its HA, backups, pending PVCs, firing alerts, Longhorn volumes, ExternalSecrets) with its severity',
     schema: {
       type: 'object',
       required: ['status', 'checkedAt', 'checks', 'counts', 'findings'],
@@ -61,7 +124,15 @@ export const healthTypes: EventTypeDefinition[] = [
           description: 'How many findings of each severity the report counts but does not list (it lists at most 500, critical first)',
           properties: { critical: { type: 'integer', minimum: 0 }, warning: { type: 'integer', minimum: 0 } },
         },
+        alerts: alertSummary,
+        history: {
+          type: 'object',
+          description: 'Whether the daily run recorded its counts in the bounded history the weekly digest reads (not in dry-run)',
+          required: ['recorded'],
+          properties: { recorded: { type: 'boolean' }, days: { type: 'integer', minimum: 0 }, error: { type: 'string' } },
+        },
       },
     },
   },
+  digestType,
 ]

@@ -126,7 +126,7 @@ vault.seal()
 
 const config: HealthReportConfig = validateConfig({
   namespaces: ['kube-system', 'production', 'databases', 'vault', 'gitea', 'caretaker'],
-  // The first seven checks; the cluster checks have their own test (cluster.test.ts).
+  // The first seven checks; the cluster checks (cluster.test.ts) and the platform ones (platform.test.ts) have their own tests.
   checks: ['nodes', 'pods', 'events', 'certificates', 'vault', 'backups', 'pvcs'],
   pageSize: 2, eventWindow: '24h', certificateExpiry: '14d', grace: '15m',
   vault: { address: vault.url, timeout: '2s' },

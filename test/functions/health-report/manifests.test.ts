@@ -26,7 +26,15 @@ t.test('the example policy runs every check on the runbooks\' backups, with read
   t.same(rules.filter((r) => (r.verbs as string[]).some((v) => v !== 'list')), [{ apiGroups: [''], resources: ['nodes/proxy'], verbs: ['get'], role: 'caretaker-health-report-nodes' }], 'it only lists, but for get on nodes/proxy (the kubelet stats summary), a rule of its own')
   const resources = rbac.filter((d) => d.kind === 'ClusterRole').flatMap((d) => (d.rules as Obj[]).flatMap((r) => r.resources as string[]))
   t.notOk(resources.includes('secrets'), 'never a Secret')
-  t.same(rbac.filter((d) => d.kind === 'RoleBinding').map((d) => d.metadata.namespace).sort(), [...config.namespaces].sort(), 'a RoleBinding in each configured namespace')
+  t.same(rbac.filter((d) => d.kind === 'RoleBinding' && d.roleRef.name === 'caretaker-health-report').map((d) => d.metadata.namespace).sort(), [...config.namespaces].sort(), 'a RoleBinding in each configured namespace')
+  // The one thing it writes: its own history ConfigMap, in its own namespace.
+  const roles = rbac.filter((d) => d.kind === 'Role')
+  t.same(roles.map((r) => `${r.metadata.namespace}/${r.metadata.name}`), [`${config.history.namespace}/caretaker-health-report-history`])
+  t.same(roles[0]!.rules, [
+    { apiGroups: [''], resources: ['configmaps'], resourceNames: [config.history.configMap], verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+  ], 'get and update only that ConfigMap by name; create cannot be limited by name')
+  t.same(rbac.filter((d) => d.kind === 'RoleBinding' && d.roleRef.kind === 'Role').map((d) => `${d.metadata.namespace}/${d.roleRef.name}`), [`${config.history.namespace}/caretaker-health-report-history`])
   t.same(rbac.filter((d) => d.kind === 'ClusterRoleBinding').map((d) => d.roleRef.name), ['caretaker-health-report-nodes'], 'only nodes, which have no namespace, are bound cluster-wide')
 })
 
@@ -38,4 +46,8 @@ t.test('the triggers route the daily check and requests to health-report', async
   t.same(routed({ type: 'dev.knative.sources.ping', source: '/apis/v1/namespaces/caretaker/pingsources/renew-certificate-sweep' }), [])
   t.same(routed({ type: 'dev.caretaker.health.report.requested', source: '/manual' }), ['health-report-requests'])
   t.equal(manifests.pingSources.find((p) => p.name === 'health-report-daily')?.schedule, '0 7 * * *')
+  t.same(routed({ type: 'dev.knative.sources.ping', source: '/apis/v1/namespaces/caretaker/pingsources/health-report-weekly' }), ['health-report-weekly'])
+  const weekly = manifests.pingSources.find((p) => p.name === 'health-report-weekly')
+  t.equal(weekly?.schedule, '30 7 * * 1', 'Mondays, after that day\'s daily report')
+  t.same(JSON.parse(String(weekly?.data)), { report: 'weekly' }, 'the data the function tells the weekly run by')
 })

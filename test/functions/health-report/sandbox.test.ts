@@ -8,6 +8,7 @@ import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
 import { seedSandbox } from '../../sandbox/index.ts'
 import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
 import { startVaultSimulator } from '../../simulators/vault/index.ts'
+import { alertmanagerSkipReason, startAlertmanager } from '../../harness/alertmanager.ts'
 
 // health-report on the demo platform that `npm start` runs: with the
 // manifest's RBAC and the sandbox's namespaces it reads everything it needs,
@@ -25,10 +26,20 @@ const rbac = parseAllDocuments(await readFile(new URL('../../../manifests/health
 for (const obj of rbac) {
   if (!kube.store.get(obj.apiVersion, obj.kind, obj.metadata.namespace ?? '', obj.metadata.name)) kube.store.seed(obj)
 }
+const skip = alertmanagerSkipReason()
+if (skip) t.fail(skip)
+// Nothing is delivered: the webhook goes nowhere, the alerts stay in the API.
+const am = await startAlertmanager({ webhookUrl: 'http://127.0.0.1:9/', groupWait: '1h', groupInterval: '1h' })
+t.teardown(() => am.close())
+await am.fire([
+  { labels: { alertname: 'BackupJobFailed', severity: 'warning', namespace: 'databases', job_name: 'redis-backup-29012345' }, annotations: { summary: 'Backup Job databases/redis-backup-29012345 failed' }, startsAt: new Date(now.getTime() - 3_600_000).toISOString() },
+  { labels: { alertname: 'Watchdog', severity: 'none' }, annotations: { summary: 'An alert that should always be firing' } },
+])
 const cronJobs = [...new Map(seeded.backupJobs.map((j) => [`${j.namespace}/${j.cronJob}`, j])).values()]
 const config: HealthReportConfig = validateConfig({
   namespaces: seeded.namespaces,
   vault: { address: vault.url },
+  alertmanager: { address: am.url },
   backups: cronJobs.map((j) => ({ namespace: j.namespace, name: j.cronJob, window: j.schedule.split(/\s+/)[4] === '*' ? '24h' : '7d' })),
 }, configSchema, 'test')
 const fn = await startTestFunction(healthReport, { config, env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', 'health-report') } })
@@ -51,6 +62,16 @@ t.test('the demo platform\'s report: its down node, its failing certificates, a 
     if (c.state === 'ready') t.notOk(findings.some((f) => f.object.name === c.name && f.check === 'certificates'), `${c.namespace}/${c.name} is fine`)
   }
   t.notOk(findings.some((f) => f.check === 'vault'), 'an unsealed Vault is no finding')
+  // The platform checks: the degraded Longhorn volume (never backed up), the volume no backup job covers, the ExternalSecret that does not sync, the firing alert.
+  const redis1 = findings.filter((f) => f.check === 'longhorn' && f.message.includes('databases/data-redis-1')).map((f) => `${f.severity} ${f.reason}`)
+  t.same(redis1.sort(), ['warning Degraded', 'warning NeverBackedUp'], 'data-redis-1: degraded for 5 h (warning below a day) and never backed up')
+  t.ok(findings.some((f) => f.check === 'longhorn' && f.reason === 'NoBackupJob' && f.message.includes('vault/vault-snapshots') && f.message.includes('snapshot-hourly (snapshot)')), 'the volume covered by snapshots only')
+  t.equal(findings.filter((f) => f.check === 'longhorn').length, 3, 'the healthy, backed-up volumes are no finding')
+  t.match(findings.filter((f) => f.check === 'externalsecrets'), [{ severity: 'critical', object: { namespace: 'monitoring', name: 'grafana-admin' }, reason: 'NotReady:SecretSyncedError', message: /could not get secret data from provider \(never synced\)/ }])
+  t.equal(findings.filter((f) => f.check === 'externalsecrets').length, 1, 'the synced ExternalSecrets are no finding')
+  t.match(findings.filter((f) => f.check === 'alerts'), [{ severity: 'warning', object: { kind: 'Alert', namespace: 'databases', name: 'BackupJobFailed' }, reason: 'Firing:warning' }], 'the Watchdog (severity none) is counted, no finding')
+  t.match(report.alerts, { firing: 2, bySeverity: { warning: 1, none: 1 } })
+  t.match(report.history, { recorded: true }, 'in dry-run, as the demo runs by default, its own history is still written: the digest has days to compare')
 })
 
 t.test('the demo platform gives each cluster check something to find', async (t) => {

@@ -164,6 +164,33 @@ export const HANDWRITTEN: Record<string, { subject?: string; data: unknown }> = 
       ],
     },
   },
+  'dev.caretaker.health.digest': {
+    data: {
+      kind: 'weekly', from: '2026-11-16', to: '2026-11-22', reported: 6, missing: ['2026-11-19'], status: 'critical',
+      days: [
+        { day: '2026-11-16', status: 'degraded', counts: { critical: 0, warning: 3 } },
+        { day: '2026-11-17', status: 'degraded', counts: { critical: 0, warning: 2 } },
+        { day: '2026-11-18', status: 'degraded', counts: { critical: 0, warning: 2 } },
+        { day: '2026-11-20', status: 'critical', counts: { critical: 1, warning: 2 } },
+        { day: '2026-11-21', status: 'critical', counts: { critical: 1, warning: 2 } },
+        { day: '2026-11-22', status: 'critical', counts: { critical: 2, warning: 4 } },
+      ],
+      trends: [
+        { key: 'critical', first: 0, last: 2, max: 2, change: 2 },
+        { key: 'warning', first: 3, last: 4, max: 4, change: 1 },
+        { key: 'check:backups', first: 0, last: 1, max: 1, change: 1 },
+        { key: 'check:pods', first: 2, last: 1, max: 2, change: -1 },
+        { key: 'reason:pods/CrashLoopBackOff', first: 1, last: 1, max: 1, change: 0 },
+      ],
+      recurring: [
+        { problem: 'pods CrashLoopBackOff Pod production/api-7d9c5-x2kqp', days: 6, firstSeen: '2026-11-16', lastSeen: '2026-11-22' },
+        { problem: 'backups BackupFailed Job backups/redis-backup-29400120', days: 3, firstSeen: '2026-11-20', lastSeen: '2026-11-22' },
+      ],
+      new: ['nodes NodeStatusUnknown Node worker-3'],
+      resolved: ['pods Evicted Pod production/web-5f6d8-k2j9x'],
+      previousWeek: { reported: 7, counts: { critical: 1, warning: 12 } },
+    },
+  },
   'dev.caretaker.database.reported': {
     subject: 'orders',
     data: {

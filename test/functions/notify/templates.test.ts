@@ -217,3 +217,16 @@ t.test('no field holding a secret value is ever printed', async (t) => {
 t.teardown(() => {
   if (updating) writeFileSync(SNAPSHOTS, `${JSON.stringify({ ...recorded, ...current }, null, 2)}\n`)
 })
+
+t.test('the weekly health digest names the trends and the recurring problems', async (t) => {
+  const example = exampleData('dev.caretaker.health.digest', {})
+  const m = renderMessage({ type: 'dev.caretaker.health.digest', subject: undefined, data: example.data, time: EXAMPLE_TIME })
+  t.equal(m.severity, 'warning')
+  t.equal(m.title, 'Weekly health digest 2026-11-16 – 2026-11-22: 3 degraded, 3 critical, 2 recurring problems')
+  t.match(m.what, /^Findings: critical 0 → 2, warning 3 → 4\. Rising: backups 0 → 1\. Falling: pods 2 → 1\. Recurring: pods CrashLoopBackOff Pod production\/api-7d9c5-x2kqp \(6 days\)/)
+  t.match(m.what, /Resolved: pods Evicted Pod production\/web-5f6d8-k2j9x\./)
+  t.same(m.facts.map((f) => `${f.label}=${f.value}`), ['Days reported=6 of 7', 'Missing=2026-11-19', 'Latest status=critical', 'Findings this week=19', 'Week before=13 in 7 days'])
+  const none = renderMessage({ type: 'dev.caretaker.health.digest', subject: undefined, data: { kind: 'weekly', from: '2026-11-16', to: '2026-11-22', reported: 0, missing: [], status: 'unknown', days: [], trends: [], recurring: [] }, time: EXAMPLE_TIME })
+  t.equal(none.title, 'Weekly health digest: no daily report recorded')
+  t.match(none.what, /history ConfigMap/)
+})

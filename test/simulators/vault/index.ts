@@ -36,6 +36,8 @@ export interface VaultSimulator {
   readonly requests: RequestRecord[]
   seal(): void
   unseal(): void
+  /** HA as sys/health and sys/leader report it: the active node (the default), a standby of `leaderAddress` ('' = no leader), or HA disabled. */
+  setHa(ha: { enabled?: boolean; role?: 'active' | 'standby'; leaderAddress?: string }): void
   readonly sealed: boolean
   putSecret(mount: string, path: string, data: JsonObject, customMetadata?: Record<string, string>): { version: number }
   getSecret(mount: string, path: string, version?: number): JsonObject | null
@@ -66,6 +68,7 @@ export async function startVaultSimulator(options: VaultSimulatorOptions = {}): 
     requests: server.requests,
     seal: () => server.sealState.seal(),
     unseal: () => server.sealState.unseal(),
+    setHa: (ha) => { Object.assign(server.sealState.ha, ha) },
     get sealed() {
       return server.sealState.sealed
     },

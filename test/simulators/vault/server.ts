@@ -118,7 +118,10 @@ export class VaultSimulatorServer {
       this.#net.listen(this.#options.port ?? 0, host, () => resolve())
     })
     const address = this.#net.address() as net.AddressInfo
-    return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`
+    // Vault's api_addr: what sys/leader names as the leader when this node is active.
+    this.sealState.apiAddress = url
+    return url
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,7 @@ import {
   type JsonObject,
   type Reply,
   type RequestContext,
+  VaultHttpError,
 } from './common.ts'
 import { newKvMount, normaliseMount, type VaultState } from './state.ts'
 import type { PolicyCache } from './policy.ts'
@@ -28,6 +29,16 @@ export class SealState {
   readonly clusterName: string
   readonly clusterId: string
   readonly version: string
+  /** This node's api_addr (set when the server listens). */
+  apiAddress = ''
+  /**
+   * HA, as integrated storage (raft) has it: this node is the active one,
+   * a standby of `leaderAddress` (empty: no node holds the HA lock), or HA is
+   * disabled (a storage backend without HA). Only sys/health and sys/leader
+   * reflect it; a standby still answers other requests itself (real ones
+   * forward them to the active node).
+   */
+  ha: { enabled: boolean; role: 'active' | 'standby'; leaderAddress: string; activeTime: string } = { enabled: true, role: 'active', leaderAddress: '', activeTime: new Date().toISOString() }
 
   constructor(opts: { shares: number; threshold: number; initialized: boolean; sealed: boolean; version: string; clusterName?: string }) {
     if (opts.threshold < 1 || opts.threshold > opts.shares) throw new Error('unseal threshold must be between 1 and the number of shares')
@@ -131,7 +142,7 @@ export function health(ctx: RequestContext, seal: SealState): Reply {
     replication_performance_mode: 'disabled',
     sealed: seal.sealed,
     server_time_utc: Math.floor(Date.now() / 1000),
-    standby: seal.sealed,
+    standby: seal.sealed || (seal.ha.enabled && seal.ha.role === 'standby'),
     version: seal.version,
   }
   if (!seal.sealed) {
@@ -141,8 +152,9 @@ export function health(ctx: RequestContext, seal: SealState): Reply {
   let status: number
   if (!seal.initialized) status = queryCode(q, 'uninitcode', 501)
   else if (seal.sealed) status = queryCode(q, 'sealedcode', 503)
+  // A standby answers standbycode (429), or activecode with standbyok=true (api-docs/system/health.mdx).
+  else if (seal.ha.enabled && seal.ha.role === 'standby') status = boolParam(q.get('standbyok') ?? undefined, false) ? queryCode(q, 'activecode', 200) : queryCode(q, 'standbycode', 429)
   else status = queryCode(q, 'activecode', 200)
-  // standbyok/perfstandbyok only matter on standby nodes; the simulator is always the active node.
   return raw(status, body)
 }
 
@@ -160,12 +172,20 @@ export function handleSeal(ctx: RequestContext, seal: SealState, sub: string): R
     return raw(200, { initialized: seal.initialized })
   }
   if (sub === 'leader') {
+    if (ctx.method !== 'GET') throw unsupportedOperation()
+    // hashicorp/vault http/sys_leader.go + vault/ha.go Core.Leader: without HA the answer says so (no error);
+    // a sealed node fails with 500 "Vault is sealed"; an active node names itself, a standby the lock holder.
+    const zero = '0001-01-01T00:00:00Z'
+    if (!seal.ha.enabled) return raw(200, { ha_enabled: false, is_self: false, active_time: zero, leader_address: '', leader_cluster_address: '', performance_standby: false, performance_standby_last_remote_wal: 0 })
+    if (seal.sealed) throw new VaultHttpError(500, ['Vault is sealed'])
+    const active = seal.ha.role === 'active'
+    const leader = active ? seal.apiAddress : seal.ha.leaderAddress
     return raw(200, {
       ha_enabled: true,
-      is_self: !seal.sealed,
-      active_time: new Date().toISOString(),
-      leader_address: '',
-      leader_cluster_address: '',
+      is_self: active,
+      active_time: active ? seal.ha.activeTime : zero,
+      leader_address: leader,
+      leader_cluster_address: leader ? leader.replace(/:(\d+)$/, (_m, port: string) => `:${Number(port) + 1}`) : '',
       performance_standby: false,
       performance_standby_last_remote_wal: 0,
     })
