@@ -48,7 +48,10 @@ t.test('every function starts from its bundle', async (t) => {
       const started = await startBundle(name, { outRoot, configDir, timeoutMs: 120_000 })
       const live = await fetch(`http://127.0.0.1:${started.port}/health/liveness`)
       t.equal(live.status, 200, `${name}: ready in ${started.readyMs.toFixed(0)} ms, alive`)
-      t.match(started.output(), new RegExp(`"function":"${name}"[^\\n]*"msg":"function ready"`), `${name}: the bundle hosts ${name}`)
+      // Readiness is answered before the log line has come through the pipe: wait for it a little.
+      const hosted = new RegExp(`"function":"${name}"[^\\n]*"msg":"function ready"`)
+      for (let i = 0; i < 200 && !hosted.test(started.output()); i++) await new Promise((r) => setTimeout(r, 50))
+      t.match(started.output(), hosted, `${name}: the bundle hosts ${name}`)
       t.equal(await started.stop(), 0, `${name}: SIGTERM drains and exits 0`, { output: started.output().slice(-2000) })
     }
   }
