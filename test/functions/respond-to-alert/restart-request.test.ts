@@ -1,12 +1,14 @@
+import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { AppsV1Api } from '@kubernetes/client-node'
-import { parseAllDocuments } from 'yaml'
 import { createRespondToAlert } from '../../../functions/respond-to-alert/index.ts'
 import { configSchema, healthUrlAllowed, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
+import { createLogger } from '../../../shared/logger.ts'
+import { startMesh } from '../../../shared/mesh/index.ts'
+import { manifestRbac } from '../../../scripts/local/sandbox.ts'
 import { catalogue } from '../../../shared/events/catalogue.ts'
 import { EventDataValidator } from '../../../shared/events/validation.ts'
 import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
@@ -25,11 +27,15 @@ const REQUESTED = 'dev.caretaker.workload.restart.requested'
 const kube = await startKubernetesSimulator({ controllers: { delayMs: 20 } })
 t.teardown(() => kube.close())
 const admin = kube.kubeConfig()
-for (const ns of ['caretaker', 'apps', 'payments']) kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
-for (const obj of parseAllDocuments(await readFile(new URL('../../../manifests/respond-to-alert/rbac.yaml', import.meta.url), 'utf8')).map((d) => d.toJSON() as Record<string, unknown>)) kube.store.seed(obj)
+// The RBAC of manifests/: the function's own, and caretaker-operator / caretaker-viewer for the manual entry.
+for (const obj of await manifestRbac(new URL('../../../manifests', import.meta.url).pathname)) kube.store.seed(obj)
+for (const ns of ['apps', 'payments', 'ops']) kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+for (const [name, role] of [['oncall', 'caretaker-operator'], ['auditor', 'caretaker-viewer']] as const) {
+  kube.store.seed({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name, namespace: 'caretaker' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects: [{ kind: 'ServiceAccount', name, namespace: 'ops' }] })
+}
 const apps = admin.makeApiClient(AppsV1Api)
 const podTemplate = (app: string) => ({ metadata: { labels: { app } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } })
-for (const [ns, name] of [['apps', 'api'], ['apps', 'web'], ['apps', 'stuck'], ['apps', 'again'], ['apps', 'plan'], ['payments', 'ledger']] as const) {
+for (const [ns, name] of [['apps', 'api'], ['apps', 'web'], ['apps', 'stuck'], ['apps', 'again'], ['apps', 'plan'], ['apps', 'manual'], ['payments', 'ledger']] as const) {
   await apps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name }, spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: podTemplate(name) } } })
 }
 await kube.controllers.idle()
@@ -184,4 +190,38 @@ t.test('a stuck rollout fails (502, retried); the retry waits for the same rollo
   t.equal(fixed.status, 200, JSON.stringify(fixed.body))
   t.equal(fixed.body?.rolled, true)
   kube.faults.remove(writes)
+})
+
+t.test('through POST /manual and the Broker: RBAC verb restart (caretaker-operator, not caretaker-viewer), a proof, the Trigger, notify told', async (t) => {
+  // notify stands in as a receiver of what the Triggers route to it.
+  const notify = await startReceiver(() => ({ status: 202 }))
+  t.teardown(() => notify.close())
+  const services: Record<string, string> = { notify: notify.url }
+  const mesh = await startMesh({ dir: new URL('../../../triggers/', import.meta.url).pathname, services, logger: createLogger({ level: 'silent' }), sleep: async () => {} })
+  t.teardown(() => mesh.close())
+  const broker = mesh.brokers.find((b) => b.namespace === 'caretaker' && b.name === 'caretaker')!.url
+  const deployed = await startTestFunction(createRespondToAlert(), { config, env: {
+    CARETAKER_AUTH: 'tokenreview', CARETAKER_EVENTING_OIDC: 'disabled', CARETAKER_NAMESPACE: 'caretaker', CARETAKER_PROOF_KEY: randomBytes(32).toString('base64'),
+    CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', 'respond-to-alert'), K_SINK: broker, LOG_LEVEL: 'silent',
+  } })
+  t.teardown(() => deployed.stop())
+  services['respond-to-alert'] = deployed.url
+  const manual = async (account: string, id: string) => {
+    const res = await fetch(`${deployed.url}/manual`, { method: 'POST', headers: { ...binaryHeaders(REQUESTED, { 'ce-id': id, 'ce-source': '/oncall', 'ce-dryrun': 'false' }), authorization: `Bearer ${kube.mintServiceAccountToken('ops', account)}` }, body: JSON.stringify(request('manual')) })
+    return { status: res.status, body: await res.json() as Record<string, unknown> }
+  }
+  const viewer = await manual('auditor', 'm-auditor')
+  t.match(viewer, { status: 403, body: { error: 'forbidden', details: { verb: 'restart', resource: 'respond-to-alert', apiGroup: 'caretaker.dev' } } }, 'caretaker-viewer may not restart')
+  // Posted to the Broker without a proof: delivered, refused 401, dead-lettered; nothing restarted.
+  const forged = await fetch(broker, { method: 'POST', headers: binaryHeaders(REQUESTED, { 'ce-id': 'm-forged', 'ce-source': '/oncall', 'ce-dryrun': 'false' }), body: JSON.stringify(request('manual')) })
+  t.equal(forged.status, 202)
+  await mesh.broker.idle()
+  t.equal(await restartedAt('manual'), undefined, 'a request without a proof restarts nothing')
+  t.equal(notify.on('/dead-letter').filter((r) => r.headers['ce-id'] === 'm-forged').length, 1)
+  const oncall = await manual('oncall', 'm-oncall')
+  t.match(oncall, { status: 202, body: { verb: 'restart', by: 'system:serviceaccount:ops:oncall' } })
+  await mesh.broker.idle()
+  t.ok(await restartedAt('manual'), 'the Trigger delivered the request with its proof, and the function restarted the Deployment')
+  const told = notify.on('/').filter((r) => r.headers['ce-type'] === 'dev.caretaker.workload.restarted').map((r) => JSON.parse(r.body.toString()) as Record<string, unknown>)
+  t.match(told, [{ target: 'apps/manual', requestedBy: 'system:serviceaccount:ops:oncall', rolled: true, reason: 'stale connection pool' }], 'notify-workload routes the outcome to notify')
 })
