@@ -442,14 +442,16 @@ export function createRespondToAlert(): FunctionModule {
         return context.reply({ type: RESTARTED, subject: target, data: { ...base, alreadyRestarted: true, message: `already done by an earlier delivery of this request: ${records.find((r) => r.phase === 'done')?.message ?? `restarted ${req.kind} ${target}`}` } })
       }
       const cooldownMs = parseDuration(cooldown)!
+      // A refused request leaves its claim failed, not done: a redelivery is refused again (or acts once the cooldown
+      // is over), never answered as if it had restarted.
       if (!await st.takeCooldown(cooldownKey, claimMs)) {
-        await st.finishAlert(key, DEDUP_MS)
+        await st.failAlert(key, claimMs)
         refuse('cooldown', `${req.kind} ${target} was restarted less than ${cooldown} ago (manualRestart.cooldown): a restart is refused until the cooldown has passed; wait, or if it must roll now use kubectl rollout restart`, { cooldown })
       }
       const slot = await st.takeCapSlot(config.cap.actions, capWindow)
       if (!slot.taken) {
         await st.releaseCooldown(cooldownKey)
-        await st.finishAlert(key, DEDUP_MS)
+        await st.failAlert(key, claimMs)
         refuse('cap', `respond-to-alert has reached its cap of ${config.cap.actions} actions per ${config.cap.window} (cap): the restart is refused until the window passes`, { cap: config.cap })
       }
       const records = await st.actionsDone(key)

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { AppsV1Api } from '@kubernetes/client-node'
 import { createRespondToAlert } from '../../../functions/respond-to-alert/index.ts'
-import { configSchema, healthUrlAllowed, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
+import { checkConfig, configSchema, healthUrlAllowed, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { createLogger } from '../../../shared/logger.ts'
 import { startMesh } from '../../../shared/mesh/index.ts'
@@ -87,6 +87,13 @@ t.test('the request type is in the catalogue: its example validates, a request w
   t.throws(() => v.check(REQUESTED, request('api', { kind: 'Pod' })), /kind/)
 })
 
+t.test('manual restarts must fit in the run\'s deadline', async (t) => {
+  const withManual = { ...config, restartTimeout: '2m' }
+  t.throws(() => checkConfig(withManual, 60_000), /config.restartTimeout: a manual restart may wait 2m, which does not fit in the run's deadline/)
+  t.doesNotThrow(() => checkConfig({ ...withManual, manualRestart: undefined }, 60_000), 'without manual restarts no wait is configured')
+  t.doesNotThrow(() => checkConfig(config, 60_000))
+})
+
 t.test('a health URL: a Service of the workload\'s namespace, or under a configured prefix; nothing else', async (t) => {
   t.ok(healthUrlAllowed('http://api.apps.svc:8080/healthz', 'apps', []))
   t.ok(healthUrlAllowed('https://api.apps.svc.cluster.local/healthz', 'apps', []))
@@ -155,6 +162,16 @@ t.test('redelivery acts once; a second request within the cooldown is refused, s
   const hammer2 = await send(request('again'), 'again-3', false)
   t.equal(hammer2.status, 403)
   t.equal(kube.faults.list().find((f) => f.id === writes)?.hits, 1, 'a person hammering restart rolls the Deployment once')
+  // A second replica, with its own idempotency store, gets the redeliveries: the claim Lease of each request answers.
+  const replica = await startTestFunction(createRespondToAlert(), { config, env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', 'respond-to-alert'), K_SINK: sink.url, LOG_LEVEL: 'silent' } })
+  t.teardown(() => replica.stop())
+  const other = async (id: string) => {
+    const res = await fetch(replica.url, { method: 'POST', headers: binaryHeaders(REQUESTED, { 'ce-id': id, 'ce-source': '/caretaker/manual', 'ce-dryrun': 'false' }), body: JSON.stringify(request('again')) })
+    return { status: res.status, body: await res.json() as Record<string, unknown> }
+  }
+  t.match(await other('again-1'), { status: 200, body: { alreadyRestarted: true, message: /^already done by an earlier delivery of this request: restarted Deployment apps\/again; deployment "again" successfully rolled out/ } }, 'a done request, redelivered elsewhere: answered as done')
+  t.match(await other('again-2'), { status: 403, body: { details: { refused: 'cooldown' } } }, 'a refused request, redelivered elsewhere: refused again, not answered as done')
+  t.equal(kube.faults.list().find((f) => f.id === writes)?.hits, 1, 'still one restart')
   kube.faults.remove(writes)
 })
 
