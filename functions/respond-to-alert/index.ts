@@ -413,7 +413,7 @@ export function createRespondToAlert(): FunctionModule {
       }
       if (req.health && !wait) throw new CaretakerError(Errors.InvalidEventData, 'data.health needs data.wait: the health check runs once the rollout has finished; drop health or wait: false')
       if (req.health && !healthUrlAllowed(req.health.url, req.namespace, manual!.healthUrls)) {
-        refuse('health', `data.health.url must be a Service of namespace ${req.namespace} (http://<service>.${req.namespace}.svc[.cluster.local][:port]/...) or start with one of manualRestart.healthUrls (${manual!.healthUrls.join(', ') || 'none set'}): add its prefix there to allow it`, { url: req.health.url })
+        refuse('health', `data.health.url must be a Service of namespace ${req.namespace} (http://<service>.${req.namespace}.svc[.cluster.local][:port]/...) or start with one of manualRestart.healthUrls (${manual!.healthUrls.join(', ') || 'none set'}): add its prefix there to allow it`, { url: withoutCredentials(req.health.url) })
       }
       // A workload that does not exist is the request's mistake (400, not retried), not the API failing.
       try {
@@ -496,6 +496,16 @@ export function createRespondToAlert(): FunctionModule {
       }
       context.log.info({ ...who, result: result.message }, 'restarted on request')
       return context.reply({ type: RESTARTED, subject: target, data: { ...base, ...pick(result), ...(earlier ? { alreadyRestarted: true } : {}), message: result.message } })
+    }
+
+    /** A URL as it may be shown: user and password dropped. */
+    function withoutCredentials(url: string): string {
+      try {
+        const u = new URL(url)
+        u.username = ''
+        u.password = ''
+        return u.href
+      } catch { return 'an unparseable URL' }
     }
 
     /** The rollout and health fields of a restart's result, for the outcome events. */

@@ -183,6 +183,9 @@ t.test('a namespace manualRestart does not list is refused (403, says what to ch
   }
   const health = await send(request('web', { health: { url: 'http://169.254.169.254/latest/meta-data' } }), 'web-health', false)
   t.match(health, { status: 403, body: { error: 'forbidden', details: { refused: 'health' }, message: /must be a Service of namespace apps/ } }, 'a health URL elsewhere is refused before anything is written')
+  const withPassword = await send(request('web', { health: { url: 'http://admin:hunter2@api.apps.svc/healthz' } }), 'web-health-2', false)
+  t.match(withPassword, { status: 403, body: { details: { refused: 'health', url: 'http://api.apps.svc/healthz' } } }, 'a URL with credentials is refused, and they are not repeated')
+  t.notMatch(JSON.stringify(withPassword.body), /hunter2/)
   t.equal(kube.faults.list().find((f) => f.id === writes)?.hits, 0)
   t.equal(await restartedAt('ledger', 'payments'), undefined)
   kube.faults.remove(writes)
