@@ -245,3 +245,21 @@ t.test('through POST /manual and the Broker: RBAC verb restart (caretaker-operat
   const told = notify.on('/').filter((r) => r.headers['ce-type'] === 'dev.caretaker.workload.restarted').map((r) => JSON.parse(r.body.toString()) as Record<string, unknown>)
   t.match(told, [{ target: 'apps/manual', requestedBy: 'system:serviceaccount:ops:oncall', rolled: true, reason: 'stale connection pool' }], 'notify-workload routes the outcome to notify')
 })
+
+t.test('the function\'s cap counts manual restarts: past it a request is refused (403, says the cap), nothing changed', async (t) => {
+  const small = await startKubernetesSimulator({ controllers: { delayMs: 20 } })
+  t.teardown(() => small.close())
+  for (const obj of await manifestRbac(new URL('../../../manifests', import.meta.url).pathname)) small.store.seed(obj)
+  small.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'apps' } })
+  const smallApps = small.kubeConfig().makeApiClient(AppsV1Api)
+  for (const name of ['one', 'two']) await smallApps.createNamespacedDeployment({ namespace: 'apps', body: { metadata: { name }, spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: podTemplate(name) } } })
+  const capped = await startTestFunction(createRespondToAlert(), { config: { ...config, cap: { actions: 1, window: '10m' } }, env: { CARETAKER_KUBE_SERVER: small.url, CARETAKER_KUBE_TOKEN: small.mintServiceAccountToken('caretaker', 'respond-to-alert'), K_SINK: sink.url, LOG_LEVEL: 'silent' } })
+  t.teardown(() => capped.stop())
+  const ask = async (name: string) => {
+    const res = await fetch(capped.url, { method: 'POST', headers: binaryHeaders(REQUESTED, { 'ce-id': `cap-${name}`, 'ce-source': '/caretaker/manual', 'ce-dryrun': 'false' }), body: JSON.stringify(request(name, { wait: false })) })
+    return { status: res.status, body: await res.json() as Record<string, unknown> }
+  }
+  t.equal((await ask('one')).status, 200)
+  t.match(await ask('two'), { status: 403, body: { error: 'forbidden', message: /reached its cap of 1 actions per 10m/, details: { refused: 'cap' } } })
+  t.equal((await smallApps.readNamespacedDeployment({ namespace: 'apps', name: 'two' })).spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'], undefined)
+})
