@@ -1191,6 +1191,62 @@ const alertTemplates: Record<string, Template> = {
   },
 }
 
+/** respond-to-alert's manual restarts: `<Kind> <namespace>/<name>`. */
+function workloadName(d: Data): string {
+  const target = str(d.target) ?? [str(d.namespace), str(d.name)].filter(Boolean).join('/')
+  return `${str(d.kind) ?? 'workload'} ${target || 'unnamed'}`
+}
+
+function rolloutFacts(d: Data): Fact[] {
+  const yes = (v: unknown, word: string, not: string) => (v === true ? word : v === false ? not : undefined)
+  return facts([['Workload', workloadName(d)], ['Requested by', str(d.requestedBy)], ['Reason', str(d.reason)], ['Rollout', str(d.rollout)],
+    ['Rolled out', yes(d.rolled, 'yes', 'no')], ['Health', str(d.healthStatus) ? `${yes(d.healthy, 'healthy', 'not healthy') ?? ''} (${str(d.healthStatus)})`.trim() : undefined],
+    ['Error', str(d.error)], ['Attempts', num(d.attempts)]])
+}
+
+const workloadTemplates: Record<string, Template> = {
+  'dev.caretaker.workload.restarted': (_input, d) => {
+    const what = workloadName(d)
+    const dryRun = d.dryRun === true
+    const message = str(d.message) ?? `restarted ${what}`
+    if (dryRun) {
+      return {
+        severity: 'info',
+        title: `Restart planned (dry-run): ${what}`,
+        what: `${sentence(clip(message, 300))}`,
+        where: what,
+        action: 'Nothing was restarted. Send the request again with dryrun=false to restart it.',
+        facts: rolloutFacts(d),
+      }
+    }
+    const waited = typeof d.rolled === 'boolean'
+    return {
+      severity: 'info',
+      title: `Restarted on request: ${what}${d.rolled === true ? ' (rolled out' : ''}${d.healthy === true ? ', healthy)' : d.rolled === true ? ')' : ''}`,
+      what: `${sentence(clip(message, 300))}${str(d.reason) ? ` Reason given: ${sentence(clip(str(d.reason)!, 200))}` : ''}`,
+      where: what,
+      action: waited ? 'Nothing to do.' : `The rollout was not waited for: check it with kubectl -n ${str(d.namespace) ?? '<namespace>'} rollout status ${(str(d.kind) ?? 'deployment').toLowerCase()}/${str(d.name) ?? '<name>'}.`,
+      facts: rolloutFacts(d),
+    }
+  },
+  'dev.caretaker.workload.restart.failed': (_input, d) => {
+    const what = workloadName(d)
+    const rolled = d.rolled === true
+    const cause = rolled ? 'it rolled out, but its health check did not answer 2xx' : typeof d.rolled === 'boolean' ? 'its rollout did not finish' : 'the restart could not be done'
+    const attempts = num(d.attempts)
+    return {
+      severity: 'critical',
+      title: `Requested restart failed: ${what} (${cause})`,
+      what: `respond-to-alert could not restart ${what}${attempts ? ` after ${plural(attempts, 'attempt')}` : ''}: ${sentence(clip(str(d.message) ?? 'no reason given', 300))}`,
+      where: what,
+      action: rolled
+        ? `The new pods run but the service is not healthy: look at their logs and the health endpoint, and roll back (kubectl -n ${str(d.namespace) ?? '<namespace>'} rollout undo ${(str(d.kind) ?? 'deployment').toLowerCase()}/${str(d.name) ?? '<name>'}) if the new pods are the cause.`
+        : `Look at the rollout (kubectl -n ${str(d.namespace) ?? '<namespace>'} rollout status ${(str(d.kind) ?? 'deployment').toLowerCase()}/${str(d.name) ?? '<name>'}) and its pods' events; fix what keeps them from becoming ready, or what the error says (permissions, the API).`,
+      facts: rolloutFacts(d),
+    }
+  },
+}
+
 const templates: Record<string, Template> = {
   ...backupTemplates,
   ...secretTemplates,
@@ -1199,6 +1255,7 @@ const templates: Record<string, Template> = {
   ...databaseTemplates,
   ...cleanupTemplates,
   ...alertTemplates,
+  ...workloadTemplates,
 }
 
 function severityWord(v: unknown): Severity | undefined {

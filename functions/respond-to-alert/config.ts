@@ -88,7 +88,18 @@ export interface RespondToAlertConfig {
    * past it the action has failed. Must fit in CARETAKER_RUN_DEADLINE.
    */
   restartTimeout: string
+  /**
+   * Manual restarts (dev.caretaker.workload.restart.requested): refused
+   * unless set, and then only in `namespaces`. `cooldown` (default the
+   * function's) per workload: a restart of it within that time is refused.
+   * A request's health URL must be a Service of the workload's namespace
+   * (`<service>.<namespace>.svc[.cluster.local]`) or start with one of
+   * `healthUrls`.
+   */
+  manualRestart?: ManualRestart
 }
+
+export interface ManualRestart { namespaces: string[]; cooldown?: string; healthUrls: string[] }
 
 const duration = { type: 'string', pattern: DURATION_PATTERN }
 const template = { type: 'string', minLength: 1, maxLength: 253 }
@@ -111,6 +122,14 @@ export const configSchema: JsonSchema = {
     verifyAlerts: { type: 'boolean', default: true },
     claimFor: { ...duration, default: '45s' },
     restartTimeout: { ...duration, default: '90s' },
+    manualRestart: {
+      type: 'object', additionalProperties: false, required: ['namespaces'],
+      properties: {
+        namespaces: { type: 'array', minItems: 1, items: kubeName },
+        cooldown: duration,
+        healthUrls: { type: 'array', items: { type: 'string', pattern: '^https?://[^/]+/', maxLength: 2048 }, default: [] },
+      },
+    },
     rules: {
       type: 'array',
       items: {
@@ -180,4 +199,24 @@ export function checkConfig(config: RespondToAlertConfig, runDeadlineMs?: number
   if ((parseDuration(config.claimFor) ?? 0) <= 0) bad('claimFor', 'must be longer than zero')
   if ((parseDuration(config.cap.window) ?? 0) <= 0) bad('cap.window', 'must be longer than zero')
   if ((parseDuration(config.restartTimeout) ?? 0) <= 0) bad('restartTimeout', 'must be longer than zero')
+  if (config.manualRestart && runDeadlineMs !== undefined && (parseDuration(config.restartTimeout) ?? 0) >= runDeadlineMs) {
+    bad('restartTimeout', `a manual restart may wait ${config.restartTimeout}, which does not fit in the run's deadline (CARETAKER_RUN_DEADLINE, ${runDeadlineMs / 1000}s): make it shorter`)
+  }
+}
+
+/**
+ * Whether a manual request's health URL may be fetched for a workload in
+ * `namespace`: a Service of that namespace (cluster DNS,
+ * `<service>.<namespace>.svc[.cluster.local]`), or a URL under one of the
+ * configured prefixes. A request does not choose any other place the
+ * function connects to.
+ */
+export function healthUrlAllowed(url: string, namespace: string, prefixes: readonly string[]): boolean {
+  let parsed: URL
+  try { parsed = new URL(url) } catch { return false }
+  if (parsed.username || parsed.password) return false
+  const host = parsed.hostname
+  const local = [`.${namespace}.svc`, `.${namespace}.svc.cluster.local`]
+  if (local.some((suffix) => host.endsWith(suffix) && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(host.slice(0, -suffix.length)))) return true
+  return prefixes.some((p) => parsed.href.startsWith(new URL(p).href))
 }

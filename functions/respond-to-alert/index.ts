@@ -1,12 +1,14 @@
+import type { CloudEvent } from 'cloudevents'
 import { AppsV1Api, BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
 import { Counter } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError, kubernetesStatusCode } from '../../shared/kubernetes/client.ts'
-import { waitForRollout } from '../../shared/kubernetes/rollout.ts'
+import { readWorkload, waitForRollout } from '../../shared/kubernetes/rollout.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
+import { PROOF_BY } from '../../shared/runtime/proof.ts'
 import { defineFunction, type FunctionModule, type HandlerContext } from '../../shared/runtime/function.ts'
-import { checkConfig, configSchema, healthBounds, type Action, type HealthCheck, type ResolvedAction, type RespondToAlertConfig, type Rule } from './config.ts'
+import { checkConfig, configSchema, healthBounds, type Action, type HealthCheck, type ResolvedAction, type RespondToAlertConfig, type Rule, type WorkloadKind, healthUrlAllowed } from './config.ts'
 import { matchesAll, parseMatcher, render, type Matcher } from './matchers.ts'
 import { alertKey, AlertState, type ActionRecord } from './state.ts'
 
@@ -28,6 +30,9 @@ const REMEDIATED = 'dev.caretaker.alert.remediated'
 const SKIPPED = 'dev.caretaker.alert.skipped'
 const NOTIFICATION = 'dev.caretaker.alert.notification'
 const FAILED = 'dev.caretaker.alert.failed'
+const RESTART_REQUESTED = 'dev.caretaker.workload.restart.requested'
+const RESTARTED = 'dev.caretaker.workload.restarted'
+const RESTART_FAILED = 'dev.caretaker.workload.restart.failed'
 const DEDUP_MS = 24 * 3_600_000
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
 
@@ -39,6 +44,9 @@ export interface Alert {
   startsAt: string
   endsAt?: string
 }
+
+/** The data of a manual restart request (shared/events/types/workload.ts). */
+interface RestartRequest { kind: WorkloadKind; namespace: string; name: string; wait?: boolean; health?: HealthCheck; reason: string }
 
 /** The alert names a target that cannot be acted on (a Job gone, or not a CronJob's): skipped, not retried. */
 class TargetError extends Error {}
@@ -75,14 +83,14 @@ interface Resume { generation: number }
 export function createRespondToAlert(): FunctionModule {
   return defineFunction<RespondToAlertConfig>({
   name: 'respond-to-alert',
-  description: 'bounded, audited responses to Alertmanager alerts: restart, delete pod, scale, re-run a CronJob, request, silence, notify',
-  accepts: [FIRING, RESOLVED],
+  description: 'bounded, audited responses to Alertmanager alerts: restart, delete pod, scale, re-run a CronJob, request, silence, notify; and manual restarts that wait for the rollout and a health URL',
+  accepts: [FIRING, RESOLVED, RESTART_REQUESTED],
   configSchema,
   setup({ config, kubeConfig, log, metrics: registry, runDeadlineMs }) {
     checkConfig(config, runDeadlineMs)
     const registers = [registry]
     const actionsTaken = new Counter({ name: 'caretaker_alert_actions_total', help: 'Remediation actions by rule, action type and result (done, dry-run, failed)', labelNames: ['rule', 'action', 'result'], registers })
-    const skipped = new Counter({ name: 'caretaker_alert_skipped_total', help: 'Alerts not acted on, by why: no-rule, template, unconfirmed, namespace, target, duplicate, cooldown, cap', labelNames: ['reason'], registers })
+    const skipped = new Counter({ name: 'caretaker_alert_skipped_total', help: 'Alerts not acted on, by why: no-rule, template, unconfirmed, namespace, target, duplicate, cooldown, cap; restart requests refused: manual-namespace, manual-health, manual-cooldown, manual-cap', labelNames: ['reason'], registers })
     const rules = config.rules.map((rule) => ({ rule, matchers: rule.matchers.map(parseMatcher) as Matcher[] }))
     const state = kubeConfig ? new AlertState(kubeConfig, config.stateNamespace) : undefined
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'respond-to-alert', log) : undefined
@@ -191,52 +199,71 @@ export function createRespondToAlert(): FunctionModule {
       return { healthy: false, status }
     }
 
+    /**
+     * A rollout restart (`kubectl rollout restart`: the pod template's
+     * restartedAt annotation), then, with `wait`, its rollout as `kubectl
+     * rollout status` judges it and the health check, bounded by `timeout` and
+     * the run's deadline: the runbooks' service-restart script. `resume` (an
+     * earlier attempt wrote the restart) waits for that rollout instead of
+     * restarting again; `written` records the write before the wait. A
+     * restart written whose wait fails throws ActionFailed with what it got to.
+     * Shared by the alert rules' restart action and manual restart requests.
+     */
+    async function restartWorkload(
+      target: { kind: WorkloadKind; namespace: string; name: string; timeout: string; wait: boolean; health?: HealthCheck },
+      context: HandlerContext, audit: { reason: string; message: string },
+      resume?: Resume, written?: (r: Resume, message: string) => Promise<void>,
+    ): Promise<ActionResult> {
+      const { kind, namespace, name, timeout } = target
+      const at = `${namespace}/${name}`
+      const base = { action: `restart ${kind}`, target: at }
+      const waits = `wait up to ${timeout} for its rollout${target.health ? ` and then for ${target.health.url} to answer 2xx` : ''}`
+      if (context.dryRun) return { ...base, done: false, dryRun: true, message: `would restart ${kind} ${at}${target.wait ? ` and ${waits}` : ' (without waiting for its rollout)'}` }
+      const { kube } = needKube()
+      // Bounded by the timeout and by the run's deadline (CARETAKER_RUN_DEADLINE), whichever comes first.
+      const until = Math.min(Date.now() + parseDuration(timeout)!, context.deadline)
+      const byDeadline = context.deadline === until
+      let generation: number
+      let restarted: string
+      if (resume) {
+        // An earlier attempt wrote this restart: wait for that rollout rather than rolling the workload again.
+        generation = resume.generation
+        restarted = `restarted ${kind} ${at} (by an earlier attempt)`
+      } else {
+        const apps = kube.makeApiClient(AppsV1Api)
+        const body = { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } }
+        try {
+          const obj = kind === 'Deployment' ? await apps.patchNamespacedDeployment({ namespace, name, body }, merge)
+            : kind === 'StatefulSet' ? await apps.patchNamespacedStatefulSet({ namespace, name, body }, merge)
+              : await apps.patchNamespacedDaemonSet({ namespace, name, body }, merge)
+          generation = obj.metadata?.generation ?? 0
+        } catch (err) { throw kubernetesError(err, `restart ${kind} ${at}`) }
+        restarted = `restarted ${kind} ${at}`
+        await written?.({ generation }, restarted)
+        await recorder?.record({ apiVersion: 'apps/v1', kind, namespace, name }, { type: 'Normal', reason: audit.reason, action: 'Restart', message: audit.message })
+      }
+      if (!target.wait) return { ...base, done: true, message: `${restarted}; not waiting for its rollout (the request said wait: false)` }
+      const rollout = await waitForRollout(kube, kind, namespace, name, generation, until, context.signal)
+      if (!rollout.done) {
+        const why = rollout.failed ? rollout.message : `not rolled out within ${byDeadline ? 'the run\'s deadline (CARETAKER_RUN_DEADLINE)' : timeout}: ${rollout.message}`
+        throw new ActionFailed({ ...base, done: false, rolled: false, rollout: why, message: `${restarted}; ${why}` }, `${restarted}, but its rollout did not finish: ${why}`)
+      }
+      const rolledOut = { ...base, rolled: true, rollout: rollout.message }
+      if (!target.health) return { ...rolledOut, done: true, message: `${restarted}; ${rollout.message}` }
+      const health = await healthCheck(target.health, until)
+      if (!health.healthy) {
+        throw new ActionFailed({ ...rolledOut, done: false, healthy: false, healthStatus: health.status, message: `${restarted}; rolled out, but ${target.health.url} is not healthy (${health.status})` }, `${restarted} and rolled out, but ${target.health.url} did not answer 2xx (${health.status})`)
+      }
+      return { ...rolledOut, done: true, healthy: true, healthStatus: health.status, message: `${restarted}; ${rollout.message}; ${target.health.url} answered ${health.status}` }
+    }
+
     async function run(action: ResolvedAction, namespace: string, labels: Record<string, string>, context: HandlerContext, rule: Rule, alert: Alert, index: number, resume?: Resume, written?: (r: Resume, message: string) => Promise<void>): Promise<ActionResult> {
       const dry = context.dryRun
       const at = (name: string) => `${namespace}/${name}`
       switch (action.type) {
-        case 'restart': {
-          const name = render(action.name, labels)
-          const timeout = action.timeout ?? config.restartTimeout
-          const base = { action: `restart ${action.kind}`, target: at(name) }
-          const waits = `wait up to ${timeout} for its rollout${action.health ? ` and then for ${action.health.url} to answer 2xx` : ''}`
-          if (dry) return { ...base, done: false, dryRun: true, message: `would restart ${action.kind} ${at(name)} and ${waits}` }
-          const { kube } = needKube()
-          // Bounded by the action's timeout and by the run's deadline (CARETAKER_RUN_DEADLINE), whichever comes first.
-          const until = Math.min(Date.now() + parseDuration(timeout)!, context.deadline)
-          const byDeadline = context.deadline === until
-          let generation: number
-          let restarted: string
-          if (resume) {
-            // An earlier attempt wrote this restart: wait for that rollout rather than rolling the workload again.
-            generation = resume.generation
-            restarted = `restarted ${action.kind} ${at(name)} (by an earlier attempt)`
-          } else {
-            const apps = kube.makeApiClient(AppsV1Api)
-            const body = { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } }
-            try {
-              const obj = action.kind === 'Deployment' ? await apps.patchNamespacedDeployment({ namespace, name, body }, merge)
-                : action.kind === 'StatefulSet' ? await apps.patchNamespacedStatefulSet({ namespace, name, body }, merge)
-                  : await apps.patchNamespacedDaemonSet({ namespace, name, body }, merge)
-              generation = obj.metadata?.generation ?? 0
-            } catch (err) { throw kubernetesError(err, `restart ${action.kind} ${at(name)}`) }
-            restarted = `restarted ${action.kind} ${at(name)}`
-            await written?.({ generation }, restarted)
-            await recorder?.record({ apiVersion: 'apps/v1', kind: action.kind, namespace, name }, { type: 'Normal', reason: 'AlertRemediated', action: 'Restart', message: `rule ${rule.name}: rollout restart for alert ${labels.alertname ?? ''}` })
-          }
-          const rollout = await waitForRollout(kube, action.kind, namespace, name, generation, until, context.signal)
-          if (!rollout.done) {
-            const why = rollout.failed ? rollout.message : `not rolled out within ${byDeadline ? 'the run\'s deadline (CARETAKER_RUN_DEADLINE)' : timeout}: ${rollout.message}`
-            throw new ActionFailed({ ...base, done: false, rolled: false, rollout: why, message: `${restarted}; ${why}` }, `${restarted}, but its rollout did not finish: ${why}`)
-          }
-          const rolledOut = { ...base, rolled: true, rollout: rollout.message }
-          if (!action.health) return { ...rolledOut, done: true, message: `${restarted}; ${rollout.message}` }
-          const health = await healthCheck(action.health, until)
-          if (!health.healthy) {
-            throw new ActionFailed({ ...rolledOut, done: false, healthy: false, healthStatus: health.status, message: `${restarted}; rolled out, but ${action.health.url} is not healthy (${health.status})` }, `${restarted} and rolled out, but ${action.health.url} did not answer 2xx (${health.status})`)
-          }
-          return { ...rolledOut, done: true, healthy: true, healthStatus: health.status, message: `${restarted}; ${rollout.message}; ${action.health.url} answered ${health.status}` }
-        }
+        case 'restart':
+          return restartWorkload({ kind: action.kind, namespace, name: render(action.name, labels), timeout: action.timeout ?? config.restartTimeout, wait: true, ...(action.health ? { health: action.health } : {}) }, context,
+            { reason: 'AlertRemediated', message: `rule ${rule.name}: rollout restart for alert ${labels.alertname ?? ''}` }, resume, written)
         case 'deletePod': {
           const name = render(action.name, labels)
           if (dry) return { action: 'delete Pod', target: at(name), done: false, dryRun: true, message: `would delete Pod ${at(name)}` }
@@ -359,9 +386,138 @@ export function createRespondToAlert(): FunctionModule {
       return out
     }
 
+    /**
+     * A manual restart (dev.caretaker.workload.restart.requested): the same
+     * restart step as a rule's, guarded as the rules are: only in
+     * manualRestart.namespaces, a cooldown per workload, the cap across
+     * everything the function does, and a claim per request (its CloudEvent
+     * source and id) on which the written restart is recorded, so a retry
+     * after a failed wait waits for that rollout instead of rolling again.
+     */
+    async function handleRestartRequest(context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown>> {
+      const req = event.data as RestartRequest
+      const target = `${req.namespace}/${req.name}`
+      const wait = req.wait !== false
+      const by = (event as unknown as Record<string, unknown>)[PROOF_BY]
+      const base = { kind: req.kind, namespace: req.namespace, name: req.name, target, reason: req.reason, ...(typeof by === 'string' ? { requestedBy: by } : {}), ...(context.dryRun ? { dryRun: true } : {}) }
+      const who = { kind: req.kind, target, requested_by: base.requestedBy }
+      const manual = config.manualRestart
+      const refuse = (why: 'namespace' | 'health' | 'cooldown' | 'cap', message: string, details: Record<string, unknown> = {}): never => {
+        skipped.inc({ reason: `manual-${why}` })
+        context.log.warn({ ...who, reason: message }, 'restart request refused')
+        throw new CaretakerError(Errors.Forbidden, message, { details: { refused: why, ...details } })
+      }
+      if (!manual) refuse('namespace', `respond-to-alert takes no manual restarts: set manualRestart.namespaces in its config to the namespaces whose workloads may be restarted on request (and grant its ServiceAccount patch on ${req.kind.toLowerCase()}s there)`)
+      if (!manual!.namespaces.includes(req.namespace)) {
+        refuse('namespace', `namespace ${req.namespace} is not among manualRestart.namespaces (${manual!.namespaces.join(', ')}): add it to respond-to-alert's config to allow restarting ${req.kind} ${target} on request`, { namespace: req.namespace, allowed: manual!.namespaces })
+      }
+      if (req.health && !wait) throw new CaretakerError(Errors.InvalidEventData, 'data.health needs data.wait: the health check runs once the rollout has finished; drop health or wait: false')
+      if (req.health && !healthUrlAllowed(req.health.url, req.namespace, manual!.healthUrls)) {
+        refuse('health', `data.health.url must be a Service of namespace ${req.namespace} (http://<service>.${req.namespace}.svc[.cluster.local][:port]/...) or start with one of manualRestart.healthUrls (${manual!.healthUrls.join(', ') || 'none set'}): add its prefix there to allow it`, { url: withoutCredentials(req.health.url) })
+      }
+      // A workload that does not exist is the request's mistake (400, not retried), not the API failing.
+      try {
+        await readWorkload(needKube().kube, req.kind, req.namespace, req.name)
+      } catch (err) {
+        if (err instanceof CaretakerError && err.details?.code === 404) throw new CaretakerError(Errors.InvalidEventData, `${req.kind} ${target} does not exist: check data.kind, data.namespace and data.name`)
+        throw err
+      }
+      const step = { kind: req.kind, namespace: req.namespace, name: req.name, timeout: config.restartTimeout, wait, ...(req.health ? { health: req.health } : {}) }
+      const audit = { reason: 'RestartRequested', message: `restart requested${base.requestedBy ? ` by ${base.requestedBy}` : ''}: ${req.reason}`.slice(0, 1024) }
+      const cooldown = manual!.cooldown ?? config.cooldown
+      if (context.dryRun) {
+        const planned = await restartWorkload(step, context, audit)
+        context.log.info({ ...who, plan: planned.message }, 'dry-run: restart planned')
+        return context.reply({ type: RESTARTED, subject: target, data: { ...base, message: `${planned.message}; not done: dry-run (send the request with dryrun=false to restart; a restart of ${target} is then refused for ${cooldown} after it)` } })
+      }
+      const { state: st } = needKube()
+      // The request's own claim: the runtime's idempotency store answers a redelivery of a finished request; this claim
+      // carries the restart an earlier, failed attempt wrote, and counts attempts for the last one's failure event.
+      const key = `restart-request\0${event.source}\0${event.id}`
+      const cooldownKey = `manual-restart\0${req.kind}\0${target}`
+      const claim = await st.claimAlert(key, event.id, claimMs)
+      if (!claim.claimed) {
+        if (claim.state === 'in-progress') throw new CaretakerError(Errors.EventInProgress, `the restart request ${event.id} is being handled by an earlier delivery; retry later`)
+        const records = await st.actionsDone(key)
+        return context.reply({ type: RESTARTED, subject: target, data: { ...base, alreadyRestarted: true, message: `already done by an earlier delivery of this request: ${records.find((r) => r.phase === 'done')?.message ?? `restarted ${req.kind} ${target}`}` } })
+      }
+      const cooldownMs = parseDuration(cooldown)!
+      // A refused request leaves its claim failed, not done: a redelivery is refused again (or acts once the cooldown
+      // is over), never answered as if it had restarted.
+      if (!await st.takeCooldown(cooldownKey, claimMs)) {
+        await st.failAlert(key, claimMs)
+        refuse('cooldown', `${req.kind} ${target} was restarted less than ${cooldown} ago (manualRestart.cooldown): a restart is refused until the cooldown has passed; wait, or if it must roll now use kubectl rollout restart`, { cooldown })
+      }
+      const slot = await st.takeCapSlot(config.cap.actions, capWindow)
+      if (!slot.taken) {
+        await st.releaseCooldown(cooldownKey)
+        await st.failAlert(key, claimMs)
+        refuse('cap', `respond-to-alert has reached its cap of ${config.cap.actions} actions per ${config.cap.window} (cap): the restart is refused until the window passes`, { cap: config.cap })
+      }
+      const records = await st.actionsDone(key)
+      const earlier = records.find((r) => r.index === 1 && r.phase === 'restarted' && r.generation !== undefined)
+      const heartbeat = setInterval(() => {
+        void Promise.all([st.renewClaim(key, event.id, claimMs), st.renewCooldown(cooldownKey, claimMs)]).catch((e: unknown) => {
+          context.log.warn({ ...who, reason: e instanceof Error ? e.message : String(e) }, 'could not renew the claim on the restart request; it runs out after claimFor')
+        })
+      }, Math.max(100, claimMs / 3))
+      let result: ActionResult
+      const id = `restart:${req.kind}:${target}`
+      try {
+        result = await restartWorkload(step, context, audit, earlier ? { generation: earlier.generation! } : undefined, async (r, message) => {
+          await st.recordAction(key, { index: 1, action: id, phase: 'restarted', generation: r.generation, message }).catch(() => false).then((ok) => {
+            if (!ok) context.log.warn(who, 'could not record the restart as written; a retry would restart again')
+          })
+        })
+      } catch (err) {
+        clearInterval(heartbeat)
+        actionsTaken.inc({ rule: 'manual', action: 'restart', result: 'failed' })
+        const forget = (what: string) => (e: unknown) => context.log.warn({ reason: e instanceof Error ? e.message : String(e) }, `could not give back the ${what}; it runs out by itself`)
+        await st.releaseCooldown(cooldownKey).catch(forget('cooldown'))
+        await st.failAlert(key, claimMs).catch(forget('claim'))
+        const error = err instanceof CaretakerError ? err : new CaretakerError(Errors.Internal, err instanceof Error ? err.message : String(err))
+        const last = claim.attempt >= config.retries + 1
+        context.log.error({ ...who, attempt: claim.attempt, last, reason: error.message }, last ? 'requested restart failed on the last attempt' : 'requested restart failed; the Broker retries')
+        if (last) {
+          const got = err instanceof ActionFailed ? err.result : undefined
+          await context.emit({ type: RESTART_FAILED, subject: target, data: { ...base, ...pick(got), message: got?.message ?? error.message, error: error.code, attempts: claim.attempt } }, 1)
+        }
+        throw error
+      }
+      clearInterval(heartbeat)
+      actionsTaken.inc({ rule: 'manual', action: 'restart', result: 'done' })
+      try {
+        await st.recordAction(key, { index: 1, action: id, phase: 'done', message: result.message })
+        await st.confirmCooldown(cooldownKey, cooldownMs)
+        await st.finishAlert(key, DEDUP_MS)
+      } catch (err) {
+        // Done: a failure to record it must not have the Broker redeliver (that would restart twice).
+        context.log.warn({ ...who, reason: err instanceof Error ? err.message : String(err) }, 'restarted, but the cooldown and dedup record could not be made final; they run out after claimFor')
+      }
+      context.log.info({ ...who, result: result.message }, 'restarted on request')
+      return context.reply({ type: RESTARTED, subject: target, data: { ...base, ...pick(result), ...(earlier ? { alreadyRestarted: true } : {}), message: result.message } })
+    }
+
+    /** A URL as it may be shown: user and password dropped. */
+    function withoutCredentials(url: string): string {
+      try {
+        const u = new URL(url)
+        u.username = ''
+        u.password = ''
+        return u.href
+      } catch { return 'an unparseable URL' }
+    }
+
+    /** The rollout and health fields of a restart's result, for the outcome events. */
+    function pick(r: ActionResult | undefined): Pick<ActionResult, 'rolled' | 'rollout' | 'healthy' | 'healthStatus'> {
+      if (!r) return {}
+      return { ...(r.rolled !== undefined ? { rolled: r.rolled } : {}), ...(r.rollout !== undefined ? { rollout: r.rollout } : {}), ...(r.healthy !== undefined ? { healthy: r.healthy } : {}), ...(r.healthStatus !== undefined ? { healthStatus: r.healthStatus } : {}) }
+    }
+
     return {
       async handle(context, event) {
         if (!context.dryRun) sweepNowAndThen()
+        if (event.type === RESTART_REQUESTED) return handleRestartRequest(context, event)
         const alert = event.data as Alert
         const alertname = alert.labels.alertname ?? ''
         const base = { alertname, fingerprint: alert.fingerprint, ...(context.dryRun ? { dryRun: true } : {}) }

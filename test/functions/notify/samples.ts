@@ -299,6 +299,23 @@ export const HANDWRITTEN: Record<string, { subject?: string; data: unknown }> = 
     subject: 'production/api-7d9c5',
     data: { alertname: 'KubePodCrashLooping', severity: 'warning', message: 'deleted crash-looping pod production/api-7d9c5', rule: 'crash-looping-pod', labels: { namespace: 'production', pod: 'api-7d9c5' } },
   },
+  'dev.caretaker.workload.restarted': {
+    subject: 'production/api',
+    data: {
+      kind: 'Deployment', namespace: 'production', name: 'api', target: 'production/api', reason: 'connection pool stuck after the database failover', requestedBy: 'alice@example.org',
+      rolled: true, rollout: 'deployment "api" successfully rolled out', healthy: true, healthStatus: 'HTTP 200',
+      message: 'restarted Deployment production/api; deployment "api" successfully rolled out; http://api.production.svc:8080/healthz answered HTTP 200',
+    },
+  },
+  'dev.caretaker.workload.restart.failed': {
+    subject: 'production/api',
+    data: {
+      kind: 'Deployment', namespace: 'production', name: 'api', target: 'production/api', reason: 'connection pool stuck after the database failover', requestedBy: 'alice@example.org',
+      rolled: false, rollout: 'deployment "api" exceeded its progress deadline: ReplicaSet "api-6c9f8d7b5" has timed out progressing.',
+      message: 'restarted Deployment production/api (by an earlier attempt); deployment "api" exceeded its progress deadline: ReplicaSet "api-6c9f8d7b5" has timed out progressing.',
+      error: 'dependency_failed', attempts: 6,
+    },
+  },
 }
 
 function merge(a: JsonSchema, b: JsonSchema): JsonSchema {
