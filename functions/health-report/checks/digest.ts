@@ -95,7 +95,7 @@ export function dayRecord(report: { checkedAt: string; status: Status; counts: R
     record.figures = {
       ...(f.restarts ? { restarts: { ...f.restarts } } : {}),
       ...(f.backupJobs ? { backupJobs: { ...f.backupJobs } } : {}),
-      ...(f.fill ? { fill: Object.fromEntries(Object.entries(f.fill).map(([k, v]): [string, number] => [k, Math.round(v * 10) / 10]).sort(byCount).slice(0, FILL_PER_DAY)) } : {}),
+      ...(f.fill ? { fill: Object.fromEntries(Object.entries(f.fill).map(([k, v]): [string, number] => [k, Math.min(100, Math.max(0, Math.round(v * 10) / 10))]).sort(byCount).slice(0, FILL_PER_DAY)) } : {}),
       ...(f.alerts ? { alerts: Object.fromEntries(Object.entries(f.alerts).sort(byCount).slice(0, ALERT_SEVERITIES_PER_DAY)) } : {}),
     }
   }

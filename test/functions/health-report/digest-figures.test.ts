@@ -83,6 +83,7 @@ t.test('a day keeps the fullest volumes only, and a worst-case history stays und
   t.equal(Object.keys(r.figures!.fill!).length, FILL_PER_DAY)
   t.equal(Object.values(r.figures!.fill!)[0], 99.8, 'the fullest first')
   t.equal(Math.min(...Object.values(r.figures!.fill!)), 96, 'and no less full one kept')
+  t.same(day('2026-12-07', { fill: { a: 104.2, b: 12.345 } }).figures, { fill: { a: 100, b: 12.3 } }, 'one decimal, at most 100 (used bytes from usedBytes can pass the capacity)')
 
   // The longest names Kubernetes allows, in every list a record has.
   const long = (prefix: string, i: number, n = 253) => `${prefix}${i}-`.padEnd(n, 'x')
