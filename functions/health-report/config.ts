@@ -3,6 +3,7 @@ import { CaretakerError, Errors } from '../../shared/errors.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
 import { HEALTH_CHECKS } from '../../shared/events/types/health.ts'
 import { clusterPolicy, thresholdsSchema, type ClusterThresholds } from './checks/thresholds.ts'
+import { HISTORY_MAX_DAYS } from './checks/digest.ts'
 
 export type HealthCheck = (typeof HEALTH_CHECKS)[number]
 
@@ -50,8 +51,12 @@ export interface HealthReportConfig {
   longhorn: { namespace: string; degradedCritical: string; backupMaxAge: string }
   /** An ExternalSecret not Ready for longer than `criticalAfter` is critical (a warning before). */
   externalSecrets: { criticalAfter: string }
-  /** The daily reports' bounded history (a ConfigMap) the weekly digest compares; `recurringDays`: a problem seen on at least this many of the seven days is listed as recurring. */
-  history: { namespace: string; configMap: string; days: number; recurringDays: number }
+  /**
+   * The daily reports' bounded history (a ConfigMap) the weekly digest compares; `recurringDays`: a problem seen on at least
+   * this many of the seven days is listed as recurring; `fillHorizon`: a volume whose fill, growing at the week's pace, reaches
+   * 100% within it is flagged.
+   */
+  history: { namespace: string; configMap: string; days: number; recurringDays: number; fillHorizon: string }
 }
 
 const duration = { type: 'string', pattern: DURATION_PATTERN }
@@ -120,8 +125,9 @@ export const configSchema: JsonSchema = {
       properties: {
         namespace: { ...kubeName, default: 'caretaker' },
         configMap: { ...kubeName, default: 'health-report-history' },
-        days: { type: 'integer', minimum: 7, maximum: 60, default: 14 },
+        days: { type: 'integer', minimum: 7, maximum: HISTORY_MAX_DAYS, default: 14 },
         recurringDays: { type: 'integer', minimum: 2, maximum: 7, default: 3 },
+        fillHorizon: { ...duration, default: '30d' },
       },
     },
   },
@@ -140,6 +146,7 @@ export interface HealthPolicy {
   longhornDegradedCriticalMs: number
   longhornBackupMaxAgeMs: number
   externalSecretCriticalMs: number
+  fillHorizonMs: number
 }
 
 export function healthPolicy(config: HealthReportConfig): HealthPolicy {
@@ -168,5 +175,6 @@ export function healthPolicy(config: HealthReportConfig): HealthPolicy {
     longhornDegradedCriticalMs: ms(config.longhorn.degradedCritical, 'longhorn.degradedCritical'),
     longhornBackupMaxAgeMs: ms(config.longhorn.backupMaxAge, 'longhorn.backupMaxAge'),
     externalSecretCriticalMs: ms(config.externalSecrets.criticalAfter, 'externalSecrets.criticalAfter'),
+    fillHorizonMs: ms(config.history.fillHorizon, 'history.fillHorizon'),
   }
 }

@@ -200,17 +200,28 @@ function jobStarted(job: V1Job): Date | undefined {
   return time(job.status?.startTime) ?? time(job.metadata?.creationTimestamp)
 }
 
+/** A backup CronJob's Jobs started within its window, oldest first. */
+function backupJobsInWindow(cronJob: { name: string }, jobs: V1Job[], now: Date, windowMs: number): Array<{ job: V1Job; started: Date }> {
+  return jobs
+    .filter((j) => j.metadata?.ownerReferences?.some((o) => o.kind === 'CronJob' && o.name === cronJob.name))
+    .map((job) => ({ job, started: jobStarted(job) }))
+    .filter((j): j is { job: V1Job; started: Date } => j.started !== undefined && now.getTime() - j.started.getTime() <= windowMs)
+    .sort((a, b) => a.started.getTime() - b.started.getTime())
+}
+
+/** For the weekly digest: a backup CronJob's Jobs in its window that failed and that succeeded (running ones in neither). */
+export function backupJobCounts(cronJob: { name: string }, jobs: V1Job[], now: Date, windowMs: number): { failed: number; succeeded: number } {
+  const outcomes = backupJobsInWindow(cronJob, jobs, now, windowMs).map((j) => jobOutcome(j.job))
+  return { failed: outcomes.filter((o) => o === 'failed').length, succeeded: outcomes.filter((o) => o === 'succeeded').length }
+}
+
 /**
  * A backup CronJob's Jobs in its window: each failed Job that no later
  * success made good, or, when no Job ran in the window at all, that the
  * backup is missing.
  */
 export function backupFindings(cronJob: { namespace: string; name: string }, jobs: V1Job[], now: Date, windowMs: number): Finding[] {
-  const recent = jobs
-    .filter((j) => j.metadata?.ownerReferences?.some((o) => o.kind === 'CronJob' && o.name === cronJob.name))
-    .map((job) => ({ job, started: jobStarted(job) }))
-    .filter((j): j is { job: V1Job; started: Date } => j.started !== undefined && now.getTime() - j.started.getTime() <= windowMs)
-    .sort((a, b) => a.started.getTime() - b.started.getTime())
+  const recent = backupJobsInWindow(cronJob, jobs, now, windowMs)
   const object = { kind: 'CronJob', namespace: cronJob.namespace, name: cronJob.name }
   if (recent.length === 0) {
     const hours = Math.round(windowMs / 3_600_000)

@@ -4,14 +4,14 @@ import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { configSchema, healthPolicy, type HealthCheck, type HealthReportConfig } from './config.ts'
 import {
-  backupFindings, certificateFindings, nodeFinding, podFinding, pvcFinding, statusFromCounts, vaultFinding,
+  backupFindings, backupJobCounts, certificateFindings, nodeFinding, podFinding, pvcFinding, statusFromCounts, vaultFinding,
   FindingList, WarningEventGroups, type CertificateLike, type VaultHealth,
 } from './findings.ts'
 import { pages } from './listing.ts'
 import { REPLY_OBJECT_LIMIT } from '../../shared/events/outcome-list.ts'
 import { runClusterCheck } from './checks/run.ts'
 import { alertsCheck, externalSecretsCheck, longhornCheck, vaultHaCheck, type CheckResult } from './platform.ts'
-import { dayRecord, weeklyDigest } from './checks/digest.ts'
+import { dayRecord, weeklyDigest, type DayFigures } from './checks/digest.ts'
 import { readHistory, recordDay } from './history.ts'
 import type { AlertSummary } from './checks/alerts.ts'
 
@@ -24,7 +24,8 @@ import type { AlertSummary } from './checks/alerts.ts'
  * and commitment, workloads short of replicas, pods not Ready, restarts);
  * Alertmanager's firing alerts, Longhorn volumes degraded or not backed up,
  * ExternalSecrets not synced, Vault's HA. Read-only, but for its own
- * history: the daily run records its counts in a ConfigMap, which the
+ * history: the daily run records its counts (and raw figures: restarts,
+ * backup Jobs, fill, firing alerts) in a ConfigMap, which the
  * weekly run (a PingSource with `{"report":"weekly"}`) compares into a
  * digest.
  */
@@ -90,6 +91,8 @@ export default defineFunction<HealthReportConfig>({
       }
       const add = (f: Parameters<FindingList['add']>[0]) => findings.add(f)
       let alerts: AlertSummary | undefined
+      // Raw figures for the day's record (the weekly digest's trends), from what the checks read anyway.
+      const figures: DayFigures = {}
       const take = (check: HealthCheck, result: CheckResult): number => {
         if ('skipped' in result) { skipped.push({ check, reason: result.skipped }); return 0 }
         result.findings.forEach(add)
@@ -154,7 +157,16 @@ export default defineFunction<HealthReportConfig>({
               }
               byNamespace.set(namespace, jobs)
             }
-            config.backups.forEach((b, i) => { seen++; backupFindings(b, byNamespace.get(b.namespace) ?? [], now, policy.backupWindowMs[i]!).forEach(add) })
+            const jobCounts = { failed: 0, succeeded: 0 }
+            config.backups.forEach((b, i) => {
+              seen++
+              const jobs = byNamespace.get(b.namespace) ?? []
+              backupFindings(b, jobs, now, policy.backupWindowMs[i]!).forEach(add)
+              const n = backupJobCounts(b, jobs, now, policy.backupWindowMs[i]!)
+              jobCounts.failed += n.failed
+              jobCounts.succeeded += n.succeeded
+            })
+            figures.backupJobs = jobCounts
             break
           }
           case 'pvcs':
@@ -166,7 +178,7 @@ export default defineFunction<HealthReportConfig>({
           case 'node-pressure': case 'cordoned': case 'disk-usage': case 'resource-usage': case 'commitment': case 'workloads': case 'pods-not-ready': case 'restarts':
             seen = await runClusterCheck(check, {
               core, apps, customs, scopes, pageSize: page, now, graceMs: policy.graceMs, restartWindowMs: policy.restartWindowMs,
-              thresholds: config.thresholds, add, skip: (reason) => skipped.push({ check, reason }),
+              thresholds: config.thresholds, add, skip: (reason) => skipped.push({ check, reason }), figures,
             })
             break
           case 'alerts':
@@ -200,7 +212,8 @@ export default defineFunction<HealthReportConfig>({
       if (daily) {
         const byCheck = Object.fromEntries(checks.map((c) => [c, findings.count(c, 'critical') + findings.count(c, 'warning')]))
         try {
-          const kept = await recordDay(core, { namespace: config.history.namespace, name: config.history.configMap }, dayRecord({ checkedAt: now.toISOString(), status, counts, findings: listed, byCheck }), config.history.days)
+          if (alerts) figures.alerts = alerts.bySeverity
+          const kept = await recordDay(core, { namespace: config.history.namespace, name: config.history.configMap }, dayRecord({ checkedAt: now.toISOString(), status, counts, findings: listed, byCheck, figures }), config.history.days)
           history = { recorded: true, days: kept.length }
         } catch (err) {
           const error = err instanceof CaretakerError ? err.message : 'unexpected error'
@@ -220,7 +233,7 @@ export default defineFunction<HealthReportConfig>({
     async function digest(context: HandlerContext) {
       const { core } = kube()
       const { records } = await readHistory(core, { namespace: config.history.namespace, name: config.history.configMap })
-      const data = weeklyDigest(records, new Date(), config.history.recurringDays)
+      const data = weeklyDigest(records, new Date(), config.history.recurringDays, policy.fillHorizonMs / 86_400_000)
       context.log.info({ reported: data.reported, status: data.status }, 'weekly health digest made')
       return context.reply({ type: DIGEST, data })
     }

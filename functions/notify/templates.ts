@@ -746,6 +746,32 @@ function trendText(t: Data): string {
   return `${key} ${first} → ${last}${max !== undefined && max > Math.max(first, last) ? ` (max ${max})` : ''}`
 }
 
+/** A volume's fill growth: `production/data 60% → 79% (+19 pp/week, full in ~11 days)`. */
+function fillText(g: Data): string {
+  const perWeek = num(g.perWeek) ?? 0
+  const days = num(g.daysToFull)
+  return `${str(g.volume) ?? '?'} ${String(num(g.first) ?? '?')}% → ${String(num(g.last) ?? '?')}% (${perWeek > 0 ? '+' : ''}${perWeek} pp/week${days !== undefined ? `, full in ~${plural(days, 'day')}` : ''})`
+}
+
+/** The digest's raw figures in a few sentences, and whether a volume fills up within the horizon. */
+function figuresText(figures: Data): { parts: string[]; filling: Data[] } {
+  const restarts = rec(figures.restarts)
+  const jobs = rec(figures.backupJobs)
+  const fill = recs(figures.fill)
+  const filling = fill.filter((g) => g.soon === true)
+  const growing = fill.filter((g) => g.soon !== true && (num(g.perWeek) ?? 0) > 0)
+  const alerts = recs(rec(figures.alerts).days)
+  const previous = rec(restarts.previousWeek)
+  const parts = [
+    recs(restarts.days).length > 0 ? `Restarts per day: ${recs(restarts.days).map((d) => String(num(d.count) ?? '?')).join(', ')} (${String(num(restarts.total) ?? '?')} this week${num(previous.total) !== undefined ? `, ${String(num(previous.total))} the week before in ${plural(num(previous.days) ?? 0, 'day')}` : ''}).` : undefined,
+    (num(jobs.failed) ?? 0) > 0 ? `Failed backup Jobs per day: ${recs(jobs.days).map((d) => String(num(d.failed) ?? '?')).join(', ')} (${String(num(jobs.failed))} failed, ${String(num(jobs.succeeded) ?? 0)} succeeded).` : undefined,
+    filling.length > 0 ? `Filling up: ${some(filling.map(fillText), 3, '; ')}.` : undefined,
+    growing.length > 0 ? `Growing: ${some(growing.map(fillText), 3, '; ')}.` : undefined,
+    alerts.length > 0 ? `Firing alerts per day: ${alerts.map((d) => String(num(d.firing) ?? '?')).join(', ')}.` : undefined,
+  ].filter((p): p is string => p !== undefined)
+  return { parts, filling }
+}
+
 const healthTemplates: Record<string, Template> = {
   'dev.caretaker.health.digest': (_input, d) => {
     const days = recs(d.days)
@@ -764,6 +790,8 @@ const healthTemplates: Record<string, Template> = {
     const previousCounts = rec(previous.counts)
     const thisWeek = days.reduce((n, x) => n + (num(rec(x.counts).critical) ?? 0) + (num(rec(x.counts).warning) ?? 0), 0)
     const lastWeek = (num(previousCounts.critical) ?? 0) + (num(previousCounts.warning) ?? 0)
+    const figures = figuresText(rec(d.figures))
+    const restarts = rec(rec(d.figures).restarts)
     const parts = [
       totals.length > 0 ? `Findings: ${totals.map(trendText).join(', ')}.` : undefined,
       rising.length > 0 ? `Rising: ${some(rising.map(trendText), 4)}.` : undefined,
@@ -771,21 +799,28 @@ const healthTemplates: Record<string, Template> = {
       recurring.length > 0 ? `Recurring: ${some(recurring, 3, '; ')}.` : undefined,
       fresh.length > 0 ? `New on the last day: ${some(fresh, 3, '; ')}.` : undefined,
       resolved.length > 0 ? `Resolved: ${some(resolved, 3, '; ')}.` : undefined,
+      ...figures.parts,
     ].filter((p): p is string => p !== undefined)
+    const fillAction = figures.filling.length > 0 ? `${figures.filling.length === 1 ? 'A volume fills' : 'Volumes fill'} up within the horizon at this week's pace: grow ${figures.filling.length === 1 ? 'it' : 'them'} or free space.` : undefined
     return {
-      severity: status === 'critical' || recurring.length > 0 ? 'warning' : 'info',
+      severity: status === 'critical' || recurring.length > 0 || figures.filling.length > 0 ? 'warning' : 'info',
       title: reported === 0 ? 'Weekly health digest: no daily report recorded'
         : `Weekly health digest ${str(d.from) ?? '?'} – ${str(d.to) ?? '?'}: ${[...byStatus].map(([s, n]) => `${n} ${s}`).join(', ')}${recurring.length > 0 ? `, ${plural(recurring.length, 'recurring problem')}` : ''}`,
       what: reported === 0 ? 'No daily health report was recorded this week: is the daily check running, and may it write its history ConfigMap?' : (parts.join(' ') || 'No findings all week.'),
       where: 'the cluster, daily reports of the week',
-      action: recurring.length > 0 ? 'The recurring problems did not go away by themselves: give each an owner this week.'
-        : missing.length > 0 ? 'Some days have no report: check health-report\'s daily runs.' : 'Nothing to do.',
+      action: [
+        recurring.length > 0 ? 'The recurring problems did not go away by themselves: give each an owner this week.' : undefined,
+        fillAction,
+        recurring.length === 0 && !fillAction && missing.length > 0 ? 'Some days have no report: check health-report\'s daily runs.' : undefined,
+      ].filter((a) => a !== undefined).join(' ') || 'Nothing to do.',
       facts: facts([
         ['Days reported', `${reported} of 7`],
         ['Missing', some(missing, 7)],
         ['Latest status', status],
         ['Findings this week', reported > 0 ? thisWeek : undefined],
         ['Week before', Object.keys(previous).length > 0 ? `${lastWeek} in ${String(num(previous.reported) ?? '?')} days` : undefined],
+        ['Restarts this week', num(restarts.total)],
+        ['Soonest full', figures.filling[0] ? fillText(figures.filling[0]) : undefined],
       ]),
     }
   },

@@ -8,7 +8,8 @@ import { pages } from '../listing.ts'
 import { cordonedFinding, nodePressureFindings } from './nodes-pressure.ts'
 import type { ClusterThresholds } from './thresholds.ts'
 import { addToCommitment, commitmentFindings, containerMemoryFindings, memoryLimits, nodeUsageFindings, summaryFindings, type Commitment } from './usage.ts'
-import { deploymentFinding, notReadyPodFinding, restartFindings, statefulSetFinding } from './workloads.ts'
+import { deploymentFinding, notReadyPodFinding, restartFindings, restartsInWindow, statefulSetFinding } from './workloads.ts'
+import type { DayFigures } from './digest.ts'
 
 /**
  * The cluster checks' reads: what each lists (page by page, in the
@@ -31,6 +32,8 @@ export interface ClusterCheckContext {
   thresholds: ClusterThresholds
   add: (f: Finding | undefined) => void
   skip: (reason: string) => void
+  /** Where `restarts` and `disk-usage` leave their raw figures for the day's record. */
+  figures?: DayFigures
 }
 
 interface Paging { limit: number; _continue?: string }
@@ -95,9 +98,10 @@ export async function runClusterCheck(check: ClusterCheck, c: ClusterCheckContex
           if (summary.code !== 404) c.add({ check, severity: 'warning', object: { kind: 'Node', name }, reason: 'StatsUnavailable', message: summary.error })
           continue
         }
-        const { findings, volumes } = summaryFindings(summary, t.disk, inScope, judged)
+        const { findings, volumes, fill } = summaryFindings(summary, t.disk, inScope, judged)
         seen += volumes
         findings.forEach(c.add)
+        if (c.figures) c.figures.fill = Object.assign(c.figures.fill ?? {}, fill)
       }
       return seen
     }
@@ -149,8 +153,17 @@ export async function runClusterCheck(check: ClusterCheck, c: ClusterCheckContex
     case 'pods-not-ready':
       for await (const pod of pods(c)) { seen++; c.add(notReadyPodFinding(pod, c.now, c.graceMs)) }
       return seen
-    case 'restarts':
-      for await (const pod of pods(c)) { seen++; restartFindings(pod, c.now, c.restartWindowMs, t.restarts).forEach(c.add) }
+    case 'restarts': {
+      const figure = { count: 0, containers: 0 }
+      for await (const pod of pods(c)) {
+        seen++
+        restartFindings(pod, c.now, c.restartWindowMs, t.restarts).forEach(c.add)
+        const r = restartsInWindow(pod, c.now, c.restartWindowMs)
+        figure.count += r.count
+        figure.containers += r.containers
+      }
+      if (c.figures) c.figures.restarts = figure
       return seen
+    }
   }
 }

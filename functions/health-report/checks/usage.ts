@@ -62,14 +62,21 @@ function fsFindings(fs: FsStats | undefined, object: Finding['object'], what: st
  * filesystem as nodefs), and every PVC mounted there (a claim mounted by
  * several pods is judged once, by the first). `inScope` says which PVC
  * namespaces the report covers; `seen` carries the claims already judged
- * across nodes.
+ * across nodes. `fill` is each one's percent of bytes used, for the weekly
+ * digest: `Node/<node>`, `Node/<node>:imagefs`, `<namespace>/<pvc>`.
  */
-export function summaryFindings(summary: StatsSummary, t: Percentages, inScope: (namespace: string) => boolean, seen: Set<string>): { findings: Finding[]; volumes: number } {
+export function summaryFindings(summary: StatsSummary, t: Percentages, inScope: (namespace: string) => boolean, seen: Set<string>): { findings: Finding[]; volumes: number; fill: Record<string, number> } {
   const node = { kind: 'Node', name: summary.node.nodeName }
+  const fill: Record<string, number> = {}
+  const measure = (key: string, fs: FsStats | undefined) => { const bytes = fsFill(fs).bytes; if (bytes !== undefined) fill[key] = bytes }
   const findings = fsFindings(summary.node.fs, node, 'the node filesystem (nodefs)', 'NodeFilesystem', t)
+  measure(`Node/${summary.node.nodeName}`, summary.node.fs)
   const imageFs = summary.node.runtime?.imageFs
   const sameAsNodeFs = imageFs && summary.node.fs && imageFs.capacityBytes === summary.node.fs.capacityBytes && imageFs.availableBytes === summary.node.fs.availableBytes
-  if (!sameAsNodeFs) findings.push(...fsFindings(imageFs, node, 'the image filesystem (imagefs)', 'ImageFilesystem', t))
+  if (!sameAsNodeFs) {
+    findings.push(...fsFindings(imageFs, node, 'the image filesystem (imagefs)', 'ImageFilesystem', t))
+    measure(`Node/${summary.node.nodeName}:imagefs`, imageFs)
+  }
   let volumes = 0
   for (const pod of summary.pods ?? []) {
     for (const v of pod.volume ?? []) {
@@ -80,9 +87,10 @@ export function summaryFindings(summary: StatsSummary, t: Percentages, inScope: 
       volumes++
       const object = { kind: 'PersistentVolumeClaim', namespace: v.pvcRef.namespace, name: v.pvcRef.name }
       findings.push(...fsFindings(v, object, `the volume (mounted by pod ${pod.podRef.name} on ${summary.node.nodeName})`, 'VolumeFull', t))
+      measure(key, v)
     }
   }
-  return { findings, volumes }
+  return { findings, volumes, fill }
 }
 
 /** A node's cpu and memory in use (metrics-server) of its allocatable. */

@@ -121,3 +121,20 @@ export function restartFindings(pod: V1Pod, now: Date, windowMs: number, t: { wa
   }
   return out
 }
+
+/**
+ * A pod's figure for the weekly digest: the containers that restarted
+ * within the window (as restartFindings picks them, whatever their count)
+ * and their restartCounts summed.
+ */
+export function restartsInWindow(pod: V1Pod, now: Date, windowMs: number): { count: number; containers: number } {
+  let count = 0
+  let containers = 0
+  for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    const finished = time(c.lastState?.terminated?.finishedAt)
+    if (!finished || now.getTime() - finished.getTime() > windowMs || c.restartCount <= 0) continue
+    count += c.restartCount
+    containers++
+  }
+  return { count, containers }
+}

@@ -52,11 +52,62 @@ const counts = {
   properties: { critical: { type: 'integer', minimum: 0 }, warning: { type: 'integer', minimum: 0 } },
 }
 
+const day = { type: 'string', format: 'date' }
+const percent = { type: 'number', minimum: 0, maximum: 100 }
+
+/** The raw figures' trends over the week, from the days that recorded them (see functions/health-report/checks/digest.ts, DayFigures). */
+const weekFigures = {
+  type: 'object',
+  description: 'Raw figures the daily checks measured, compared over the week: container restarts, backup Jobs, fill growth per volume, firing alerts',
+  properties: {
+    restarts: {
+      type: 'object',
+      description: 'restarts: per day, the restartCount of the containers that restarted within the restart window, summed (restartCount counts since the pod started), and how many containers; the week\'s total and the week before\'s',
+      required: ['days', 'total'],
+      properties: {
+        days: { type: 'array', maxItems: 7, items: { type: 'object', required: ['day', 'count', 'containers'], properties: { day, count: { type: 'integer', minimum: 0 }, containers: { type: 'integer', minimum: 0 } } } },
+        total: { type: 'integer', minimum: 0 },
+        previousWeek: { type: 'object', required: ['days', 'total'], properties: { days: { type: 'integer', minimum: 1, maximum: 7 }, total: { type: 'integer', minimum: 0 } } },
+      },
+    },
+    backupJobs: {
+      type: 'object',
+      description: 'backups: per day, the configured backups\' Jobs in their windows that failed and succeeded; and the week summed',
+      required: ['days', 'failed', 'succeeded'],
+      properties: {
+        days: { type: 'array', maxItems: 7, items: { type: 'object', required: ['day', 'failed', 'succeeded'], properties: { day, failed: { type: 'integer', minimum: 0 }, succeeded: { type: 'integer', minimum: 0 } } } },
+        failed: { type: 'integer', minimum: 0 },
+        succeeded: { type: 'integer', minimum: 0 },
+      },
+    },
+    fill: {
+      type: 'array', maxItems: 50,
+      description: 'disk-usage: per node filesystem (Node/<node>, Node/<node>:imagefs) and PVC (<namespace>/<name>) among each day\'s fullest, the fill on the first and last day of the week that recorded it, the growth in percentage points per week and, growing, the days until full on a straight line (soon: within history.fillHorizon); the soonest full first',
+      items: {
+        type: 'object',
+        required: ['volume', 'from', 'to', 'first', 'last', 'perWeek'],
+        properties: {
+          volume: { type: 'string' }, from: day, to: day, first: percent, last: percent, perWeek: { type: 'number' },
+          daysToFull: { type: 'integer', minimum: 0 }, soon: { type: 'boolean' },
+        },
+      },
+    },
+    alerts: {
+      type: 'object',
+      description: 'alerts: per day, Alertmanager\'s firing alerts, by severity label',
+      required: ['days'],
+      properties: {
+        days: { type: 'array', maxItems: 7, items: { type: 'object', required: ['day', 'firing', 'bySeverity'], properties: { day, firing: { type: 'integer', minimum: 0 }, bySeverity: severityCounts } } },
+      },
+    },
+  },
+}
+
 /** The weekly digest: the daily reports of the last week compared (see functions/health-report/checks/digest.ts). */
 const digestType: EventTypeDefinition = {
   type: 'dev.caretaker.health.digest',
   direction: 'outbound',
-  description: 'The weekly health digest: the last seven daily reports compared (status per day, findings per check and per reason from first to last day, problems seen on several days, new and resolved ones)',
+  description: 'The weekly health digest: the last seven daily reports compared (status per day, findings per check and per reason from first to last day, problems seen on several days, new and resolved ones, and the raw figures\' trends: restarts, backup Jobs, fill growth with days until full, firing alerts)',
   schema: {
     type: 'object',
     required: ['kind', 'from', 'to', 'reported', 'days', 'status', 'trends', 'recurring'],
@@ -86,6 +137,7 @@ const digestType: EventTypeDefinition = {
       new: { type: 'array', maxItems: 50, items: { type: 'string' } },
       resolved: { type: 'array', maxItems: 50, items: { type: 'string' } },
       previousWeek: { type: 'object', description: 'The week before: days reported and the summed counts', properties: { reported: { type: 'integer', minimum: 0 }, counts } },
+      figures: weekFigures,
     },
   },
 }

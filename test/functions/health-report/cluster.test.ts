@@ -4,6 +4,10 @@ import { parseAllDocuments } from 'yaml'
 import healthReport from '../../../functions/health-report/index.ts'
 import { configSchema, type HealthReportConfig } from '../../../functions/health-report/config.ts'
 import { CLUSTER_CHECKS } from '../../../functions/health-report/checks/run.ts'
+import type { DayRecord } from '../../../functions/health-report/checks/digest.ts'
+import { HISTORY_KEY } from '../../../functions/health-report/history.ts'
+import { CoreV1Api } from '@kubernetes/client-node'
+import { createKubeConfig } from '../../../shared/kubernetes/client.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import type { StatsSummary } from '../../../shared/kubernetes/metrics.ts'
 import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
@@ -206,6 +210,20 @@ t.test('the cluster checks list every planted problem and nothing else', async (
   t.match(byLine.get('cordoned warning Node worker-2 Cordoned'), { since: /Z$/ })
   const metrics = await (await fetch(`${fn.url}/metrics`)).text()
   t.match(metrics, /^caretaker_health_findings\{check="disk-usage",severity="critical"\} 3$/m)
+})
+
+t.test('the daily run records the raw figures for the weekly digest: restarts within the window, the fill of each filesystem and PVC', async (t) => {
+  const res = await fetch(fn.url, { method: 'POST', headers: binaryHeaders('dev.knative.sources.ping', { 'ce-source': '/apis/v1/namespaces/caretaker/pingsources/health-report-daily' }), body: JSON.stringify({ report: 'daily' }) })
+  t.match(await res.json(), { history: { recorded: true } })
+  const core = createKubeConfig({ server: kube.url, token }).makeApiClient(CoreV1Api)
+  const cm = await core.readNamespacedConfigMap({ namespace: 'caretaker', name: 'health-report-history' })
+  const [record] = JSON.parse(cm.data![HISTORY_KEY]!) as DayRecord[]
+  t.same(record!.figures, {
+    // worker-crash 12, oom 4, few-restarts 2 within the day; old-restarts' 50 are days old; other-0 is out of scope.
+    restarts: { count: 18, containers: 3 },
+    // The fullest first, one decimal; the image filesystem where it is its own; data-other's namespace is out of scope.
+    fill: { 'Node/worker-1': 93, 'databases/data-postgres-0': 92, 'Node/worker-1:imagefs': 82, 'Node/worker-2': 50, 'Node/control-plane': 40, 'databases/data-redis-0': 40, 'production/data-web': 30 },
+  })
 })
 
 t.test('without metrics-server the usage check is skipped, saying why; the others run', async (t) => {

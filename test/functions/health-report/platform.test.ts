@@ -160,6 +160,7 @@ t.test('the daily run records its counts once a day, also from two replicas at o
   let kept = await history()
   t.equal(kept.length, 1, 'one record for the day, whichever replica wrote last')
   t.match(kept[0], { status: 'critical', counts: { critical: 4, warning: 5 }, byCheck: { vault: 2, alerts: 2, longhorn: 3, externalsecrets: 2 } })
+  t.same(kept[0]!.figures, { alerts: { warning: 2, critical: 1, none: 1 } }, 'the raw figure of the checks that measure one: firing alerts by severity')
   t.ok(kept[0]!.problems.includes('longhorn Faulted Volume longhorn-system/pvc-ccc'))
 
   // A redelivery: still one record.

@@ -72,6 +72,12 @@ t.test('the demo platform\'s report: its down node, its failing certificates, a 
   t.match(findings.filter((f) => f.check === 'alerts'), [{ severity: 'warning', object: { kind: 'Alert', namespace: 'databases', name: 'BackupJobFailed' }, reason: 'Firing:warning' }], 'the Watchdog (severity none) is counted, no finding')
   t.match(report.alerts, { firing: 2, bySeverity: { warning: 1, none: 1 } })
   t.match(report.history, { recorded: true }, 'in dry-run, as the demo runs by default, its own history is still written: the digest has days to compare')
+  // The day's raw figures, for the digest's trends: the demo's failed redis backup among its backup Jobs, the firing alerts.
+  const history = kube.store.get('v1', 'ConfigMap', 'caretaker', 'health-report-history') as Obj
+  const figures = (JSON.parse(history.data['history.json']) as Obj[]).at(-1)!.figures as Obj
+  t.ok(figures.backupJobs.failed >= 1 && figures.backupJobs.succeeded >= 1, `backup Jobs in their windows by outcome: ${JSON.stringify(figures.backupJobs)}`)
+  t.same(figures.alerts, { warning: 1, none: 1 })
+  t.ok(figures.restarts.count > 0 && Object.keys(figures.fill).length > 0, 'the cluster checks\' figures: restarts, fill')
 })
 
 t.test('the demo platform gives each cluster check something to find', async (t) => {

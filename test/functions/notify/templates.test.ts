@@ -230,3 +230,23 @@ t.test('the weekly health digest names the trends and the recurring problems', a
   t.equal(none.title, 'Weekly health digest: no daily report recorded')
   t.match(none.what, /history ConfigMap/)
 })
+
+t.test('the weekly health digest tells the raw figures: restarts, failed backup Jobs, volumes filling up, firing alerts', async (t) => {
+  const example = exampleData('dev.caretaker.health.digest', {})
+  const figures = {
+    restarts: { days: [{ day: '2026-11-20', count: 12, containers: 1 }, { day: '2026-11-22', count: 41, containers: 4 }], total: 53, previousWeek: { days: 7, total: 20 } },
+    backupJobs: { days: [{ day: '2026-11-20', failed: 0, succeeded: 1 }, { day: '2026-11-22', failed: 1, succeeded: 0 }], failed: 1, succeeded: 1 },
+    fill: [
+      { volume: 'production/data', from: '2026-11-16', to: '2026-11-22', first: 60, last: 79, perWeek: 22.2, daysToFull: 6, soon: true },
+      { volume: 'Node/worker-1', from: '2026-11-16', to: '2026-11-22', first: 50, last: 51, perWeek: 1.2, daysToFull: 294 },
+      { volume: 'databases/old', from: '2026-11-16', to: '2026-11-22', first: 80, last: 70, perWeek: -11.7 },
+    ],
+    alerts: { days: [{ day: '2026-11-20', firing: 3, bySeverity: { warning: 3 } }, { day: '2026-11-22', firing: 5, bySeverity: { warning: 4, critical: 1 } }] },
+  }
+  const m = renderMessage({ type: 'dev.caretaker.health.digest', subject: undefined, data: { ...example.data as Record<string, unknown>, recurring: [], figures }, time: EXAMPLE_TIME })
+  t.match(m.what, /Restarts per day: 12, 41 \(53 this week, 20 the week before in 7 days\)\. Failed backup Jobs per day: 0, 1 \(1 failed, 1 succeeded\)\. Filling up: production\/data 60% → 79% \(\+22\.2 pp\/week, full in ~6 days\)\. Growing: Node\/worker-1 50% → 51% \(\+1\.2 pp\/week, full in ~294 days\)\. Firing alerts per day: 3, 5\.$/)
+  t.notMatch(m.what, /databases\/old/, 'a shrinking volume is not told')
+  t.equal(m.severity, 'warning', 'a volume full within the horizon is worth a look')
+  t.match(m.action, /^A volume fills up within the horizon at this week's pace: grow it or free space\.$/)
+  t.match(m.facts, [{}, {}, {}, {}, {}, { label: 'Restarts this week', value: '53' }, { label: 'Soonest full', value: 'production/data 60% → 79% (+22.2 pp/week, full in ~6 days)' }])
+})
