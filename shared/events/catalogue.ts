@@ -9,6 +9,7 @@ import { notificationTypes } from './types/notification.ts'
 import { resourceTypes } from './types/resources.ts'
 import { secretTypes } from './types/secret.ts'
 import { snapshotTypes } from './types/snapshots.ts'
+import { updateTypes } from './types/updates.ts'
 
 /**
  * Every event type Caretaker receives or emits, with the JSON schema of its
@@ -39,6 +40,7 @@ const definitions: EventTypeDefinition[] = [
   ...notificationTypes,
   ...certificateTypes,
   ...healthTypes,
+  ...updateTypes,
 ]
 
 export const catalogue: ReadonlyMap<string, EventTypeDefinition> = new Map(definitions.map((d) => [d.type, d]))

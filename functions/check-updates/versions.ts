@@ -1,0 +1,54 @@
+import { createRequire } from 'node:module'
+
+/**
+ * Version comparison with `semver` (npm's own), typed here for the few calls
+ * made. The package is installed (a dependency of the Kubernetes client's
+ * tree) but has no types in the project: once `semver` and `@types/semver`
+ * are direct dependencies this becomes `import semver from 'semver'`.
+ */
+
+interface SemVer {
+  readonly major: number
+  readonly minor: number
+  readonly patch: number
+  readonly prerelease: ReadonlyArray<string | number>
+  readonly build: readonly string[]
+  readonly version: string
+}
+interface SemverModule {
+  parse(version: string, options?: { loose?: boolean }): SemVer | null
+  coerce(version: string): SemVer | null
+  compareBuild(a: SemVer, b: SemVer): number
+}
+const semver = createRequire(import.meta.url)('semver') as SemverModule
+
+export type { SemVer }
+
+/**
+ * A chart or Kubernetes version, as Helm reads one: Helm's Masterminds
+ * semver also takes `v1.2.3` and a short `1.2` (as `1.2.0`). Anything else is
+ * no version (undefined).
+ */
+export function parseVersion(text: unknown): SemVer | undefined {
+  if (typeof text !== 'string' || text.length === 0 || text.length > 256) return undefined
+  const parsed = semver.parse(text.trim(), { loose: true })
+  if (parsed) return parsed
+  return /^v?\d+(\.\d+)?$/.test(text.trim()) ? semver.coerce(text.trim()) ?? undefined : undefined
+}
+
+/** Orders versions, build metadata last (`v1.30.5+k3s2` after `v1.30.5+k3s1`, as K3s numbers its builds). */
+export function compareVersions(a: SemVer, b: SemVer): number {
+  return semver.compareBuild(a, b)
+}
+
+export function isPrerelease(v: SemVer): boolean {
+  return v.prerelease.length > 0
+}
+
+export type UpdateStatus = 'current' | 'update-available' | 'major-update'
+
+/** Where `installed` stands against `latest`: a newer major is a `major-update`. */
+export function updateStatus(installed: SemVer, latest: SemVer): UpdateStatus {
+  if (compareVersions(latest, installed) <= 0) return 'current'
+  return latest.major !== installed.major ? 'major-update' : 'update-available'
+}
