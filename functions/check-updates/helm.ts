@@ -30,7 +30,9 @@ export interface HelmRelease {
   lastDeployed?: string
 }
 
-export class ReleaseDecodeError extends Error {}
+export class ReleaseDecodeError extends Error {
+  override name = 'ReleaseDecodeError'
+}
 
 /** `data.release` of a Secret (base64 as the API returns it) to the release's JSON. */
 export function decodeReleaseData(secretValue: string): unknown {

@@ -12,7 +12,9 @@ import { compareVersions, isPrerelease, parseVersion, type SemVer } from './vers
 
 export interface FetchLimits { timeoutMs: number; maxBytes: number }
 
-export class FetchFailure extends Error {}
+export class FetchFailure extends Error {
+  override name = 'FetchFailure'
+}
 
 const MAX_REDIRECTS = 5
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]'])

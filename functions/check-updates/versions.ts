@@ -18,7 +18,7 @@ interface SemVer {
 interface SemverModule {
   parse(version: string, options?: { loose?: boolean }): SemVer | null
   coerce(version: string): SemVer | null
-  compareBuild(a: SemVer, b: SemVer): number
+  compareBuild(a: SemVer, b: SemVer, options?: { loose?: boolean }): number
 }
 const semver = createRequire(import.meta.url)('semver') as SemverModule
 
@@ -38,7 +38,8 @@ export function parseVersion(text: unknown): SemVer | undefined {
 
 /** Orders versions, build metadata last (`v1.30.5+k3s2` after `v1.30.5+k3s1`, as K3s numbers its builds). */
 export function compareVersions(a: SemVer, b: SemVer): number {
-  return semver.compareBuild(a, b)
+  // The same `loose` as parseVersion's: with another, semver re-parses each from its `version`, which has lost the build.
+  return semver.compareBuild(a, b, { loose: true })
 }
 
 export function isPrerelease(v: SemVer): boolean {
