@@ -126,7 +126,7 @@ export default defineFunction<CheckUpdatesConfig>({
         try {
           index = await indexOf(source.repository)
         } catch (err) {
-          if (!(err instanceof FetchFailure)) throw err
+          if (!(err instanceof FetchFailure)) { stopIfShuttingDown(); throw err }
           add({ ...withRepo, reason: `repository ${source.repository} could not be read: ${err.message}` })
           continue
         }
