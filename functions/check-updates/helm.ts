@@ -92,8 +92,11 @@ export function readReleaseSecret(secret: V1Secret): HelmRelease | undefined {
 
 /**
  * The deployed revision of each release: status `deployed`, the highest
- * revision when (after a failed upgrade's repair) more than one says so, as
- * Helm's Deployed() picks the latest of them (pkg/storage/storage.go).
+ * revision when more than one says so, as Helm's Storage.Deployed does
+ * (helm/helm pkg/storage/storage.go: DeployedAll queries the labels
+ * `name`, `owner=helm`, `status=deployed`; "If executed concurrently, Helm's
+ * database gets corrupted and multiple releases are DEPLOYED. Take the
+ * latest.").
  */
 export function deployedReleases(releases: Iterable<HelmRelease>): HelmRelease[] {
   const byName = new Map<string, HelmRelease>()
