@@ -877,6 +877,61 @@ const healthTemplates: Record<string, Template> = {
   },
 }
 
+// --- updates --------------------------------------------------------------
+
+/** `production/podinfo 5.2.1 → 6.7.1`. */
+function releaseUpdate(r: Data): string {
+  const name = [str(r.namespace), str(r.release)].filter(Boolean).join('/') || 'a release'
+  const latest = str(rec(r.latest).version)
+  return `${name} ${str(r.version) ?? '?'}${latest ? ` → ${latest}` : ''}`
+}
+
+const updateTemplates: Record<string, Template> = {
+  'dev.caretaker.updates.reported': (_input, d) => {
+    const releases = recs(d.objects)
+    const counts = rec(d.counts)
+    const count = (status: string) => num(counts[status]) ?? releases.filter((r) => r.status === status).length
+    const major = releases.filter((r) => r.status === 'major-update')
+    const minor = releases.filter((r) => r.status === 'update-available')
+    const unknown = releases.filter((r) => r.status === 'unknown')
+    const deprecated = releases.filter((r) => r.deprecated === true)
+    const k8s = rec(d.kubernetes)
+    const k8sBehind = k8s.status === 'update-available' || k8s.status === 'major-update'
+    const updates = count('major-update') + count('update-available')
+    const namespaces = strs(d.namespaces)
+    const parts = [
+      major.length > 0 ? `Major updates: ${some(major.map(releaseUpdate), 3, '; ')}.` : undefined,
+      minor.length > 0 ? `Updates: ${some(minor.map(releaseUpdate), 3, '; ')}.` : undefined,
+      deprecated.length > 0 ? `Deprecated charts: ${some(deprecated.map((r) => `${str(r.chart) ?? '?'} (${str(r.release) ?? '?'})`), 3, '; ')}.` : undefined,
+      unknown.length > 0 ? `Not checked: ${some(unknown.map((r) => `${str(r.release) ?? '?'} (${clip(str(r.reason) ?? 'unknown', 60)})`), 3, '; ')}.` : undefined,
+      str(k8s.version) ? `Kubernetes ${str(k8s.version)!}${str(k8s.latest) ? `, ${str(k8s.channel) ?? 'channel'} latest ${str(k8s.latest)!}` : ''}${str(k8s.reason) ? ` (${clip(str(k8s.reason)!, 80)})` : ''}.` : undefined,
+    ].filter((p): p is string => p !== undefined)
+    const title = updates === 0 && !k8sBehind
+      ? `Everything up to date${count('unknown') > 0 ? `, ${plural(count('unknown'), 'release')} not checked` : ''}`
+      : `Updates available: ${[updates > 0 ? plural(updates, 'Helm release') : undefined, k8sBehind ? `Kubernetes ${str(k8s.latest) ?? ''}`.trim() : undefined].filter(Boolean).join(' and ')}`
+    return {
+      severity: major.length > 0 || deprecated.length > 0 || count('unknown') > 0 ? 'warning' : 'info',
+      title,
+      what: parts.join(' ') || 'No Helm release was found in the checked namespaces.',
+      where: namespaces.length > 0 ? `${namespaces.length === 1 ? 'namespace' : 'namespaces'} ${some(namespaces, 5)}` : 'the cluster',
+      action: [
+        updates > 0 || k8sBehind ? 'Plan the upgrades: read each chart\'s release notes (a major update may break its values), upgrade in a maintenance window, one at a time. Nothing was upgraded.' : 'Nothing to upgrade.',
+        deprecated.length > 0 ? 'Find a replacement for the deprecated charts.' : undefined,
+        count('unknown') > 0 ? 'Map the unchecked releases to a repository (config.charts) or fix the repository that could not be read.' : undefined,
+      ].filter(Boolean).join(' '),
+      facts: facts([
+        ['Major updates', count('major-update')],
+        ['Updates', count('update-available')],
+        ['Current', count('current')],
+        ['Not checked', count('unknown')],
+        ['Deprecated', num(d.deprecated) ?? deprecated.length],
+        ['Kubernetes', str(k8s.version) ? `${str(k8s.version)!} (${str(k8s.status) ?? 'unknown'})` : undefined],
+        ['Checked', stamp(d.checkedAt)],
+      ]),
+    }
+  },
+}
+
 // --- database -------------------------------------------------------------
 
 const KIND_NAMES: Record<string, string> = { postgres: 'PostgreSQL', redis: 'Redis' }
@@ -1291,6 +1346,7 @@ const templates: Record<string, Template> = {
   ...cleanupTemplates,
   ...alertTemplates,
   ...workloadTemplates,
+  ...updateTemplates,
 }
 
 function severityWord(v: unknown): Severity | undefined {

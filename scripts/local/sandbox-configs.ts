@@ -12,6 +12,8 @@ export interface SandboxFacts {
   readonly seeded: SeedSummary
   /** The volumes that have Longhorn Backup objects, and their namespace. */
   readonly longhorn?: { readonly namespace: string; readonly volumes: readonly string[] }
+  /** A loopback chart repository serving the demo index.yaml (test/fixtures/check-updates), and the K3s channels. */
+  readonly chartRepository?: string
 }
 
 const FORMAT: Record<string, VerifyBackupConfig['sets'][number]['format']> = {
@@ -72,6 +74,10 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
       ],
     },
     'clean-up-resources': { namespaces: ['production', 'databases'] },
+    // The demo's Helm releases (traefik, grafana) against a loopback repository serving a fixture index; without one, against none (every release unknown).
+    'check-updates': facts.chartRepository
+      ? { namespaces: ['kube-system', 'monitoring'], repositories: [{ name: 'demo', url: `${facts.chartRepository}/charts` }], charts: { traefik: 'demo', grafana: 'demo' }, kubernetes: { channelsUrl: `${facts.chartRepository}/k3s/v1-release/channels` } }
+      : { namespaces: ['kube-system', 'monitoring'], repositories: [] },
     // Every function listens on loopback here: the webhook takes no credentials (allowed only there).
     'alertmanager-bridge': { auth: 'none' },
     // The runbooks' example rules (manifests/respond-to-alert/config.yaml) on the sandbox's namespaces; no Alertmanager, so

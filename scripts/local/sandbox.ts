@@ -1,4 +1,6 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { AuthorizationV1Api } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
@@ -47,6 +49,24 @@ export interface SandboxOptions {
 /** The namespace Caretaker's functions run in, as in the manifests. */
 export const CARETAKER_NAMESPACE = 'caretaker'
 
+/**
+ * A loopback Helm chart repository for check-updates: the demo index.yaml
+ * and K3s channels of test/fixtures/check-updates, on a free port.
+ */
+export async function startChartRepository(): Promise<{ url: string; server: Server }> {
+  const fixtures = new URL('../../test/fixtures/check-updates/', import.meta.url)
+  const index = await readFile(new URL('index.yaml', fixtures))
+  const channels = await readFile(new URL('channels.json', fixtures))
+  const server = createServer((req, res) => {
+    const body = req.url === '/charts/index.yaml' ? index : req.url === '/k3s/v1-release/channels' ? channels : undefined
+    res.writeHead(body ? 200 : 404, { 'content-type': body === channels ? 'application/json' : 'text/yaml' })
+    res.end(body ?? '404 page not found\n')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }
+}
+export const stopChartRepository = (server: Server) => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
+
 const RBAC_KINDS = new Set(['Namespace', 'ServiceAccount', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'])
 
 /** Every Namespace, ServiceAccount and RBAC object in the manifests directory tree. */
@@ -78,6 +98,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   await mkdir(options.stateDir, { recursive: true })
   const vault = await startVaultSimulator({ port: options.vaultPort })
   let kube: KubernetesSimulator | undefined
+  let charts: { url: string; server: Server } | undefined
   try {
     kube = await startKubernetesSimulator({
       tls: { port: options.kubePort },
@@ -108,8 +129,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       .filter((o) => o.apiVersion === 'longhorn.io/v1beta2' && o.kind === 'Backup' && o.namespace)
       .map((o) => kube!.store.get(o.apiVersion, o.kind, o.namespace!, o.name))
     const volumes = [...new Set(longhornBackups.map((b) => (b?.status as { volumeName?: string } | undefined)?.volumeName).filter((v): v is string => Boolean(v)))]
+    charts = await startChartRepository()
+    const chartServer = charts.server
     const configs = sandboxConfigs({
-      backups, seeded,
+      backups, seeded, chartRepository: charts.url,
       ...(volumes.length > 0 ? { longhorn: { namespace: String((longhornBackups[0]?.metadata as { namespace?: string }).namespace), volumes } } : {}),
     })
     log.info({ kubernetes: kube.tlsUrl, vault: vault.url, kubeconfig: kubeconfigPath, backups: backups.dir, objects: seeded.objects.length }, 'sandbox: simulators started and seeded')
@@ -147,11 +170,13 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         return env
       },
       async close() {
+        await stopChartRepository(chartServer)
         await k.close()
         await vault.close()
       },
     }
   } catch (err) {
+    if (charts) await stopChartRepository(charts.server)
     await kube?.close()
     await vault.close()
     throw err

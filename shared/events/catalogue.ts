@@ -10,6 +10,7 @@ import { resourceTypes } from './types/resources.ts'
 import { secretTypes } from './types/secret.ts'
 import { snapshotTypes } from './types/snapshots.ts'
 import { workloadTypes } from './types/workload.ts'
+import { updateTypes } from './types/updates.ts'
 
 /**
  * Every event type Caretaker receives or emits, with the JSON schema of its
@@ -41,6 +42,7 @@ const definitions: EventTypeDefinition[] = [
   ...certificateTypes,
   ...healthTypes,
   ...workloadTypes,
+  ...updateTypes,
 ]
 
 export const catalogue: ReadonlyMap<string, EventTypeDefinition> = new Map(definitions.map((d) => [d.type, d]))

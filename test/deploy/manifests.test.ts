@@ -66,6 +66,14 @@ t.test('every object is valid against its schema', async (t) => {
 const CLUSTER_SCOPED = new Set(['namespaces', 'nodes', 'persistentvolumes', 'storageclasses', 'volumesnapshotcontents', 'volumesnapshotclasses', 'clusterissuers', 'clustersecretstores', 'selfsubjectaccessreviews', 'tokenreviews'])
 type Rule = { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[] }
 
+// The roles that must list Secrets, and why. check-updates reads Helm 3's release records,
+// Secrets whose names carry each revision (sh.helm.release.v1.<release>.v<n>): they can only
+// be found by label (owner=helm), and RBAC cannot restrict by label, so it lists the Secrets
+// of the namespaces it is bound in (still never cluster-wide, checked below).
+const SECRET_LISTERS: Record<string, string> = {
+  'caretaker-check-updates': 'Helm release records, found by label owner=helm',
+}
+
 t.test('security review: RBAC', async (t) => {
   const roles = new Map(objects.filter(({ obj }) => obj.kind === 'ClusterRole' || obj.kind === 'Role').map(({ obj }) => [`${obj.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`, obj]))
   t.ok(roles.size > 0, `${roles.size} roles reviewed`)
@@ -88,7 +96,14 @@ t.test('security review: RBAC', async (t) => {
   for (const role of roles.values()) {
     const readsSecrets = ((role.rules as Rule[] | undefined) ?? []).some((r) => (r.resources ?? []).includes('secrets'))
     if (readsSecrets) t.notOk(role.kind === 'ClusterRole' && clusterBound.has(role.metadata.name), `${id(role)}: Secrets never cluster-wide`)
+    const listing = SECRET_LISTERS[role.metadata.name as string]
     for (const rule of ((role.rules as Rule[] | undefined) ?? []).filter((r) => (r.resources ?? []).includes('secrets'))) {
+      if (listing) {
+        // The one exception, and as narrow as RBAC allows: `list` alone, nothing else on any resource of that rule.
+        t.same(rule.verbs, ['list'], `${id(role)}: lists Secrets (${listing}), and nothing more`)
+        t.same(rule.resources, ['secrets'], `${id(role)}: the Secret-listing rule covers Secrets alone`)
+        continue
+      }
       t.ok((rule.resourceNames ?? []).length > 0, `${id(role)}: Secrets only by name (resourceNames), never every Secret of a namespace`)
       t.same((rule.verbs ?? []).filter((v) => v !== 'get'), [], `${id(role)}: Secrets are only read, never listed, watched or written`)
     }

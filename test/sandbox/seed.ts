@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { gzipSync } from 'node:zlib'
+import { encodeReleaseData } from '../../functions/check-updates/helm.ts'
 import type { VaultSimulator } from '../simulators/vault/index.ts'
 import type { MetricsStandIn } from '../simulators/kubernetes/metrics.ts'
 import { makeCertificate, type CertificateKeyPair } from './certs.ts'
@@ -429,7 +431,7 @@ function certificate(ctx: Ctx, namespace: string, name: string, state: Certifica
 // Namespaces
 
 function seedCaretaker(ctx: Ctx) {
-  for (const fn of ['verify-backup', 'rotate-secret', 'prune-snapshots', 'clean-up-resources', 'respond-to-alert', 'renew-certificate', 'health-report', 'notify', 'maintain-databases']) {
+  for (const fn of ['verify-backup', 'rotate-secret', 'prune-snapshots', 'clean-up-resources', 'respond-to-alert', 'renew-certificate', 'health-report', 'notify', 'maintain-databases', 'check-updates']) {
     ctx.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: fn, namespace: 'caretaker', labels: { 'app.kubernetes.io/part-of': 'caretaker' } } })
   }
   ctx.put(secret(ctx, 'caretaker', 'vault-token', { token: 'sandbox-external-secrets-token' }))
@@ -569,7 +571,30 @@ function seedGitea(ctx: Ctx) {
     [{ name: 'data', persistentVolumeClaim: { claimName: 'gitea-data' } }], ['Complete', 'Complete'])
 }
 
+/**
+ * A Helm 3 release record, as Helm's Secret driver writes it (check-updates
+ * reads these): one Secret per revision, the release JSON gzipped and
+ * base64-encoded in `data.release`.
+ */
+function helmRelease(ctx: Ctx, namespace: string, name: string, revision: number, status: string, chart: { name: string, version: string, appVersion: string }) {
+  const release = {
+    name, namespace, version: revision,
+    info: { first_deployed: iso(ctx.ago(200 * DAY)), last_deployed: iso(ctx.ago(40 * DAY)), deleted: '', description: status === 'deployed' ? 'Upgrade complete' : 'Superseded', status },
+    chart: { metadata: { apiVersion: 'v2', name: chart.name, version: chart.version, appVersion: chart.appVersion, type: 'application' }, templates: [], values: {} },
+    config: {}, manifest: '',
+  }
+  const obj = {
+    apiVersion: 'v1', kind: 'Secret', type: 'helm.sh/release.v1',
+    metadata: { name: `sh.helm.release.v1.${name}.v${revision}`, namespace, creationTimestamp: iso(ctx.ago(40 * DAY)), labels: { owner: 'helm', name, status, version: String(revision) } },
+    data: { release: encodeReleaseData(release, (b) => gzipSync(b, { level: 9 })) },
+  }
+  ctx.put(obj)
+}
+
 function seedKubeSystem(ctx: Ctx) {
+  // K3s installs Traefik with Helm; one upgrade behind the demo chart repository (test/fixtures/check-updates).
+  helmRelease(ctx, 'kube-system', 'traefik', 1, 'superseded', { name: 'traefik', version: '32.1.1', appVersion: 'v3.1.6' })
+  helmRelease(ctx, 'kube-system', 'traefik', 2, 'deployed', { name: 'traefik', version: '33.0.0', appVersion: 'v3.2.0' })
   backupCronJob(ctx, 'kube-system', 'etcd-backup', { cron: '0 1 * * *', hour: 1, minute: 0 },
     { name: 'etcdctl', image: 'registry.k8s.io/etcd:3.5.21-0', command: ['/bin/sh', '-c', 'etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key snapshot save /backups/etcd/etcd_$(date +%Y%m%d_%H%M%S).db'], volumeMounts: [{ name: 'pki', mountPath: '/etc/kubernetes/pki/etcd', readOnly: true }, { name: 'backups', mountPath: '/backups' }] },
     [{ name: 'pki', hostPath: { path: '/etc/kubernetes/pki/etcd', type: 'Directory' } }, { name: 'backups', hostPath: { path: '/var/backups', type: 'DirectoryOrCreate' } }], ['Complete', 'Complete', 'Complete'])
@@ -593,6 +618,7 @@ function seedMonitoring(ctx: Ctx) {
       conditions: [{ type: 'Ready', status: 'False', reason: 'SecretSyncedError', message: 'could not get secret data from provider', lastTransitionTime: failedAt }],
     },
   })
+  helmRelease(ctx, 'monitoring', 'grafana', 5, 'deployed', { name: 'grafana', version: '8.5.2', appVersion: '11.3.0' })
   const rule = (name: string, groups: Obj[]) => ctx.put({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name, namespace: 'monitoring', labels: { release: 'kube-prometheus-stack', 'app.kubernetes.io/part-of': 'caretaker' } }, spec: { groups } })
   rule('caretaker-backups', [{
     name: 'backups',

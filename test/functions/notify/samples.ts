@@ -191,6 +191,23 @@ export const HANDWRITTEN: Record<string, { subject?: string; data: unknown }> = 
       previousWeek: { reported: 7, counts: { critical: 1, warning: 12 } },
     },
   },
+  'dev.caretaker.updates.reported': {
+    data: {
+      checkedAt: '2026-12-01T08:00:00.000Z',
+      namespaces: ['kube-system', 'cert-manager', 'longhorn-system', 'monitoring'],
+      counts: { current: 2, 'update-available': 1, 'major-update': 1, unknown: 1 },
+      deprecated: 1,
+      kubernetes: { version: 'v1.30.4+k3s1', channel: 'stable', latest: 'v1.30.5+k3s1', status: 'update-available' },
+      repositories: [{ name: 'jetstack', ok: true, charts: 6 }, { name: 'longhorn', ok: false, reason: 'no answer within 20000 ms' }, { name: 'prometheus-community', ok: true, charts: 58 }, { name: 'traefik', ok: true, charts: 3 }],
+      objects: [
+        { namespace: 'monitoring', release: 'kube-prometheus-stack', revision: 14, chart: 'kube-prometheus-stack', version: '62.7.0', appVersion: 'v0.76.1', repository: 'prometheus-community', status: 'major-update', latest: { version: '66.3.1', appVersion: 'v0.78.2', created: '2024-11-28T10:21:03.000Z' } },
+        { namespace: 'kube-system', release: 'traefik', revision: 3, chart: 'traefik', version: '33.0.0', appVersion: 'v3.2.0', repository: 'traefik', status: 'update-available', latest: { version: '33.2.1', appVersion: 'v3.2.3', created: '2024-12-13T09:21:45.871Z' } },
+        { namespace: 'longhorn-system', release: 'longhorn', revision: 5, chart: 'longhorn', version: '1.7.1', appVersion: 'v1.7.1', repository: 'longhorn', status: 'unknown', reason: 'repository longhorn could not be read: no answer within 20000 ms' },
+        { namespace: 'cert-manager', release: 'cert-manager', revision: 8, chart: 'cert-manager', version: 'v1.16.2', appVersion: 'v1.16.2', repository: 'jetstack', status: 'current', latest: { version: 'v1.16.2', appVersion: 'v1.16.2' } },
+        { namespace: 'monitoring', release: 'ingress', revision: 2, chart: 'nginx-ingress', version: '1.41.3', appVersion: 'v0.34.1', repository: 'prometheus-community', status: 'current', latest: { version: '1.41.3' }, deprecated: true },
+      ],
+    },
+  },
   'dev.caretaker.database.reported': {
     subject: 'orders',
     data: {

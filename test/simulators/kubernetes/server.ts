@@ -44,6 +44,12 @@ export interface SimulatorOptions {
    * discovery, and a request for one of their resources is a 404.
    */
   omitGroups?: string[]
+  /**
+   * The cluster's version on GET /version, e.g. `v1.30.4+k3s1` (a K3s
+   * server's); major and minor are read from it, as kube-apiserver fills
+   * version.Info (k8s.io/apimachinery pkg/version/types.go).
+   */
+  gitVersion?: string
 }
 export interface ChangeEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED', object: Obj }
 
@@ -54,6 +60,10 @@ const API_AUDIENCE = 'https://kubernetes.default.svc.cluster.local'
 
 export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
   const objects = new Map<string, Obj>()
+  const gitVersion = options.gitVersion ?? 'v1.32.0-caretaker-sim'
+  const [, major = '1', minor = '32'] = /^v(\d+)\.(\d+)/.exec(gitVersion) ?? []
+  // /version is public in a real cluster (the system:public-info-viewer ClusterRole), so it is served before RBAC.
+  const versionInfo = { major, minor, gitVersion, gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean', buildDate: '2026-11-01T00:00:00Z', goVersion: 'go1.23.6', compiler: 'gc', platform: 'linux/amd64' }
   let rv = 1
   const history: Array<ChangeEvent & { key: string, rv: number }> = []
   const listeners = new Set<(e: ChangeEvent) => void>()
@@ -287,7 +297,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     const q = url.searchParams
     const json = (code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)) }
     if (await faults.intercept(req, res)) return
-    if (path === '/version' || path === '/healthz' || path === '/readyz') return json(200, path === '/version' ? { major: '1', minor: '32', gitVersion: 'v1.32.0-caretaker-sim', platform: 'linux/amd64' } : 'ok')
+    if (path === '/version' || path === '/healthz' || path === '/readyz') return json(200, path === '/version' ? versionInfo : 'ok')
     const user = impersonate(authenticate(req), req.headersDistinct, authz)
     // kubectl posts a few built-in kinds as protobuf; those are decoded, anything else is refused.
     const protoBody = isProtobuf(req) ? decodeKubernetesProtobuf(await readRaw(req)) : undefined
