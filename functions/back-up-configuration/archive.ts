@@ -34,7 +34,7 @@ export function safeName(text: string): string {
 
 function writeFailure(directory: string, err: unknown): CaretakerError {
   const code = (err as NodeJS.ErrnoException).code ?? 'error'
-  const hint = code === 'ENOSPC' ? ': the volume is full' : code === 'EROFS' || code === 'EACCES' || code === 'EPERM' ? ': it is not writable (mount the backups claim read-write)' : code === 'ENOTDIR' || code === 'EEXIST' ? ': it is not a directory' : ''
+  const hint = code === 'ENOSPC' ? ': the volume is full' : code === 'EROFS' || code === 'EACCES' || code === 'EPERM' ? ': it is not writable (mount the backups claim read-write)' : code === 'ENOTDIR' || code === 'EEXIST' ? ': it is not a directory' : code === 'ENOENT' ? ': its parent is missing (is the backups volume mounted?)' : ''
   return new CaretakerError(Errors.DependencyUnavailable, `cannot write the configuration archive in ${directory} (${code})${hint}`, { details: { system: 'filesystem', code } })
 }
 
@@ -68,12 +68,16 @@ export class ArchiveWriter {
     this.#done = done
   }
 
-  /** Opens `.<name>.part` in `directory` (made if missing); refuses when `name` exists already. */
+  /**
+   * Opens `.<name>.part` in `directory`, made if missing, but only there: its
+   * parent is the mounted volume, and without it nothing is written (no
+   * archive on a container's own filesystem). Refuses when `name` exists already.
+   */
   static async open(directory: string, name: string): Promise<ArchiveWriter> {
     try {
-      await mkdir(directory, { recursive: true })
+      await mkdir(directory)
     } catch (err) {
-      throw writeFailure(directory, err)
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw writeFailure(directory, err)
     }
     if (await stat(join(directory, name)).then(() => true, () => false)) {
       throw new CaretakerError(Errors.EventInProgress, `the archive ${name} exists already (another run this second): retry in a moment`)

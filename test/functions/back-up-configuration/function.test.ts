@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createGunzip } from 'node:zlib'
@@ -56,6 +56,8 @@ grafana.addContactPoint({ uid: 'cp-1', name: 'ops', type: 'email', settings: { a
 const tokenFile = join(work, 'grafana-token')
 await writeFile(tokenFile, `${grafana.token}\n`)
 const kubeToken = kube.mintServiceAccountToken('caretaker', 'back-up-configuration')
+// The mounted volume; the function makes its own directory in it.
+await mkdir(join(work, 'backups'))
 const directory = join(work, 'backups', 'configuration')
 
 const shipped = parse(await readFile(new URL('../../../manifests/back-up-configuration/config.yaml', import.meta.url), 'utf8')) as Obj
@@ -211,7 +213,13 @@ t.test('an output directory that cannot be written fails retryably and leaves no
   const res = await ping(other)
   t.equal(res.status, 503, res.text)
   t.equal(res.body!.error, 'dependency_unavailable')
-  t.match(res.body!.message, /cannot write the configuration archive in .*\((ENOTDIR|EEXIST)\)/)
+  t.match(res.body!.message, /cannot write the configuration archive in .*\(ENOTDIR\): it is not a directory/)
+  // A volume that is not mounted: nothing is written on the container's own filesystem.
+  const unmounted = await start(t, configFor({ output: { directory: join(work, 'not-mounted', 'configuration'), prefix: 'configuration', keep: 30 } }))
+  const res2 = await ping(unmounted)
+  t.equal(res2.status, 503, res2.text)
+  t.match(res2.body!.message, /\(ENOENT\): its parent is missing \(is the backups volume mounted\?\)/)
+  t.same(await readdir(work).then((names) => names.filter((n) => n === 'not-mounted')), [])
 })
 
 t.test('retention keeps the newest archives: dry-run lists, a real run deletes', async (t) => {
