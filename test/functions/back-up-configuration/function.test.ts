@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createGunzip } from 'node:zlib'
@@ -229,6 +229,13 @@ t.test('retention keeps the newest archives: dry-run lists, a real run deletes',
     await writeFile(join(directory, name), 'old')
     await writeFile(join(directory, `${name}.sha256`), 'old')
   }
+  // A run killed mid-write two hours ago left its temp file; one being written now must stay.
+  const killed = join(directory, '.configuration_20250104_003000.tar.gz.part')
+  const writing = join(directory, '.configuration_20250105_003000.tar.gz.part')
+  await writeFile(killed, 'half')
+  await utimes(killed, new Date(Date.now() - 7_200_000), new Date(Date.now() - 7_200_000))
+  await writeFile(writing, 'half')
+  t.notOk((await verify()).artifact?.name.endsWith('.part'), 'a temp file is never an artifact of the set')
   const keep2 = await start(t, configFor({ output: { directory, prefix: 'configuration', keep: 2 } }))
   await nextSecond()
   const dry = await ping(keep2)
@@ -238,6 +245,8 @@ t.test('retention keeps the newest archives: dry-run lists, a real run deletes',
   t.equal(dry.body!.retention.wouldDelete.length, archives.length - 2)
   t.ok(old.every((n) => dry.body!.retention.wouldDelete.includes(n)), 'the oldest are the ones it would delete')
   t.same((await listing()).filter((n) => n.endsWith('.tar.gz')), archives, 'dry-run deleted nothing')
+  t.notOk((await listing()).includes('.configuration_20250104_003000.tar.gz.part'), 'the killed run\'s temp file is removed')
+  t.ok((await listing()).includes('.configuration_20250105_003000.tar.gz.part'), 'a recent one is left to its run')
 
   await nextSecond()
   const wet = await send(keep2, 'dev.knative.sources.ping', { backup: 'daily' }, { 'ce-dryrun': 'false' })
