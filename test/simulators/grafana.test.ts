@@ -16,7 +16,7 @@ const get = async (path: string, headers: Record<string, string> = auth) => {
 }
 
 t.test('no token, or another one: 401 as Grafana answers', async (t) => {
-  for (const headers of [{}, { authorization: 'Bearer glsa_wrong' }, { authorization: grafana.token }]) {
+  for (const headers of [{}, { authorization: 'Bearer glsa_wrong' }, { authorization: grafana.token }] as Array<Record<string, string>>) {
     for (const path of ['/api/search?type=dash-db', '/api/dashboards/uid/d1', '/api/v1/provisioning/alert-rules', '/api/v1/provisioning/contact-points', '/api/v1/provisioning/policies']) {
       t.same(await get(path, headers), { status: 401, body: { message: 'Unauthorized' } }, `${path} ${JSON.stringify(headers)}`)
     }
