@@ -52,6 +52,11 @@ export const SETTINGS: readonly SettingRequirement[] = [
     why: 'verify-backup mounts the backups volume, a read-only PersistentVolumeClaim (manifests/verify-backup/service.yaml)',
   },
   {
+    namespace: 'knative-serving', configMap: 'config-features', key: 'kubernetes.podspec-persistent-volume-write',
+    default: 'disabled', wanted: 'enabled', refused: 'disabled', needs: 'enabled', ok: enabled,
+    why: 'back-up-configuration writes its archives to the backups volume, a PersistentVolumeClaim mounted read-write (manifests/back-up-configuration/service.yaml)',
+  },
+  {
     namespace: 'knative-serving', configMap: 'config-features', key: 'kubernetes.podspec-volumes-emptydir',
     default: 'enabled', wanted: 'enabled', refused: 'disabled', needs: 'enabled', ok: enabled,
     why: 'verify-backup, clean-up-resources, prune-snapshots and maintain-databases write scratch files to an emptyDir (their root filesystem is read-only)',

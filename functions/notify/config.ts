@@ -71,7 +71,7 @@ export interface NotifyConfig {
 
 const name = { type: 'string', pattern: '^[a-z0-9][-a-z0-9_.]*$', maxLength: 63 }
 const duration = { type: 'string', pattern: DURATION_PATTERN }
-const secretRef: JsonSchema = {
+export const secretRef: JsonSchema = {
   oneOf: [
     { type: 'object', additionalProperties: false, required: ['env'], properties: { env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } } },
     { type: 'object', additionalProperties: false, required: ['file'], properties: { file: { type: 'string', pattern: '^/' } } },

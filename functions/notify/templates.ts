@@ -1333,6 +1333,39 @@ const workloadTemplates: Record<string, Template> = {
         ? `The new pods run but the service is not healthy: look at their logs and the health endpoint, and roll back (kubectl -n ${str(d.namespace) ?? '<namespace>'} rollout undo ${(str(d.kind) ?? 'deployment').toLowerCase()}/${str(d.name) ?? '<name>'}) if the new pods are the cause.`
         : `Look at the rollout (kubectl -n ${str(d.namespace) ?? '<namespace>'} rollout status ${(str(d.kind) ?? 'deployment').toLowerCase()}/${str(d.name) ?? '<name>'}) and its pods' events; fix what keeps them from becoming ready, or what the error says (permissions, the API).`,
       facts: rolloutFacts(d),
+// --- configuration --------------------------------------------------------
+
+const CONFIGURATION_PART_NAMES: Record<string, [string, string]> = {
+  dashboards: ['dashboard', 'dashboards'], 'alert-rules': ['alert rule', 'alert rules'], 'contact-points': ['contact point', 'contact points'],
+  policies: ['policy tree', 'policy trees'], prometheusrules: ['PrometheusRule', 'PrometheusRules'], configmaps: ['ConfigMap', 'ConfigMaps'],
+}
+
+const configurationTemplates: Record<string, Template> = {
+  'dev.caretaker.configuration.backed-up': (_input, d) => {
+    const archive = rec(d.archive)
+    const retention = rec(d.retention)
+    const name = str(archive.name) ?? 'the configuration archive'
+    const counted = Object.entries(rec(d.counts)).filter(([, n]) => num(n) !== undefined)
+      .map(([part, n]) => { const [one, many] = CONFIGURATION_PART_NAMES[part] ?? [part, part]; return plural(num(n)!, one, many) })
+    const deleted = strs(retention.deleted)
+    const wouldDelete = strs(retention.wouldDelete)
+    const reason = str(d.reason)
+    return {
+      severity: 'info',
+      title: `Configuration backed up: ${name}`,
+      what: `${counted.length > 0 ? `${and(counted)} written` : 'An archive written'}${reason ? ` (${clip(reason, 120)})` : ''}; its SHA256SUMS lists every file.`,
+      where: str(archive.path) ?? name,
+      action: wouldDelete.length > 0
+        ? `Nothing to do for the backup. Dry-run: ${plural(wouldDelete.length, 'older archive')} beyond the ${num(retention.keep) ?? '?'} kept would be deleted (${some(wouldDelete, 2)}); run without dry-run to delete them.`
+        : 'Nothing to do: verify-backup checks the archive in its configuration set.',
+      facts: facts([
+        ['Archive', name],
+        ['Size', bytes(archive.size)],
+        ['SHA-256', str(archive.sha256)],
+        ['Files', num(archive.files)],
+        ['Deleted', deleted.length > 0 ? some(deleted, 3) : undefined],
+        ['Took', took(d.durationMs)],
+      ]),
     }
   },
 }
@@ -1347,6 +1380,7 @@ const templates: Record<string, Template> = {
   ...alertTemplates,
   ...workloadTemplates,
   ...updateTemplates,
+  ...configurationTemplates,
 }
 
 function severityWord(v: unknown): Severity | undefined {

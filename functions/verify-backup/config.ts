@@ -4,8 +4,12 @@ import type { JsonSchema } from '../../shared/schema.ts'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { timestampFormatProblem } from './timestamps.ts'
 
-/** The formats verify-backup knows; each has its own integrity check. */
-export const FORMATS = ['pg-dumpall-gzip', 'etcd-snapshot', 'redis-rdb', 'vault-raft-snapshot', 'git-bundle', 'longhorn'] as const
+/**
+ * The formats verify-backup knows; each has its own integrity check.
+ * `sha256sums-tar-gzip`: a gzipped tar whose SHA256SUMS lists every other
+ * file in it (back-up-configuration's archives).
+ */
+export const FORMATS = ['pg-dumpall-gzip', 'etcd-snapshot', 'redis-rdb', 'vault-raft-snapshot', 'git-bundle', 'longhorn', 'sha256sums-tar-gzip'] as const
 export type BackupFormat = (typeof FORMATS)[number]
 
 export interface SanityQuery {

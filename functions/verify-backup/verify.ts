@@ -9,6 +9,7 @@ import { verifyGzip } from './formats/gzip.ts'
 import { verifyRdb } from './formats/rdb.ts'
 import { sidecarPath, verifySidecar } from './formats/sidecar.ts'
 import type { FormatVerdict } from './formats/stream.ts'
+import { verifySumsArchive } from './formats/tar-sums.ts'
 import { verifyVaultSnapshot } from './formats/vault-snapshot.ts'
 
 /**
@@ -105,6 +106,8 @@ function integrityCheck(set: BackupSet, artifact: Artifact, signal: AbortSignal)
       return verifyVaultSnapshot(artifact.path, artifact.size, signal)
     case 'git-bundle':
       return verifyGitBundle(artifact.path, artifact.size, signal)
+    case 'sha256sums-tar-gzip':
+      return verifySumsArchive(artifact.path, artifact.size, signal)
     case 'longhorn':
       throw new Error('longhorn sets are verified through the Kubernetes API')
   }

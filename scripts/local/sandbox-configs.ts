@@ -98,6 +98,12 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
         { name: 'longhorn-backups', kind: 'LonghornBackup', namespaces: [...new Set(facts.seeded.snapshots.filter((s) => s.kind === 'Backup').map((s) => s.namespace))], keepDaily: 14, maxAge: '14d', grace: '6h', timeZone: 'Etc/UTC' },
       ].filter((p) => p.namespaces.length > 0),
     },
+    // The demo's monitoring namespace (where the shipped RBAC lets it read), archived beside the demo backups; no Grafana runs in the sandbox.
+    'back-up-configuration': {
+      output: { directory: `${facts.backups.dir}/configuration`, prefix: 'configuration', keep: 30 },
+      parts: ['prometheusrules', 'configmaps'],
+      kubernetes: { namespaces: ['monitoring'] },
+    },
     // Every outcome to the log; warnings and worse also to a Mattermost hook that is set only when NOTIFY_MATTERMOST_URL is (else reported as not configured).
     notify: {
       cluster: 'sandbox',

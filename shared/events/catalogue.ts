@@ -2,6 +2,7 @@ import type { JsonSchema } from '../schema.ts'
 import { alertTypes } from './types/alert.ts'
 import { backupTypes } from './types/backup.ts'
 import { certificateTypes } from './types/certificate.ts'
+import { configurationTypes } from './types/configuration.ts'
 import { databaseTypes } from './types/database.ts'
 import { healthTypes } from './types/health.ts'
 import { knativeTypes } from './types/knative.ts'
@@ -43,6 +44,7 @@ const definitions: EventTypeDefinition[] = [
   ...healthTypes,
   ...workloadTypes,
   ...updateTypes,
+  ...configurationTypes,
 ]
 
 export const catalogue: ReadonlyMap<string, EventTypeDefinition> = new Map(definitions.map((d) => [d.type, d]))

@@ -140,8 +140,8 @@ t.test('every shipped Knative Service is admitted under Knative Serving\'s defau
   const atDefaults = services.flatMap((svc) => validateKnativeService(svc).map((e) => `${svc.metadata?.name}: ${e}`))
   const changed = SETTINGS.filter((r) => !r.ok(r.default)).map((r) => `${r.namespace}/${r.configMap} ${r.key}`)
   // What an install needs beyond Knative's defaults (README "Knative settings" names each).
-  t.same(changed, ['knative-serving/config-features kubernetes.podspec-persistent-volume-claim'], 'the one setting an install changes from Knative\'s defaults')
-  t.same(atDefaults.filter((e) => !/persistentVolumeClaim/.test(e)), [], 'under Knative\'s defaults only the PersistentVolumeClaim is refused')
+  t.same(changed, ['knative-serving/config-features kubernetes.podspec-persistent-volume-claim', 'knative-serving/config-features kubernetes.podspec-persistent-volume-write'], 'the settings an install changes from Knative\'s defaults')
+  t.same(atDefaults.filter((e) => !/persistentVolumeClaim|Persistent volume write/.test(e)), [], 'under Knative\'s defaults only the PersistentVolumeClaims are refused')
   for (const svc of services) {
     const errs = validateKnativeService(svc, clusterConfig((r) => r.wanted))
     t.same(errs, [], `${svc.metadata?.name}: ${errs.length ? errs.join('; ') : 'admitted'} with the doctor's settings`)

@@ -431,7 +431,7 @@ function certificate(ctx: Ctx, namespace: string, name: string, state: Certifica
 // Namespaces
 
 function seedCaretaker(ctx: Ctx) {
-  for (const fn of ['verify-backup', 'rotate-secret', 'prune-snapshots', 'clean-up-resources', 'respond-to-alert', 'renew-certificate', 'health-report', 'notify', 'maintain-databases', 'check-updates']) {
+  for (const fn of ['verify-backup', 'rotate-secret', 'prune-snapshots', 'clean-up-resources', 'respond-to-alert', 'renew-certificate', 'health-report', 'notify', 'maintain-databases', 'check-updates', 'back-up-configuration']) {
     ctx.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: fn, namespace: 'caretaker', labels: { 'app.kubernetes.io/part-of': 'caretaker' } } })
   }
   ctx.put(secret(ctx, 'caretaker', 'vault-token', { token: 'sandbox-external-secrets-token' }))

@@ -39,7 +39,7 @@ async function doctor(kubeconfig: string): Promise<{ code: number; out: string }
 }
 const line = (out: string, what: string) => out.split('\n').find((l) => l.includes(what)) ?? ''
 
-t.test('a cluster at Knative\'s defaults: the one setting to change is named with its fix, exit 1', async (t) => {
+t.test('a cluster at Knative\'s defaults: the two settings to change are named with their fix, exit 1', async (t) => {
   const { kubeconfig } = await cluster(t)
   const { code, out } = await doctor(kubeconfig)
   t.equal(code, 1)
@@ -48,9 +48,10 @@ t.test('a cluster at Knative\'s defaults: the one setting to change is named wit
   t.match(line(out, 'authentication-oidc'), /^ok +knative-eventing\/config-features authentication-oidc: "disabled" \(Knative's default\)/, 'OIDC off, as the shipped Services expect')
   t.match(line(out, 'max-revision-timeout-seconds'), /^ok +knative-serving\/config-defaults max-revision-timeout-seconds: "600" \(Knative's default\)/)
   t.match(line(out, 'kubernetes.podspec-volumes-emptydir'), /^ok /)
-  t.equal(out.split('\n').filter((l) => l.startsWith('MISSING')).length, 1, 'nothing else is missing')
+  t.match(line(out, 'kubernetes.podspec-persistent-volume-write'), /^MISSING .*is "disabled" \(Knative's default\); Caretaker needs enabled: back-up-configuration writes its archives to the backups volume/)
+  t.equal(out.split('\n').filter((l) => l.startsWith('MISSING')).length, 2, 'nothing else is missing')
   t.match(out, /^ok +API serving.knative.dev\/v1 services/m)
-  t.match(out, /1 required setting\(s\) or API\(s\) missing/)
+  t.match(out, /2 required setting\(s\) or API\(s\) missing/)
   // As `npm run doctor -- --kubeconfig FILE` runs it (in another process: the simulator answers from this one).
   const child = spawnNode(['scripts/doctor.ts', '--kubeconfig', kubeconfig], {})
   const run = { status: await child.exited, stdout: child.lines.map((l) => String(l.raw ?? JSON.stringify(l))).join('\n') }
@@ -61,7 +62,7 @@ t.test('a cluster at Knative\'s defaults: the one setting to change is named wit
 
 t.test('once they are set, exit 0; a lowered timeout ceiling or a max-scale limit is named', async (t) => {
   const { kube, kubeconfig } = await cluster(t)
-  await setData(kube, 'knative-serving', 'config-features', { 'kubernetes.podspec-persistent-volume-claim': 'Enabled' })
+  await setData(kube, 'knative-serving', 'config-features', { 'kubernetes.podspec-persistent-volume-claim': 'Enabled', 'kubernetes.podspec-persistent-volume-write': 'enabled' })
   const fixed = await doctor(kubeconfig)
   t.equal(fixed.code, 0, fixed.out)
   t.match(fixed.out, /Knative can run Caretaker as shipped\./)

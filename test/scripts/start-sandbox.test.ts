@@ -10,7 +10,7 @@ import { spawnNode } from '../harness/process.ts'
 // cluster reaches verify-backup through the ApiServerSource, the broker and
 // its Trigger, with nothing but the shipped YAML wiring it.
 
-// Ten functions start on a machine that may be busy: time enough, and no test of speed.
+// Every function starts on a machine that may be busy: time enough, and no test of speed.
 t.setTimeout(420_000)
 
 t.test('the shipped functions and triggers work against the sandbox', async (t) => {

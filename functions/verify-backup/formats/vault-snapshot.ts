@@ -1,10 +1,5 @@
-import { createHash } from 'node:crypto'
-import type { Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
-import { createGunzip } from 'node:zlib'
-import { extract } from 'tar-stream'
-import { GarbageReleaser } from '../../../shared/memory.ts'
-import { fail, pass, readRange, type FormatVerdict } from './stream.ts'
+import { fail, pass, type FormatVerdict } from './stream.ts'
+import { parseSha256Sums, readTarGz, sumMismatches } from './tar-sums.ts'
 
 /**
  * A Vault raft snapshot (`vault operator raft snapshot save`): a gzipped
@@ -16,55 +11,20 @@ import { fail, pass, readRange, type FormatVerdict } from './stream.ts'
  */
 
 const REQUIRED = ['meta.json', 'state.bin', 'SHA256SUMS', 'SHA256SUMS.sealed']
-const SMALL_FILE = 1024 * 1024
 
 export async function verifyVaultSnapshot(path: string, size: number, signal?: AbortSignal): Promise<FormatVerdict> {
-  const hashes = new Map<string, string>()
-  const sizes = new Map<string, number>()
-  const small = new Map<string, string>()
-  const releaser = new GarbageReleaser()
-  const tar = extract()
-  tar.on('entry', (header, stream, next) => {
-    const hash = createHash('sha256')
-    const keep: Buffer[] = []
-    let bytes = 0
-    stream.on('data', (data: unknown) => {
-      const chunk = data as Buffer
-      hash.update(chunk)
-      bytes += chunk.length
-      releaser.count(chunk.length)
-      if (bytes <= SMALL_FILE) keep.push(chunk)
-    })
-    stream.on('end', () => {
-      hashes.set(header.name, hash.digest('hex'))
-      sizes.set(header.name, bytes)
-      if (bytes <= SMALL_FILE) small.set(header.name, Buffer.concat(keep).toString('utf8'))
-      next()
-    })
-    stream.on('error', next)
-  })
-  try {
-    await pipeline(readRange(path), createGunzip(), tar as unknown as Writable, ...(signal ? [{ signal }] : []))
-  } catch (err) {
-    if ((err as Error).name === 'AbortError') throw err
-    const what = (err as NodeJS.ErrnoException).code === 'Z_BUF_ERROR' ? 'truncated' : (err as Error).message
-    return fail(`vault snapshot: the archive does not open (${what})`, { size })
-  }
+  const read = await readTarGz(path, signal)
+  if ('error' in read) return fail(`vault snapshot: the archive does not open (${read.error})`, { size })
+  const { hashes, sizes, small } = read
   const missing = REQUIRED.filter((name) => !hashes.has(name))
   if (missing.length > 0) return fail(`vault snapshot: the archive lacks ${missing.join(', ')}`, { files: [...hashes.keys()] })
-  const sums = new Map<string, string>()
-  for (const line of (small.get('SHA256SUMS') ?? '').split('\n')) {
-    const m = /^([0-9a-f]{64})\s+\*?(\S+)$/.exec(line.trim())
-    if (m) sums.set(m[2]!, m[1]!)
-  }
+  const sums = parseSha256Sums(small.get('SHA256SUMS') ?? '')
   if (!sums.has('state.bin') || !sums.has('meta.json')) {
     return fail('vault snapshot: SHA256SUMS does not list meta.json and state.bin', { listed: [...sums.keys()] })
   }
-  const mismatched = [...sums].filter(([name, expected]) => hashes.get(name) !== expected)
+  const mismatched = sumMismatches(sums, hashes)
   if (mismatched.length > 0) {
-    return fail(`vault snapshot: ${mismatched.map(([n]) => n).join(', ')} does not match SHA256SUMS`, {
-      mismatches: mismatched.map(([name, expected]) => ({ file: name, expectedSha256: expected, actualSha256: hashes.get(name) ?? null })),
-    })
+    return fail(`vault snapshot: ${mismatched.map((m) => m.file).join(', ')} does not match SHA256SUMS`, { mismatches: mismatched })
   }
   let meta: { Index?: number; Term?: number; ID?: string } = {}
   try {

@@ -148,6 +148,16 @@ export const HANDWRITTEN: Record<string, { subject?: string; data: unknown }> = 
       ],
     },
   },
+  'dev.caretaker.configuration.backed-up': {
+    subject: 'configuration_20261122_060000.tar.gz',
+    data: {
+      archive: { name: 'configuration_20261122_060000.tar.gz', path: '/backups/configuration/configuration_20261122_060000.tar.gz', size: 1_482_113, sha256: '9f2c4e1b7a3d5f60e8b1c2d3a4f5061728394a5b6c7d8e9f0a1b2c3d4e5f6071', files: 61 },
+      counts: { dashboards: 42, 'alert-rules': 17, 'contact-points': 3, policies: 1, prometheusrules: 6, configmaps: 9 },
+      parts: ['dashboards', 'alert-rules', 'contact-points', 'policies', 'prometheusrules', 'configmaps'],
+      reason: 'before the Grafana 11 upgrade', startedAt: '2026-11-22T06:00:00.000Z', durationMs: 4_210,
+      retention: { keep: 30, kept: 30, deleted: [], wouldDelete: ['configuration_20261022_060000.tar.gz'], dryRun: true },
+    },
+  },
   'dev.caretaker.health.reported': {
     data: {
       status: 'critical', checkedAt: '2026-11-22T06:00:00.000Z',
