@@ -1333,6 +1333,10 @@ const workloadTemplates: Record<string, Template> = {
         ? `The new pods run but the service is not healthy: look at their logs and the health endpoint, and roll back (kubectl -n ${str(d.namespace) ?? '<namespace>'} rollout undo ${(str(d.kind) ?? 'deployment').toLowerCase()}/${str(d.name) ?? '<name>'}) if the new pods are the cause.`
         : `Look at the rollout (kubectl -n ${str(d.namespace) ?? '<namespace>'} rollout status ${(str(d.kind) ?? 'deployment').toLowerCase()}/${str(d.name) ?? '<name>'}) and its pods' events; fix what keeps them from becoming ready, or what the error says (permissions, the API).`,
       facts: rolloutFacts(d),
+    }
+  },
+}
+
 // --- configuration --------------------------------------------------------
 
 const CONFIGURATION_PART_NAMES: Record<string, [string, string]> = {
