@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { AuthorizationV1Api } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 import type { Logger } from '../../shared/logger.ts'
-import { createDemoBackups, seedSandbox, type DemoBackups, type SeedSummary } from '../../test/sandbox/index.ts'
+import { createDemoBackups, demoAlerts, DEMO_ALERTS_REPOST_MS, seedSandbox, startDemoVaultStandby, type DemoBackups, type SeedSummary } from '../../test/sandbox/index.ts'
+import { ALERTMANAGER_PACKAGE, findAlertmanager, startAlertmanager, type Alertmanager } from '../../shared/process/alertmanager.ts'
 import { startKubernetesSimulator } from '../../test/simulators/kubernetes/index.ts'
 import { startVaultSimulator, type VaultSimulator } from '../../test/simulators/vault/index.ts'
 import { RESTORE_TEST_LABEL } from '../../functions/verify-backup/restore-job.ts'
@@ -22,6 +23,10 @@ type KubernetesSimulator = Awaited<ReturnType<typeof startKubernetesSimulator>>
 export interface Sandbox {
   readonly kube: KubernetesSimulator
   readonly vault: VaultSimulator
+  /** The demo Vault's HA standby (sealed): only health-report's vault check looks at it. */
+  readonly vaultStandby: VaultSimulator
+  /** A throwaway real Alertmanager with the demo alerts firing, when one is installed. */
+  readonly alertmanager: Alertmanager | undefined
   /** A kubeconfig for kubectl (TLS, the simulator's own CA). */
   readonly kubeconfigPath: string
   /** A file holding the Vault root token (kept out of logs and banners). */
@@ -78,7 +83,29 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   await mkdir(options.stateDir, { recursive: true })
   const vault = await startVaultSimulator({ port: options.vaultPort })
   let kube: KubernetesSimulator | undefined
+  let vaultStandby: VaultSimulator | undefined
+  let alertmanager: Alertmanager | undefined
+  let repost: NodeJS.Timeout | undefined
+  const stopExtras = async (): Promise<void> => {
+    clearInterval(repost)
+    await alertmanager?.close()
+    await vaultStandby?.close()
+  }
   try {
+    vaultStandby = await startDemoVaultStandby(vault)
+    const program = findAlertmanager()
+    if (program) {
+      alertmanager = await startAlertmanager({ program, dir: join(options.stateDir, 'alertmanager') })
+      const am = alertmanager
+      await am.fire(demoAlerts(now))
+      // Re-posted as Prometheus re-sends firing alerts, so they stay firing however long the sandbox runs.
+      repost = setInterval(() => {
+        am.fire(demoAlerts(now, new Date())).catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: the demo alerts could not be re-posted to Alertmanager'))
+      }, DEMO_ALERTS_REPOST_MS)
+      repost.unref()
+    } else {
+      log.info(`sandbox: no Alertmanager (install ${ALERTMANAGER_PACKAGE} to have one): health-report's alerts check is left out`)
+    }
     kube = await startKubernetesSimulator({
       tls: { port: options.kubePort },
       // Rollouts, Jobs and syncs take a second; CronJobs run on their schedules.
@@ -110,13 +137,18 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const volumes = [...new Set(longhornBackups.map((b) => (b?.status as { volumeName?: string } | undefined)?.volumeName).filter((v): v is string => Boolean(v)))]
     const configs = sandboxConfigs({
       backups, seeded,
+      vault: { address: vault.url, members: [vault.url, vaultStandby.url] },
+      ...(alertmanager ? { alertmanager: { address: alertmanager.url } } : {}),
       ...(volumes.length > 0 ? { longhorn: { namespace: String((longhornBackups[0]?.metadata as { namespace?: string }).namespace), volumes } } : {}),
     })
-    log.info({ kubernetes: kube.tlsUrl, vault: vault.url, kubeconfig: kubeconfigPath, backups: backups.dir, objects: seeded.objects.length }, 'sandbox: simulators started and seeded')
+    log.info({ kubernetes: kube.tlsUrl, vault: vault.url, vaultStandby: vaultStandby.url, alertmanager: alertmanager?.url ?? null, kubeconfig: kubeconfigPath, backups: backups.dir, objects: seeded.objects.length }, 'sandbox: simulators started and seeded')
     const k = kube
+    const standby = vaultStandby
     return {
       kube: k,
       vault,
+      vaultStandby: standby,
+      alertmanager,
       kubeconfigPath,
       vaultTokenPath,
       backups,
@@ -148,11 +180,13 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       },
       async close() {
         await k.close()
+        await stopExtras()
         await vault.close()
       },
     }
   } catch (err) {
     await kube?.close()
+    await stopExtras()
     await vault.close()
     throw err
   }
