@@ -95,16 +95,21 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     vaultStandby = await startDemoVaultStandby(vault)
     const program = findAlertmanager()
     if (program) {
-      alertmanager = await startAlertmanager({ program, dir: join(options.stateDir, 'alertmanager') })
+      // One that will not start is no reason to give up the sandbox: it runs without, as where none is installed.
+      alertmanager = await startDemoAlertmanager(program, join(options.stateDir, 'alertmanager'), now).catch((err: unknown) => {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: Alertmanager did not start: health-report\'s alerts check is left out')
+        return undefined
+      })
+    } else {
+      log.info(`sandbox: no Alertmanager (install ${ALERTMANAGER_PACKAGE} to have one): health-report's alerts check is left out`)
+    }
+    if (alertmanager) {
       const am = alertmanager
-      await am.fire(demoAlerts(now))
       // Re-posted as Prometheus re-sends firing alerts, so they stay firing however long the sandbox runs.
       repost = setInterval(() => {
         am.fire(demoAlerts(now, new Date())).catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: the demo alerts could not be re-posted to Alertmanager'))
       }, DEMO_ALERTS_REPOST_MS)
       repost.unref()
-    } else {
-      log.info(`sandbox: no Alertmanager (install ${ALERTMANAGER_PACKAGE} to have one): health-report's alerts check is left out`)
     }
     kube = await startKubernetesSimulator({
       tls: { port: options.kubePort },
@@ -188,6 +193,18 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     await kube?.close()
     await stopExtras()
     await vault.close()
+    throw err
+  }
+}
+
+/** A throwaway Alertmanager in `dir` with the demo alerts posted; stopped again if they are refused. */
+async function startDemoAlertmanager(program: string, dir: string, now: Date): Promise<Alertmanager> {
+  const am = await startAlertmanager({ program, dir })
+  try {
+    await am.fire(demoAlerts(now))
+    return am
+  } catch (err) {
+    await am.close()
     throw err
   }
 }

@@ -104,7 +104,7 @@ t.test('the sandbox\'s own health-report config: the Vault HA cluster with its s
   // As `npm start` sets it up (scripts/local/sandbox.ts): the one Vault active, a second node its sealed standby.
   const standby = await startDemoVaultStandby(vault)
   t.teardown(() => standby.close())
-  const demo = validateConfig(healthReportConfig({ seeded, vault: { address: vault.url, members: [vault.url, standby.url] }, ...(am ? { alertmanager: { address: am.url } } : {}) }), configSchema, 'test')
+  const demo: HealthReportConfig = validateConfig(healthReportConfig({ seeded, vault: { address: vault.url, members: [vault.url, standby.url] }, ...(am ? { alertmanager: { address: am.url } } : {}) }), configSchema, 'test')
   t.ok(demo.checks.includes('vault'), 'the vault check is on')
   t.equal(demo.checks.includes('alerts'), Boolean(am), 'the alerts check is on exactly when Alertmanager runs')
   const demoFn = await startTestFunction(healthReport, { config: demo, env: { CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', 'health-report') } })
