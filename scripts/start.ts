@@ -12,6 +12,7 @@
 import { join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createLogger } from '../shared/logger.ts'
+import { ALERTMANAGER_PACKAGE } from '../shared/process/alertmanager.ts'
 import { projectRoot } from './local/functions.ts'
 import { startLocalPlatform, type LocalPlatform } from './local/platform.ts'
 
@@ -70,6 +71,10 @@ function banner(platform: LocalPlatform): string {
       '  The sandbox platform:',
       `    kubectl --kubeconfig ${shown(platform.sandbox.kubeconfigPath)} get deployments,cronjobs,certificates -A`,
       `    curl -s -H "X-Vault-Token: $(cat ${shown(platform.sandbox.vaultTokenPath)})" ${platform.sandbox.vault.url}/v1/secret/metadata/?list=true`,
+      `    curl -s ${platform.sandbox.vaultStandby.url}/v1/sys/health   # the Vault HA standby, sealed`,
+      platform.sandbox.alertmanager
+        ? `    curl -s ${platform.sandbox.alertmanager.url}/api/v2/alerts   # Alertmanager, with the demo alerts firing`
+        : `    (no Alertmanager: install ${ALERTMANAGER_PACKAGE} to have the demo alerts; health-report's alerts check is left out)`,
     )
   }
   if (!platform.sandbox) {
@@ -155,7 +160,7 @@ async function main(): Promise<void> {
     functions: Object.fromEntries(platform.functions.map((f) => [f.name, f.url])),
     dry_run: platform.dryRun,
     configs: Object.fromEntries([...platform.configs].map(([name, c]) => [name, c.source])),
-    sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.tlsUrl, vault: platform.sandbox.vault.url, kubeconfig: platform.sandbox.kubeconfigPath, backups: platform.sandbox.backups.dir } : null,
+    sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.tlsUrl, vault: platform.sandbox.vault.url, vaultStandby: platform.sandbox.vaultStandby.url, alertmanager: platform.sandbox.alertmanager?.url ?? null, kubeconfig: platform.sandbox.kubeconfigPath, backups: platform.sandbox.backups.dir } : null,
   }, 'caretaker ready')
 
   let stopping = false

@@ -14,6 +14,10 @@ export interface SandboxFacts {
   readonly longhorn?: { readonly namespace: string; readonly volumes: readonly string[] }
   /** A loopback chart repository serving the demo index.yaml (test/fixtures/check-updates), and the K3s channels. */
   readonly chartRepository?: string
+  /** The demo Vault (the active node) and every node of its HA cluster. */
+  readonly vault?: { readonly address: string; readonly members: readonly string[] }
+  /** The sandbox's Alertmanager, when one is installed. */
+  readonly alertmanager?: { readonly address: string }
 }
 
 const FORMAT: Record<string, VerifyBackupConfig['sets'][number]['format']> = {
@@ -51,18 +55,31 @@ function verifyBackup(facts: SandboxFacts): VerifyBackupConfig {
   return { sets, restoreJob: { ...DEFAULT_RESTORE_JOB, backups: { claimName: 'backups', mountPath: facts.backups.dir } } }
 }
 
-export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
+/**
+ * The daily check on the demo platform. Longhorn and ExternalSecrets are seeded: a degraded volume, one no backup
+ * job covers, an ExternalSecret that does not sync. The Vault HA cluster has its standby sealed; the Alertmanager
+ * (when installed) has the demo alerts firing. Without an Alertmanager the alerts check is left out.
+ */
+export function healthReportConfig(facts: Pick<SandboxFacts, 'seeded' | 'vault' | 'alertmanager'>): Record<string, unknown> {
   const backupCronJobs = [...new Map(facts.seeded.backupJobs.map((j) => [`${j.namespace}/${j.cronJob}`, j])).values()]
+  return {
+    namespaces: [...facts.seeded.namespaces],
+    checks: [
+      'nodes', 'pods', 'events', 'certificates', 'backups', 'pvcs', 'node-pressure', 'cordoned', 'disk-usage', 'resource-usage', 'commitment', 'workloads', 'pods-not-ready', 'restarts', 'longhorn', 'externalsecrets',
+      ...(facts.vault ? ['vault'] : []),
+      ...(facts.alertmanager ? ['alerts'] : []),
+    ],
+    backups: backupCronJobs.map((j) => ({ namespace: j.namespace, name: j.cronJob, window: j.schedule.split(/\s+/)[4] === '*' ? '24h' : '7d' })),
+    ...(facts.vault ? { vault: { address: facts.vault.address, members: [...facts.vault.members], minStandbys: 1 } } : {}),
+    ...(facts.alertmanager ? { alertmanager: { address: facts.alertmanager.address } } : {}),
+  }
+}
+
+export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
   return {
     // The namespaces the demo's Certificates are in (renewals are only reported while the process runs in dry-run).
     'renew-certificate': { namespaces: [...new Set(facts.seeded.certificates.map((c) => c.namespace))].sort(), notReadyFor: '1h', expiryThreshold: '14d', cooldown: '6h' },
-    // The daily check on the demo platform; the sandbox gives it no Vault address and runs no Alertmanager, so those checks are left out.
-    // Longhorn and ExternalSecrets are seeded: a degraded volume, one no backup job covers, an ExternalSecret that does not sync.
-    'health-report': {
-      namespaces: [...facts.seeded.namespaces],
-      checks: ['nodes', 'pods', 'events', 'certificates', 'backups', 'pvcs', 'node-pressure', 'cordoned', 'disk-usage', 'resource-usage', 'commitment', 'workloads', 'pods-not-ready', 'restarts', 'longhorn', 'externalsecrets'],
-      backups: backupCronJobs.map((j) => ({ namespace: j.namespace, name: j.cronJob, window: j.schedule.split(/\s+/)[4] === '*' ? '24h' : '7d' })),
-    },
+    'health-report': healthReportConfig(facts),
     'verify-backup': verifyBackup(facts),
     // The sandbox runs no database server: no targets (a request names none).
     'maintain-databases': { targets: [] },

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { AuthorizationV1Api } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 import type { Logger } from '../../shared/logger.ts'
-import { createDemoBackups, seedSandbox, type DemoBackups, type SeedSummary } from '../../test/sandbox/index.ts'
+import { createDemoBackups, demoAlerts, DEMO_ALERTS_REPOST_MS, seedSandbox, startDemoVaultStandby, type DemoBackups, type SeedSummary } from '../../test/sandbox/index.ts'
+import { ALERTMANAGER_PACKAGE, findAlertmanager, startAlertmanager, type Alertmanager } from '../../shared/process/alertmanager.ts'
 import { startKubernetesSimulator } from '../../test/simulators/kubernetes/index.ts'
 import { startVaultSimulator, type VaultSimulator } from '../../test/simulators/vault/index.ts'
 import { RESTORE_TEST_LABEL } from '../../functions/verify-backup/restore-job.ts'
@@ -24,6 +25,10 @@ type KubernetesSimulator = Awaited<ReturnType<typeof startKubernetesSimulator>>
 export interface Sandbox {
   readonly kube: KubernetesSimulator
   readonly vault: VaultSimulator
+  /** The demo Vault's HA standby (sealed): only health-report's vault check looks at it. */
+  readonly vaultStandby: VaultSimulator
+  /** A throwaway real Alertmanager with the demo alerts firing, when one is installed. */
+  readonly alertmanager: Alertmanager | undefined
   /** A kubeconfig for kubectl (TLS, the simulator's own CA). */
   readonly kubeconfigPath: string
   /** A file holding the Vault root token (kept out of logs and banners). */
@@ -99,7 +104,34 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const vault = await startVaultSimulator({ port: options.vaultPort })
   let kube: KubernetesSimulator | undefined
   let charts: { url: string; server: Server } | undefined
+  let vaultStandby: VaultSimulator | undefined
+  let alertmanager: Alertmanager | undefined
+  let repost: NodeJS.Timeout | undefined
+  const stopExtras = async (): Promise<void> => {
+    clearInterval(repost)
+    await alertmanager?.close()
+    await vaultStandby?.close()
+  }
   try {
+    vaultStandby = await startDemoVaultStandby(vault)
+    const program = findAlertmanager()
+    if (program) {
+      // One that will not start is no reason to give up the sandbox: it runs without, as where none is installed.
+      alertmanager = await startDemoAlertmanager(program, join(options.stateDir, 'alertmanager'), now).catch((err: unknown) => {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: Alertmanager did not start: health-report\'s alerts check is left out')
+        return undefined
+      })
+    } else {
+      log.info(`sandbox: no Alertmanager (install ${ALERTMANAGER_PACKAGE} to have one): health-report's alerts check is left out`)
+    }
+    if (alertmanager) {
+      const am = alertmanager
+      // Re-posted as Prometheus re-sends firing alerts, so they stay firing however long the sandbox runs.
+      repost = setInterval(() => {
+        am.fire(demoAlerts(now, new Date())).catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: the demo alerts could not be re-posted to Alertmanager'))
+      }, DEMO_ALERTS_REPOST_MS)
+      repost.unref()
+    }
     kube = await startKubernetesSimulator({
       tls: { port: options.kubePort },
       // Rollouts, Jobs and syncs take a second; CronJobs run on their schedules.
@@ -133,13 +165,18 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const chartServer = charts.server
     const configs = sandboxConfigs({
       backups, seeded, chartRepository: charts.url,
+      vault: { address: vault.url, members: [vault.url, vaultStandby.url] },
+      ...(alertmanager ? { alertmanager: { address: alertmanager.url } } : {}),
       ...(volumes.length > 0 ? { longhorn: { namespace: String((longhornBackups[0]?.metadata as { namespace?: string }).namespace), volumes } } : {}),
     })
-    log.info({ kubernetes: kube.tlsUrl, vault: vault.url, kubeconfig: kubeconfigPath, backups: backups.dir, objects: seeded.objects.length }, 'sandbox: simulators started and seeded')
+    log.info({ kubernetes: kube.tlsUrl, vault: vault.url, vaultStandby: vaultStandby.url, alertmanager: alertmanager?.url ?? null, kubeconfig: kubeconfigPath, backups: backups.dir, objects: seeded.objects.length }, 'sandbox: simulators started and seeded')
     const k = kube
+    const standby = vaultStandby
     return {
       kube: k,
       vault,
+      vaultStandby: standby,
+      alertmanager,
       kubeconfigPath,
       vaultTokenPath,
       backups,
@@ -172,13 +209,27 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       async close() {
         await stopChartRepository(chartServer)
         await k.close()
+        await stopExtras()
         await vault.close()
       },
     }
   } catch (err) {
     if (charts) await stopChartRepository(charts.server)
     await kube?.close()
+    await stopExtras()
     await vault.close()
+    throw err
+  }
+}
+
+/** A throwaway Alertmanager in `dir` with the demo alerts posted; stopped again if they are refused. */
+async function startDemoAlertmanager(program: string, dir: string, now: Date): Promise<Alertmanager> {
+  const am = await startAlertmanager({ program, dir })
+  try {
+    await am.fire(demoAlerts(now))
+    return am
+  } catch (err) {
+    await am.close()
     throw err
   }
 }

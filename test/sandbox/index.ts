@@ -13,3 +13,5 @@ export type { SeedOptions, SeedSummary, SeedKubernetes, SeedVault, CertificateSt
 export { createDemoBackups, backupStamp, pgDumpallSql, etcdSnapshot, redisDump } from './backups.ts'
 export type { DemoBackups, DemoBackupSet, DemoArtifact, DemoBackupOptions, BackupFormat, DemoExpectation } from './backups.ts'
 export { makeCertificate } from './certs.ts'
+export { demoAlerts, DEMO_ALERTS_REPOST_MS, DEMO_ALERTS_VALID_MS } from './alerts.ts'
+export { startDemoVaultStandby } from './vault-ha.ts'

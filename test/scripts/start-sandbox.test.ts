@@ -1,9 +1,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import t from 'tap'
 import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node'
+import { parse } from 'yaml'
 import { spawnNode } from '../harness/process.ts'
+import { alertmanagerSkipReason } from '../harness/alertmanager.ts'
 
 // `npm start` as shipped: the project's own functions, triggers and
 // manifests against the sandbox. A backup Job completing in the simulated
@@ -24,6 +26,26 @@ t.test('the shipped functions and triggers work against the sandbox', async (t) 
   const ready = await proc.waitForLine((l) => l.msg === 'caretaker ready', 240_000)
   const broker = String(ready.broker)
   t.ok((ready.functions as Record<string, string>)['verify-backup'], 'verify-backup is running')
+
+  // What the demo platform gives health-report's vault and alerts checks to find (the findings: test/functions/health-report/sandbox.test.ts).
+  const sandbox = ready.sandbox as { vault: string; vaultStandby: string; alertmanager: string | null }
+  const healthConfig = parse(await readFile(join(dirname((ready.sandbox as { kubeconfig: string }).kubeconfig), 'config', 'health-report.yaml'), 'utf8')) as { checks: string[]; vault?: { members: string[]; minStandbys: number }; alertmanager?: { address: string } }
+  t.match(healthConfig.vault, { members: [sandbox.vault, sandbox.vaultStandby], minStandbys: 1 }, 'health-report knows both Vault nodes and expects one standby')
+  t.equal((await fetch(`${sandbox.vaultStandby}/v1/sys/health`)).status, 503, 'the standby is sealed')
+  t.equal((await fetch(`${sandbox.vault}/v1/sys/health`)).status, 200, 'the Vault the functions use is the active node')
+  const amSkip = alertmanagerSkipReason()
+  if (amSkip) {
+    t.equal(sandbox.alertmanager, null)
+    t.notOk(healthConfig.checks.includes('alerts'), 'no Alertmanager, no alerts check')
+    t.ok(proc.lines.some((l) => /^sandbox: no Alertmanager/.test(String(l.msg))), 'the sandbox says so')
+    t.match(proc.stderr(), /no Alertmanager: install prometheus-alertmanager/, 'and so does the banner')
+    t.comment(`skipped: alertmanager not installed (${amSkip})`)
+  } else {
+    t.ok(healthConfig.checks.includes('alerts') && healthConfig.alertmanager?.address === sandbox.alertmanager, 'health-report reads the sandbox\'s Alertmanager')
+    const alerts = await (await fetch(`${sandbox.alertmanager}/api/v2/alerts?active=true`)).json() as Array<{ labels: Record<string, string>; status: { state: string } }>
+    t.same(alerts.map((a) => `${a.labels.alertname} ${a.labels.severity} ${a.status.state}`).sort(), ['BackupJobFailed warning active', 'Watchdog none active'], 'the demo alerts are firing')
+    t.ok(proc.stderr().includes(`${sandbox.alertmanager}/api/v2/alerts`), 'the banner shows where')
+  }
 
   const kc = new KubeConfig()
   kc.loadFromString(await readFile((ready.sandbox as { kubeconfig: string }).kubeconfig, 'utf8'))
@@ -63,4 +85,5 @@ t.test('the shipped functions and triggers work against the sandbox', async (t) 
 
   proc.child.kill('SIGTERM')
   t.equal(await proc.exited, 0, 'SIGTERM stops everything cleanly')
+  if (sandbox.alertmanager) await t.rejects(fetch(`${sandbox.alertmanager}/-/ready`), 'the sandbox\'s Alertmanager stopped with it')
 })
