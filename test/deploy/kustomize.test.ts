@@ -26,6 +26,18 @@ const LABELS = ['name', 'instance', 'version', 'component', 'part-of', 'managed-
 const id = (o: Obj) => `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`
 const isKnativeService = (o: Obj) => o.kind === 'Service' && o.apiVersion === 'serving.knative.dev/v1'
 const podSpec = (o: Obj) => (o.spec as { template: { spec: PodSpec } }).template.spec
+
+/** Every function posts to the Broker of the install's namespace, and every PingSource-filtering Trigger names its PingSources there. */
+function pointsInto(t: Test, objs: Obj[], namespace: string): void {
+  for (const svc of objs.filter(isKnativeService)) {
+    const sink = podSpec(svc).containers.flatMap((c) => (c as { env?: Array<{ name: string; value?: string }> }).env ?? []).find((e) => e.name === 'K_SINK')
+    if (sink) t.match(sink.value, new RegExp(`/${namespace}/caretaker$`), `${svc.metadata.name}: K_SINK is the Broker in ${namespace}`)
+  }
+  for (const trigger of objs.filter((o) => o.kind === 'Trigger')) {
+    const sources = JSON.stringify(trigger.spec).match(/\/apis\/v1\/namespaces\/[^/]+\/pingsources/g) ?? []
+    for (const source of sources) t.equal(source, `/apis/v1/namespaces/${namespace}/pingsources`, `${trigger.metadata.name}: its PingSources are in ${namespace}`)
+  }
+}
 const FUNCTIONS = (await readdir(join(root, 'manifests'), { withFileTypes: true }))
   .filter((e) => e.isDirectory() && existsSync(join(root, 'manifests', e.name, 'service.yaml'))).map((e) => e.name).sort()
 
@@ -165,6 +177,7 @@ t.test('kustomize renders', { skip: kubectl ? false : 'kubectl is not on PATH (i
     await validate(t, ops)
     labelled(t, ops, 'ops')
     inNamespace(t, ops, 'ops')
+    pointsInto(t, ops, 'ops')
     t.same(ops.filter(isKnativeService).map((o) => o.metadata.name).sort(), ['health-report', 'notify', 'verify-backup'], 'the three functions it picks')
     t.same(ops.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name).sort(), ['caretaker-source-backup-jobs', 'caretaker-source-certificates', 'caretaker-source-restore-jobs', 'health-report', 'notify', 'verify-backup'], 'their ServiceAccounts and the sources\'')
     // verify-backup's rights where the backup CronJobs run, for ops/verify-backup.
@@ -196,6 +209,7 @@ t.test('kustomize renders', { skip: kubectl ? false : 'kubectl is not on PATH (i
     await validate(t, subset)
     labelled(t, subset, 'maintenance')
     inNamespace(t, subset, 'maintenance')
+    pointsInto(t, subset, 'maintenance')
     t.same(subset.filter(isKnativeService).map((o) => o.metadata.name).sort(), ['maintain-databases', 'notify', 'rotate-secret'], 'the functions picked')
     t.notOk(subset.some((o) => o.kind === 'PrometheusRule'), 'no monitoring when not picked')
     const schedules = subset.find((o) => o.kind === 'Trigger' && o.metadata.name === 'maintain-databases-schedules')!
