@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml'
 import { brokerAudience } from '../../shared/mesh/oidc.ts'
 import { parseSettings } from '../../shared/runtime/settings.ts'
 import { validateKnativeService } from './knative-webhook.ts'
+import { SETTINGS } from '../../scripts/doctor.ts'
 
 // The eventing-oidc component (manifests/eventing-oidc), for a cluster whose
 // Knative Eventing has authentication-oidc enabled: every Knative Service is
@@ -30,8 +31,8 @@ function render(dir: string): Obj[] {
 }
 const services = (objs: Obj[]) => objs.filter((o) => o.kind === 'Service' && o.apiVersion === 'serving.knative.dev/v1')
 const envOf = (c: Container): Record<string, string> => Object.fromEntries((c.env ?? []).flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]])))
-// What the doctor has a cluster set beyond Knative's defaults (README, Knative settings).
-const SERVING = { features: { 'kubernetes.podspec-persistent-volume-claim': 'enabled' } }
+// What the doctor has a cluster set (README, Knative settings): its one list, so a new setting reaches this test too.
+const SERVING = { features: Object.fromEntries(SETTINGS.filter((r) => r.namespace === 'knative-serving' && r.configMap === 'config-features').map((r) => [r.key, r.wanted])) }
 
 function check(t: Test, objs: Obj[], namespace: string) {
   const broker = objs.find((o) => o.kind === 'Broker')
