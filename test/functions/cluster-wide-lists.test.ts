@@ -1,0 +1,140 @@
+import { readFile } from 'node:fs/promises'
+import { createServer, request } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { parseAllDocuments } from 'yaml'
+import healthReport from '../../functions/health-report/index.ts'
+import { configSchema as healthSchema } from '../../functions/health-report/config.ts'
+import pruneSnapshots from '../../functions/prune-snapshots/index.ts'
+import { configSchema as pruneSchema } from '../../functions/prune-snapshots/config.ts'
+import { validateConfig } from '../../shared/config.ts'
+import type { FunctionModule } from '../../shared/runtime/function.ts'
+import { binaryHeaders, startTestFunction } from '../harness/function.ts'
+import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+
+// Many namespaces at the cost of objects/page: with the shipped RBAC (a
+// RoleBinding per namespace) health-report and prune-snapshots list each
+// namespace; with a ClusterRoleBinding of the same ClusterRole one paged
+// cluster-wide list, kept to the configured namespaces, with the same reply.
+
+type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- replies and objects read loosely
+const DAY = 86_400_000
+const now = Date.now()
+const kube = await startKubernetesSimulator({ controllers: { enabled: false } })
+t.teardown(() => kube.close())
+
+// Ten configured namespaces and two that are not (sorting among them), two Pods, PVCs and VolumeSnapshots each.
+const configured = Array.from({ length: 10 }, (_, i) => `team-${i}`)
+const outside = ['team-1x', 'team-5x']
+kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'caretaker' } })
+for (const ns of [...configured, ...outside]) {
+  kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+  const created = new Date(now - 3 * DAY).toISOString()
+  kube.store.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ok', namespace: ns, creationTimestamp: created }, spec: { containers: [{ name: 'c', image: 'x' }] }, status: { phase: 'Running', containerStatuses: [{ name: 'c', ready: true, restartCount: 0, image: 'x', imageID: '', state: { running: {} } }] } })
+  kube.store.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'broken', namespace: ns, creationTimestamp: created }, spec: { containers: [{ name: 'c', image: 'x' }] }, status: { phase: 'Failed', reason: 'Evicted' } })
+  kube.store.seed({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'bound', namespace: ns, creationTimestamp: created }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } }, status: { phase: 'Bound' } })
+  kube.store.seed({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'stuck', namespace: ns, creationTimestamp: created }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } }, status: { phase: 'Pending' } })
+  for (const [name, age] of [['new', 1], ['old', 40]] as const) {
+    const at = new Date(now - age * DAY).toISOString()
+    kube.store.seed({ apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshot', metadata: { name, namespace: ns, creationTimestamp: at }, spec: { volumeSnapshotClassName: 'longhorn', source: { persistentVolumeClaimName: 'bound' } }, status: { readyToUse: true, creationTime: at, restoreSize: '1Gi' } })
+  }
+}
+
+// The functions' ClusterRoles from their manifests, bound as shipped (per namespace) or cluster-wide.
+const role = async (fn: string, name: string) => {
+  const docs = parseAllDocuments(await readFile(new URL(`../../manifests/${fn}/rbac.yaml`, import.meta.url), 'utf8')).map((d) => d.toJSON() as Obj)
+  const found = docs.find((d) => d.kind === 'ClusterRole' && d.metadata.name === name)
+  if (!found) throw new Error(`no ClusterRole ${name} in manifests/${fn}/rbac.yaml`)
+  kube.store.seed(found)
+}
+await role('health-report', 'caretaker-health-report')
+await role('prune-snapshots', 'caretaker-prune-snapshots')
+const subject = (sa: string) => [{ kind: 'ServiceAccount', name: sa, namespace: 'caretaker' }]
+for (const ns of configured) {
+  for (const [sa, roleName] of [['health-report', 'caretaker-health-report'], ['prune-snapshots', 'caretaker-prune-snapshots']]) {
+    kube.store.seed({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: roleName, namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roleName }, subjects: subject(sa!) })
+  }
+}
+const bindClusterWide = () => {
+  for (const [sa, roleName] of [['health-report', 'caretaker-health-report'], ['prune-snapshots', 'caretaker-prune-snapshots']]) {
+    kube.store.seed({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: roleName }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roleName }, subjects: subject(sa!) })
+  }
+}
+
+/** The API calls a function makes, recorded by a proxy in front of the simulator. */
+const upstream = new URL(kube.url)
+let calls: string[] = []
+const proxy = createServer((req, res) => {
+  calls.push(`${req.method} ${req.url}`)
+  const forward = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+    res.writeHead(up.statusCode ?? 502, up.headers)
+    up.pipe(res)
+  })
+  forward.on('error', () => { res.writeHead(502); res.end() })
+  req.pipe(forward)
+})
+await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+t.teardown(() => new Promise<void>((resolve) => proxy.close(() => resolve())))
+const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
+
+const PAGE = 10
+const functions: Record<string, { module: FunctionModule; type: string; config: unknown }> = {
+  'health-report': {
+    module: healthReport as FunctionModule, type: 'dev.caretaker.health.report.requested',
+    config: validateConfig({ namespaces: configured, checks: ['pods', 'pvcs'], pageSize: PAGE }, healthSchema, 'test'),
+  },
+  'prune-snapshots': {
+    module: pruneSnapshots as FunctionModule, type: 'dev.caretaker.snapshots.prune.requested',
+    config: validateConfig({ limits: { pageSize: PAGE }, policies: [{ name: 'all', kind: 'VolumeSnapshot', namespaces: configured, keepLast: 1, maxAge: '30d', grace: '1h' }] }, pruneSchema, 'test'),
+  },
+}
+
+async function run(name: string): Promise<{ body: Obj; lists: string[]; reviews: number }> {
+  const spec = functions[name]!
+  const fn = await startTestFunction(spec.module, { config: spec.config, env: { CARETAKER_KUBE_SERVER: proxyUrl, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', name), CARETAKER_DRY_RUN: 'true' } })
+  try {
+    calls = []
+    const res = await fetch(fn.url, { method: 'POST', headers: binaryHeaders(spec.type), body: '{}' })
+    const body = await res.json() as Obj
+    if (res.status !== 200) throw new Error(`${name} answered ${res.status}: ${JSON.stringify(body)}`)
+    return { body, lists: calls.filter((c) => c.startsWith('GET ')), reviews: calls.filter((c) => c.includes('selfsubjectaccessreviews')).length }
+  } finally {
+    await fn.stop()
+  }
+}
+
+const perNamespace: Record<string, Awaited<ReturnType<typeof run>>> = {}
+const namesIn = (body: Obj): string[] => JSON.stringify(body).match(/team-\d+x?/g) ?? []
+
+t.test('shipped RBAC (a RoleBinding per namespace): one paged list per namespace, as before', async (t) => {
+  for (const name of Object.keys(functions)) {
+    const r = perNamespace[name] = await run(name)
+    const kinds = name === 'health-report' ? ['pods', 'persistentvolumeclaims'] : ['persistentvolumeclaims', 'volumesnapshots']
+    for (const kind of kinds) {
+      const lists = r.lists.filter((c) => c.includes(`/${kind}?`))
+      t.equal(lists.length, configured.length, `${name}: ${kind} listed once per namespace`)
+      t.ok(lists.every((c) => /\/namespaces\/team-\d\//.test(c)), `${name}: ${kind} listed namespace by namespace`)
+    }
+    t.ok(r.reviews >= 1 && r.reviews <= 2, `${name}: asked (once per kind) whether it may list cluster-wide`)
+    t.same(namesIn(r.body).filter((n) => n.endsWith('x')), [], `${name}: nothing of the namespaces not configured`)
+  }
+  t.equal(perNamespace['health-report']!.body.findings.length, 20, 'a failed Pod and a Pending PVC in each configured namespace')
+  t.equal(perNamespace['prune-snapshots']!.body.policies[0].listed, 20)
+})
+
+t.test('a ClusterRoleBinding: one paged cluster-wide list per kind, the same reply', async (t) => {
+  bindClusterWide()
+  const total = (configured.length + outside.length) * 2
+  for (const name of Object.keys(functions)) {
+    const r = await run(name)
+    const kinds = name === 'health-report' ? ['pods', 'persistentvolumeclaims'] : ['persistentvolumeclaims', 'volumesnapshots']
+    for (const kind of kinds) {
+      const lists = r.lists.filter((c) => c.includes(`/${kind}?`))
+      t.equal(lists.length, Math.ceil(total / PAGE), `${name}: ${kind} in ${Math.ceil(total / PAGE)} pages of ${PAGE}, not one list per namespace`)
+      t.ok(lists.every((c) => !c.includes('/namespaces/') && /[?&]limit=10\b/.test(c)), `${name}: ${kind} listed cluster-wide, paged`)
+    }
+    t.same(namesIn(r.body).filter((n) => n.endsWith('x')), [], `${name}: nothing of the namespaces not configured`)
+    const same = (b: Obj) => name === 'health-report' ? { status: b.status, findings: b.findings, counts: b.counts } : b.policies
+    t.same(same(r.body), same(perNamespace[name]!.body), `${name}: the same reply as with per-namespace lists`)
+  }
+})
