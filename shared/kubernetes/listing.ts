@@ -88,3 +88,52 @@ export async function* listInNamespaces<T extends { metadata?: { namespace?: str
   }
   for (const namespace of l.namespaces) yield* pages(`${l.what} in ${namespace}`, l.pageSize, (p) => l.namespaced(namespace, p))
 }
+
+/**
+ * The order in which a cluster-wide list hands out namespaces: the API
+ * server lists by storage key, `/registry/<resource>/<namespace>/<name>`,
+ * in byte order (kubernetes/kubernetes
+ * staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go GetList reads a
+ * key range; the watch cache keeps the same order), so `a-b` comes before
+ * `a` (`-` sorts before `/`).
+ */
+export function listOrder(namespaces: readonly string[]): string[] {
+  return [...namespaces].sort((a, b) => { const x = `${a}/`, y = `${b}/`; return x < y ? -1 : x > y ? 1 : 0 })
+}
+
+/** One kind's objects a namespace at a time; `clusterWide` readers must be read in `listOrder`. */
+export interface NamespaceReader<T> {
+  readonly clusterWide: boolean
+  read(namespace: string): Promise<T[]>
+}
+
+/**
+ * A reader of one kind, namespace by namespace: with more than one
+ * namespace and a cluster-wide list allowed, one paged cluster-wide list
+ * walked along (never more than a page and one namespace's objects held);
+ * otherwise one paged list per namespace read.
+ */
+export async function namespaceReader<T extends { metadata?: { namespace?: string } }>(l: NamespacedListing<T> & { namespaces: readonly string[] }): Promise<NamespaceReader<T>> {
+  if (!(l.namespaces.length > 1 && await mayListClusterWide(l.kubeConfig, l.resource))) {
+    return {
+      clusterWide: false,
+      read: async (namespace) => { const out: T[] = []; for await (const o of pages(`${l.what} in ${namespace}`, l.pageSize, (p) => l.namespaced(namespace, p))) out.push(o); return out },
+    }
+  }
+  const stream = pages(l.what, l.pageSize, l.clusterWide)
+  let head: T | undefined
+  let done = false
+  const next = async () => { const r = await stream.next(); done = r.done === true; head = r.done ? undefined : r.value }
+  const key = (o: T) => `${o.metadata?.namespace ?? ''}/`
+  return {
+    clusterWide: true,
+    async read(namespace) {
+      if (head === undefined && !done) await next()
+      const want = `${namespace}/`
+      while (head !== undefined && key(head) < want) await next() // namespaces not asked for
+      const out: T[] = []
+      while (head !== undefined && key(head) === want) { out.push(head); await next() }
+      return out
+    },
+  }
+}

@@ -3,6 +3,8 @@ import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
+import cleanUpResources from '../../functions/clean-up-resources/index.ts'
+import { configSchema as cleanUpSchema } from '../../functions/clean-up-resources/config.ts'
 import healthReport from '../../functions/health-report/index.ts'
 import { configSchema as healthSchema } from '../../functions/health-report/config.ts'
 import pruneSnapshots from '../../functions/prune-snapshots/index.ts'
@@ -13,7 +15,7 @@ import { binaryHeaders, startTestFunction } from '../harness/function.ts'
 import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
 
 // Many namespaces at the cost of objects/page: with the shipped RBAC (a
-// RoleBinding per namespace) health-report and prune-snapshots list each
+// RoleBinding per namespace) clean-up-resources, health-report and prune-snapshots list each
 // namespace; with a ClusterRoleBinding of the same ClusterRole one paged
 // cluster-wide list, kept to the configured namespaces, with the same reply.
 
@@ -23,7 +25,7 @@ const now = Date.now()
 const kube = await startKubernetesSimulator({ controllers: { enabled: false } })
 t.teardown(() => kube.close())
 
-// Ten configured namespaces and two that are not (sorting among them), two Pods, PVCs and VolumeSnapshots each.
+// Ten configured namespaces and two that are not (sorting among them), two Pods, PVCs, Jobs and VolumeSnapshots each.
 const configured = Array.from({ length: 10 }, (_, i) => `team-${i}`)
 const outside = ['team-1x', 'team-5x']
 kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'caretaker' } })
@@ -34,6 +36,10 @@ for (const ns of [...configured, ...outside]) {
   kube.store.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'broken', namespace: ns, creationTimestamp: created }, spec: { containers: [{ name: 'c', image: 'x' }] }, status: { phase: 'Failed', reason: 'Evicted' } })
   kube.store.seed({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'bound', namespace: ns, creationTimestamp: created }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } }, status: { phase: 'Bound' } })
   kube.store.seed({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'stuck', namespace: ns, creationTimestamp: created }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } }, status: { phase: 'Pending' } })
+  for (const [name, age] of [['recent', 1], ['finished', 10]] as const) {
+    const at = new Date(now - age * DAY).toISOString()
+    kube.store.seed({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name, namespace: ns, creationTimestamp: at }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'x' }] } } }, status: { succeeded: 1, completionTime: at, conditions: [{ type: 'Complete', status: 'True', lastTransitionTime: at }] } })
+  }
   for (const [name, age] of [['new', 1], ['old', 40]] as const) {
     const at = new Date(now - age * DAY).toISOString()
     kube.store.seed({ apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshot', metadata: { name, namespace: ns, creationTimestamp: at }, spec: { volumeSnapshotClassName: 'longhorn', source: { persistentVolumeClaimName: 'bound' } }, status: { readyToUse: true, creationTime: at, restoreSize: '1Gi' } })
@@ -47,16 +53,18 @@ const role = async (fn: string, name: string) => {
   if (!found) throw new Error(`no ClusterRole ${name} in manifests/${fn}/rbac.yaml`)
   kube.store.seed(found)
 }
+await role('clean-up-resources', 'caretaker-clean-up-resources')
 await role('health-report', 'caretaker-health-report')
 await role('prune-snapshots', 'caretaker-prune-snapshots')
+const ROLES = [['clean-up-resources', 'caretaker-clean-up-resources'], ['health-report', 'caretaker-health-report'], ['prune-snapshots', 'caretaker-prune-snapshots']]
 const subject = (sa: string) => [{ kind: 'ServiceAccount', name: sa, namespace: 'caretaker' }]
 for (const ns of configured) {
-  for (const [sa, roleName] of [['health-report', 'caretaker-health-report'], ['prune-snapshots', 'caretaker-prune-snapshots']]) {
+  for (const [sa, roleName] of ROLES) {
     kube.store.seed({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: roleName, namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roleName }, subjects: subject(sa!) })
   }
 }
 const bindClusterWide = () => {
-  for (const [sa, roleName] of [['health-report', 'caretaker-health-report'], ['prune-snapshots', 'caretaker-prune-snapshots']]) {
+  for (const [sa, roleName] of ROLES) {
     kube.store.seed({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: roleName }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roleName }, subjects: subject(sa!) })
   }
 }
@@ -78,13 +86,17 @@ t.teardown(() => new Promise<void>((resolve) => proxy.close(() => resolve())))
 const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
 
 const PAGE = 10
-const functions: Record<string, { module: FunctionModule; type: string; config: unknown }> = {
+const functions: Record<string, { module: FunctionModule; type: string; config: unknown; kinds: string[] }> = {
+  'clean-up-resources': {
+    module: cleanUpResources as FunctionModule, type: 'dev.caretaker.resources.clean.requested', kinds: ['jobs', 'pods', 'persistentvolumeclaims'],
+    config: validateConfig({ namespaces: configured, limits: { pageSize: PAGE }, pvcs: { report: true } }, cleanUpSchema, 'test'),
+  },
   'health-report': {
-    module: healthReport as FunctionModule, type: 'dev.caretaker.health.report.requested',
+    module: healthReport as FunctionModule, type: 'dev.caretaker.health.report.requested', kinds: ['pods', 'persistentvolumeclaims'],
     config: validateConfig({ namespaces: configured, checks: ['pods', 'pvcs'], pageSize: PAGE }, healthSchema, 'test'),
   },
   'prune-snapshots': {
-    module: pruneSnapshots as FunctionModule, type: 'dev.caretaker.snapshots.prune.requested',
+    module: pruneSnapshots as FunctionModule, type: 'dev.caretaker.snapshots.prune.requested', kinds: ['persistentvolumeclaims', 'volumesnapshots'],
     config: validateConfig({ limits: { pageSize: PAGE }, policies: [{ name: 'all', kind: 'VolumeSnapshot', namespaces: configured, keepLast: 1, maxAge: '30d', grace: '1h' }] }, pruneSchema, 'test'),
   },
 }
@@ -109,17 +121,17 @@ const namesIn = (body: Obj): string[] => JSON.stringify(body).match(/team-\d+x?/
 t.test('shipped RBAC (a RoleBinding per namespace): one paged list per namespace, as before', async (t) => {
   for (const name of Object.keys(functions)) {
     const r = perNamespace[name] = await run(name)
-    const kinds = name === 'health-report' ? ['pods', 'persistentvolumeclaims'] : ['persistentvolumeclaims', 'volumesnapshots']
-    for (const kind of kinds) {
+    for (const kind of functions[name]!.kinds) {
       const lists = r.lists.filter((c) => c.includes(`/${kind}?`))
       t.equal(lists.length, configured.length, `${name}: ${kind} listed once per namespace`)
       t.ok(lists.every((c) => /\/namespaces\/team-\d\//.test(c)), `${name}: ${kind} listed namespace by namespace`)
     }
-    t.ok(r.reviews >= 1 && r.reviews <= 2, `${name}: asked (once per kind) whether it may list cluster-wide`)
+    t.ok(r.reviews >= 1 && r.reviews <= 7, `${name}: asked (once per kind) whether it may list cluster-wide`)
     t.same(namesIn(r.body).filter((n) => n.endsWith('x')), [], `${name}: nothing of the namespaces not configured`)
   }
   t.equal(perNamespace['health-report']!.body.findings.length, 20, 'a failed Pod and a Pending PVC in each configured namespace')
   t.equal(perNamespace['prune-snapshots']!.body.policies[0].listed, 20)
+  t.match(perNamespace['clean-up-resources']!.body.counts, { 'would-delete': 10, reported: 20 }, 'a finished Job to delete and two unmounted PVCs in each')
 })
 
 t.test('a ClusterRoleBinding: one paged cluster-wide list per kind, the same reply', async (t) => {
@@ -127,14 +139,13 @@ t.test('a ClusterRoleBinding: one paged cluster-wide list per kind, the same rep
   const total = (configured.length + outside.length) * 2
   for (const name of Object.keys(functions)) {
     const r = await run(name)
-    const kinds = name === 'health-report' ? ['pods', 'persistentvolumeclaims'] : ['persistentvolumeclaims', 'volumesnapshots']
-    for (const kind of kinds) {
+    for (const kind of functions[name]!.kinds) {
       const lists = r.lists.filter((c) => c.includes(`/${kind}?`))
       t.equal(lists.length, Math.ceil(total / PAGE), `${name}: ${kind} in ${Math.ceil(total / PAGE)} pages of ${PAGE}, not one list per namespace`)
       t.ok(lists.every((c) => !c.includes('/namespaces/') && /[?&]limit=10\b/.test(c)), `${name}: ${kind} listed cluster-wide, paged`)
     }
     t.same(namesIn(r.body).filter((n) => n.endsWith('x')), [], `${name}: nothing of the namespaces not configured`)
-    const same = (b: Obj) => name === 'health-report' ? { status: b.status, findings: b.findings, counts: b.counts } : b.policies
+    const same = (b: Obj) => name === 'health-report' ? { status: b.status, findings: b.findings, counts: b.counts } : name === 'prune-snapshots' ? b.policies : b
     t.same(same(r.body), same(perNamespace[name]!.body), `${name}: the same reply as with per-namespace lists`)
   }
 })
