@@ -1,5 +1,6 @@
 import { AuthorizationV1Api } from '@kubernetes/client-node'
 import type { KubeConfig } from '@kubernetes/client-node'
+import { CaretakerError, Errors } from '../errors.ts'
 import { kubernetesError } from './client.ts'
 
 /**
@@ -123,8 +124,19 @@ export async function namespaceReader<T extends { metadata?: { namespace?: strin
   const stream = pages(l.what, l.pageSize, l.clusterWide)
   let head: T | undefined
   let done = false
-  const next = async () => { const r = await stream.next(); done = r.done === true; head = r.done ? undefined : r.value }
   const key = (o: T) => `${o.metadata?.namespace ?? ''}/`
+  // A namespace seen again after another one: the list is not in the order walked, and objects would be missed.
+  const passed = new Set<string>()
+  let current: string | undefined
+  const next = async () => {
+    const r = await stream.next()
+    done = r.done === true
+    head = r.done ? undefined : r.value
+    if (head === undefined || key(head) === current) return
+    if (passed.has(key(head))) throw new CaretakerError(Errors.Internal, `the cluster-wide list of ${l.what} did not come in namespace order (${head.metadata?.namespace ?? ''} again after others); the run stopped there`)
+    if (current !== undefined) passed.add(current)
+    current = key(head)
+  }
   return {
     clusterWide: true,
     async read(namespace) {

@@ -10,6 +10,7 @@ import { configSchema as healthSchema } from '../../functions/health-report/conf
 import pruneSnapshots from '../../functions/prune-snapshots/index.ts'
 import { configSchema as pruneSchema } from '../../functions/prune-snapshots/config.ts'
 import { validateConfig } from '../../shared/config.ts'
+import { listOrder, namespaceReader } from '../../shared/kubernetes/listing.ts'
 import type { FunctionModule } from '../../shared/runtime/function.ts'
 import { binaryHeaders, startTestFunction } from '../harness/function.ts'
 import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
@@ -148,4 +149,21 @@ t.test('a ClusterRoleBinding: one paged cluster-wide list per kind, the same rep
     const same = (b: Obj) => name === 'health-report' ? { status: b.status, findings: b.findings, counts: b.counts } : name === 'prune-snapshots' ? b.policies : b
     t.same(same(r.body), same(perNamespace[name]!.body), `${name}: the same reply as with per-namespace lists`)
   }
+})
+
+t.test('a cluster-wide list is walked in the API server\'s key order, and one out of that order stops the run', async (t) => {
+  t.same(listOrder(['a', 'b', 'a-b']), ['a-b', 'a', 'b'], '`a-b/` sorts before `a/` as the storage keys do')
+  const open = await startKubernetesSimulator({ rbac: false, controllers: { enabled: false } })
+  t.teardown(() => open.close())
+  const ns = (namespace: string, name: string) => ({ metadata: { namespace, name } })
+  const reader = (items: Array<ReturnType<typeof ns>>) => namespaceReader({
+    kubeConfig: open.kubeConfig(), what: 'Things', resource: { group: '', resource: 'pods' }, namespaces: ['a', 'b', 'c'], pageSize: 2,
+    namespaced: () => Promise.reject(new Error('not per namespace')),
+    clusterWide: (p) => { const from = Number(p._continue ?? 0); const next = from + p.limit; return Promise.resolve({ items: items.slice(from, next), metadata: next < items.length ? { _continue: String(next) } : {} }) },
+  })
+  const inOrder = await reader([ns('a', '1'), ns('a', '2'), ns('ab', '1'), ns('c', '1')])
+  t.equal(inOrder.clusterWide, true)
+  t.same([(await inOrder.read('a')).length, (await inOrder.read('b')).length, (await inOrder.read('c')).length], [2, 0, 1], 'each namespace its own objects, none of the others')
+  const shuffled = await reader([ns('a', '1'), ns('c', '1'), ns('a', '2')])
+  await t.rejects(async () => { for (const n of ['a', 'b', 'c']) await shuffled.read(n) }, { message: /did not come in namespace order/ })
 })
