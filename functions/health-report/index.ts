@@ -171,7 +171,7 @@ export default defineFunction<HealthReportConfig>({
             break
           case 'node-pressure': case 'cordoned': case 'disk-usage': case 'resource-usage': case 'commitment': case 'workloads': case 'pods-not-ready': case 'restarts':
             seen = await runClusterCheck(check, {
-              core, apps, customs, scopes, pageSize: page, now, graceMs: policy.graceMs, restartWindowMs: policy.restartWindowMs,
+              core, apps, customs, scopes, kubeConfig: kc, pageSize: page, now, graceMs: policy.graceMs, restartWindowMs: policy.restartWindowMs,
               thresholds: config.thresholds, add, skip: (reason) => skipped.push({ check, reason }), figures,
             })
             break
