@@ -7,8 +7,10 @@
  * run's time, the function's peak RSS (VmHWM) against its RSS when ready,
  * the API calls it made (counted by a proxy in front of the simulator) and
  * the size of its reply. Memory should stay flat as objects grow, replies
- * bounded, and API calls near objects/page (the functions list per
- * namespace, as their namespaced RBAC allows) plus deletions.
+ * bounded, and API calls near objects/page plus deletions. Each size runs
+ * twice: with the shipped RBAC (each function's ClusterRole bound per
+ * namespace by RoleBindings: one list per namespace) and with a
+ * ClusterRoleBinding of it (one paged cluster-wide list per kind).
  *
  *   npm run bench -- scale        (BENCH_SCALE_MAX objects, default 20000)
  */
@@ -17,14 +19,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { stringify } from 'yaml'
+import { parseAllDocuments, stringify } from 'yaml'
 import { spawnFunction } from '../test/harness/process.ts'
 import { startKubernetesSimulator } from '../test/simulators/kubernetes/index.ts'
 
 const PER_KIND = 20
 const DAY = 86_400_000
 
-interface Row { fn: string; objects: number; namespaces: number; runMs: number; cpuMs: number; readyMiB: number; peakMiB: number; apiCalls: number; replyKiB: number; status: number }
+interface Row { fn: string; rbac: string; objects: number; namespaces: number; runMs: number; cpuMs: number; readyMiB: number; peakMiB: number; apiCalls: number; replyKiB: number; status: number }
 
 function seed(kube: Awaited<ReturnType<typeof startKubernetesSimulator>>, namespaces: string[]): void {
   const now = Date.now()
@@ -107,34 +109,50 @@ const FUNCTIONS = {
 async function measure(objects: number): Promise<Row[]> {
   const count = Math.max(1, Math.round(objects / (PER_KIND * 5)))
   const namespaces = Array.from({ length: count }, (_, i) => `team-${String(i).padStart(3, '0')}`)
-  const kube = await startKubernetesSimulator({ rbac: false, controllers: { enabled: false } })
+  const kube = await startKubernetesSimulator({ controllers: { enabled: false } })
   seed(kube, namespaces)
+  // Each function's RBAC as shipped (ServiceAccount, ClusterRole), bound in the bench's namespaces.
+  kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'caretaker' } })
+  const binding = (name: string, namespace?: string) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: namespace ? 'RoleBinding' : 'ClusterRoleBinding', metadata: { name: `caretaker-${name}`, ...(namespace ? { namespace } : {}) },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `caretaker-${name}` }, subjects: [{ kind: 'ServiceAccount', name, namespace: 'caretaker' }],
+  })
+  for (const name of Object.keys(FUNCTIONS)) {
+    for (const d of parseAllDocuments(readFileSync(new URL(`../manifests/${name}/rbac.yaml`, import.meta.url), 'utf8'))) {
+      const doc = d.toJSON() as { kind?: string }
+      if (doc.kind === 'ServiceAccount' || doc.kind === 'ClusterRole') kube.store.seed(doc as Record<string, unknown>)
+    }
+    for (const namespace of namespaces) kube.store.seed(binding(name, namespace))
+  }
   const proxy = await countingProxy(kube.url)
   const dir = mkdtempSync(join(tmpdir(), 'caretaker-scale-'))
   const rows: Row[] = []
   try {
-    for (const [name, spec] of Object.entries(FUNCTIONS)) {
-      const configPath = join(dir, `${name}.yaml`)
-      writeFileSync(configPath, stringify(spec.config(namespaces)))
-      // Warnings only: the per-object lines of a dry-run would measure the log pipe, not the sweep.
-      const port = await freePort()
-      // BENCH_SCALE_HEAP_MB caps V8's heap as a container's memory limit would (Node sizes its heap from the cgroup limit).
-      const heap: Record<string, string> = process.env.BENCH_SCALE_HEAP_MB ? { NODE_OPTIONS: `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` } : {}
-      const fn = spawnFunction(`functions/${name}/index.ts`, { PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.token, LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true', ...heap })
-      try {
-        const url = `http://127.0.0.1:${port}/`
-        await waitReady(url, fn)
-        const pid = fn.child.pid!
-        const readyMiB = memoryMiB(pid, 'VmRSS')
-        proxy.reset()
-        const cpu0 = cpuMs(pid)
-        const t0 = performance.now()
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `scale-${name}-${objects}`, 'ce-source': '/bench/scale', 'ce-type': spec.type }, body: '{}' })
-        const body = Buffer.from(await res.arrayBuffer())
-        rows.push({ fn: name, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, cpuMs: cpuMs(pid) - cpu0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: body.length / 1024, status: res.status })
-      } finally {
-        fn.child.kill('SIGKILL')
-        await fn.exited
+    for (const rbac of ['per namespace', 'cluster-wide']) {
+      if (rbac === 'cluster-wide') for (const name of Object.keys(FUNCTIONS)) kube.store.seed(binding(name))
+      for (const [name, spec] of Object.entries(FUNCTIONS)) {
+        const configPath = join(dir, `${name}.yaml`)
+        writeFileSync(configPath, stringify(spec.config(namespaces)))
+        // Warnings only: the per-object lines of a dry-run would measure the log pipe, not the sweep.
+        const port = await freePort()
+        // BENCH_SCALE_HEAP_MB caps V8's heap as a container's memory limit would (Node sizes its heap from the cgroup limit).
+        const heap: Record<string, string> = process.env.BENCH_SCALE_HEAP_MB ? { NODE_OPTIONS: `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` } : {}
+        const fn = spawnFunction(`functions/${name}/index.ts`, { PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', name), LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true', ...heap })
+        try {
+          const url = `http://127.0.0.1:${port}/`
+          await waitReady(url, fn)
+          const pid = fn.child.pid!
+          const readyMiB = memoryMiB(pid, 'VmRSS')
+          proxy.reset()
+          const cpu0 = cpuMs(pid)
+          const t0 = performance.now()
+          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `scale-${name}-${objects}`, 'ce-source': '/bench/scale', 'ce-type': spec.type }, body: '{}' })
+          const body = Buffer.from(await res.arrayBuffer())
+          rows.push({ fn: name, rbac, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, cpuMs: cpuMs(pid) - cpu0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: body.length / 1024, status: res.status })
+        } finally {
+          fn.child.kill('SIGKILL')
+          await fn.exited
+        }
       }
     }
   } finally {
@@ -172,9 +190,9 @@ for (const size of sizes) all.push(...await measure(size))
 const lines = [
   `The sweeps at scale: each function in its own process, dry-run, against the simulator with ${PER_KIND} each of Pods, Jobs, ReplicaSets, PVCs and VolumeSnapshots per namespace (pages of 500)${process.env.BENCH_SCALE_HEAP_MB ? `, V8 heap capped at ${process.env.BENCH_SCALE_HEAP_MB} MB` : ''}`,
   '',
-  '| function | objects | namespaces | run | CPU | RSS ready | peak RSS | API calls | reply | status |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...all.map((r) => `| ${r.fn} | ${r.objects} | ${r.namespaces} | ${r.runMs.toFixed(0)} ms | ${r.cpuMs.toFixed(0)} ms | ${r.readyMiB.toFixed(0)} MiB | ${r.peakMiB.toFixed(0)} MiB | ${r.apiCalls} | ${r.replyKiB.toFixed(0)} KiB | ${r.status} |`),
+  '| function | RBAC | objects | namespaces | run | CPU | RSS ready | peak RSS | API calls | reply | status |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...all.map((r) => `| ${r.fn} | ${r.rbac} | ${r.objects} | ${r.namespaces} | ${r.runMs.toFixed(0)} ms | ${r.cpuMs.toFixed(0)} ms | ${r.readyMiB.toFixed(0)} MiB | ${r.peakMiB.toFixed(0)} MiB | ${r.apiCalls} | ${r.replyKiB.toFixed(0)} KiB | ${r.status} |`),
   '',
 ]
 process.stdout.write(lines.join('\n'))

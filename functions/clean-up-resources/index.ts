@@ -1,9 +1,10 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, type V1Job, type V1PodSpec, type V1ReplicaSet } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, type V1CronJob, type V1Deployment, type V1Job, type V1PodSpec, type V1ReplicaSet, type V1StatefulSet } from '@kubernetes/client-node'
 import { Counter } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
-import { listAll, PacedDeleter } from '../../shared/kubernetes/deleter.ts'
+import { PacedDeleter } from '../../shared/kubernetes/deleter.ts'
+import { listOrder, namespaceReader, type ListedResource, type NamespacedListing, type NamespaceReader } from '../../shared/kubernetes/listing.ts'
 import { OutcomeList } from '../../shared/events/outcome-list.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { configSchema, type CleanUpConfig } from './config.ts'
@@ -49,6 +50,7 @@ export default defineFunction<CleanUpConfig>({
 
     async function clean(namespaces: string[], context: HandlerContext) {
       if (!kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'clean-up-resources needs the Kubernetes API, and none is configured')
+      const kc = kubeConfig
       const batch = kubeConfig.makeApiClient(BatchV1Api)
       const apps = kubeConfig.makeApiClient(AppsV1Api)
       const core = kubeConfig.makeApiClient(CoreV1Api)
@@ -64,21 +66,21 @@ export default defineFunction<CleanUpConfig>({
        * any scale, zero included) and StatefulSets' volumeClaimTemplates,
        * whose claims are named `<template>-<statefulset>-<ordinal>`.
        */
-      async function workloadClaims(namespace: string, pageSize: number) {
+      function workloadClaims(w: { cronJobs: V1CronJob[]; jobs: V1Job[]; deployments: V1Deployment[]; statefulSets: V1StatefulSet[] }) {
         const byName = new Map<string, string>()
         const byTemplate: Array<{ matches: (pvc: string) => boolean; reason: string }> = []
         const claim = (names: string[], reason: string) => { for (const n of names) if (!byName.has(n)) byName.set(n, reason) }
         const scale = (replicas: number | undefined) => (replicas === 0 ? ' (scaled to zero)' : '')
-        for (const c of await listAll(pageSize, (p) => batch.listNamespacedCronJob({ namespace, ...p }))) {
+        for (const c of w.cronJobs) {
           claim(claimsOf(c.spec?.jobTemplate.spec?.template.spec), `used by CronJob ${c.metadata?.name ?? '?'}'s pod template${c.spec?.suspend ? ' (suspended)' : ''}`)
         }
-        for (const j of await listAll(pageSize, (p) => batch.listNamespacedJob({ namespace, ...p }))) {
+        for (const j of w.jobs) {
           if (finishedAt(j) === undefined) claim(claimsOf(j.spec?.template.spec), `used by unfinished Job ${j.metadata?.name ?? '?'}`)
         }
-        for (const d of await listAll(pageSize, (p) => apps.listNamespacedDeployment({ namespace, ...p }))) {
+        for (const d of w.deployments) {
           claim(claimsOf(d.spec?.template.spec), `used by Deployment ${d.metadata?.name ?? '?'}${scale(d.spec?.replicas)}`)
         }
-        for (const st of await listAll(pageSize, (p) => apps.listNamespacedStatefulSet({ namespace, ...p }))) {
+        for (const st of w.statefulSets) {
           const set = st.metadata?.name ?? '?'
           claim(claimsOf(st.spec?.template.spec), `used by StatefulSet ${set}${scale(st.spec?.replicas)}`)
           for (const t of st.spec?.volumeClaimTemplates ?? []) {
@@ -88,6 +90,33 @@ export default defineFunction<CleanUpConfig>({
         }
         return { byName, byTemplate }
       }
+
+      /**
+       * Each kind read a namespace at a time, each namespace's objects read
+       * once: one paged cluster-wide list walked along where the RBAC allows
+       * it (many namespaces in objects/page calls), else one list per
+       * namespace (shared/kubernetes/listing.ts).
+       */
+      const pvcsToo = config.pvcs.report || config.pvcs.delete
+      const none = { clusterWide: false, read: () => Promise.resolve([]) }
+      const reader = <T extends { metadata?: { namespace?: string } }>(wanted: boolean, what: string, resource: ListedResource, namespaced: NamespacedListing<T>['namespaced'], clusterWide: NamespacedListing<T>['clusterWide']): Promise<NamespaceReader<T>> =>
+        (wanted ? namespaceReader<T>({ kubeConfig: kc, what, resource, namespaces, pageSize: page, namespaced, clusterWide }) : Promise.resolve(none))
+      let readers
+      try {
+        readers = {
+          jobs: await reader(config.jobs.enabled || pvcsToo, 'Jobs', { group: 'batch', resource: 'jobs' }, (namespace, p) => batch.listNamespacedJob({ namespace, ...p }), (p) => batch.listJobForAllNamespaces(p)),
+          cronJobs: await reader(config.jobs.enabled || pvcsToo, 'CronJobs', { group: 'batch', resource: 'cronjobs' }, (namespace, p) => batch.listNamespacedCronJob({ namespace, ...p }), (p) => batch.listCronJobForAllNamespaces(p)),
+          replicaSets: await reader(config.replicaSets.enabled, 'ReplicaSets', { group: 'apps', resource: 'replicasets' }, (namespace, p) => apps.listNamespacedReplicaSet({ namespace, ...p }), (p) => apps.listReplicaSetForAllNamespaces(p)),
+          deployments: await reader(config.replicaSets.enabled || pvcsToo, 'Deployments', { group: 'apps', resource: 'deployments' }, (namespace, p) => apps.listNamespacedDeployment({ namespace, ...p }), (p) => apps.listDeploymentForAllNamespaces(p)),
+          statefulSets: await reader(pvcsToo, 'StatefulSets', { group: 'apps', resource: 'statefulsets' }, (namespace, p) => apps.listNamespacedStatefulSet({ namespace, ...p }), (p) => apps.listStatefulSetForAllNamespaces(p)),
+          pods: await reader(pvcsToo, 'Pods', { group: '', resource: 'pods' }, (namespace, p) => core.listNamespacedPod({ namespace, ...p }), (p) => core.listPodForAllNamespaces(p)),
+          pvcs: await reader(pvcsToo, 'PersistentVolumeClaims', { group: '', resource: 'persistentvolumeclaims' }, (namespace, p) => core.listNamespacedPersistentVolumeClaim({ namespace, ...p }), (p) => core.listPersistentVolumeClaimForAllNamespaces(p)),
+        }
+      } catch (err) {
+        throw kubernetesError(err, 'list for clean-up')
+      }
+      // A cluster-wide list hands out namespaces in its own order: walk them in that order.
+      const order = Object.values(readers).some((r) => r.clusterWide) ? listOrder(namespaces) : namespaces
 
       /** An object acted on: in the reply while it has room, and always in the log. */
       function acted(item: Item): void {
@@ -103,11 +132,14 @@ export default defineFunction<CleanUpConfig>({
         acted({ kind, namespace, name, action: result.outcome, reasons: result.outcome === 'deleted' ? reasons : [...reasons, result.reason] })
       }
 
-      for (const namespace of namespaces) {
+      for (const namespace of order) {
         try {
+          const jobs = await readers.jobs.read(namespace)
+          const cronJobList = await readers.cronJobs.read(namespace)
+          const sets = await readers.replicaSets.read(namespace)
+          const deploymentList = await readers.deployments.read(namespace)
           if (config.jobs.enabled) {
-            const jobs = await listAll(page, (p) => batch.listNamespacedJob({ namespace, ...p }))
-            const cronJobs = new Map((await listAll(page, (p) => batch.listNamespacedCronJob({ namespace, ...p }))).map((c) => [c.metadata?.name ?? '', c]))
+            const cronJobs = new Map(cronJobList.map((c) => [c.metadata?.name ?? '', c]))
             // What each CronJob's history limits keep: its newest successful and failed Jobs.
             const kept = new Set<string>()
             const byOwner = new Map<string, V1Job[]>()
@@ -136,8 +168,7 @@ export default defineFunction<CleanUpConfig>({
             }
           }
           if (config.replicaSets.enabled) {
-            const sets = await listAll(page, (p) => apps.listNamespacedReplicaSet({ namespace, ...p }))
-            const deployments = new Map((await listAll(page, (p) => apps.listNamespacedDeployment({ namespace, ...p }))).map((d) => [d.metadata?.name ?? '', d]))
+            const deployments = new Map(deploymentList.map((d) => [d.metadata?.name ?? '', d]))
             const byOwner = new Map<string, V1ReplicaSet[]>()
             for (const rs of sets) {
               const owner = rs.metadata?.ownerReferences?.find((o) => o.kind === 'Deployment')?.name
@@ -159,12 +190,11 @@ export default defineFunction<CleanUpConfig>({
             }
           }
           if (config.pvcs.report || config.pvcs.delete) {
-            const pods = await listAll(page, (p) => core.listNamespacedPod({ namespace, ...p }))
-            const mounted = new Set(pods.flatMap((p) => claimsOf(p.spec)))
+            const mounted = new Set((await readers.pods.read(namespace)).flatMap((p) => claimsOf(p.spec)))
             // No Pod now is not "unused": a CronJob's next run, a workload scaled to zero
             // or a StatefulSet's ordinal claims it again.
-            const wanted = await workloadClaims(namespace, page)
-            for (const pvc of await listAll(page, (p) => core.listNamespacedPersistentVolumeClaim({ namespace, ...p }))) {
+            const wanted = workloadClaims({ cronJobs: cronJobList, jobs, deployments: deploymentList, statefulSets: await readers.statefulSets.read(namespace) })
+            for (const pvc of await readers.pvcs.read(namespace)) {
               const name = pvc.metadata?.name ?? ''
               if (mounted.has(name)) continue
               const owner = wanted.byName.get(name) ?? wanted.byTemplate.find((w) => w.matches(name))?.reason

@@ -8,6 +8,7 @@ import {
   FindingList, WarningEventGroups, type CertificateLike, type VaultHealth,
 } from './findings.ts'
 import { pages } from './listing.ts'
+import { listInNamespaces } from '../../shared/kubernetes/listing.ts'
 import { REPLY_OBJECT_LIMIT } from '../../shared/events/outcome-list.ts'
 import { runClusterCheck } from './checks/run.ts'
 import { alertsCheck, externalSecretsCheck, longhornCheck, vaultHaCheck, type CheckResult } from './platform.ts'
@@ -57,7 +58,7 @@ export default defineFunction<HealthReportConfig>({
 
     function kube() {
       if (!kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'health-report needs the Kubernetes API, and none is configured')
-      return { core: kubeConfig.makeApiClient(CoreV1Api), batch: kubeConfig.makeApiClient(BatchV1Api), customs: kubeConfig.makeApiClient(CustomObjectsApi), apps: kubeConfig.makeApiClient(AppsV1Api) }
+      return { core: kubeConfig.makeApiClient(CoreV1Api), batch: kubeConfig.makeApiClient(BatchV1Api), customs: kubeConfig.makeApiClient(CustomObjectsApi), apps: kubeConfig.makeApiClient(AppsV1Api), kc: kubeConfig }
     }
 
     async function vaultHealth(address: string): Promise<VaultHealth> {
@@ -80,7 +81,9 @@ export default defineFunction<HealthReportConfig>({
     }
 
     async function report(checks: HealthCheck[], context: HandlerContext, daily = false) {
-      const { core, batch, customs, apps } = kube()
+      const { core, batch, customs, apps, kc } = kube()
+      // Many namespaces: one cluster-wide list kept to them where the RBAC allows it (shared/kubernetes/listing.ts).
+      const listing = { kubeConfig: kc, namespaces: config.namespaces.length > 0 ? config.namespaces : undefined, pageSize: config.pageSize }
       const now = new Date()
       const findings = new FindingList(REPLY_OBJECT_LIMIT)
       const skipped: Skipped[] = []
@@ -108,18 +111,12 @@ export default defineFunction<HealthReportConfig>({
             for await (const node of pages('Nodes', page, (p) => core.listNode(p))) { seen++; add(nodeFinding(node)) }
             break
           case 'pods':
-            for (const namespace of scopes) {
-              const list = namespace ? (p: Paging) => core.listNamespacedPod({ namespace, ...p }) : (p: Paging) => core.listPodForAllNamespaces(p)
-              for await (const pod of pages(`Pods${where(namespace)}`, page, list)) { seen++; add(podFinding(pod, now, policy.graceMs)) }
-            }
+            for await (const pod of listInNamespaces({ ...listing, what: 'Pods', resource: { group: '', resource: 'pods' }, namespaced: (namespace, p) => core.listNamespacedPod({ namespace, ...p }), clusterWide: (p) => core.listPodForAllNamespaces(p) })) { seen++; add(podFinding(pod, now, policy.graceMs)) }
             break
           case 'events': {
             const groups = new WarningEventGroups(now, policy.eventWindowMs)
-            for (const namespace of scopes) {
-              const fieldSelector = 'type=Warning'
-              const list = namespace ? (p: Paging) => core.listNamespacedEvent({ namespace, fieldSelector, ...p }) : (p: Paging) => core.listEventForAllNamespaces({ fieldSelector, ...p })
-              for await (const event of pages(`Warning Events${where(namespace)}`, page, list)) { seen++; groups.add(event) }
-            }
+            const fieldSelector = 'type=Warning'
+            for await (const event of listInNamespaces({ ...listing, what: 'Warning Events', resource: { group: '', resource: 'events' }, namespaced: (namespace, p) => core.listNamespacedEvent({ namespace, fieldSelector, ...p }), clusterWide: (p) => core.listEventForAllNamespaces({ fieldSelector, ...p }) })) { seen++; groups.add(event) }
             groups.findings().forEach(add)
             break
           }
@@ -170,14 +167,11 @@ export default defineFunction<HealthReportConfig>({
             break
           }
           case 'pvcs':
-            for (const namespace of scopes) {
-              const list = namespace ? (p: Paging) => core.listNamespacedPersistentVolumeClaim({ namespace, ...p }) : (p: Paging) => core.listPersistentVolumeClaimForAllNamespaces(p)
-              for await (const pvc of pages(`PersistentVolumeClaims${where(namespace)}`, page, list)) { seen++; add(pvcFinding(pvc, now, policy.graceMs)) }
-            }
+            for await (const pvc of listInNamespaces({ ...listing, what: 'PersistentVolumeClaims', resource: { group: '', resource: 'persistentvolumeclaims' }, namespaced: (namespace, p) => core.listNamespacedPersistentVolumeClaim({ namespace, ...p }), clusterWide: (p) => core.listPersistentVolumeClaimForAllNamespaces(p) })) { seen++; add(pvcFinding(pvc, now, policy.graceMs)) }
             break
           case 'node-pressure': case 'cordoned': case 'disk-usage': case 'resource-usage': case 'commitment': case 'workloads': case 'pods-not-ready': case 'restarts':
             seen = await runClusterCheck(check, {
-              core, apps, customs, scopes, pageSize: page, now, graceMs: policy.graceMs, restartWindowMs: policy.restartWindowMs,
+              core, apps, customs, scopes, kubeConfig: kc, pageSize: page, now, graceMs: policy.graceMs, restartWindowMs: policy.restartWindowMs,
               thresholds: config.thresholds, add, skip: (reason) => skipped.push({ check, reason }), figures,
             })
             break

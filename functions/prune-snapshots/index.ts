@@ -1,9 +1,10 @@
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node'
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 import { Counter, Gauge } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
-import { listAll, PacedDeleter } from '../../shared/kubernetes/deleter.ts'
+import { PacedDeleter } from '../../shared/kubernetes/deleter.ts'
+import { listInNamespaces } from '../../shared/kubernetes/listing.ts'
 import { OutcomeList } from '../../shared/events/outcome-list.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { checkConfig, configSchema, type PruneConfig, type PrunePolicy, type SnapshotKind } from './config.ts'
@@ -64,20 +65,36 @@ export default defineFunction<PruneConfig>({
     const keptGauge = new Gauge({ name: 'caretaker_snapshots_kept', help: 'Snapshots kept by the last run, by policy', labelNames: ['policy'], registers })
     let running = false
 
-    function apis(): { custom: CustomObjectsApi; core: CoreV1Api } {
+    function apis(): { custom: CustomObjectsApi; core: CoreV1Api; kc: KubeConfig } {
       if (!kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'prune-snapshots needs the Kubernetes API, and none is configured')
-      return { custom: kubeConfig.makeApiClient(CustomObjectsApi), core: kubeConfig.makeApiClient(CoreV1Api) }
+      return { custom: kubeConfig.makeApiClient(CustomObjectsApi), core: kubeConfig.makeApiClient(CoreV1Api), kc: kubeConfig }
     }
 
-    function listSnapshots(policy: PrunePolicy, namespace: string, custom: CustomObjectsApi): Promise<Obj[]> {
-      return listAll<Obj>(config.limits.pageSize, (page) => custom.listNamespacedCustomObject({ ...RESOURCE[policy.kind], namespace, ...page, ...(policy.selector ? { labelSelector: policy.selector } : {}) }))
+    /**
+     * The policy's snapshots (and below, the PVCs restored from them) one at a
+     * time: one cluster-wide list kept to the policy's namespaces where the
+     * RBAC allows it, else one list per namespace (shared/kubernetes/listing.ts).
+     */
+    function listSnapshots(policy: PrunePolicy, custom: CustomObjectsApi, kc: KubeConfig): AsyncGenerator<Obj> {
+      const target = RESOURCE[policy.kind]
+      const selector = policy.selector ? { labelSelector: policy.selector } : {}
+      return listInNamespaces<Obj>({
+        kubeConfig: kc, what: `${policy.kind} for policy ${policy.name}`, resource: { group: target.group, resource: target.plural }, namespaces: policy.namespaces, pageSize: config.limits.pageSize,
+        namespaced: (namespace, page) => custom.listNamespacedCustomObject({ ...target, namespace, ...page, ...selector }),
+        clusterWide: (page) => custom.listClusterCustomObject({ ...target, ...page, ...selector }),
+      })
     }
 
-    /** VolumeSnapshots a PVC is being (or was) restored from: never deleted. */
-    async function snapshotsInUse(namespace: string, core: CoreV1Api): Promise<Set<string>> {
+    /** VolumeSnapshots a PVC of these namespaces is being (or was) restored from: never deleted. */
+    async function snapshotsInUse(namespaces: readonly string[], core: CoreV1Api, kc: KubeConfig): Promise<Set<string>> {
       const used = new Set<string>()
-      const pvcs = await listAll(config.limits.pageSize, (page) => core.listNamespacedPersistentVolumeClaim({ namespace, ...page }))
-      for (const pvc of pvcs) {
+      const pvcs = listInNamespaces({
+        kubeConfig: kc, what: 'PersistentVolumeClaims', resource: { group: '', resource: 'persistentvolumeclaims' }, namespaces, pageSize: config.limits.pageSize,
+        namespaced: (namespace, page) => core.listNamespacedPersistentVolumeClaim({ namespace, ...page }),
+        clusterWide: (page) => core.listPersistentVolumeClaimForAllNamespaces(page),
+      })
+      for await (const pvc of pvcs) {
+        const namespace = pvc.metadata?.namespace ?? ''
         for (const ref of [pvc.spec?.dataSource, pvc.spec?.dataSourceRef]) {
           if (ref?.kind === 'VolumeSnapshot') used.add(`${(ref as { namespace?: string }).namespace ?? namespace}/${ref.name}`)
         }
@@ -86,17 +103,15 @@ export default defineFunction<PruneConfig>({
     }
 
     async function prune(policies: PrunePolicy[], context: HandlerContext) {
-      const { custom, core } = apis()
+      const { custom, core, kc } = apis()
       const now = new Date()
       const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal, context.deadline)
       const results = []
       for (const policy of policies) {
         const candidates: Candidate[] = []
         try {
-          for (const namespace of policy.namespaces) {
-            const inUse = policy.kind === 'VolumeSnapshot' ? await snapshotsInUse(namespace, core) : new Set<string>()
-            for (const o of await listSnapshots(policy, namespace, custom)) candidates.push(facts(policy.kind, o, namespace, inUse, config.protectionLabel))
-          }
+          const inUse = policy.kind === 'VolumeSnapshot' ? await snapshotsInUse(policy.namespaces, core, kc) : new Set<string>()
+          for await (const o of listSnapshots(policy, custom, kc)) candidates.push(facts(policy.kind, o, o.metadata?.namespace ?? '', inUse, config.protectionLabel))
         } catch (err) {
           throw kubernetesError(err, `list ${policy.kind} for policy ${policy.name}`)
         }

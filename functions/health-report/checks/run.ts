@@ -1,10 +1,11 @@
-import type { AppsV1Api, CoreV1Api, CustomObjectsApi, V1Node, V1Pod } from '@kubernetes/client-node'
+import type { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node'
 import { CaretakerError } from '../../../shared/errors.ts'
 import { kubernetesError } from '../../../shared/kubernetes/client.ts'
 import type { NodeMetrics, PodMetrics, StatsSummary } from '../../../shared/kubernetes/metrics.ts'
 import type { HealthCheck } from '../config.ts'
 import type { Finding } from '../findings.ts'
 import { pages } from '../listing.ts'
+import { listInNamespaces } from '../../../shared/kubernetes/listing.ts'
 import { cordonedFinding, nodePressureFindings } from './nodes-pressure.ts'
 import type { ClusterThresholds } from './thresholds.ts'
 import { addToCommitment, commitmentFindings, containerMemoryFindings, memoryLimits, nodeUsageFindings, summaryFindings, type Commitment } from './usage.ts'
@@ -25,6 +26,8 @@ export interface ClusterCheckContext {
   customs: CustomObjectsApi
   /** The configured namespaces, or `[undefined]` for the whole cluster. */
   scopes: Array<string | undefined>
+  /** For lists over the configured namespaces: cluster-wide where the RBAC allows it (shared/kubernetes/listing.ts). */
+  kubeConfig: KubeConfig
   pageSize: number
   now: Date
   graceMs: number
@@ -48,11 +51,14 @@ async function* nodes(c: ClusterCheckContext): AsyncGenerator<V1Node> {
   yield* pages('Nodes', c.pageSize, (p) => c.core.listNode(p))
 }
 
+/** The configured namespaces, or undefined for the whole cluster. */
+const namespacesOf = (c: ClusterCheckContext) => (c.scopes.includes(undefined) ? undefined : c.scopes.filter((n) => n !== undefined))
+
 async function* pods(c: ClusterCheckContext): AsyncGenerator<V1Pod> {
-  for (const namespace of c.scopes) {
-    const list = namespace ? (p: Paging) => c.core.listNamespacedPod({ namespace, ...p }) : (p: Paging) => c.core.listPodForAllNamespaces(p)
-    yield* pages(`Pods${where(namespace)}`, c.pageSize, list)
-  }
+  yield* listInNamespaces({
+    kubeConfig: c.kubeConfig, what: 'Pods', resource: { group: '', resource: 'pods' }, namespaces: namespacesOf(c), pageSize: c.pageSize,
+    namespaced: (namespace, p) => c.core.listNamespacedPod({ namespace, ...p }), clusterWide: (p) => c.core.listPodForAllNamespaces(p),
+  })
 }
 
 /**
@@ -143,11 +149,12 @@ export async function runClusterCheck(check: ClusterCheck, c: ClusterCheckContex
       return seen
     }
     case 'workloads':
-      for (const namespace of c.scopes) {
-        const deployments = namespace ? (p: Paging) => c.apps.listNamespacedDeployment({ namespace, ...p }) : (p: Paging) => c.apps.listDeploymentForAllNamespaces(p)
-        for await (const d of pages(`Deployments${where(namespace)}`, c.pageSize, deployments)) { seen++; c.add(deploymentFinding(d, c.now, c.graceMs)) }
-        const statefulSets = namespace ? (p: Paging) => c.apps.listNamespacedStatefulSet({ namespace, ...p }) : (p: Paging) => c.apps.listStatefulSetForAllNamespaces(p)
-        for await (const s of pages(`StatefulSets${where(namespace)}`, c.pageSize, statefulSets)) { seen++; c.add(statefulSetFinding(s, c.now, c.graceMs)) }
+      {
+        const listing = { kubeConfig: c.kubeConfig, namespaces: namespacesOf(c), pageSize: c.pageSize }
+        const deployments = listInNamespaces({ ...listing, what: 'Deployments', resource: { group: 'apps', resource: 'deployments' }, namespaced: (namespace, p) => c.apps.listNamespacedDeployment({ namespace, ...p }), clusterWide: (p) => c.apps.listDeploymentForAllNamespaces(p) })
+        for await (const d of deployments) { seen++; c.add(deploymentFinding(d, c.now, c.graceMs)) }
+        const statefulSets = listInNamespaces({ ...listing, what: 'StatefulSets', resource: { group: 'apps', resource: 'statefulsets' }, namespaced: (namespace, p) => c.apps.listNamespacedStatefulSet({ namespace, ...p }), clusterWide: (p) => c.apps.listStatefulSetForAllNamespaces(p) })
+        for await (const s of statefulSets) { seen++; c.add(statefulSetFinding(s, c.now, c.graceMs)) }
       }
       return seen
     case 'pods-not-ready':
