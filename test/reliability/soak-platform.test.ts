@@ -109,6 +109,8 @@ t.test('soak: every function, the project\'s triggers, faults in the APIs', asyn
     async (n) => { sent.push({ id: `m-${n}`, source: '/soak', fn: 'maintain-databases' }); return post({ 'ce-id': `m-${n}`, 'ce-source': '/soak', 'ce-type': 'dev.caretaker.database.maintenance.requested' }, { target: 'cache', task: 'memory' }) },
     async (n) => { sent.push({ id: `h-${n}`, source: '/soak', fn: 'health-report' }); return post({ 'ce-id': `h-${n}`, 'ce-source': '/soak', 'ce-type': 'dev.caretaker.health.report.requested' }, { checks: ['nodes', 'pods', 'certificates', 'pvcs'] }) },
     async (n) => { sent.push({ id: `k-${n}`, source: '/apis/v1/namespaces/caretaker/pingsources/renew-certificate-sweep', fn: 'renew-certificate' }); return post({ 'ce-id': `k-${n}`, 'ce-source': '/apis/v1/namespaces/caretaker/pingsources/renew-certificate-sweep', 'ce-type': 'dev.knative.sources.ping' }, { sweep: 'daily' }) },
+    async (n) => { sent.push({ id: `w-${n}`, source: '/soak', fn: 'check-updates' }); return post({ 'ce-id': `w-${n}`, 'ce-source': '/soak', 'ce-type': 'dev.caretaker.updates.check.requested' }, {}) },
+    async (n) => { sent.push({ id: `g-${n}`, source: '/soak', fn: 'back-up-configuration' }); return post({ 'ce-id': `g-${n}`, 'ce-source': '/soak', 'ce-type': 'dev.caretaker.configuration.backup.requested' }, { reason: 'soak' }) },
   ]
   // The rest of each batch: per-item events, with an alert storm the largest share.
   const items: Array<(n: number) => Promise<number>> = [
