@@ -62,6 +62,9 @@ export interface HealthReportConfig {
 const duration = { type: 'string', pattern: DURATION_PATTERN }
 const kubeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }
 
+/** A service read over HTTP (Vault, Alertmanager): its address and how long an answer may take. */
+const httpEndpoint = { address: { type: 'string', pattern: '^https?://' }, timeout: { ...duration, default: '5s' } }
+
 export const configSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
@@ -77,8 +80,7 @@ export const configSchema: JsonSchema = {
       additionalProperties: false,
       required: ['address'],
       properties: {
-        address: { type: 'string', pattern: '^https?://' },
-        timeout: { ...duration, default: '5s' },
+        ...httpEndpoint,
         members: { type: 'array', default: [], uniqueItems: true, maxItems: 15, items: { type: 'string', pattern: '^https?://' } },
         minStandbys: { type: 'integer', minimum: 0, maximum: 14, default: 0 },
       },
@@ -99,8 +101,7 @@ export const configSchema: JsonSchema = {
       additionalProperties: false,
       required: ['address'],
       properties: {
-        address: { type: 'string', pattern: '^https?://' },
-        timeout: { ...duration, default: '5s' },
+        ...httpEndpoint,
         criticalSeverities: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 }, default: ['critical'] },
         ignoredSeverities: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 }, default: ['none', 'info'] },
         minFiring: { ...duration, default: '0s' },
