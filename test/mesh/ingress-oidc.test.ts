@@ -1,13 +1,11 @@
-import { writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { CloudEvent } from 'cloudevents'
 import t from 'tap'
 import { createLogger } from '../../shared/logger.ts'
-import { brokerAudience, ManualClock, MeshIssuer, startMesh, type MeshOidc } from '../../shared/mesh/index.ts'
+import { brokerAudience, ManualClock, MeshIssuer, type MeshOidc } from '../../shared/mesh/index.ts'
 import { pingSourceOidcServiceAccount } from '../../shared/mesh/oidc.ts'
 import { toBinaryMessage } from '../../shared/runtime/cloudevent-http.ts'
-import { startReceiver } from './receiver.ts'
+import { startBrokerToReceiver } from './receiver.ts'
 
 // The broker ingress with Knative Eventing's authentication-oidc: as
 // knative/eventing pkg/broker/ingress/ingress_handler.go and pkg/auth/verifier.go
@@ -21,35 +19,21 @@ const NS = 'caretaker'
 const AUDIENCE = brokerAudience(NS, 'caretaker')
 
 async function mesh(t: Tap, oidc: MeshOidc) {
-  const receiver = await startReceiver(() => ({ status: 200 }))
-  t.teardown(() => receiver.close())
-  const dir = t.testdir()
-  await writeFile(join(dir, 'mesh.yaml'), `
-apiVersion: eventing.knative.dev/v1
-kind: Broker
-metadata: { name: caretaker, namespace: ${NS} }
----
-apiVersion: eventing.knative.dev/v1
-kind: Trigger
-metadata: { name: all, namespace: ${NS} }
-spec:
-  broker: caretaker
-  subscriber: { uri: ${receiver.url}/all }
----
-apiVersion: sources.knative.dev/v1
+  const logs: string[] = []
+  const destination = new PassThrough()
+  destination.on('data', (c: Buffer) => logs.push(c.toString('utf8')))
+  const clock = new ManualClock(new Date('2026-01-01T00:00:30Z'))
+  const { mesh: m, receiver, url } = await startBrokerToReceiver(t, {
+    namespace: NS, logger: createLogger({ level: 'debug', destination }), clock, oidc,
+    moreYaml: `apiVersion: sources.knative.dev/v1
 kind: PingSource
 metadata: { name: tick, namespace: ${NS} }
 spec:
   schedule: "* * * * *"
   sink: { ref: { apiVersion: eventing.knative.dev/v1, kind: Broker, name: caretaker } }
-`)
-  const logs: string[] = []
-  const destination = new PassThrough()
-  destination.on('data', (c: Buffer) => logs.push(c.toString('utf8')))
-  const clock = new ManualClock(new Date('2026-01-01T00:00:30Z'))
-  const m = await startMesh({ dir, services: {}, logger: createLogger({ level: 'debug', destination }), sleep: async () => undefined, clock, oidc })
-  t.teardown(() => m.close())
-  return { mesh: m, receiver, clock, logText: () => logs.join(''), url: m.brokers[0]!.url }
+`,
+  })
+  return { mesh: m, receiver, clock, logText: () => logs.join(''), url }
 }
 type Tap = { testdir(): string; teardown(fn: () => unknown): void }
 

@@ -1,5 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { startMesh, type Mesh, type MeshOptions } from '../../shared/mesh/index.ts'
 
 /** A small real HTTP subscriber for mesh tests: records every request and answers as told. */
 
@@ -60,4 +63,34 @@ export async function postBinary(url: string, attributes: Record<string, string>
   const response = await fetch(url, { method: 'POST', headers, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(5000) })
   await response.arrayBuffer()
   return response.status
+}
+
+/**
+ * A mesh with one Broker (`caretaker` in `namespace`) whose one Trigger
+ * sends everything to a receiver, plus any more YAML given; its ingress
+ * URL is the Broker's. Backoffs return at once.
+ */
+export async function startBrokerToReceiver(
+  t: { testdir(): string; teardown(fn: () => unknown): void },
+  options: Omit<MeshOptions, 'dir' | 'services' | 'sleep'> & { namespace: string; moreYaml?: string },
+): Promise<{ mesh: Mesh; receiver: Receiver; url: string; dir: string }> {
+  const receiver = await startReceiver(() => ({ status: 200 }))
+  t.teardown(() => receiver.close())
+  const dir = t.testdir()
+  const { namespace, moreYaml, ...meshOptions } = options
+  await writeFile(join(dir, 'mesh.yaml'), `
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: caretaker, namespace: ${namespace} }
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: { name: all, namespace: ${namespace} }
+spec:
+  broker: caretaker
+  subscriber: { uri: ${receiver.url}/all }
+${moreYaml ? `---\n${moreYaml}` : ''}`)
+  const mesh = await startMesh({ ...meshOptions, dir, services: {}, sleep: async () => undefined })
+  t.teardown(() => mesh.close())
+  return { mesh, receiver, url: mesh.brokers[0]!.url, dir }
 }

@@ -6,12 +6,12 @@ import t from 'tap'
 import bridge from '../../functions/alertmanager-bridge/index.ts'
 import { Errors, type CaretakerError } from '../../shared/errors.ts'
 import { createLogger } from '../../shared/logger.ts'
-import { brokerAudience, MeshIssuer, startMesh, type Mesh, type MeshOidc } from '../../shared/mesh/index.ts'
+import { brokerAudience, MeshIssuer, type MeshOidc } from '../../shared/mesh/index.ts'
 import type { EventingOidc } from '../../shared/runtime/auth.ts'
 import { parseSettings } from '../../shared/runtime/settings.ts'
 import { createEventSink } from '../../shared/runtime/sink.ts'
 import { startTestFunction } from '../harness/function.ts'
-import { startReceiver } from '../mesh/receiver.ts'
+import { startBrokerToReceiver } from '../mesh/receiver.ts'
 
 // The sink (K_SINK) against the mesh's broker ingress, in both of Knative
 // Eventing's authentication-oidc modes. Enabled, the ingress refuses an event
@@ -24,28 +24,12 @@ const AUDIENCE = brokerAudience(NS, 'caretaker')
 const SA = { namespace: NS, name: 'notify' }
 
 async function start(t: { testdir(): string; teardown(fn: () => unknown): void }, mode: EventingOidc, issuer: MeshIssuer) {
-  const receiver = await startReceiver(() => ({ status: 200 }))
-  t.teardown(() => receiver.close())
-  const dir = t.testdir()
-  await writeFile(join(dir, 'mesh.yaml'), `
-apiVersion: eventing.knative.dev/v1
-kind: Broker
-metadata: { name: caretaker, namespace: ${NS} }
----
-apiVersion: eventing.knative.dev/v1
-kind: Trigger
-metadata: { name: all, namespace: ${NS} }
-spec:
-  broker: caretaker
-  subscriber: { uri: ${receiver.url}/all }
-`)
   const oidc: MeshOidc = mode === 'enabled' ? { mode, issuer, tokens: () => 'unused' } : { mode }
-  const mesh: Mesh = await startMesh({ dir, services: {}, logger: createLogger({ level: 'silent' }), sleep: async () => undefined, oidc })
-  t.teardown(() => mesh.close())
+  const { mesh, receiver, url, dir } = await startBrokerToReceiver(t, { namespace: NS, logger: createLogger({ level: 'silent' }), oidc })
   const logs: string[] = []
   const destination = new PassThrough()
   destination.on('data', (c: Buffer) => logs.push(c.toString('utf8')))
-  return { mesh, receiver, url: mesh.brokers[0]!.url, dir, logger: createLogger({ level: 'debug', destination }), logText: () => logs.join('') }
+  return { mesh, receiver, url, dir, logger: createLogger({ level: 'debug', destination }), logText: () => logs.join('') }
 }
 
 let n = 0
