@@ -21,7 +21,7 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly', Buffer: 'readonly' } },
   },
   {
-    files: ['test/**', 'scripts/**', 'bench/**'],
+    files: ['test/**', 'sandbox/**', 'scripts/**', 'bench/**'],
     rules: { 'no-console': 'off' },
   },
 )

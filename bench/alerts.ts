@@ -34,8 +34,8 @@ import respondToAlert from '../functions/respond-to-alert/index.ts'
 import { configSchema, type RespondToAlertConfig } from '../functions/respond-to-alert/config.ts'
 import { validateConfig } from '../shared/config.ts'
 import { freePort } from '../shared/process/ports.ts'
-import { startTestFunction } from '../test/harness/function.ts'
-import { startKubernetesSimulator } from '../test/simulators/kubernetes/index.ts'
+import { startTestFunction } from '../sandbox/harness/function.ts'
+import { startKubernetesSimulator } from '../sandbox/simulators/kubernetes/index.ts'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const TOTAL = Number(process.env.BENCH_ALERTS ?? 10_000)

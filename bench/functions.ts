@@ -37,8 +37,8 @@ import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
 import { freePort } from '../shared/process/ports.ts'
 import { buildAll, warmCompileCache } from '../scripts/build.ts'
-import { startKubernetesSimulator } from '../test/simulators/kubernetes/index.ts'
-import { startVaultSimulator } from '../test/simulators/vault/index.ts'
+import { startKubernetesSimulator } from '../sandbox/simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../sandbox/simulators/vault/index.ts'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const STARTS = Math.max(1, Number(process.env.BENCH_STARTS ?? 3))

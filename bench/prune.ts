@@ -13,8 +13,8 @@ import pruneSnapshots from '../functions/prune-snapshots/index.ts'
 import { configSchema, type PruneConfig } from '../functions/prune-snapshots/config.ts'
 import { validateConfig } from '../shared/config.ts'
 import { plan } from '../functions/prune-snapshots/retention.ts'
-import { startTestFunction } from '../test/harness/function.ts'
-import { startKubernetesSimulator } from '../test/simulators/kubernetes/index.ts'
+import { startTestFunction } from '../sandbox/harness/function.ts'
+import { startKubernetesSimulator } from '../sandbox/simulators/kubernetes/index.ts'
 
 const DAY = 86_400_000
 const PER_VOLUME = 20

@@ -20,8 +20,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { parseAllDocuments, stringify } from 'yaml'
-import { spawnFunction } from '../test/harness/process.ts'
-import { startKubernetesSimulator } from '../test/simulators/kubernetes/index.ts'
+import { spawnFunction } from '../sandbox/harness/process.ts'
+import { startKubernetesSimulator } from '../sandbox/simulators/kubernetes/index.ts'
 
 const PER_KIND = 20
 const DAY = 86_400_000

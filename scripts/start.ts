@@ -12,9 +12,9 @@
 import { join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createLogger } from '../shared/logger.ts'
-import { ALERTMANAGER_PACKAGE } from '../shared/process/alertmanager.ts'
-import { projectRoot } from './local/functions.ts'
-import { startLocalPlatform, type LocalPlatform } from './local/platform.ts'
+import { ALERTMANAGER_PACKAGE } from '../sandbox/harness/alertmanager-process.ts'
+import { projectRoot } from '../sandbox/local/functions.ts'
+import { startLocalPlatform, type LocalPlatform } from '../sandbox/local/platform.ts'
 
 const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--config DIR] [--sandbox | --no-sandbox] [--apply] [--eventing-oidc disabled|enabled]
 

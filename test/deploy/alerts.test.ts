@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { parse, parseAllDocuments, stringify } from 'yaml'
-import { binarySkipReason, findBinary } from '../harness/binaries.ts'
+import { binarySkipReason, findBinary } from '../../sandbox/harness/binaries.ts'
 import { KUBE_STATE_METRICS, KUBE_STATE_METRICS_TARGET_LABELS, POD_TARGET_LABELS, registeredMetrics } from './metric-catalogue.ts'
 
 // The shipped alerts, proven with the real rule engine: `promtool test rules`

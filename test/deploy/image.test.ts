@@ -24,6 +24,19 @@ async function sources(dir: string): Promise<string[]> {
 
 const IMPORT = /^\s*(?:import|export)\s(?:[^'"]*?\sfrom\s)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm
 
+t.test('the tests are a leaf: nothing outside test/ imports from it', async (t) => {
+  const files = [...await sources('sandbox'), ...await sources('scripts'), ...await sources('bench'), ...await sources('shared'), ...await sources('functions')]
+  const problems: string[] = []
+  for (const file of files) {
+    for (const m of (await readFile(join(root, file), 'utf8')).matchAll(IMPORT)) {
+      const spec = m[1] ?? m[2]!
+      if (spec.startsWith('.') && relative(root, resolve(root, file, '..', spec)).startsWith('test/')) problems.push(`${file} imports ${spec}`)
+    }
+  }
+  t.ok(files.some((f) => f.startsWith('sandbox/')) && files.some((f) => f.startsWith('bench/')), `${files.length} files checked`)
+  t.same(problems, [], 'the sandbox, scripts and benchmarks stand on their own')
+})
+
 t.test('production code imports only production dependencies and its own files', async (t) => {
   const files = [...await sources('shared'), ...await sources('functions')]
   t.ok(files.length > 10, `${files.length} source files checked`)
@@ -133,9 +146,9 @@ t.test('every file the image runs is in it and imports production dependencies o
   t.ok(reached.has('shared/vault/client.ts') && reached.has('shared/kubernetes/client.ts'), `${reached.size} files reached, dynamic imports followed`)
   t.same(problems, [], 'the image holds what it runs, and no devDependency is needed')
 
-  t.notOk(isInImage('shared/mesh/broker.ts'), 'the local Knative stand-in (npm start only) stays out of the image')
-  t.notOk([...reached].some((f) => f.startsWith('shared/mesh/')), 'and nothing the image runs needs it')
-  t.ok(isInImage('functions/notify/index.ts') && !isInImage('functions/notify/x.test.ts') && !isInImage('test/simulators/kubernetes/server.ts'), '.dockerignore read as Docker does')
+  t.notOk(isInImage('sandbox/mesh/broker.ts'), 'the sandbox (local Knative stand-in, simulators: npm start only) stays out of the image')
+  t.notOk([...reached].some((f) => f.startsWith('sandbox/') || f.startsWith('test/')), 'and nothing the image runs needs it')
+  t.ok(isInImage('functions/notify/index.ts') && !isInImage('functions/notify/x.test.ts') && !isInImage('sandbox/simulators/kubernetes/server.ts'), '.dockerignore read as Docker does')
   t.ok(isInImage('scripts/build.ts') && isInImage('manifests/notify/config.yaml') && !isInImage('scripts/start.ts') && !isInImage('manifests/notify/service.yaml'), 'the build stage gets the build script and the example configs, nothing else of scripts/ or manifests/')
 
   for (const name of ['kubernetes-models', '@kubernetes-models/cert-manager', '@kubernetes-models/external-secrets', '@kubernetes-models/knative', '@kubernetes-models/prometheus-operator']) {

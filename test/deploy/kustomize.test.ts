@@ -6,7 +6,7 @@ import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
-import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 // What a platform team installs: the default install (manifests/), the
 // example overlay (examples/ops: another namespace, three functions, an own

@@ -5,7 +5,7 @@ import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
-import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 // What `kubectl apply -k manifests` and `kubectl apply -k triggers` would
 // send: every object valid against its schema, and a security review of the

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
-import { loadApiServerSources, type ApiServerSourceObject } from '../../shared/mesh/apiserversource.ts'
-import { rbacAuthorize, type PolicyKind, type RequestAttributes } from '../simulators/kubernetes/rbac.ts'
+import { loadApiServerSources, type ApiServerSourceObject } from '../../sandbox/mesh/apiserversource.ts'
+import { rbacAuthorize, type PolicyKind, type RequestAttributes } from '../../sandbox/simulators/kubernetes/rbac.ts'
 
 // Each ApiServerSource lists and watches as its own ServiceAccount, which
 // may read exactly what that source watches, where it watches it, and

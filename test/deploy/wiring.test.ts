@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import t from 'tap'
 import { catalogue } from '../../shared/events/catalogue.ts'
-import { loadApiServerSources } from '../../shared/mesh/apiserversource.ts'
-import { matchesTrigger } from '../../shared/mesh/filters.ts'
-import { loadManifests } from '../../shared/mesh/manifests.ts'
+import { loadApiServerSources } from '../../sandbox/mesh/apiserversource.ts'
+import { matchesTrigger } from '../../sandbox/mesh/filters.ts'
+import { loadManifests } from '../../sandbox/mesh/manifests.ts'
 import type { FunctionModule } from '../../shared/runtime/function.ts'
 
 // No dead wiring: every Trigger delivers something its function accepts,

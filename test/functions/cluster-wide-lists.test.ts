@@ -12,8 +12,8 @@ import { configSchema as pruneSchema } from '../../functions/prune-snapshots/con
 import { validateConfig } from '../../shared/config.ts'
 import { listOrder, namespaceReader } from '../../shared/kubernetes/listing.ts'
 import type { FunctionModule } from '../../shared/runtime/function.ts'
-import { binaryHeaders, startTestFunction } from '../harness/function.ts'
-import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+import { binaryHeaders, startTestFunction } from '../../sandbox/harness/function.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 // Many namespaces at the cost of objects/page: with the shipped RBAC (a
 // RoleBinding per namespace) clean-up-resources, health-report and prune-snapshots list each

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { binarySkipReason, findBinary, missingBinaryMessage } from './binaries.ts'
+import { binarySkipReason, findBinary, missingBinaryMessage } from '../../sandbox/harness/binaries.ts'
 
 async function program(path: string, mode = 0o755): Promise<string> {
   await writeFile(path, '#!/bin/sh\nexit 0\n')

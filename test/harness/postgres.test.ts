@@ -1,8 +1,8 @@
 import { existsSync, statSync } from 'node:fs'
 import pg from 'pg'
 import t from 'tap'
-import { acceptsConnections } from './ports.ts'
-import { postgresSkipReason, startPostgres } from './postgres.ts'
+import { acceptsConnections } from '../../sandbox/harness/ports.ts'
+import { postgresSkipReason, startPostgres } from '../../sandbox/harness/postgres.ts'
 
 const skip = postgresSkipReason()
 

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { acceptsConnections } from './ports.ts'
-import { redisSkipReason, startRedis } from './redis.ts'
+import { acceptsConnections } from '../../sandbox/harness/ports.ts'
+import { redisSkipReason, startRedis } from '../../sandbox/harness/redis.ts'
 
 const skip = redisSkipReason()
 

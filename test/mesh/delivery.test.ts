@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { createLogger } from '../../shared/logger.ts'
-import { backoffDelayMs, isRetryableStatus } from '../../shared/mesh/delivery.ts'
-import { startMesh, type Mesh } from '../../shared/mesh/index.ts'
+import { backoffDelayMs, isRetryableStatus } from '../../sandbox/mesh/delivery.ts'
+import { startMesh, type Mesh } from '../../sandbox/mesh/index.ts'
 import { postBinary, startReceiver, type Receiver } from './receiver.ts'
 
 const fixtures = new URL('./fixtures/', import.meta.url).pathname

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { matchesTrigger, parseFilters, type TriggerFilter } from '../../shared/mesh/filters.ts'
+import { matchesTrigger, parseFilters, type TriggerFilter } from '../../sandbox/mesh/filters.ts'
 
 const event = { specversion: '1.0', type: 'com.example.backup.failed', source: '/caretaker/backup', id: '1', subject: 'db', severity: 'high' }
 

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { createLogger } from '../../shared/logger.ts'
-import { knativeTime } from '../../shared/mesh/delivery.ts'
-import { startMesh, type Mesh } from '../../shared/mesh/index.ts'
+import { knativeTime } from '../../sandbox/mesh/delivery.ts'
+import { startMesh, type Mesh } from '../../sandbox/mesh/index.ts'
 import { startReceiver, type Receiver } from './receiver.ts'
 
 /**

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadManifests, parseIsoDurationMs, parseManifestText, type MeshManifests } from '../../shared/mesh/manifests.ts'
+import { loadManifests, parseIsoDurationMs, parseManifestText, type MeshManifests } from '../../sandbox/mesh/manifests.ts'
 
 const fixtures = new URL('./fixtures/', import.meta.url).pathname
 

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { createLogger } from '../../shared/logger.ts'
-import { ManualClock, PingScheduler, startMesh } from '../../shared/mesh/index.ts'
-import { nextTick } from '../../shared/mesh/pingsource.ts'
+import { ManualClock, PingScheduler, startMesh } from '../../sandbox/mesh/index.ts'
+import { nextTick } from '../../sandbox/mesh/pingsource.ts'
 import { startReceiver } from './receiver.ts'
 
 const fixtures = new URL('./fixtures/', import.meta.url).pathname

@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { startMesh, type Mesh, type MeshOptions } from '../../shared/mesh/index.ts'
+import { startMesh, type Mesh, type MeshOptions } from '../../sandbox/mesh/index.ts'
 
 /** A small real HTTP subscriber for mesh tests: records every request and answers as told. */
 

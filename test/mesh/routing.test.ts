@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { createLogger } from '../../shared/logger.ts'
-import { startMesh } from '../../shared/mesh/index.ts'
+import { startMesh } from '../../sandbox/mesh/index.ts'
 import { postBinary, startReceiver } from './receiver.ts'
 
 const fixtures = new URL('./fixtures/', import.meta.url).pathname

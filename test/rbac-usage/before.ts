@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs'
-import { RBAC_USAGE_DIR } from '../simulators/kubernetes/rbac-usage.ts'
+import { RBAC_USAGE_DIR } from '../../sandbox/simulators/kubernetes/rbac-usage.ts'
 
 // Runs once before the test files (tap's `before`): a fresh record of the
 // permissions this run uses.

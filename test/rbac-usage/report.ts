@@ -4,7 +4,7 @@ import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
-import { RBAC_USAGE_DIR, type RbacUse } from '../simulators/kubernetes/rbac-usage.ts'
+import { RBAC_USAGE_DIR, type RbacUse } from '../../sandbox/simulators/kubernetes/rbac-usage.ts'
 
 // Runs once after every test file (tap's `after`): the permissions granted
 // in manifests/ that no test of this run used. The functions' integration

@@ -1,4 +1,4 @@
-import type { DeadLetterRecord } from '../../shared/mesh/index.ts'
+import type { DeadLetterRecord } from '../../sandbox/mesh/index.ts'
 
 /**
  * The soaks' loss check, by event identity (CloudEvents: source + id), not by

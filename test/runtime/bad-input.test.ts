@@ -1,6 +1,6 @@
 import t from 'tap'
 import echo, { invocations } from '../fixtures/functions/echo.ts'
-import { binaryHeaders, startTestFunction } from '../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../sandbox/harness/function.ts'
 
 const TYPE = 'dev.caretaker.test.echo.requested'
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { HTTP, CloudEvent } from 'cloudevents'
 import echo, { invocations } from '../fixtures/functions/echo.ts'
-import { binaryHeaders, startTestFunction } from '../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../sandbox/harness/function.ts'
 
 const TYPE = 'dev.caretaker.test.echo.requested'
 

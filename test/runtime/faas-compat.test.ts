@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import faas from 'faas-js-runtime'
 import echo, { invocations } from '../fixtures/functions/echo.ts'
-import { binaryHeaders } from '../harness/function.ts'
+import { binaryHeaders } from '../../sandbox/harness/function.ts'
 
 // The function contract is the Knative Functions Node.js runtime's: the same
 // module must run, unchanged, under faas-js-runtime, the reference runtime.

@@ -2,7 +2,7 @@ import { connect } from 'node:net'
 import t from 'tap'
 import { decodeHeaderValue, encodeHeaderValue, MAX_JSON_DEPTH } from '../../shared/runtime/cloudevent-http.ts'
 import echo, { invocations } from '../fixtures/functions/echo.ts'
-import { binaryHeaders, startTestFunction } from '../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../sandbox/harness/function.ts'
 
 const TYPE = 'dev.caretaker.test.echo.requested'
 const deep = (n: number): string => '{"a":'.repeat(n) + '1' + '}'.repeat(n)

@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { countRequested, counted, createCounterFunction, type CountedData } from '../fixtures/functions/counter.ts'
-import { startTestFunction, type TestFunction } from '../harness/function.ts'
-import { redisSkipReason, startRedis, type RedisServer } from '../harness/redis.ts'
+import { startTestFunction, type TestFunction } from '../../sandbox/harness/function.ts'
+import { redisSkipReason, startRedis, type RedisServer } from '../../sandbox/harness/redis.ts'
 import { idempotencyKey, RedisIdempotencyStore, type RecordedOutcome } from '../../shared/runtime/idempotency.ts'
 
 const skip = redisSkipReason()

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { defineFunction } from '../../shared/runtime/function.ts'
-import { startTestFunction } from '../harness/function.ts'
+import { startTestFunction } from '../../sandbox/harness/function.ts'
 
 // A function's plain-HTTP route (httpPath): answered by handleHttp, with the
 // runtime's error answers; functions without one keep only POST /.

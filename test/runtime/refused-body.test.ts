@@ -1,6 +1,6 @@
 import t from 'tap'
 import echo, { invocations } from '../fixtures/functions/echo.ts'
-import { binaryHeaders, startTestFunction } from '../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../sandbox/harness/function.ts'
 
 // An event refused before any handler runs (its body over the limit) is
 // still an event lost to this function: it is counted and logged with its

@@ -6,11 +6,11 @@ import t from 'tap'
 import bridge from '../../functions/alertmanager-bridge/index.ts'
 import { Errors, type CaretakerError } from '../../shared/errors.ts'
 import { createLogger } from '../../shared/logger.ts'
-import { brokerAudience, MeshIssuer, type MeshOidc } from '../../shared/mesh/index.ts'
+import { brokerAudience, MeshIssuer, type MeshOidc } from '../../sandbox/mesh/index.ts'
 import type { EventingOidc } from '../../shared/runtime/auth.ts'
 import { parseSettings } from '../../shared/runtime/settings.ts'
 import { createEventSink } from '../../shared/runtime/sink.ts'
-import { startTestFunction } from '../harness/function.ts'
+import { startTestFunction } from '../../sandbox/harness/function.ts'
 import { startBrokerToReceiver } from '../mesh/receiver.ts'
 
 // The sink (K_SINK) against the mesh's broker ingress, in both of Knative

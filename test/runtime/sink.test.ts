@@ -1,6 +1,6 @@
 import t from 'tap'
 import echo from '../fixtures/functions/echo.ts'
-import { binaryHeaders, startTestFunction } from '../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../sandbox/harness/function.ts'
 import { startReceiver } from '../mesh/receiver.ts'
 
 const TYPE = 'dev.caretaker.test.echo.requested'

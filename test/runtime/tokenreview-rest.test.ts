@@ -7,7 +7,7 @@ import { Errors, isCaretakerError } from '../../shared/errors.ts'
 import { createKubeConfig } from '../../shared/kubernetes/client.ts'
 import { restTarget } from '../../shared/kubernetes/rest.ts'
 import { TokenReviewAuthenticator } from '../../shared/runtime/auth.ts'
-import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 // In the cluster the runtime's TokenReview is one plain HTTPS call with the
 // pod's ServiceAccount token and CA (shared/kubernetes/rest.ts), not the

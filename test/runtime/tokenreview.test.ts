@@ -1,7 +1,7 @@
 import t from 'tap'
 import echo, { invocations } from '../fixtures/functions/echo.ts'
-import { binaryHeaders, startTestFunction } from '../harness/function.ts'
-import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+import { binaryHeaders, startTestFunction } from '../../sandbox/harness/function.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 // A delivery, not a request: requests need a proof besides (test/mesh/trust.test.ts).
 const TYPE = 'dev.knative.sources.ping'

@@ -2,10 +2,10 @@ import t from 'tap'
 import { X509Certificate } from 'node:crypto'
 import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubernetesObject, type V1Container, type V1PodSpec } from '@kubernetes/client-node'
 import { CronExpressionParser } from 'cron-parser'
-import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
-import { startVaultSimulator } from '../simulators/vault/index.ts'
-import { vaultClient } from '../simulators/vault/client.ts'
-import { seedSandbox, PROTECTED_LABEL, RETENTION_DAYS, type SeedSummary } from './index.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../../sandbox/simulators/vault/index.ts'
+import { vaultClient } from '../../sandbox/simulators/vault/client.ts'
+import { seedSandbox, PROTECTED_LABEL, RETENTION_DAYS, type SeedSummary } from '../../sandbox/platform/index.ts'
 
 const NOW = new Date('2026-11-22T12:00:00Z')
 const DAY = 86_400_000

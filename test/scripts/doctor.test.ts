@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { CoreV1Api } from '@kubernetes/client-node'
 import { main, SETTINGS } from '../../scripts/doctor.ts'
-import { spawnNode } from '../harness/process.ts'
-import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+import { spawnNode } from '../../sandbox/harness/process.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 // `npm run doctor -- --kubeconfig FILE` against the Kubernetes simulator
 // seeded with Knative's ConfigMaps as Knative installs them (only

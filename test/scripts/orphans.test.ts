@@ -26,7 +26,7 @@ t.test('a function whose npm start was killed stops by itself', async (t) => {
   await writeFile(config, 'auth: none\n')
   // A parent like npm start: it starts one function process, says its pid, and waits.
   const parentCode = `
-    import { startFunctionProcess } from './scripts/local/functions.ts'
+    import { startFunctionProcess } from './sandbox/local/functions.ts'
     import { createLogger } from './shared/logger.ts'
     const fn = await startFunctionProcess({ name: 'alertmanager-bridge', module: 'alertmanager-bridge' }, { CARETAKER_AUTH: 'none', CARETAKER_CONFIG: ${JSON.stringify(config)}, LOG_LEVEL: 'info' }, createLogger({ level: 'silent' }))
     process.stderr.write('child ' + fn.child.pid + '\\n')

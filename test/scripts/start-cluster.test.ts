@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { stringify } from 'yaml'
-import { projectRoot } from '../../scripts/local/functions.ts'
-import { spawnNode, type FunctionProcess } from '../harness/process.ts'
-import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+import { projectRoot } from '../../sandbox/local/functions.ts'
+import { spawnNode, type FunctionProcess } from '../../sandbox/harness/process.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 // `KUBECONFIG=… npm start -- --no-sandbox` as a user runs it against their
 // own cluster from a laptop: the Kubernetes simulator plays the cluster,

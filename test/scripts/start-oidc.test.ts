@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createLogger } from '../../shared/logger.ts'
-import { brokerAudience } from '../../shared/mesh/oidc.ts'
-import { projectRoot } from '../../scripts/local/functions.ts'
-import { startLocalPlatform } from '../../scripts/local/platform.ts'
+import { brokerAudience } from '../../sandbox/mesh/oidc.ts'
+import { projectRoot } from '../../sandbox/local/functions.ts'
+import { startLocalPlatform } from '../../sandbox/local/platform.ts'
 import { startReceiver } from '../mesh/receiver.ts'
 
 // npm start with Knative Eventing's authentication-oidc enabled: the

@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path'
 import t from 'tap'
 import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import { parse } from 'yaml'
-import { spawnNode } from '../harness/process.ts'
-import { alertmanagerSkipReason } from '../harness/alertmanager.ts'
+import { spawnNode } from '../../sandbox/harness/process.ts'
+import { alertmanagerSkipReason } from '../../sandbox/harness/alertmanager.ts'
 
 // `npm start` as shipped: the project's own functions, triggers and
 // manifests against the sandbox. A backup Job completing in the simulated

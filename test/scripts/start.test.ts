@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
-import { spawnNode } from '../harness/process.ts'
+import { spawnNode } from '../../sandbox/harness/process.ts'
 import { startReceiver } from '../mesh/receiver.ts'
 
 // `npm start` end to end: the sandbox comes up, each function in the

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startGrafanaSimulator } from './grafana/index.ts'
+import { startGrafanaSimulator } from '../../sandbox/simulators/grafana/index.ts'
 
 // The Grafana stand-in is as strict as Grafana on what back-up-configuration
 // uses: the service account token is required, search pages as Grafana's

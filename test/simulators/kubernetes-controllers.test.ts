@@ -1,8 +1,8 @@
 import t from 'tap'
 import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node'
 import type { V1Deployment } from '@kubernetes/client-node'
-import { startKubernetesSimulator, FAIL_ANNOTATION, CRONJOB_SCHEDULED_TIMESTAMP } from './kubernetes/index.ts'
-import { startVaultSimulator } from './vault/index.ts'
+import { startKubernetesSimulator, FAIL_ANNOTATION, CRONJOB_SCHEDULED_TIMESTAMP } from '../../sandbox/simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../../sandbox/simulators/vault/index.ts'
 import { rolloutStatus } from '../../shared/kubernetes/rollout.ts'
 
 type Rec = Record<string, unknown>

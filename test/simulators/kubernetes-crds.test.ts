@@ -5,11 +5,11 @@ import { parseAllDocuments } from 'yaml'
 import { ApisApi, CustomObjectsApi, ApiException } from '@kubernetes/client-node'
 import { createAjv } from '../../shared/schema.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
-import { PROJECT_CRDS } from '../../shared/kubernetes/crds/index.ts'
-import { startKubernetesSimulator } from './kubernetes/index.ts'
-import { RESOURCES, PROJECT_SCHEMA } from './kubernetes/resources.ts'
-import type { ResourceInfo } from './kubernetes/resources.ts'
-import { loadValidators, validate } from './kubernetes/validation.ts'
+import { PROJECT_CRDS } from '../../sandbox/crds/index.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
+import { RESOURCES, PROJECT_SCHEMA } from '../../sandbox/simulators/kubernetes/resources.ts'
+import type { ResourceInfo } from '../../sandbox/simulators/kubernetes/resources.ts'
+import { loadValidators, validate } from '../../sandbox/simulators/kubernetes/validation.ts'
 
 /**
  * Fidelity of the served kinds against upstream: every kind that has an

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { CoreV1Api } from '@kubernetes/client-node'
-import { startKubernetesSimulator } from './kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 const run = promisify(execFile)
 const KUBECTL = '/usr/bin/kubectl'

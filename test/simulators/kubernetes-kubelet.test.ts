@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import t from 'tap'
 import { BatchV1Api, CoreV1Api, type V1Job } from '@kubernetes/client-node'
 import { findPostgresBinDir } from '../../shared/postgres/throwaway.ts'
-import { postgresSkipReason } from '../harness/postgres.ts'
-import { startKubernetesSimulator } from './kubernetes/index.ts'
-import { postgresImageMajor } from './kubernetes/kubelet.ts'
+import { postgresSkipReason } from '../../sandbox/harness/postgres.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
+import { postgresImageMajor } from '../../sandbox/simulators/kubernetes/kubelet.ts'
 
 // The kubelet stand-in: Jobs in a postgres:<major> image run here, with the
 // Pod's status and termination message as a kubelet writes them; other Jobs

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { startKubernetesSimulator } from './kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 // The simulator's metrics-server (metrics.k8s.io/v1beta1) and kubelet stats
 // summary (the node proxy): shapes, joins, RBAC and errors as the real ones,

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
-import { startKubernetesSimulator } from './kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 const code = (err: unknown): number | undefined => (err as { code?: number }).code
 const body = (err: unknown): Record<string, unknown> => {

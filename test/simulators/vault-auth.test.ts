@@ -1,7 +1,7 @@
 import t from 'tap'
-import { startVaultSimulator } from './vault/index.ts'
-import { failure, get, vaultClient } from './vault/client.ts'
-import { tokenReviewServer } from './vault/token-review.ts'
+import { startVaultSimulator } from '../../sandbox/simulators/vault/index.ts'
+import { failure, get, vaultClient } from '../../sandbox/simulators/vault/client.ts'
+import { tokenReviewServer } from '../../sandbox/simulators/vault/token-review.ts'
 
 t.test('token auth', async (t) => {
   const sim = await startVaultSimulator()

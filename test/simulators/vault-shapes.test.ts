@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import t from 'tap'
-import { startVaultSimulator } from './vault/index.ts'
-import { failure, get, vaultClient, type Body } from './vault/client.ts'
-import { tokenReviewServer } from './vault/token-review.ts'
+import { startVaultSimulator } from '../../sandbox/simulators/vault/index.ts'
+import { failure, get, vaultClient, type Body } from '../../sandbox/simulators/vault/client.ts'
+import { tokenReviewServer } from '../../sandbox/simulators/vault/token-review.ts'
 
 /**
  * The simulator's answers against Vault's own API description: the doc

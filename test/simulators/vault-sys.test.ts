@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import t from 'tap'
-import { readTar, startVaultSimulator, writeTar } from './vault/index.ts'
-import { apiError, failure, get, vaultClient } from './vault/client.ts'
+import { readTar, startVaultSimulator, writeTar } from '../../sandbox/simulators/vault/index.ts'
+import { apiError, failure, get, vaultClient } from '../../sandbox/simulators/vault/client.ts'
 
 t.test('health, seal status, seal and unseal', async (t) => {
   const sim = await startVaultSimulator({ unsealShares: 3, unsealThreshold: 2 })

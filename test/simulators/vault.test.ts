@@ -1,6 +1,6 @@
 import t from 'tap'
-import { startVaultSimulator, CAS_MISMATCH } from './vault/index.ts'
-import { failure, get, vaultClient } from './vault/client.ts'
+import { startVaultSimulator, CAS_MISMATCH } from '../../sandbox/simulators/vault/index.ts'
+import { failure, get, vaultClient } from '../../sandbox/simulators/vault/client.ts'
 
 t.test('KV v2 through node-vault over HTTP', async (t) => {
   const sim = await startVaultSimulator()

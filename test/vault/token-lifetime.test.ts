@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { Vault } from '../../shared/vault/client.ts'
-import { startKubernetesSimulator } from '../simulators/kubernetes/server.ts'
-import { startVaultSimulator, type VaultSimulator } from '../simulators/vault/index.ts'
+import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/server.ts'
+import { startVaultSimulator, type VaultSimulator } from '../../sandbox/simulators/vault/index.ts'
 
 // A function that runs for days (notify at min-scale 1) keeps a working
 // Vault token from Kubernetes auth: renewed before it expires, and obtained

@@ -9,7 +9,7 @@ import { parse } from 'yaml'
 import bridge, { alertEventId } from '../../../functions/alertmanager-bridge/index.ts'
 import { placeholderReason } from '../../../shared/config.ts'
 import { Errors, type CaretakerError } from '../../../shared/errors.ts'
-import { startTestFunction } from '../../harness/function.ts'
+import { startTestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
 
 // The bridge over HTTP: Alertmanager's real payloads in, one CloudEvent per

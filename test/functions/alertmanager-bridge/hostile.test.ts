@@ -2,9 +2,9 @@ import { join } from 'node:path'
 import t from 'tap'
 import bridge from '../../../functions/alertmanager-bridge/index.ts'
 import { createLogger } from '../../../shared/logger.ts'
-import { startMesh } from '../../../shared/mesh/index.ts'
+import { startMesh } from '../../../sandbox/mesh/index.ts'
 import { decodeHeaderValue, encodeHeaderValue } from '../../../shared/runtime/cloudevent-http.ts'
-import { startTestFunction } from '../../harness/function.ts'
+import { startTestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
 
 // Hostile alerts: labels with any Unicode or control character, an empty

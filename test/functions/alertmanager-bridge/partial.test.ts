@@ -1,7 +1,7 @@
 import t from 'tap'
 import bridge from '../../../functions/alertmanager-bridge/index.ts'
-import { alertmanagerSkipReason, startAlertmanager } from '../../harness/alertmanager.ts'
-import { startTestFunction } from '../../harness/function.ts'
+import { alertmanagerSkipReason, startAlertmanager } from '../../../sandbox/harness/alertmanager.ts'
+import { startTestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
 
 // A notification whose alerts are not all well formed. Alertmanager does not

@@ -14,12 +14,12 @@ import { configSchema as verifySchema, type BackupSet, type VerifyBackupConfig }
 import { verifySumsArchive } from '../../../functions/verify-backup/formats/tar-sums.ts'
 import { verifyFileSet } from '../../../functions/verify-backup/verify.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction, type TestFunction } from '../../harness/function.ts'
-import { startGrafanaSimulator } from '../../simulators/grafana/index.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { binaryHeaders, startTestFunction, type TestFunction } from '../../../sandbox/harness/function.ts'
+import { startGrafanaSimulator } from '../../../sandbox/simulators/grafana/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // back-up-configuration end to end through the runtime over HTTP: Grafana
-// is the stand-in of test/simulators/grafana (bearer token required, search
+// is the stand-in of sandbox/simulators/grafana (bearer token required, search
 // paged as Grafana pages it), Kubernetes the simulator with exactly the
 // manifest's RBAC. The archive it writes is then verified by verify-backup's
 // own code, as the shipped `configuration` set verifies it.

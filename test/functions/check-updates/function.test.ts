@@ -7,18 +7,18 @@ import { parseAllDocuments } from 'yaml'
 import checkUpdates from '../../../functions/check-updates/index.ts'
 import { configSchema, type CheckUpdatesConfig } from '../../../functions/check-updates/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // check-updates end to end over HTTP: Helm release Secrets planted in the
 // Kubernetes simulator exactly as Helm 3 stores them (JSON, gzip, base64,
 // then the Secret's own base64), a local chart repository serving a
-// realistic index.yaml (test/fixtures/check-updates), and a K3s channels
+// realistic index.yaml (sandbox/platform/chart-repository), and a K3s channels
 // document. The simulator enforces the manifest's RBAC (list Secrets in
 // the configured namespaces only) and serves a K3s server's /version.
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
-const fixtures = new URL('../../fixtures/check-updates/', import.meta.url)
+const fixtures = new URL('../../../sandbox/platform/chart-repository/', import.meta.url)
 const indexYaml = await readFile(new URL('index.yaml', fixtures))
 const channels = await readFile(new URL('channels.json', fixtures))
 

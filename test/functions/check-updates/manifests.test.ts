@@ -3,8 +3,8 @@ import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
 import { checkPolicy, configSchema, type CheckUpdatesConfig } from '../../../functions/check-updates/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { loadManifests } from '../../../shared/mesh/manifests.ts'
-import { matchesTrigger } from '../../../shared/mesh/filters.ts'
+import { loadManifests } from '../../../sandbox/mesh/manifests.ts'
+import { matchesTrigger } from '../../../sandbox/mesh/filters.ts'
 
 // What ships in manifests/ and triggers/ must be what the function accepts.
 const root = new URL('../../../', import.meta.url)

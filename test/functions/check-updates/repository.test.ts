@@ -11,7 +11,7 @@ import { parseVersion, updateStatus } from '../../../functions/check-updates/ver
 // its limits (over real HTTP), the index format, Helm's release encoding,
 // and version ordering.
 
-const indexYaml = await readFile(new URL('../../fixtures/check-updates/index.yaml', import.meta.url))
+const indexYaml = await readFile(new URL('../../../sandbox/platform/chart-repository/index.yaml', import.meta.url))
 const big = Buffer.alloc(64 * 1024, 'a')
 const server = createServer((req, res) => {
   switch (req.url) {
@@ -80,7 +80,7 @@ t.test('versions and statuses', async (t) => {
 })
 
 t.test('the K3s channels document', async (t) => {
-  const doc = (await readFile(new URL('../../fixtures/check-updates/channels.json', import.meta.url))).toString()
+  const doc = (await readFile(new URL('../../../sandbox/platform/chart-repository/channels.json', import.meta.url))).toString()
   t.same(channelLatest(doc, 'stable'), { latest: 'v1.30.5+k3s1' })
   t.same(channelLatest(doc, 'v1.29'), { latest: 'v1.29.9+k3s1' })
   t.same(channelLatest(doc, 'nope'), { reason: 'channel nope is not in the channels document' })

@@ -5,8 +5,8 @@ import { parseAllDocuments } from 'yaml'
 import cleanUp from '../../../functions/clean-up-resources/index.ts'
 import { configSchema, type CleanUpConfig } from '../../../functions/clean-up-resources/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // clean-up-resources in the Kubernetes simulator under its manifest's RBAC:
 // each rule that keeps an object, the deletions, the PVC report, the cap,

@@ -10,8 +10,8 @@ import { CoreV1Api } from '@kubernetes/client-node'
 import { createKubeConfig } from '../../../shared/kubernetes/client.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import type { StatsSummary } from '../../../shared/kubernetes/metrics.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // health-report's cluster checks end to end over HTTP: node pressure and
 // cordons, disk and PVC fill from the kubelets' stats summaries (the node

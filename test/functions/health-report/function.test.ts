@@ -4,9 +4,9 @@ import { parseAllDocuments } from 'yaml'
 import healthReport from '../../../functions/health-report/index.ts'
 import { configSchema, type HealthReportConfig } from '../../../functions/health-report/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction, type TestFunction } from '../../harness/function.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
-import { startVaultSimulator } from '../../simulators/vault/index.ts'
+import { binaryHeaders, startTestFunction, type TestFunction } from '../../../sandbox/harness/function.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../../../sandbox/simulators/vault/index.ts'
 
 // health-report end to end through the runtime over HTTP, on a platform
 // with a known set of planted problems among healthy objects: the report

@@ -4,8 +4,8 @@ import { parse, parseAllDocuments } from 'yaml'
 import { configSchema, healthPolicy, type HealthReportConfig } from '../../../functions/health-report/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { HEALTH_CHECKS } from '../../../shared/events/types/health.ts'
-import { loadManifests } from '../../../shared/mesh/manifests.ts'
-import { matchesTrigger } from '../../../shared/mesh/filters.ts'
+import { loadManifests } from '../../../sandbox/mesh/manifests.ts'
+import { matchesTrigger } from '../../../sandbox/mesh/filters.ts'
 
 // What ships in manifests/ and triggers/ must be what the function accepts.
 const root = new URL('../../../', import.meta.url)

@@ -8,10 +8,10 @@ import { recordDay, HISTORY_KEY } from '../../../functions/health-report/history
 import { dayRecord, type DayRecord } from '../../../functions/health-report/checks/digest.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { createKubeConfig } from '../../../shared/kubernetes/client.ts'
-import { binaryHeaders, startTestFunction, type TestFunction } from '../../harness/function.ts'
-import { alertmanagerSkipReason, startAlertmanager } from '../../harness/alertmanager.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
-import { startVaultSimulator } from '../../simulators/vault/index.ts'
+import { binaryHeaders, startTestFunction, type TestFunction } from '../../../sandbox/harness/function.ts'
+import { alertmanagerSkipReason, startAlertmanager } from '../../../sandbox/harness/alertmanager.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../../../sandbox/simulators/vault/index.ts'
 
 // health-report's platform checks end to end over HTTP: a real Alertmanager
 // holding posted alerts (one silenced), Longhorn Volumes and RecurringJobs

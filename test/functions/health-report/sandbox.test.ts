@@ -5,12 +5,12 @@ import healthReport from '../../../functions/health-report/index.ts'
 import { configSchema, type HealthReportConfig } from '../../../functions/health-report/config.ts'
 import { HEALTH_CHECKS } from '../../../shared/events/types/health.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
-import { demoAlerts, seedSandbox, startDemoVaultStandby } from '../../sandbox/index.ts'
-import { healthReportConfig } from '../../../scripts/local/sandbox-configs.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
-import { startVaultSimulator } from '../../simulators/vault/index.ts'
-import { alertmanagerSkipReason, startAlertmanager } from '../../harness/alertmanager.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
+import { demoAlerts, seedSandbox, startDemoVaultStandby } from '../../../sandbox/platform/index.ts'
+import { healthReportConfig } from '../../../sandbox/local/sandbox-configs.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../../../sandbox/simulators/vault/index.ts'
+import { alertmanagerSkipReason, startAlertmanager } from '../../../sandbox/harness/alertmanager.ts'
 
 // health-report on the demo platform that `npm start` runs: with the
 // manifest's RBAC and the sandbox's namespaces it reads everything it needs,
@@ -107,7 +107,7 @@ t.test('the demo platform gives each cluster check something to find', async (t)
 })
 
 t.test('the sandbox\'s own health-report config: the Vault HA cluster with its standby sealed, the demo alerts firing', async (t) => {
-  // As `npm start` sets it up (scripts/local/sandbox.ts): the one Vault active, a second node its sealed standby.
+  // As `npm start` sets it up (sandbox/local/sandbox.ts): the one Vault active, a second node its sealed standby.
   const standby = await startDemoVaultStandby(vault)
   t.teardown(() => standby.close())
   const demo: HealthReportConfig = validateConfig(healthReportConfig({ seeded, vault: { address: vault.url, members: [vault.url, standby.url] }, ...(am ? { alertmanager: { address: am.url } } : {}) }), configSchema, 'test')

@@ -9,11 +9,11 @@ import { runPostgres } from '../../../functions/maintain-databases/postgres.ts'
 import { runRedis } from '../../../functions/maintain-databases/redis.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { freePort } from '../../../shared/process/ports.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
-import { postgresSkipReason, startPostgres } from '../../harness/postgres.ts'
-import { redisSkipReason, startRedis } from '../../harness/redis.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
+import { postgresSkipReason, startPostgres } from '../../../sandbox/harness/postgres.ts'
+import { redisSkipReason, startRedis } from '../../../sandbox/harness/redis.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
-import { startVaultSimulator } from '../../simulators/vault/index.ts'
+import { startVaultSimulator } from '../../../sandbox/simulators/vault/index.ts'
 
 // maintain-databases against a throwaway PostgreSQL (pg_stat_statements
 // preloaded) and a throwaway Redis primary with a replica, seeded with the

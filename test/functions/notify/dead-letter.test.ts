@@ -6,9 +6,9 @@ import { configSchema, type NotifyConfig } from '../../../functions/notify/confi
 import { destinationName, readDeadLetter } from '../../../functions/notify/dead-letter.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { createLogger } from '../../../shared/logger.ts'
-import { startMesh } from '../../../shared/mesh/index.ts'
+import { startMesh } from '../../../sandbox/mesh/index.ts'
 import { CloudEvent } from 'cloudevents'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
 import { postBinary, startReceiver } from '../../mesh/receiver.ts'
 
 // The project's own triggers/ in the local mesh: a function that keeps

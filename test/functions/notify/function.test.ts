@@ -5,9 +5,9 @@ import t from 'tap'
 import notify from '../../../functions/notify/index.ts'
 import { configSchema, type NotifyConfig } from '../../../functions/notify/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction, type TestFunction } from '../../harness/function.ts'
+import { binaryHeaders, startTestFunction, type TestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver, type ReceivedRequest } from '../../mesh/receiver.ts'
-import { startVaultSimulator } from '../../simulators/vault/index.ts'
+import { startVaultSimulator } from '../../../sandbox/simulators/vault/index.ts'
 import { parseMail, startSmtp } from './smtp.ts'
 
 // notify end to end through the runtime over HTTP: real HTTP receivers for

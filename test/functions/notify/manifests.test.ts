@@ -3,11 +3,11 @@ import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
 import { NOTIFIABLE } from '../../../functions/notify/index.ts'
 import { checkConfig, configSchema, type NotifyConfig } from '../../../functions/notify/config.ts'
-import { sandboxConfigs, type SandboxFacts } from '../../../scripts/local/sandbox-configs.ts'
+import { sandboxConfigs, type SandboxFacts } from '../../../sandbox/local/sandbox-configs.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { catalogue } from '../../../shared/events/catalogue.ts'
-import { matchesTrigger } from '../../../shared/mesh/filters.ts'
-import { loadManifests } from '../../../shared/mesh/manifests.ts'
+import { matchesTrigger } from '../../../sandbox/mesh/filters.ts'
+import { loadManifests } from '../../../sandbox/mesh/manifests.ts'
 
 // What ships in manifests/ and triggers/ must be what notify accepts.
 const root = new URL('../../../', import.meta.url)

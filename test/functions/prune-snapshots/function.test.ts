@@ -5,8 +5,8 @@ import { parseAllDocuments } from 'yaml'
 import pruneSnapshots from '../../../functions/prune-snapshots/index.ts'
 import { configSchema, type PruneConfig } from '../../../functions/prune-snapshots/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // prune-snapshots end to end in the Kubernetes simulator, with exactly the
 // RBAC of its manifest: the plan, the never-delete rules, the floor,

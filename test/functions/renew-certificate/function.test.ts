@@ -6,9 +6,9 @@ import { parse, parseAllDocuments } from 'yaml'
 import renewCertificate from '../../../functions/renew-certificate/index.ts'
 import { configSchema, type RenewCertificateConfig } from '../../../functions/renew-certificate/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction, type TestFunction } from '../../harness/function.ts'
+import { binaryHeaders, startTestFunction, type TestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // renew-certificate end to end through the runtime over HTTP: Certificate
 // changes, the Events cert-manager records, and the daily sweep, with the

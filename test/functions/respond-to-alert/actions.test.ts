@@ -8,9 +8,9 @@ import { createRespondToAlert } from '../../../functions/respond-to-alert/index.
 import { checkConfig, configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { alertKey, leaseName } from '../../../functions/respond-to-alert/state.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // A plan of several actions that fails part-way is retried without running
 // again what the failed attempt got through (recorded on the alert's claim

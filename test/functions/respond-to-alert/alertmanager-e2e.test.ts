@@ -8,9 +8,9 @@ import bridge from '../../../functions/alertmanager-bridge/index.ts'
 import respondToAlert from '../../../functions/respond-to-alert/index.ts'
 import { configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { alertmanagerSkipReason, startAlertmanager } from '../../harness/alertmanager.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { alertmanagerSkipReason, startAlertmanager } from '../../../sandbox/harness/alertmanager.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // End to end: a real Alertmanager whose webhook receiver is the bridge; the
 // bridge's events go through a small broker stand-in to respond-to-alert,

@@ -5,9 +5,9 @@ import { parse, parseAllDocuments } from 'yaml'
 import { createRespondToAlert } from '../../../functions/respond-to-alert/index.ts'
 import { configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // The shipped backup-job-failed rule against a real KubeJobFailed alert: its
 // labels are kube_job_failed's (kube-state-metrics docs/metrics/workload/

@@ -5,10 +5,10 @@ import { parseAllDocuments } from 'yaml'
 import respondToAlert, { createRespondToAlert } from '../../../functions/respond-to-alert/index.ts'
 import { configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { alertmanagerSkipReason, startAlertmanager } from '../../harness/alertmanager.ts'
-import { binaryHeaders, startTestFunction, type TestFunction } from '../../harness/function.ts'
+import { alertmanagerSkipReason, startAlertmanager } from '../../../sandbox/harness/alertmanager.ts'
+import { binaryHeaders, startTestFunction, type TestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // respond-to-alert over HTTP, against the Kubernetes simulator enforcing the
 // manifest's RBAC and a real Alertmanager for silences.

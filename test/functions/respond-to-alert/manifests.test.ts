@@ -5,8 +5,8 @@ import { checkConfig, configSchema, type RespondToAlertConfig } from '../../../f
 import { matches, parseMatcher, render } from '../../../functions/respond-to-alert/matchers.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { parseDuration } from '../../../shared/duration.ts'
-import { backoffDelayMs } from '../../../shared/mesh/delivery.ts'
-import { parseIsoDurationMs } from '../../../shared/mesh/manifests.ts'
+import { backoffDelayMs } from '../../../sandbox/mesh/delivery.ts'
+import { parseIsoDurationMs } from '../../../sandbox/mesh/manifests.ts'
 import { catalogue } from '../../../shared/events/catalogue.ts'
 import { EventDataValidator } from '../../../shared/events/validation.ts'
 

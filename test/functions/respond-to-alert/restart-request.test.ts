@@ -7,13 +7,13 @@ import { createRespondToAlert } from '../../../functions/respond-to-alert/index.
 import { checkConfig, configSchema, healthUrlAllowed, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { createLogger } from '../../../shared/logger.ts'
-import { startMesh } from '../../../shared/mesh/index.ts'
-import { manifestRbac } from '../../../scripts/local/sandbox.ts'
+import { startMesh } from '../../../sandbox/mesh/index.ts'
+import { manifestRbac } from '../../../sandbox/local/sandbox.ts'
 import { catalogue } from '../../../shared/events/catalogue.ts'
 import { EventDataValidator } from '../../../shared/events/validation.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // A manual restart (dev.caretaker.workload.restart.requested) through
 // respond-to-alert's restart step: dry-run by default, only in the

@@ -9,11 +9,11 @@ import { configSchema, type RespondToAlertConfig } from '../../../functions/resp
 import { AlertState, alertKey, leaseName } from '../../../functions/respond-to-alert/state.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { createLogger } from '../../../shared/logger.ts'
-import { startMesh } from '../../../shared/mesh/index.ts'
+import { startMesh } from '../../../sandbox/mesh/index.ts'
 import { freePort } from '../../../shared/process/ports.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // A failed remediation is retried, not remembered as handled: the API's 403
 // or 5xx on the write gives the claim and the cooldown back, the Broker's

@@ -5,11 +5,11 @@ import { parseAllDocuments } from 'yaml'
 import { createRespondToAlert } from '../../../functions/respond-to-alert/index.ts'
 import { checkConfig, configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { sandboxConfigs } from '../../../scripts/local/sandbox-configs.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
-import { seedSandbox, type DemoBackups } from '../../sandbox/index.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
-import { startVaultSimulator } from '../../simulators/vault/index.ts'
+import { sandboxConfigs } from '../../../sandbox/local/sandbox-configs.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
+import { seedSandbox, type DemoBackups } from '../../../sandbox/platform/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../../../sandbox/simulators/vault/index.ts'
 
 // The sandbox's config of respond-to-alert against the seeded demo platform:
 // the failed backup Job's KubeJobFailed alert (the labels kube-state-metrics

@@ -7,8 +7,8 @@ import { replyEvent, type Outcome } from '../../../shared/events/reply.ts'
 import { createLogger } from '../../../shared/logger.ts'
 import type { HandlerContext } from '../../../shared/runtime/function.ts'
 import { Vault } from '../../../shared/vault/client.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
-import { startVaultSimulator } from '../../simulators/vault/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../../../sandbox/simulators/vault/index.ts'
 
 // rotate-secret within the run's deadline (CARETAKER_RUN_DEADLINE, below the
 // Knative Service's timeoutSeconds): one rotation's waits must fit in it, and

@@ -3,8 +3,8 @@ import t from 'tap'
 import { CoreV1Api, CoordinationV1Api } from '@kubernetes/client-node'
 import pg from 'pg'
 import type { RotateSecretConfig } from '../../../functions/rotate-secret/config.ts'
-import { postgresSkipReason, startPostgres } from '../../harness/postgres.ts'
-import { freePort } from '../../harness/ports.ts'
+import { postgresSkipReason, startPostgres } from '../../../sandbox/harness/postgres.ts'
+import { freePort } from '../../../sandbox/harness/ports.ts'
 import { sha256, startPlatform } from './platform.ts'
 
 // rotate-secret end to end over HTTP: a real PostgreSQL role and generated

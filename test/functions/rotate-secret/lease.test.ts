@@ -5,7 +5,7 @@ import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
 import { acquireLease, leaseName, STEP_ANNOTATION } from '../../../functions/rotate-secret/lease.ts'
 import { createKubeConfig } from '../../../shared/kubernetes/client.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // The lock of one secret, as rotate-secret's own ServiceAccount holds it
 // (the manifest's RBAC): renewed while held, so a long rotation keeps it; a

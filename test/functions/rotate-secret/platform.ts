@@ -5,10 +5,10 @@ import { parseAllDocuments } from 'yaml'
 import rotateSecret from '../../../functions/rotate-secret/index.ts'
 import { configSchema, type RotateSecretConfig } from '../../../functions/rotate-secret/config.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction, type TestFunction } from '../../harness/function.ts'
+import { binaryHeaders, startTestFunction, type TestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver, type Receiver } from '../../mesh/receiver.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
-import { startVaultSimulator, type VaultSimulator } from '../../simulators/vault/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
+import { startVaultSimulator, type VaultSimulator } from '../../../sandbox/simulators/vault/index.ts'
 
 /**
  * The platform a rotation runs against in the tests: the Kubernetes

@@ -4,8 +4,8 @@ import t from 'tap'
 import { AppsV1Api } from '@kubernetes/client-node'
 import { Redis } from 'ioredis'
 import type { RotateSecretConfig } from '../../../functions/rotate-secret/config.ts'
-import { freePort } from '../../harness/ports.ts'
-import { redisSkipReason, startRedis } from '../../harness/redis.ts'
+import { freePort } from '../../../sandbox/harness/ports.ts'
+import { redisSkipReason, startRedis } from '../../../sandbox/harness/redis.ts'
 import { sha256, startPlatform } from './platform.ts'
 
 // rotate-secret against a real Redis primary with a replica: an ACL user

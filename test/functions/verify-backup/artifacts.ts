@@ -7,9 +7,9 @@ import { pipeline } from 'node:stream/promises'
 import { createGzip, gzipSync, gunzipSync } from 'node:zlib'
 import { Redis } from 'ioredis'
 import { startThrowawayPostgres } from '../../../shared/postgres/throwaway.ts'
-import { startEtcd } from '../../harness/etcd.ts'
-import { startRedis } from '../../harness/redis.ts'
-import { startVaultSimulator } from '../../simulators/vault/index.ts'
+import { startEtcd } from '../../../sandbox/harness/etcd.ts'
+import { startRedis } from '../../../sandbox/harness/redis.ts'
+import { startVaultSimulator } from '../../../sandbox/simulators/vault/index.ts'
 
 /**
  * Backup artifacts made by the real tools, the way the runbooks make them:

@@ -6,9 +6,9 @@ import t from 'tap'
 import type { BackupSet } from '../../../functions/verify-backup/config.ts'
 import { postgresRestoreRunner } from '../../../functions/verify-backup/restore.ts'
 import { verifyFileSet, type SetReport } from '../../../functions/verify-backup/verify.ts'
-import { etcdSkipReason } from '../../harness/etcd.ts'
-import { postgresSkipReason } from '../../harness/postgres.ts'
-import { redisSkipReason } from '../../harness/redis.ts'
+import { etcdSkipReason } from '../../../sandbox/harness/etcd.ts'
+import { postgresSkipReason } from '../../../sandbox/harness/postgres.ts'
+import { redisSkipReason } from '../../../sandbox/harness/redis.ts'
 import { buildRealArtifacts, flipByte, incompleteDump, ORDERS, place, toolAccepts, truncate, type RealArtifacts } from './artifacts.ts'
 
 // Every format, with artifacts made by the real tools: intact passes; each

@@ -6,7 +6,7 @@ import { validateConfig } from '../../../shared/config.ts'
 import { replyEvent, type Outcome } from '../../../shared/events/reply.ts'
 import { createLogger } from '../../../shared/logger.ts'
 import type { HandlerContext } from '../../../shared/runtime/function.ts'
-import { startTestFunction } from '../../harness/function.ts'
+import { startTestFunction } from '../../../sandbox/harness/function.ts'
 
 // verify-backup within the run's deadline (CARETAKER_RUN_DEADLINE, below the
 // Knative Service's timeoutSeconds): a restore test that cannot fit in it is

@@ -8,8 +8,8 @@ import { checkConfig, configSchema, type BackupSet, type VerifyBackupConfig } fr
 import { verifyLonghornSet } from '../../../functions/verify-backup/longhorn.ts'
 import { verifyFileSet } from '../../../functions/verify-backup/verify.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
-import { startVaultSimulator } from '../../simulators/vault/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
+import { startVaultSimulator } from '../../../sandbox/simulators/vault/index.ts'
 
 // A set's depth against its retention, on the shipped sets: a set whose
 // oldest artifact is younger than its retention (history lost, a clean-up

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import t from 'tap'
 import { parseDumpVersion, postgresMajor, readDumpVersion, VERSION_SEARCH_BYTES } from '../../../functions/verify-backup/formats/pg-version.ts'
-import { postgresSkipReason } from '../../harness/postgres.ts'
+import { postgresSkipReason } from '../../../sandbox/harness/postgres.ts'
 import { pgDumpall } from './artifacts.ts'
 
 // The PostgreSQL major version a pg_dumpall dump came from, read from the

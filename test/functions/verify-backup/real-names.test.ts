@@ -8,9 +8,9 @@ import { listArtifacts } from '../../../functions/verify-backup/artifacts.ts'
 import { checkConfig, configSchema, type BackupSet, type VerifyBackupConfig } from '../../../functions/verify-backup/config.ts'
 import { verifyFileSet } from '../../../functions/verify-backup/verify.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binarySkipReason } from '../../harness/binaries.ts'
-import { etcdSkipReason } from '../../harness/etcd.ts'
-import { redisSkipReason } from '../../harness/redis.ts'
+import { binarySkipReason } from '../../../sandbox/harness/binaries.ts'
+import { etcdSkipReason } from '../../../sandbox/harness/etcd.ts'
+import { redisSkipReason } from '../../../sandbox/harness/redis.ts'
 import { etcdSnapshot, flipByte, place, redisSave, toolAccepts, truncate } from './artifacts.ts'
 
 // The shipped config must find the backups real installations write: k3s's

@@ -12,9 +12,9 @@ import { restoreRdb } from '../../../functions/verify-backup/restore-redis.ts'
 import { restoreRunner } from '../../../functions/verify-backup/restore.ts'
 import { verifyFileSet, type SetReport } from '../../../functions/verify-backup/verify.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binarySkipReason, findBinary } from '../../harness/binaries.ts'
-import { etcdSkipReason } from '../../harness/etcd.ts'
-import { redisSkipReason } from '../../harness/redis.ts'
+import { binarySkipReason, findBinary } from '../../../sandbox/harness/binaries.ts'
+import { etcdSkipReason } from '../../../sandbox/harness/etcd.ts'
+import { redisSkipReason } from '../../../sandbox/harness/redis.ts'
 import { etcdSnapshot, flipByte, place, redisSave, toolAccepts, truncate } from './artifacts.ts'
 
 // The restore tests of etcd snapshots, Redis RDBs and git bundles, with

@@ -9,10 +9,10 @@ import verifyBackup from '../../../functions/verify-backup/index.ts'
 import { configSchema, type VerifyBackupConfig } from '../../../functions/verify-backup/config.ts'
 import { RESTORE_TEST_LABEL } from '../../../functions/verify-backup/restore-job.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
-import { postgresSkipReason } from '../../harness/postgres.ts'
+import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
+import { postgresSkipReason } from '../../../sandbox/harness/postgres.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 import { ORDERS, pgDumpall, place } from './artifacts.ts'
 
 // The restore test as a Kubernetes Job, end to end: verify-backup creates the

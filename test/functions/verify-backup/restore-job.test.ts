@@ -5,7 +5,7 @@ import {
   ARTIFACT_LABEL, artifactHash, parseRestoreResult, POSTGRES_IMAGE_UID, RESTORE_TEST_LABEL, restoreJob, restoreJobName, restoreVerdict, TERMINATION_MESSAGE_MAX, TERMINATION_MESSAGE_PATH,
 } from '../../../functions/verify-backup/restore-job.ts'
 import { kubernetesStatusCode } from '../../../shared/kubernetes/client.ts'
-import { startKubernetesSimulator } from '../../simulators/kubernetes/index.ts'
+import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // The restore Job's spec: pure, the same for the same artifact, accepted by
 // the API server's validation; and the verdict read back from its Pod.

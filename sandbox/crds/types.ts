@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../../schema.ts'
+import type { JsonSchema } from '../../shared/schema.ts'
 
 /** A custom resource kind the project defines itself: where it is served and its schema. */
 export interface CrdDefinition {

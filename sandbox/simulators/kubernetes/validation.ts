@@ -1,9 +1,9 @@
 // Schemas come from the kubernetes-models packages at run time (never from upstream files),
-// or, for kinds no package carries, from the project's own definitions (shared/kubernetes/crds).
+// or, for kinds no package carries, from the project's own definitions (sandbox/crds).
 import { ApiError } from './status.ts'
 import { PROJECT_SCHEMA } from './resources.ts'
 import type { ResourceInfo } from './resources.ts'
-import { findProjectCrd } from '../../../shared/kubernetes/crds/index.ts'
+import { findProjectCrd } from '../../crds/index.ts'
 import { createAjv } from '../../../shared/schema.ts'
 import type { JsonSchema } from '../../../shared/schema.ts'
 

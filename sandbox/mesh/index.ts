@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.ts'
+import type { Logger } from '../../shared/logger.ts'
 import { MeshBroker, type DeadLetterRecord } from './broker.ts'
 import { sendOnce, type Sleep } from './delivery.ts'
 import { loadManifests } from './manifests.ts'

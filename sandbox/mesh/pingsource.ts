@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { CloudEvent } from 'cloudevents'
 import { CronExpressionParser } from 'cron-parser'
-import type { Logger } from '../logger.ts'
+import type { Logger } from '../../shared/logger.ts'
 import type { PingSourceObject } from './manifests.ts'
 import { knativeTime } from './delivery.ts'
 

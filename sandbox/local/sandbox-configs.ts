@@ -1,6 +1,6 @@
 import { DEFAULT_RESTORE_JOB, type VerifyBackupConfig } from '../../functions/verify-backup/config.ts'
 import { findPostgresBinDir } from '../../shared/postgres/throwaway.ts'
-import type { DemoBackups, SeedSummary } from '../../test/sandbox/index.ts'
+import type { DemoBackups, SeedSummary } from '../platform/index.ts'
 
 /**
  * Each function's config in the sandbox, pointing at the demo platform: the
@@ -12,7 +12,7 @@ export interface SandboxFacts {
   readonly seeded: SeedSummary
   /** The volumes that have Longhorn Backup objects, and their namespace. */
   readonly longhorn?: { readonly namespace: string; readonly volumes: readonly string[] }
-  /** A loopback chart repository serving the demo index.yaml (test/fixtures/check-updates), and the K3s channels. */
+  /** A loopback chart repository serving the demo index.yaml (sandbox/platform/chart-repository), and the K3s channels. */
   readonly chartRepository?: string
   /** The demo Vault (the active node) and every node of its HA cluster. */
   readonly vault?: { readonly address: string; readonly members: readonly string[] }

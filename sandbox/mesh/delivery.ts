@@ -1,5 +1,5 @@
 import { CloudEvent } from 'cloudevents'
-import { JsonTooDeepError, parseJsonBounded, topLevelMembers } from '../json.ts'
+import { JsonTooDeepError, parseJsonBounded, topLevelMembers } from '../../shared/json.ts'
 import type { BackoffPolicy, DeliverySpec } from './manifests.ts'
 
 /**

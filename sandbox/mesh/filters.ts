@@ -1,4 +1,4 @@
-import { CaretakerError, Errors } from '../errors.ts'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
 
 /**
  * Trigger filters as Knative Eventing evaluates them: the legacy

@@ -1,13 +1,13 @@
-import { ALERTMANAGER_PACKAGE, ALERTMANAGER_PROGRAM, startAlertmanager as startProgram, type Alertmanager, type AlertmanagerOptions as ProgramOptions } from '../../shared/process/alertmanager.ts'
+import { ALERTMANAGER_PACKAGE, ALERTMANAGER_PROGRAM, startAlertmanager as startProgram, type Alertmanager, type AlertmanagerOptions as ProgramOptions } from './alertmanager-process.ts'
 import { binarySkipReason, findBinary } from './binaries.ts'
 
 /**
- * A real Alertmanager for tests (shared/process/alertmanager.ts, as the
+ * A real Alertmanager for tests (sandbox/harness/alertmanager-process.ts, as the
  * sandbox starts it). Missing: tests skip with the install hint; under
  * CI=true they fail.
  */
 
-export type { Alertmanager } from '../../shared/process/alertmanager.ts'
+export type { Alertmanager } from './alertmanager-process.ts'
 
 export function alertmanagerSkipReason(): string | false {
   return binarySkipReason(ALERTMANAGER_PROGRAM, { packageName: ALERTMANAGER_PACKAGE })

@@ -11,7 +11,7 @@ export interface ResourceInfo {
   module?: string
 }
 
-/** `module` of a kind whose schema is a project definition (shared/kubernetes/crds) rather than a model package. */
+/** `module` of a kind whose schema is a project definition (sandbox/crds) rather than a model package. */
 export const PROJECT_SCHEMA = 'project'
 
 const row = (group: string, version: string, kind: string, plural: string, namespaced: boolean, subresources: string[] = [], shortNames: string[] = [], module?: string): ResourceInfo =>
@@ -51,7 +51,7 @@ export const RESOURCES: ResourceInfo[] = [
   row('sources.knative.dev', 'v1', 'ApiServerSource', 'apiserversources', true, ['status'], [], '@kubernetes-models/knative/sources.knative.dev/v1/ApiServerSource'),
   row('monitoring.coreos.com', 'v1', 'PrometheusRule', 'prometheusrules', true, [], ['promrule'], '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'),
   row('monitoring.coreos.com', 'v1', 'PodMonitor', 'podmonitors', true, [], ['pmon'], '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor'),
-  // Schemas of these are the project's own definitions (shared/kubernetes/crds), validated with ajv.
+  // Schemas of these are the project's own definitions (sandbox/crds), validated with ajv.
   row('snapshot.storage.k8s.io', 'v1', 'VolumeSnapshot', 'volumesnapshots', true, ['status'], ['vs'], PROJECT_SCHEMA),
   row('snapshot.storage.k8s.io', 'v1', 'VolumeSnapshotContent', 'volumesnapshotcontents', false, ['status'], ['vsc', 'vscs'], PROJECT_SCHEMA),
   row('snapshot.storage.k8s.io', 'v1', 'VolumeSnapshotClass', 'volumesnapshotclasses', false, [], ['vsclass', 'vsclasses'], PROJECT_SCHEMA),

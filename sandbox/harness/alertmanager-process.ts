@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { cleanUpAtExit, startDaemon, type Daemon } from './daemon.ts'
 import { freePort } from './ports.ts'
-import { findProgram } from './programs.ts'
+import { findProgram } from '../../shared/process/programs.ts'
 
 /**
  * A throwaway real Alertmanager (Debian's prometheus-alertmanager) on

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { TRIGGER_OIDC_SUFFIX, type EventingOidc } from '../runtime/auth.ts'
+import { TRIGGER_OIDC_SUFFIX, type EventingOidc } from '../../shared/runtime/auth.ts'
 import type { MeshIssuer } from './issuer.ts'
 import type { Destination, TriggerObject } from './manifests.ts'
 

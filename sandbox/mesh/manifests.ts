@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { CaretakerError, Errors } from '../errors.ts'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { parseAttributeMap, parseFilters, type TriggerFilter } from './filters.ts'
 
 /**

@@ -592,7 +592,7 @@ function helmRelease(ctx: Ctx, namespace: string, name: string, revision: number
 }
 
 function seedKubeSystem(ctx: Ctx) {
-  // K3s installs Traefik with Helm; one upgrade behind the demo chart repository (test/fixtures/check-updates).
+  // K3s installs Traefik with Helm; one upgrade behind the demo chart repository (sandbox/platform/chart-repository).
   helmRelease(ctx, 'kube-system', 'traefik', 1, 'superseded', { name: 'traefik', version: '32.1.1', appVersion: 'v3.1.6' })
   helmRelease(ctx, 'kube-system', 'traefik', 2, 'deployed', { name: 'traefik', version: '33.0.0', appVersion: 'v3.2.0' })
   backupCronJob(ctx, 'kube-system', 'etcd-backup', { cron: '0 1 * * *', hour: 1, minute: 0 },

@@ -1,7 +1,7 @@
 import { createPublicKey, generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from 'node:crypto'
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import type { Logger } from '../logger.ts'
+import type { Logger } from '../../shared/logger.ts'
 import type { ServiceAccountRef } from './oidc.ts'
 
 /**

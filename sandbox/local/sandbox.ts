@@ -5,10 +5,10 @@ import { join } from 'node:path'
 import { AuthorizationV1Api } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 import type { Logger } from '../../shared/logger.ts'
-import { createDemoBackups, demoAlerts, DEMO_ALERTS_REPOST_MS, seedSandbox, startDemoVaultStandby, type DemoBackups, type SeedSummary } from '../../test/sandbox/index.ts'
-import { ALERTMANAGER_PACKAGE, findAlertmanager, startAlertmanager, type Alertmanager } from '../../shared/process/alertmanager.ts'
-import { startKubernetesSimulator } from '../../test/simulators/kubernetes/index.ts'
-import { startVaultSimulator, type VaultSimulator } from '../../test/simulators/vault/index.ts'
+import { createDemoBackups, demoAlerts, DEMO_ALERTS_REPOST_MS, seedSandbox, startDemoVaultStandby, type DemoBackups, type SeedSummary } from '../platform/index.ts'
+import { ALERTMANAGER_PACKAGE, findAlertmanager, startAlertmanager, type Alertmanager } from '../harness/alertmanager-process.ts'
+import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
+import { startVaultSimulator, type VaultSimulator } from '../simulators/vault/index.ts'
 import { RESTORE_TEST_LABEL } from '../../functions/verify-backup/restore-job.ts'
 import { sandboxConfigs } from './sandbox-configs.ts'
 
@@ -56,10 +56,10 @@ export const CARETAKER_NAMESPACE = 'caretaker'
 
 /**
  * A loopback Helm chart repository for check-updates: the demo index.yaml
- * and K3s channels of test/fixtures/check-updates, on a free port.
+ * and K3s channels of sandbox/platform/chart-repository, on a free port.
  */
 export async function startChartRepository(): Promise<{ url: string; server: Server }> {
-  const fixtures = new URL('../../test/fixtures/check-updates/', import.meta.url)
+  const fixtures = new URL('../../sandbox/platform/chart-repository/', import.meta.url)
   const index = await readFile(new URL('index.yaml', fixtures))
   const channels = await readFile(new URL('channels.json', fixtures))
   const server = createServer((req, res) => {

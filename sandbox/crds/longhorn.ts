@@ -1,5 +1,5 @@
 import type { V1ObjectMeta } from '@kubernetes/client-node'
-import type { JsonSchema } from '../../schema.ts'
+import type { JsonSchema } from '../../shared/schema.ts'
 import { arr, bool, dateTime, int, int64, longhornCondition, nullable, obj, oneOf, resource, str, stringMap } from './builders.ts'
 import type { CrdDefinition } from './types.ts'
 

@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../../schema.ts'
+import type { JsonSchema } from '../../shared/schema.ts'
 
 /**
  * Small builders for the structural OpenAPI v3 schemas of custom resources,

@@ -10,7 +10,7 @@
  * minutes ahead, and a long-running sandbox re-posts these the same way
  * (DEMO_ALERTS_REPOST_MS, each time with `endsAt` DEMO_ALERTS_VALID_MS ahead).
  */
-import type { PostableAlert } from '../../shared/process/alertmanager.ts'
+import type { PostableAlert } from '../harness/alertmanager-process.ts'
 
 export const DEMO_ALERTS_REPOST_MS = 60_000
 export const DEMO_ALERTS_VALID_MS = 10 * 60_000
