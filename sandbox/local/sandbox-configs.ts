@@ -1,3 +1,4 @@
+import type { Target as DatabaseTarget } from '../../functions/maintain-databases/config.ts'
 import { DEFAULT_RESTORE_JOB, type VerifyBackupConfig } from '../../functions/verify-backup/config.ts'
 import { findPostgresBinDir } from '../../shared/postgres/throwaway.ts'
 import type { DemoBackups, SeedSummary } from '../platform/index.ts'
@@ -18,6 +19,8 @@ export interface SandboxFacts {
   readonly vault?: { readonly address: string; readonly members: readonly string[] }
   /** The sandbox's Alertmanager, when one is installed. */
   readonly alertmanager?: { readonly address: string }
+  /** The demo PostgreSQL and Redis that run, with thresholds for their size (sandbox/platform/databases.ts). */
+  readonly databases?: { readonly targets: readonly DatabaseTarget[]; readonly thresholds: Record<string, number> }
 }
 
 const FORMAT: Record<string, VerifyBackupConfig['sets'][number]['format']> = {
@@ -81,8 +84,8 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
     'renew-certificate': { namespaces: [...new Set(facts.seeded.certificates.map((c) => c.namespace))].sort(), notReadyFor: '1h', expiryThreshold: '14d', cooldown: '6h' },
     'health-report': healthReportConfig(facts),
     'verify-backup': verifyBackup(facts),
-    // The sandbox runs no database server: no targets (a request names none).
-    'maintain-databases': { targets: [] },
+    // The demo PostgreSQL and Redis, where they are installed (none otherwise: a request names none).
+    'maintain-databases': facts.databases?.targets.length ? { targets: [...facts.databases.targets], thresholds: { ...facts.databases.thresholds } } : { targets: [] },
     // The demo's generated secrets (JWT signing key, session secret) with the runbooks' 180 days; the sandbox runs no PostgreSQL or Redis to rotate.
     'rotate-secret': {
       secrets: [

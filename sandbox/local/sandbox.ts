@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { AuthorizationV1Api } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 import type { Logger } from '../../shared/logger.ts'
-import { createDemoBackups, demoAlerts, DEMO_ALERTS_REPOST_MS, seedSandbox, startDemoVaultStandby, type DemoBackups, type SeedSummary } from '../platform/index.ts'
+import { createDemoBackups, demoAlerts, DEMO_ALERTS_REPOST_MS, seedSandbox, startDemoDatabases, startDemoVaultStandby, type DemoBackups, type DemoDatabases, type SeedSummary } from '../platform/index.ts'
 import { ALERTMANAGER_PACKAGE, findAlertmanager, startAlertmanager, type Alertmanager } from '../harness/alertmanager-process.ts'
 import { startKubernetesSimulator } from '../simulators/kubernetes/index.ts'
 import { startVaultSimulator, type VaultSimulator } from '../simulators/vault/index.ts'
@@ -29,6 +29,8 @@ export interface Sandbox {
   readonly vaultStandby: VaultSimulator
   /** A throwaway real Alertmanager with the demo alerts firing, when one is installed. */
   readonly alertmanager: Alertmanager | undefined
+  /** maintain-databases' demo PostgreSQL and Redis (those installed; `missing` says what is not). */
+  readonly databases: DemoDatabases | undefined
   /** A kubeconfig for kubectl (TLS, the simulator's own CA). */
   readonly kubeconfigPath: string
   /** A file holding the Vault root token (kept out of logs and banners). */
@@ -106,9 +108,16 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   let charts: { url: string; server: Server } | undefined
   let vaultStandby: VaultSimulator | undefined
   let alertmanager: Alertmanager | undefined
+  let databases: DemoDatabases | undefined
   let repost: NodeJS.Timeout | undefined
+  // The demo databases start beside everything else (initdb is the slowest step of a start).
+  const databasesStarting = startDemoDatabases(vault).catch((err: unknown) => {
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: the demo databases did not start: maintain-databases has no targets')
+    return undefined
+  })
   const stopExtras = async (): Promise<void> => {
     clearInterval(repost)
+    await (databases ?? await databasesStarting)?.close()
     await alertmanager?.close()
     await vaultStandby?.close()
   }
@@ -163,9 +172,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const volumes = [...new Set(longhornBackups.map((b) => (b?.status as { volumeName?: string } | undefined)?.volumeName).filter((v): v is string => Boolean(v)))]
     charts = await startChartRepository()
     const chartServer = charts.server
+    databases = await databasesStarting
+    for (const reason of databases?.missing ?? []) log.info(`sandbox: maintain-databases runs without it: ${reason}`)
     const configs = sandboxConfigs({
       backups, seeded, chartRepository: charts.url,
       vault: { address: vault.url, members: [vault.url, vaultStandby.url] },
+      ...(databases ? { databases } : {}),
       ...(alertmanager ? { alertmanager: { address: alertmanager.url } } : {}),
       ...(volumes.length > 0 ? { longhorn: { namespace: String((longhornBackups[0]?.metadata as { namespace?: string }).namespace), volumes } } : {}),
     })
@@ -177,6 +189,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       vault,
       vaultStandby: standby,
       alertmanager,
+      databases,
       kubeconfigPath,
       vaultTokenPath,
       backups,

@@ -15,3 +15,5 @@ export type { DemoBackups, DemoBackupSet, DemoArtifact, DemoBackupOptions, Backu
 export { makeCertificate } from './certs.ts'
 export { demoAlerts, DEMO_ALERTS_REPOST_MS, DEMO_ALERTS_VALID_MS } from './alerts.ts'
 export { startDemoVaultStandby } from './vault-ha.ts'
+export { startDemoDatabases, DEMO_POSTGRES, DEMO_REDIS } from './databases.ts'
+export type { DemoDatabases } from './databases.ts'
