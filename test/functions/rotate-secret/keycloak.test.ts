@@ -2,8 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { CoordinationV1Api } from '@kubernetes/client-node'
 import { checkConfig, configSchema, type RotateSecretConfig } from '../../../functions/rotate-secret/config.ts'
+import rotateSecret from '../../../functions/rotate-secret/index.ts'
 import { validateConfig } from '../../../shared/config.ts'
 import { CaretakerError } from '../../../shared/errors.ts'
+import { binaryHeaders, startTestFunction } from '../../harness/function.ts'
 import { startKeycloakSimulator } from '../../simulators/keycloak/index.ts'
 import { leaksIn, sha256, startPlatform, vaultValues } from './platform.ts'
 
@@ -289,4 +291,23 @@ t.test('no secret, admin credential or admin token in any log line, reply, event
   ])
   t.ok(p.logText().length > 1000 && p.replies.join('').length > 1000)
   t.same(found, { logs: { values: 0, shapes: [] }, replies: { values: 0, shapes: [] }, emitted: { values: 0, shapes: [] }, metrics: { values: 0, shapes: [] } })
+})
+
+// Last: a function module runs one instance per process, so this one takes over the platform's.
+t.test('an instance started without CARETAKER_DRY_RUN is in dry-run: it plans, and changes nothing', async (t) => {
+  const before = { version: versionOf('web'), secret: kc.client('platform', 'web')!.secret, writes: writes().length }
+  const fn = await startTestFunction(rotateSecret, {
+    config: validateConfig<RotateSecretConfig>({ leaseDuration: '30s', syncTimeout: '3s', rolloutTimeout: '5s', connectTimeout: '2s', ...config }, configSchema, 'test'),
+    env: { CARETAKER_KUBE_SERVER: p.kube.url, CARETAKER_KUBE_TOKEN: p.kube.mintServiceAccountToken('caretaker', 'rotate-secret'), VAULT_ADDR: p.vault.url, VAULT_TOKEN: p.vault.rootToken },
+  })
+  t.teardown(() => fn.stop())
+  const res = await fetch(fn.url, { method: 'POST', headers: binaryHeaders('dev.caretaker.secret.rotate.requested'), body: JSON.stringify({ secret: 'web-oidc' }) })
+  const body = await res.json() as Record<string, unknown>
+  t.equal(res.status, 200)
+  t.match(body, { dryRun: true, plan: { target: /^Keycloak client web in realm platform/ } })
+  t.equal(versionOf('web'), before.version, 'Vault unchanged')
+  t.equal(kc.client('platform', 'web')!.secret, before.secret, 'Keycloak unchanged')
+  t.equal(writes().length, before.writes, 'no write reached Keycloak')
+  t.same(await leases(), [], 'no Lease')
+  t.notOk(fn.logText().includes(oldWeb) || fn.logText().includes(adminSecret), 'no secret in its log')
 })
