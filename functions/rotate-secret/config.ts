@@ -62,7 +62,27 @@ export interface GeneratedTarget {
   kind: 'generated'
 }
 
-export type Target = PostgresRoleTarget | RedisTarget | GeneratedTarget
+/**
+ * A confidential OpenID Connect client's secret in Keycloak. The function
+ * logs in to Keycloak's admin REST API with an admin credential read from
+ * Vault (`connection.vault`): either `clientId` + `clientSecret` of a
+ * service account (client_credentials), or `username` + `password` through
+ * the public `admin-cli` client (password grant); it needs the
+ * realm-management role manage-clients. `realm` in that secret names the
+ * realm the admin logs in to (default: the target's realm, e.g. `master`
+ * for a global admin).
+ */
+export interface KeycloakClientTarget {
+  kind: 'keycloak-client'
+  /** Keycloak's base URL (the admin API is under `/admin/realms`, the token endpoint under `/realms`). */
+  url: string
+  realm: string
+  /** The `clientId` of the client whose secret rotates (not its internal id). */
+  clientId: string
+  connection: { vault: VaultRef }
+}
+
+export type Target = PostgresRoleTarget | RedisTarget | GeneratedTarget | KeycloakClientTarget
 
 export interface Workload {
   kind: 'Deployment' | 'StatefulSet'
@@ -162,7 +182,7 @@ export const configSchema: JsonSchema = {
           target: {
             type: 'object',
             required: ['kind'],
-            properties: { kind: { enum: ['postgres-role', 'redis', 'generated'] } },
+            properties: { kind: { enum: ['postgres-role', 'redis', 'generated', 'keycloak-client'] } },
             oneOf: [
               {
                 additionalProperties: false,
@@ -196,6 +216,17 @@ export const configSchema: JsonSchema = {
                 },
               },
               { additionalProperties: false, required: ['kind'], properties: { kind: { const: 'generated' } } },
+              {
+                additionalProperties: false,
+                required: ['kind', 'url', 'realm', 'clientId', 'connection'],
+                properties: {
+                  kind: { const: 'keycloak-client' },
+                  url: { type: 'string', pattern: '^https?://[^\\s/?#@]+(/[^\\s?#]*)?$' },
+                  realm: { type: 'string', minLength: 1, maxLength: 255 },
+                  clientId: { type: 'string', minLength: 1, maxLength: 255 },
+                  connection: { type: 'object', additionalProperties: false, required: ['vault'], properties: { vault: vaultRef } },
+                },
+              },
             ],
           },
           externalSecrets: { type: 'array', default: [], items: objectRef },
@@ -229,6 +260,7 @@ export function checkConfig(config: RotateSecretConfig, runDeadlineMs?: number):
     if ((parseDuration(s.interval) ?? 0) <= 0) bad('interval', 'must be longer than zero')
     if (s.target.kind !== 'generated' && s.keys.length !== 1) bad('keys', `a ${s.target.kind} target has one password: name exactly one key`)
     if (s.target.kind === 'redis' && s.target.mode === 'acl' && !s.target.user) bad('target.user', 'acl mode needs the ACL user whose password rotates')
+    if (s.target.kind === 'keycloak-client' && /\/admin(\/|$)|\/realms(\/|$)/.test(new URL(s.target.url).pathname)) bad('target.url', `give Keycloak's base URL (e.g. https://sso.example.com, or with its context path such as /auth), not the admin API's or a realm's: "${s.target.url}"`)
     if (s.target.kind === 'redis' && s.target.mode === 'acl' && !s.target.connection) bad('target.connection', 'acl mode needs an admin credential in Vault (connection.vault) that may run ACL SETUSER')
     const g = s.generate
     if (g.bytes !== undefined && (g.length !== undefined || g.alphabet !== undefined)) bad('generate', 'give either bytes (with encoding) or length (with alphabet), not both')

@@ -11,8 +11,9 @@ import { RotationMetrics } from './metrics.ts'
 import { planRotation, requestKeyOf, rotateSecret, type RotationDeps, type RotationReport } from './rotation.ts'
 
 /**
- * rotate-secret: rotates PostgreSQL role passwords, Redis passwords and
- * generated secrets through Vault, on a daily due-date sweep and on request
+ * rotate-secret: rotates PostgreSQL role passwords, Redis passwords, Keycloak
+ * OIDC client secrets and generated secrets through Vault, on a daily
+ * due-date sweep and on request
  * (manual, or from respond-to-alert when a secret leaked), without ever
  * leaving a credential in Vault that does not work against its target.
  */
@@ -25,7 +26,7 @@ const SWEEP = 'dev.caretaker.secret.sweep.completed'
 
 export default defineFunction<RotateSecretConfig>({
   name: 'rotate-secret',
-  description: 'rotates PostgreSQL, Redis and generated secrets through Vault, with a Lease per secret and a rollback on failure',
+  description: 'rotates PostgreSQL, Redis, Keycloak client and generated secrets through Vault, with a Lease per secret and a rollback on failure',
   accepts: [PING, REQUEST],
   configSchema,
   setup({ config, kubeConfig, log, metrics: registry, vault, runDeadlineMs }) {

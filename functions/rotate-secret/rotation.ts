@@ -215,11 +215,17 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     const password = next.get(policy.keys[0]!)!
     await step('apply', async () => {
       target = await openTarget(policy, before.data, vault, ms(config.connectTimeout))
-      await target.apply(password)
+      try {
+        await target.apply(password)
+      } catch (err) {
+        // Sent but unanswered (a Keycloak PUT whose reply was lost): the rollback puts the old credential back too.
+        if (err instanceof TargetError && err.mayHaveChanged) appliedAt = Date.now()
+        throw err
+      }
       appliedAt = Date.now()
     }, () => `new credential set: ${target!.description}`)
     base.target = { kind: policy.target.kind, description: target!.description }
-    await step('verify', () => target!.verify(password), () => (policy.target.kind === 'generated' ? 'nothing to log in to' : 'logged in with the new credential'))
+    await step('verify', () => target!.verify(password), () => (policy.target.kind === 'generated' ? 'nothing to log in to' : policy.target.kind === 'keycloak-client' ? 'Keycloak accepted the new secret at the token endpoint' : 'logged in with the new credential'))
 
     rotatedAt = new Date()
     const values = Object.fromEntries([...next].map(([k, v]) => [k, v.reveal()]))
@@ -527,7 +533,9 @@ export async function planRotation(policy: SecretPolicy, deps: Pick<RotationDeps
       `take the Lease ${deps.config.leaseNamespace}/rotate-secret.${policy.name}`,
       `read ${mount}/${path} (version ${current.version})`,
       `generate ${describeRule(policy.generate)} for ${policy.keys.join(', ')}`,
-      policy.target.kind === 'generated' ? 'no external target to change' : `set the new password on ${target}, then log in with it`,
+      policy.target.kind === 'generated' ? 'no external target to change'
+        : policy.target.kind === 'keycloak-client' ? `set the new secret on ${target} (the client's representation written back with PUT), then obtain a token with it`
+          : `set the new password on ${target}, then log in with it`,
       `write version ${current.version + 1} of ${mount}/${path} (check-and-set on version ${current.version}) and record the rotation time`,
       ...synced.map((s) => `force-sync ExternalSecret ${s.externalSecret.namespace}/${s.externalSecret.name} and wait for Secret ${s.secret.namespace}/${s.secret.name} (keys ${[...s.keys.keys()].join(', ')})`),
       ...policy.consumers.map((w) => `rollout restart ${workloadName(w)} and wait for it`),

@@ -28,11 +28,18 @@ export interface TargetSession {
   close(): Promise<void>
 }
 
-/** A target's failure, in words that never carry a credential. */
+/**
+ * A target's failure, in words that never carry a credential.
+ * `mayHaveChanged`: thrown by apply when the change may have been made even
+ * though it failed (a request whose answer was lost), so the rollback must
+ * put the old credential back too.
+ */
 export class TargetError extends Error {
-  constructor(message: string) {
+  readonly mayHaveChanged: boolean
+  constructor(message: string, options: { mayHaveChanged?: boolean } = {}) {
     super(message)
     this.name = 'TargetError'
+    this.mayHaveChanged = options.mayHaveChanged === true
   }
 }
 

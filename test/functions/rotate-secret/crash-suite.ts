@@ -10,12 +10,14 @@ import { binaryHeaders } from '../../../sandbox/harness/function.ts'
 import { postgresSkipReason, startPostgres } from '../../../sandbox/harness/postgres.ts'
 import { spawnFunction, type FunctionProcess } from '../../../sandbox/harness/process.ts'
 import { redisSkipReason, startRedis } from '../../../sandbox/harness/redis.ts'
+import { startKeycloakSimulator } from '../../../sandbox/simulators/keycloak/index.ts'
 import { sha256, startPlatform } from './platform.ts'
 
 // A rotation killed outright (SIGKILL, as the kubelet kills a pod) at every
 // step boundary of every target kind, as a real process: a real PostgreSQL
 // role, a real Redis primary and replica (requirepass, and an ACL user), a
-// generated secret; and Vault sealed mid-way. The crash points are the
+// generated secret, a Keycloak client (the stand-in of
+// sandbox/simulators/keycloak); and Vault sealed mid-way. The crash points are the
 // test-only CARETAKER_TEST_CRASH_AT of functions/rotate-secret/crash.ts.
 // After the kill the request is redelivered, to a restarted process or to
 // another replica (an in-process instance), which takes the dead holder's
@@ -25,10 +27,11 @@ import { sha256, startPlatform } from './platform.ts'
 // carries it and the consumers restarted with it, no Lease and no journal
 // are left, and the reply says what was found and done.
 
-// The cases are split over two test files (each with its own servers and
-// platform) so that the runner can run them side by side.
+// The cases are split over test files (each with its own servers and
+// platform, only those its secrets need) so that the runner can run them
+// side by side.
 
-export type CrashSecret = 'postgres-app' | 'redis-requirepass' | 'redis-app' | 'api-jwt'
+export type CrashSecret = 'postgres-app' | 'redis-requirepass' | 'redis-app' | 'api-jwt' | 'keycloak-app'
 
 /**
  * The crash cases of the secrets named, and (with `others`) the cases that
@@ -37,61 +40,84 @@ export type CrashSecret = 'postgres-app' | 'redis-requirepass' | 'redis-app' | '
  * check that no value leaked.
  */
 export async function crashSuite(only: CrashSecret[], others: boolean): Promise<void> {
-  const skip = postgresSkipReason() || redisSkipReason()
+  // The servers the cases need: the other cases use the PostgreSQL role and the generated key.
+  const needed = new Set<CrashSecret>([...only, ...(others ? ['postgres-app', 'api-jwt'] as const : [])])
+  const needsRedis = needed.has('redis-requirepass') || needed.has('redis-app')
+  const skip = (needed.has('postgres-app') ? postgresSkipReason() : undefined) || (needsRedis ? redisSkipReason() : undefined)
   // Up to 20 kills, each with a process started for it and a Lease to wait out.
   t.setTimeout(1_800_000)
   if (skip) {
     t.pass(`skipped: ${skip}`)
   } else {
     const pgAdmin = 'crash-admin-Pw-0f-the-server'
-    const server = await startPostgres({ password: pgAdmin })
-    t.teardown(() => server.stop())
-    await server.query(`create role app login password 'crash-app-old-Password-123456'`)
+    const server = needed.has('postgres-app') ? await startPostgres({ password: pgAdmin }) : undefined
+    if (server) {
+      t.teardown(() => server.stop())
+      await server.query(`create role app login password 'crash-app-old-Password-123456'`)
+    }
     const requirepass = 'crash-requirepass-old-123456'
-    const plain = await startRedis({ password: requirepass, replica: true, configFile: true })
-    t.teardown(() => plain.stop())
+    const plain = needed.has('redis-requirepass') ? await startRedis({ password: requirepass, replica: true, configFile: true }) : undefined
+    if (plain) t.teardown(() => plain.stop())
     const aclAdmin = 'crash-acl-admin-Password-123'
-    const acl = await startRedis({ password: aclAdmin, replica: true, configFile: true })
-    t.teardown(() => acl.stop())
+    const acl = needed.has('redis-app') ? await startRedis({ password: aclAdmin, replica: true, configFile: true }) : undefined
+    if (acl) t.teardown(() => acl.stop())
     const aclOld = 'crash-acl-app-old-Password-12'
-    for (const port of [acl.port, acl.replica!.port]) {
+    for (const port of acl ? [acl.port, acl.replica!.port] : []) {
       const r = new Redis({ host: '127.0.0.1', port, password: aclAdmin, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
       r.on('error', () => undefined)
       await r.connect()
       await r.call('ACL', 'SETUSER', 'app', 'on', `>${aclOld}`, '~*', '&*', '+@all')
       r.disconnect()
     }
-    const nodes = (r: typeof plain) => [{ host: '127.0.0.1', port: r.port }, { host: '127.0.0.1', port: r.replica!.port }]
+    const kcAdmin = 'crash-kc-admin-Secret-1234567'
+    const kcOld = 'crash-kc-web-old-Secret-12345'
+    const kc = needed.has('keycloak-app') ? await startKeycloakSimulator() : undefined
+    if (kc) {
+      t.teardown(() => kc.close())
+      kc.addRealm('platform')
+      kc.addClient('platform', { clientId: 'caretaker-rotator', secret: kcAdmin, serviceAccountsEnabled: true, serviceAccountRoles: ['manage-clients'] })
+      kc.addClient('platform', { clientId: 'web', secret: kcOld, serviceAccountsEnabled: true })
+    }
+    const nodes = (r: NonNullable<typeof plain>) => [{ host: '127.0.0.1', port: r.port }, { host: '127.0.0.1', port: r.replica!.port }]
 
-    const secrets = [
-      {
+    // As written in a config file: the schema's defaults (persist) are filled in when it is loaded.
+    const policies: Record<CrashSecret, () => Record<string, unknown>> = {
+      'postgres-app': () => ({
         name: 'postgres-app', vault: { mount: 'secret', path: 'databases/postgres/app' }, keys: ['password'], interval: '90d',
         generate: { length: 41, alphabet: 'alphanumeric' },
-        target: { kind: 'postgres-role', connection: { host: '127.0.0.1', port: server.port, database: 'postgres', vault: { mount: 'secret', path: 'databases/postgres/superuser' } } },
+        target: { kind: 'postgres-role', connection: { host: '127.0.0.1', port: server!.port, database: 'postgres', vault: { mount: 'secret', path: 'databases/postgres/superuser' } } },
         externalSecrets: [{ namespace: 'production', name: 'api-db-credentials' }],
         consumers: [{ kind: 'Deployment', namespace: 'production', name: 'api' }],
-      },
-      {
+      }),
+      'redis-requirepass': () => ({
         name: 'redis-requirepass', vault: { mount: 'secret', path: 'databases/redis-requirepass' }, keys: ['password'], interval: '90d',
         generate: { length: 41, alphabet: 'alphanumeric' },
-        target: { kind: 'redis', mode: 'requirepass', nodes: nodes(plain) },
+        target: { kind: 'redis', mode: 'requirepass', nodes: nodes(plain!) },
         externalSecrets: [{ namespace: 'databases', name: 'redis-credentials' }],
         consumers: [{ kind: 'Deployment', namespace: 'databases', name: 'cache-user' }],
-      },
-      {
+      }),
+      'redis-app': () => ({
         name: 'redis-app', vault: { mount: 'secret', path: 'databases/redis' }, keys: ['password'], interval: '90d',
         generate: { length: 41, alphabet: 'alphanumeric' },
-        target: { kind: 'redis', mode: 'acl', user: 'app', nodes: nodes(acl), connection: { vault: { mount: 'secret', path: 'databases/redis-admin' } } },
+        target: { kind: 'redis', mode: 'acl', user: 'app', nodes: nodes(acl!), connection: { vault: { mount: 'secret', path: 'databases/redis-admin' } } },
         externalSecrets: [{ namespace: 'production', name: 'worker-redis' }],
         consumers: [{ kind: 'Deployment', namespace: 'production', name: 'worker' }],
-      },
-      {
+      }),
+      'api-jwt': () => ({
         name: 'api-jwt', vault: { mount: 'secret', path: 'production/api/jwt' }, keys: ['signingKey'], interval: '180d',
         generate: { bytes: 48, encoding: 'base64' }, target: { kind: 'generated' },
         externalSecrets: [{ namespace: 'production', name: 'api-jwt' }],
         consumers: [{ kind: 'Deployment', namespace: 'production', name: 'web' }],
-      },
-    ] as RotateSecretConfig['secrets']
+      }),
+      'keycloak-app': () => ({
+        name: 'keycloak-app', vault: { mount: 'secret', path: 'platform/keycloak/web' }, keys: ['clientSecret'], interval: '365d',
+        generate: { length: 41, alphabet: 'alphanumeric' },
+        target: { kind: 'keycloak-client', url: kc!.url, realm: 'platform', clientId: 'web', connection: { vault: { mount: 'secret', path: 'identity/keycloak/caretaker' } } },
+        externalSecrets: [{ namespace: 'production', name: 'web-oidc' }],
+        consumers: [{ kind: 'Deployment', namespace: 'production', name: 'portal' }],
+      }),
+    }
+    const secrets = [...needed].map((name) => policies[name]()) as unknown as RotateSecretConfig['secrets']
     // A short Lease: a killed holder's is free 3 s after its last renewal.
     const timing = { leaseDuration: '3s', syncTimeout: '5s', rolloutTimeout: '8s', connectTimeout: '2s' }
     const p = await startPlatform({ ...timing, secrets })
@@ -102,11 +128,14 @@ export async function crashSuite(only: CrashSecret[], others: boolean): Promise<
     p.vault.putSecret('secret', 'databases/redis-admin', { password: aclAdmin })
     p.vault.putSecret('secret', 'databases/redis', { username: 'app', password: aclOld }, { 'rotated-at': '2026-01-01T00:00:00Z' })
     p.vault.putSecret('secret', 'production/api/jwt', { signingKey: 'crash-old-signing-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaa' }, { 'rotated-at': '2026-01-01T00:00:00Z' })
+    p.vault.putSecret('secret', 'identity/keycloak/caretaker', { clientId: 'caretaker-rotator', clientSecret: kcAdmin })
+    p.vault.putSecret('secret', 'platform/keycloak/web', { clientId: 'web', clientSecret: kcOld }, { 'rotated-at': '2025-01-01T00:00:00Z' })
     await p.externalSecret('production', 'api-db-credentials', [{ secretKey: 'password', path: 'databases/postgres/app', property: 'password' }])
     await p.externalSecret('databases', 'redis-credentials', [{ secretKey: 'REDIS_PASSWORD', path: 'databases/redis-requirepass', property: 'password' }])
     await p.externalSecret('production', 'worker-redis', [{ secretKey: 'password', path: 'databases/redis', property: 'password' }])
     await p.externalSecret('production', 'api-jwt', [{ secretKey: 'JWT_SIGNING_KEY', path: 'production/api/jwt', property: 'signingKey' }])
-    for (const [ns, name] of [['production', 'api'], ['databases', 'cache-user'], ['production', 'worker'], ['production', 'web']] as const) p.deployment(ns, name)
+    await p.externalSecret('production', 'web-oidc', [{ secretKey: 'OIDC_CLIENT_SECRET', path: 'platform/keycloak/web', property: 'clientSecret' }])
+    for (const [ns, name] of [['production', 'api'], ['databases', 'cache-user'], ['production', 'worker'], ['production', 'web'], ['production', 'portal']] as const) p.deployment(ns, name)
     await p.kube.controllers.idle()
 
     const dir = await mkdtemp(join(tmpdir(), 'caretaker-crash-'))
@@ -135,7 +164,7 @@ export async function crashSuite(only: CrashSecret[], others: boolean): Promise<
 
     const vaultValue = (path: string, key: string) => String(p.vault.getSecret('secret', path)![key])
     const canPg = async (password: string) => {
-      const c = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'app', password, database: 'postgres', connectionTimeoutMillis: 2000 })
+      const c = new pg.Client({ host: '127.0.0.1', port: server!.port, user: 'app', password, database: 'postgres', connectionTimeoutMillis: 2000 })
       c.on('error', () => undefined)
       try {
         await c.connect()
@@ -162,15 +191,21 @@ export async function crashSuite(only: CrashSecret[], others: boolean): Promise<
     /** Whether a password logs in to the secret's target, on every node (undefined: a generated secret has no target). */
     const logsIn: Record<string, (password: string) => Promise<boolean | undefined>> = {
       'postgres-app': canPg,
-      'redis-requirepass': async (pw) => (await canRedis(plain.port, pw)) && canRedis(plain.replica!.port, pw),
-      'redis-app': async (pw) => (await canRedis(acl.port, pw, 'app')) && canRedis(acl.replica!.port, pw, 'app'),
+      'redis-requirepass': async (pw) => (await canRedis(plain!.port, pw)) && canRedis(plain!.replica!.port, pw),
+      'redis-app': async (pw) => (await canRedis(acl!.port, pw, 'app')) && canRedis(acl!.replica!.port, pw, 'app'),
       'api-jwt': async () => undefined,
+      // Keycloak authenticated the client: a token (it has a service account).
+      'keycloak-app': async (pw) => {
+        const res = await fetch(`${kc!.url}/realms/platform/protocol/openid-connect/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'web', client_secret: pw }) })
+        return res.status === 200
+      },
     }
     const where: Record<string, { path: string; key: string; secret: [string, string, string]; consumer: [string, string] }> = {
       'postgres-app': { path: 'databases/postgres/app', key: 'password', secret: ['production', 'api-db-credentials', 'password'], consumer: ['production', 'api'] },
       'redis-requirepass': { path: 'databases/redis-requirepass', key: 'password', secret: ['databases', 'redis-credentials', 'REDIS_PASSWORD'], consumer: ['databases', 'cache-user'] },
       'redis-app': { path: 'databases/redis', key: 'password', secret: ['production', 'worker-redis', 'password'], consumer: ['production', 'worker'] },
       'api-jwt': { path: 'production/api/jwt', key: 'signingKey', secret: ['production', 'api-jwt', 'JWT_SIGNING_KEY'], consumer: ['production', 'web'] },
+      'keycloak-app': { path: 'platform/keycloak/web', key: 'clientSecret', secret: ['production', 'web-oidc', 'OIDC_CLIENT_SECRET'], consumer: ['production', 'portal'] },
     }
     /** The Leases someone holds (one given up with its step record kept, for a journal left behind, has no holder). */
     const leases = async () => (await p.admin.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: 'caretaker' })).items.filter((l) => l.spec?.holderIdentity).map((l) => l.metadata?.name)
@@ -197,6 +232,8 @@ export async function crashSuite(only: CrashSecret[], others: boolean): Promise<
       'redis-app': [...common.slice(0, 2), ['apply:node-1', 'apply', 'rolled-back'], ...common.slice(2, 7), ['before:retire', 'restart', 'rolled-forward'], ['before:finish', 'retire', 'rolled-forward'], common[8]!],
       // No target: a value journaled but not yet in Vault is simply written (nothing refuses it).
       'api-jwt': common.map(([point, step, action]) => [point, step, action === 'rolled-back' ? 'rolled-forward' : action] as [string, string | null, string | null]),
+      // One secret at a time, set by PUT: as a PostgreSQL role.
+      'keycloak-app': common,
     }
     const points: Partial<Record<CrashSecret, typeof common>> = Object.fromEntries(only.map((s) => [s, allPoints[s]]))
 
@@ -360,7 +397,7 @@ export async function crashSuite(only: CrashSecret[], others: boolean): Promise<
     }
 
     t.test('no value in any log line or reply of any process', async (t) => {
-      const values = new Set<string>([pgAdmin, requirepass, aclAdmin, aclOld])
+      const values = new Set<string>([pgAdmin, requirepass, aclAdmin, aclOld, kcAdmin, kcOld])
       for (const w of Object.values(where)) {
         // Every version Vault still keeps (it prunes the oldest beyond max_versions).
         for (let v = 1; v <= 100; v++) {

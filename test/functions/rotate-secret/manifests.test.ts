@@ -20,13 +20,16 @@ const loadConfig = async () => {
 t.test('the example config reproduces the runbooks\' rotation table', async (t) => {
   const config = await loadConfig()
   const interval = Object.fromEntries(config.secrets.map((s) => [s.name, s.interval]))
-  t.same(interval, { 'postgres-app': '90d', 'postgres-reporting': '90d', 'redis-app': '90d', 'api-jwt': '180d', 'web-session': '180d' }, 'PostgreSQL and Redis every 90 days, JWT and session secrets every 180')
+  t.same(interval, { 'postgres-app': '90d', 'postgres-reporting': '90d', 'redis-app': '90d', 'api-jwt': '180d', 'web-session': '180d', 'web-oidc': '365d' }, 'PostgreSQL and Redis every 90 days, JWT and session secrets every 180, OIDC client secrets every 365')
   for (const s of config.secrets.filter((x) => x.target.kind === 'postgres-role')) {
     t.notOk('password' in (s.target as unknown as { connection: Record<string, unknown> }).connection, `${s.name}: the admin login comes from Vault`)
   }
   const redis = config.secrets.find((s) => s.name === 'redis-app')!.target
   t.match(redis, { kind: 'redis', mode: 'acl' })
   t.equal((redis as { nodes: unknown[] }).nodes.length, 2, 'the primary and the replica')
+  const oidc = config.secrets.find((s) => s.name === 'web-oidc')!
+  t.match(oidc.target, { kind: 'keycloak-client', realm: 'platform', clientId: 'web', connection: { vault: { path: 'identity/keycloak/caretaker' } } }, 'the OIDC client secret is rotated in Keycloak')
+  t.notOk(/@/.test((oidc.target as { url: string }).url), 'the admin login comes from Vault, not the URL')
   const text = await readFile(new URL('manifests/rotate-secret/config.yaml', root), 'utf8')
   t.match(text, /Vault unseal keys: never automatic/)
   t.match(text, /OIDC client secrets \(365 days\)/)

@@ -47,6 +47,37 @@ export interface Platform {
 
 export const sha256 = (v: string): string => createHash('sha256').update(v).digest('hex')
 
+/** Every value each version of these Vault secrets ever held (but the keys named in `except`, which are not secret). */
+export function vaultValues(vault: VaultSimulator, mount: string, paths: string[], except: string[] = ['username']): Set<string> {
+  const values = new Set<string>()
+  for (const path of paths) {
+    for (let v = 1; v <= 100; v++) {
+      for (const [k, value] of Object.entries(vault.getSecret(mount, path, v) ?? {})) if (!except.includes(k)) values.add(String(value))
+    }
+  }
+  return values
+}
+
+/**
+ * Where a run's output may leak a value: the log lines of every instance,
+ * every reply, every event sent to the Broker, the metrics. Reports by
+ * where, which of `values` (or their base64) appear and which `shapes`
+ * (e.g. that of a generated value never written to Vault) match.
+ */
+export async function leaksIn(p: Platform, values: Iterable<string>, shapes: RegExp[]): Promise<Record<string, { values: number; shapes: string[] }>> {
+  const haystacks = {
+    logs: p.logText(),
+    replies: p.replies.join('\n'),
+    emitted: p.sink.requests.map((r) => r.body.toString('utf8')).join('\n'),
+    metrics: await p.metrics(),
+  }
+  const list = [...values]
+  return Object.fromEntries(Object.entries(haystacks).map(([where, text]) => [where, {
+    values: list.filter((v) => text.includes(v) || text.includes(Buffer.from(v).toString('base64'))).length,
+    shapes: shapes.filter((re) => re.test(text)).map(String),
+  }]))
+}
+
 export async function startPlatform(config: Partial<RotateSecretConfig> & Pick<RotateSecretConfig, 'secrets'>): Promise<Platform> {
   const kube = await startKubernetesSimulator()
   const vault = await startVaultSimulator()
