@@ -10,6 +10,7 @@ import { checkPolicy, configSchema, type CheckUpdatesConfig } from './config.ts'
 import { deployedReleases, readReleaseSecret, HELM_OWNER_SELECTOR, ReleaseDecodeError, type HelmRelease } from './helm.ts'
 import { channelLatest, fetchText, FetchFailure, newestVersion, parseRepositoryIndex, type RepositoryIndex } from './repository.ts'
 import { parseVersion, updateStatus } from './versions.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
 
 /**
  * check-updates: what could be upgraded, reported and never applied. Each
@@ -19,9 +20,9 @@ import { parseVersion, updateStatus } from './versions.ts'
  * request. Read-only: it lists Helm's release Secrets and reads /version.
  */
 
-const PING = 'dev.knative.sources.ping'
-const REQUEST = 'dev.caretaker.updates.check.requested'
-const REPORTED = 'dev.caretaker.updates.reported'
+const PING = EventTypes.Ping
+const REQUEST = EventTypes.UpdatesCheckRequested
+const REPORTED = EventTypes.UpdatesReported
 
 type Status = (typeof UPDATE_STATUSES)[number]
 
@@ -188,8 +189,8 @@ export default defineFunction<CheckUpdatesConfig>({
     return {
       async handle(context, event) {
         let namespaces = config.namespaces
-        if (event.type === REQUEST) {
-          const wanted = (event.data as { namespaces?: string[] } | undefined)?.namespaces
+        if (isEvent(event, REQUEST)) {
+          const wanted = event.data.namespaces
           if (wanted) {
             const unknown = wanted.filter((n) => !config.namespaces.includes(n))
             if (unknown.length > 0) throw new CaretakerError(Errors.InvalidRequest, `namespace(s) ${unknown.join(', ')} are not configured for the update check; configured: ${config.namespaces.join(', ')}`)
