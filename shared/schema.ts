@@ -66,7 +66,9 @@ export type { ValidateFunction }
  * installed, so this covers the subset Caretaker's schemas use: `type`
  * (one or several), `const`, `enum`, `properties` with `required`,
  * `additionalProperties` (false, or a schema: a record), `items`, and
- * `anyOf`/`oneOf` when there is no `type` beside them. A property with a
+ * `anyOf`/`oneOf` when there is no `type` beside them, and `allOf` of
+ * `if`/`then` pairs (a field picking the schema, as `kind` picks a target's)
+ * as the union of the `then`s. A property with a
  * `default` is present in the type, since validation (ajv `useDefaults`)
  * fills it in. Keywords that only narrow a value (`minLength`, `pattern`,
  * `format`, `maximum`...) do not change its type.
@@ -74,10 +76,13 @@ export type { ValidateFunction }
 export type FromSchema<S> =
   S extends { readonly const: infer C } ? C
     : S extends { readonly enum: readonly (infer E)[] } ? E
-      : S extends { readonly type: infer T } ? FromType<T, S>
-        : S extends { readonly anyOf: readonly (infer A)[] } ? FromSchema<A>
-          : S extends { readonly oneOf: readonly (infer A)[] } ? FromSchema<A>
-            : unknown
+      : S extends { readonly allOf: readonly (infer A extends { readonly then: unknown })[] } ? ThenOf<A>
+        : S extends { readonly type: infer T } ? FromType<T, S>
+          : S extends { readonly anyOf: readonly (infer A)[] } ? FromSchema<A>
+            : S extends { readonly oneOf: readonly (infer A)[] } ? FromSchema<A>
+              : unknown
+
+type ThenOf<A> = A extends { readonly then: infer T } ? FromSchema<T> : never
 
 type FromType<T, S> =
   T extends readonly (infer U)[] ? FromType<U, S>
