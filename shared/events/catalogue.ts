@@ -57,7 +57,8 @@ export type EventType = Definition['type']
 /**
  * The type name of each event, as typed constants: code writes
  * `EventTypes.BackupVerified`, never the string (a check in
- * test/events/literals.test.ts keeps it so).
+ * test/events/literals.test.ts keeps it so). Built from Events; the cast
+ * gives back the key and value types Object.fromEntries loses.
  */
 export const EventTypes = Object.freeze(Object.fromEntries(Object.entries(Events).map(([name, d]) => [name, d.type]))) as { readonly [N in EventName]: (typeof Events)[N]['type'] }
 
