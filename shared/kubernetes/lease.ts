@@ -126,6 +126,8 @@ export interface LeaseLockOptions {
   holder?: string
   /** The message of the Errors.LeaseLost a write throws once the Lease was taken over. */
   lostMessage?: (lease: string) => string
+  /** How answers name another holder and what a freed Lease kept (default `holder`, `record`; rotate-secret: `rotation`, `journal`). */
+  words?: { holder?: string; record?: string }
 }
 
 const renewedAtOf = (lease: V1Lease): string | null => (lease.spec?.renewTime ? new Date(lease.spec.renewTime).toISOString() : null)
@@ -178,8 +180,8 @@ export async function acquireLeaseLock(records: LeaseRecords, name: string, opti
     }
     // Taking over an expired Lease: the resourceVersion makes a race with another taker a conflict.
     lease = await records.replace({ ...existing, spec: { ...spec(), leaseTransitions: (existing.spec?.leaseTransitions ?? 0) + 1 } }, 'take over')
-    if (!lease) return { acquired: false, holder: 'another holder (taken over just now)', renewedAt: null, step: null }
-    if (existing.spec?.holderIdentity || stepOf(existing)) takenOver = { holder: existing.spec?.holderIdentity || 'none (released with its record kept)', step: stepOf(existing), renewedAt: renewedAtOf(existing) }
+    if (!lease) return { acquired: false, holder: `another ${options.words?.holder ?? 'holder'} (taken over just now)`, renewedAt: null, step: null }
+    if (existing.spec?.holderIdentity || stepOf(existing)) takenOver = { holder: existing.spec?.holderIdentity || `none (released with its ${options.words?.record ?? 'record'} kept)`, step: stepOf(existing), renewedAt: renewedAtOf(existing) }
   }
 
   const lostError = () => new CaretakerError(Errors.LeaseLost, options.lostMessage?.(where) ?? `the Lease ${where} was taken over by another holder (this one stopped renewing it in time)`)
