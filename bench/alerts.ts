@@ -36,6 +36,7 @@ import { validateConfig } from '../shared/config.ts'
 import { freePort } from '../shared/process/ports.ts'
 import { startTestFunction } from '../sandbox/harness/function.ts'
 import { startKubernetesSimulator } from '../sandbox/simulators/kubernetes/index.ts'
+import { EventTypes } from '../shared/events/catalogue.ts'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const TOTAL = Number(process.env.BENCH_ALERTS ?? 10_000)
@@ -81,8 +82,8 @@ const pump = (): void => {
     void fetch(fn.url, { method: 'POST', headers: item.headers, body: item.body }).then(async (r) => {
       await r.arrayBuffer()
       const type = r.headers.get('ce-type')
-      if (type === 'dev.caretaker.alert.remediated') outcomes.remediated++
-      else if (type === 'dev.caretaker.alert.skipped') outcomes.skipped++
+      if (type === EventTypes.AlertRemediated) outcomes.remediated++
+      else if (type === EventTypes.AlertSkipped) outcomes.skipped++
       else outcomes.failed++
     }, () => { outcomes.failed++ }).finally(() => { active--; delivered++; pump() })
   }
@@ -230,7 +231,7 @@ const TRANSPORT = `
 import http from 'node:http'
 const [url, mode, total, batch, concurrent] = [process.env.SINK, process.env.MODE, Number(process.env.TOTAL), Number(process.env.BATCH), Number(process.env.CONCURRENT)]
 const body = JSON.stringify({ fingerprint: 'fp0000000000000001', status: 'firing', labels: { alertname: 'ServiceDown', namespace: 'apps', deployment: 'svc-1', instance: 'i-1' }, annotations: {}, startsAt: new Date().toISOString(), endsAt: '', generatorURL: '', groupLabels: {}, receiver: 'caretaker', externalURL: 'http://alertmanager.bench:9093' })
-const headers = { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': '0123456789abcdef0123456789abcdef', 'ce-source': 'http://alertmanager.bench:9093', 'ce-type': 'dev.caretaker.alert.firing', 'ce-subject': 'ServiceDown', 'ce-time': new Date().toISOString() }
+const headers = { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': '0123456789abcdef0123456789abcdef', 'ce-source': 'http://alertmanager.bench:9093', 'ce-type': EventTypes.AlertFiring, 'ce-subject': 'ServiceDown', 'ce-time': new Date().toISOString() }
 const agent = new http.Agent({ keepAlive: true, maxSockets: 32 })
 const viaHttp = () => new Promise((resolve, reject) => {
   const req = http.request(url, { method: 'POST', agent, headers, signal: AbortSignal.timeout(10000) }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)) })

@@ -39,6 +39,7 @@ import { freePort } from '../shared/process/ports.ts'
 import { buildAll, warmCompileCache } from '../scripts/build.ts'
 import { startKubernetesSimulator } from '../sandbox/simulators/kubernetes/index.ts'
 import { startVaultSimulator } from '../sandbox/simulators/vault/index.ts'
+import { EventTypes } from '../shared/events/catalogue.ts'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const STARTS = Math.max(1, Number(process.env.BENCH_STARTS ?? 3))
@@ -85,7 +86,7 @@ function send(port: number, probe: Probe): Promise<number> {
   })
 }
 
-const PING = 'dev.knative.sources.ping'
+const PING = EventTypes.Ping
 // The bridge refuses the placeholder of manifests/alertmanager-bridge/config.yaml: a real token stands in.
 const BRIDGE_TOKEN = randomBytes(24).toString('base64url')
 const alert = (n: number, alertname: string) => ({
@@ -103,15 +104,15 @@ const PROBES: Record<string, Probe> = {
   },
   'clean-up-resources': {
     label: 'resources.clean.requested → 200 cleaned (dry-run, 2 empty namespaces)',
-    type: 'dev.caretaker.resources.clean.requested', data: () => ({}),
+    type: EventTypes.ResourcesCleanRequested, data: () => ({}),
   },
   'health-report': {
     label: 'health.report.requested {checks: [nodes]} → 200 reported',
-    type: 'dev.caretaker.health.report.requested', data: () => ({ checks: ['nodes'] }),
+    type: EventTypes.HealthReportRequested, data: () => ({ checks: ['nodes'] }),
   },
   'maintain-databases': {
     label: 'database.maintenance.requested {target: postgres, task: health} → 200 reported (credentials read from Vault; critical: nothing listens at the target, the example config with its hosts on a closed loopback port)',
-    type: 'dev.caretaker.database.maintenance.requested', data: () => ({ target: 'postgres', task: 'health' }),
+    type: EventTypes.DatabaseMaintenanceRequested, data: () => ({ target: 'postgres', task: 'health' }),
     // The example hosts do not resolve here, and this machine's resolver stalls 5 s on about
     // every 25th lookup of such a name: a closed loopback port fails as fast, every time.
     adapt: (config, closedPort) => {
@@ -125,11 +126,11 @@ const PROBES: Record<string, Probe> = {
   },
   notify: {
     label: 'alert.skipped → 200 sent (dry-run: rendered, not delivered)',
-    type: 'dev.caretaker.alert.skipped', data: (n) => ({ alertname: 'BenchAlert', fingerprint: `bench-${n}`, reason: 'no rule matches the alert' }),
+    type: EventTypes.AlertSkipped, data: (n) => ({ alertname: 'BenchAlert', fingerprint: `bench-${n}`, reason: 'no rule matches the alert' }),
   },
   'prune-snapshots': {
     label: 'snapshots.prune.requested → 200 pruned (dry-run, no snapshots)',
-    type: 'dev.caretaker.snapshots.prune.requested', data: () => ({}),
+    type: EventTypes.SnapshotsPruneRequested, data: () => ({}),
   },
   'renew-certificate': {
     label: 'ping (the sweep) → 200 reported (dry-run, no Certificates)',
@@ -137,7 +138,7 @@ const PROBES: Record<string, Probe> = {
   },
   'respond-to-alert': {
     label: 'alert.firing, no rule matches → 200 skipped',
-    type: 'dev.caretaker.alert.firing', data: (n) => alert(n, 'BenchUnmatched'),
+    type: EventTypes.AlertFiring, data: (n) => alert(n, 'BenchUnmatched'),
   },
   'rotate-secret': {
     label: 'ping (the sweep) → 200 (5 secrets read from Vault, none due)',

@@ -15,6 +15,7 @@ import { validateConfig } from '../shared/config.ts'
 import { plan } from '../functions/prune-snapshots/retention.ts'
 import { startTestFunction } from '../sandbox/harness/function.ts'
 import { startKubernetesSimulator } from '../sandbox/simulators/kubernetes/index.ts'
+import { EventTypes } from '../shared/events/catalogue.ts'
 
 const DAY = 86_400_000
 const PER_VOLUME = 20
@@ -49,7 +50,7 @@ async function measure(count: number, execute: number): Promise<Measure> {
   const send = async (dryRun: boolean) => {
     const res = await fetch(fn.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `bench-${dryRun}-${Math.random()}`, 'ce-source': '/bench', 'ce-type': 'dev.caretaker.snapshots.prune.requested', 'ce-dryrun': String(dryRun) },
+      headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `bench-${dryRun}-${Math.random()}`, 'ce-source': '/bench', 'ce-type': EventTypes.SnapshotsPruneRequested, 'ce-dryrun': String(dryRun) },
       body: '{}',
     })
     return await res.json() as { policies: Array<{ listed: number; deleted: number; failed: number }> }

@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net'
 import { parseAllDocuments, stringify } from 'yaml'
 import { spawnFunction } from '../sandbox/harness/process.ts'
 import { startKubernetesSimulator } from '../sandbox/simulators/kubernetes/index.ts'
+import { EventTypes } from '../shared/events/catalogue.ts'
 
 const PER_KIND = 20
 const DAY = 86_400_000
@@ -101,9 +102,9 @@ function memoryMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 }
 
 const FUNCTIONS = {
-  'clean-up-resources': { type: 'dev.caretaker.resources.clean.requested', config: (ns: string[]) => ({ namespaces: ns, limits: { pageSize: 500 }, pvcs: { report: true } }) },
-  'health-report': { type: 'dev.caretaker.health.report.requested', config: (ns: string[]) => ({ namespaces: ns, checks: ['pods', 'pvcs'], pageSize: 500 }) },
-  'prune-snapshots': { type: 'dev.caretaker.snapshots.prune.requested', config: (ns: string[]) => ({ limits: { pageSize: 500 }, policies: [{ name: 'all', kind: 'VolumeSnapshot', namespaces: ns, keepDaily: 7, maxAge: '10d', grace: '1h' }] }) },
+  'clean-up-resources': { type: EventTypes.ResourcesCleanRequested, config: (ns: string[]) => ({ namespaces: ns, limits: { pageSize: 500 }, pvcs: { report: true } }) },
+  'health-report': { type: EventTypes.HealthReportRequested, config: (ns: string[]) => ({ namespaces: ns, checks: ['pods', 'pvcs'], pageSize: 500 }) },
+  'prune-snapshots': { type: EventTypes.SnapshotsPruneRequested, config: (ns: string[]) => ({ limits: { pageSize: 500 }, policies: [{ name: 'all', kind: 'VolumeSnapshot', namespaces: ns, keepDaily: 7, maxAge: '10d', grace: '1h' }] }) },
 } as const
 
 async function measure(objects: number): Promise<Row[]> {

@@ -15,6 +15,7 @@ import { createLogger } from '../shared/logger.ts'
 import { ALERTMANAGER_PACKAGE } from '../sandbox/harness/alertmanager-process.ts'
 import { projectRoot } from '../sandbox/local/functions.ts'
 import { startLocalPlatform, type LocalPlatform } from '../sandbox/local/platform.ts'
+import { EventTypes } from '../shared/events/catalogue.ts'
 
 const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--config DIR] [--sandbox | --no-sandbox] [--apply] [--eventing-oidc disabled|enabled]
 
@@ -40,7 +41,7 @@ function manualExample(platform: LocalPlatform): string[] {
   const verify = platform.functions.find((f) => f.name === 'verify-backup')
   const ce = [
     `      -H 'ce-specversion: 1.0' -H 'ce-id: manual-1' -H 'ce-source: /manual/you' \\`,
-    `      -H 'ce-type: dev.caretaker.backup.verify.requested' -H 'content-type: application/json' \\`,
+    `      -H 'ce-type: ${EventTypes.BackupVerifyRequested}' -H 'content-type: application/json' \\`,
     `      -d '{"set":"postgresql"}'`,
   ]
   if (platform.sandbox && verify) {

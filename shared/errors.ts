@@ -57,10 +57,21 @@ export const Errors = {
   Internal: define('internal_error', 500),
   // Raised at start, before anything is served.
   InvalidConfig: define('invalid_config', 500),
+  // Caught where they arise and reported in the outcome (a failed check, a
+  // release or repository reported unknown), or mapped onto one of the above
+  // by the reader that meets them; the status applies only to one that escapes.
+  JsonTooDeep: define('json_too_deep', 400),
+  RepositoryUnreadable: define('repository_unreadable', 502),
+  ReleaseUnreadable: define('release_unreadable', 502),
+  ArchiveUnreadable: define('archive_unreadable', 502),
+  RestoreTimedOut: define('restore_timed_out', 504),
+  // A lock's Lease was taken over while held: its holder stops; the new holder carries on.
+  LeaseLost: define('lease_lost', 409),
 } as const
 
-export function isCaretakerError(err: unknown): err is CaretakerError {
-  return err instanceof CaretakerError
+/** Whether `err` is a CaretakerError, and (given `def`) one of that definition. */
+export function isCaretakerError(err: unknown, def?: ErrorDefinition): err is CaretakerError {
+  return err instanceof CaretakerError && (def === undefined || err.is(def))
 }
 
 /**

@@ -7,11 +7,17 @@
  * and a document deeper than the reader allows is refused before parsing.
  */
 
-/** Thrown by {@link parseJsonBounded}; callers map it onto their 4xx. */
-export class JsonTooDeepError extends Error {
+import { CaretakerError, Errors } from './errors.ts'
+
+/**
+ * Thrown by {@link parseJsonBounded} (Errors.JsonTooDeep); callers map it
+ * onto their 4xx. The subclass stays only while callers test it with
+ * `instanceof`; `isCaretakerError(err, Errors.JsonTooDeep)` is the test.
+ */
+export class JsonTooDeepError extends CaretakerError {
   readonly limit: number
   constructor(limit: number) {
-    super(`JSON nests deeper than ${limit} levels`)
+    super(Errors.JsonTooDeep, `JSON nests deeper than ${limit} levels`)
     this.name = 'JsonTooDeepError'
     this.limit = limit
   }

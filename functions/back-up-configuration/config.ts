@@ -1,49 +1,18 @@
 import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
-import type { JsonSchema } from '../../shared/schema.ts'
+import type { FromSchema, JsonSchema } from '../../shared/schema.ts'
 import { CONFIGURATION_PARTS } from '../../shared/events/types/configuration.ts'
-import { secretRef, type SecretRef } from '../notify/config.ts'
+import { secretRefSchema } from '../../shared/secret-ref.ts'
 
 /** What a configuration backup can hold; a request may ask for some of them. */
 export const PARTS = CONFIGURATION_PARTS
 export type Part = (typeof PARTS)[number]
 export const GRAFANA_PARTS: readonly Part[] = ['dashboards', 'alert-rules', 'contact-points', 'policies']
 
-export interface BackUpConfigurationConfig {
-  output: {
-    /** Where archives are written: the backups claim mounted read-write (README, back-up-configuration). */
-    directory: string
-    /** Archives are named `<prefix>_YYYYMMDD_HHmmss.tar.gz` (UTC): verify-backup's `timestamp: { formats: [YYYYMMDD_HHmmss] }`. */
-    prefix: string
-    /** Archives kept; older ones are deleted (dry-run by default: listed, not deleted). */
-    keep: number
-  }
-  /** The parts a scheduled run backs up (a request may ask for fewer). */
-  parts: Part[]
-  grafana?: {
-    /** Grafana's base URL, e.g. `http://grafana.monitoring.svc`. */
-    url: string
-    /** A Grafana service account token (Viewer, plus alerting read): from a mounted Secret, an env or Vault. */
-    token: SecretRef
-    /** Dashboards per search page (Grafana's `limit`, at most 5000). */
-    pageSize: number
-    /** Per request. */
-    timeout: string
-  }
-  kubernetes: {
-    /** The namespaces PrometheusRules and ConfigMaps are read in (each needs the RoleBinding of rbac.yaml). */
-    namespaces: string[]
-    /** Label selectors: only matching objects are backed up (empty: all in the namespaces). */
-    prometheusRuleSelector?: string
-    configMapSelector?: string
-    pageSize: number
-  }
-}
+const duration = { type: 'string', pattern: DURATION_PATTERN } as const
+const ns = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } as const
 
-const duration = { type: 'string', pattern: DURATION_PATTERN }
-const ns = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }
-
-export const configSchema: JsonSchema = {
+export const configSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['output'],
@@ -53,20 +22,28 @@ export const configSchema: JsonSchema = {
       additionalProperties: false,
       required: ['directory'],
       properties: {
+        /** Where archives are written: the backups claim mounted read-write (README, back-up-configuration). */
         directory: { type: 'string', pattern: '^/' },
+        /** Archives are named `<prefix>_YYYYMMDD_HHmmss.tar.gz` (UTC): verify-backup's `timestamp: { formats: [YYYYMMDD_HHmmss] }`. */
         prefix: { type: 'string', pattern: '^[a-z0-9][-a-z0-9]*$', maxLength: 63, default: 'configuration' },
+        /** Archives kept; older ones are deleted (dry-run by default: listed, not deleted). */
         keep: { type: 'integer', minimum: 1, maximum: 10000, default: 30 },
       },
     },
+    /** The parts a scheduled run backs up (a request may ask for fewer). */
     parts: { type: 'array', uniqueItems: true, items: { enum: [...PARTS] }, default: [...PARTS] },
     grafana: {
       type: 'object',
       additionalProperties: false,
       required: ['url', 'token'],
       properties: {
+        /** Grafana's base URL, e.g. `http://grafana.monitoring.svc`. */
         url: { type: 'string', pattern: '^https?://' },
-        token: secretRef,
+        /** A Grafana service account token (Viewer, plus alerting read): from a mounted Secret, an env or Vault. */
+        token: secretRefSchema,
+        /** Dashboards per search page (Grafana's `limit`, at most 5000). */
         pageSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
+        /** Per request. */
         timeout: { ...duration, default: '30s' },
       },
     },
@@ -75,14 +52,18 @@ export const configSchema: JsonSchema = {
       additionalProperties: false,
       default: {},
       properties: {
+        /** The namespaces PrometheusRules and ConfigMaps are read in (each needs the RoleBinding of rbac.yaml). */
         namespaces: { type: 'array', uniqueItems: true, items: ns, default: [] },
+        /** Label selectors: only matching objects are backed up (empty: all in the namespaces). */
         prometheusRuleSelector: { type: 'string', minLength: 1 },
         configMapSelector: { type: 'string', minLength: 1 },
         pageSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
       },
     },
   },
-}
+} as const satisfies JsonSchema
+
+export type BackUpConfigurationConfig = FromSchema<typeof configSchema>
 
 export function checkConfig(config: BackUpConfigurationConfig): void {
   const bad = (field: string, problem: string): never => { throw new CaretakerError(Errors.InvalidConfig, `config.${field}: ${problem}`) }

@@ -10,6 +10,7 @@ import { Secrets, NotConfigured, describeRef } from '../notify/delivery.ts'
 import { applyRetention, archiveName, ArchiveWriter, safeName } from './archive.ts'
 import { checkConfig, configSchema, GRAFANA_PARTS, type BackUpConfigurationConfig, type Part } from './config.ts'
 import { GrafanaClient } from './grafana.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
 
 /**
  * back-up-configuration: Grafana's dashboards and alerting configuration
@@ -20,9 +21,9 @@ import { GrafanaClient } from './grafana.ts'
  * anywhere leaves no archive (archive.ts) and is a retryable 5xx.
  */
 
-const PING = 'dev.knative.sources.ping'
-const REQUEST = 'dev.caretaker.configuration.backup.requested'
-const BACKED_UP = 'dev.caretaker.configuration.backed-up'
+const PING = EventTypes.Ping
+const REQUEST = EventTypes.ConfigurationBackupRequested
+const BACKED_UP = EventTypes.ConfigurationBackedUp
 
 /** Server-set fields `kubectl get -o yaml` shows and a re-apply must not carry. */
 const SERVER_FIELDS = ['managedFields', 'resourceVersion', 'uid', 'creationTimestamp', 'generation', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const
@@ -150,8 +151,8 @@ export default defineFunction<BackUpConfigurationConfig>({
       async handle(context, event) {
         let parts = config.parts
         let reason: string | undefined
-        if (event.type === REQUEST) {
-          const data = (event.data ?? {}) as { parts?: Part[]; reason?: string }
+        if (isEvent(event, REQUEST)) {
+          const data = event.data
           reason = data.reason
           if (data.parts) {
             const unconfigured = data.parts.filter((p) => !config.parts.includes(p))

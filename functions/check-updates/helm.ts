@@ -1,5 +1,6 @@
 import { gunzipSync } from 'node:zlib'
 import type { V1Secret } from '@kubernetes/client-node'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
 
 /**
  * Helm 3's release records, as its Secret storage driver keeps them
@@ -30,27 +31,26 @@ export interface HelmRelease {
   lastDeployed?: string
 }
 
-export class ReleaseDecodeError extends Error {
-  override name = 'ReleaseDecodeError'
-}
+/** A release record that cannot be read (Errors.ReleaseUnreadable). */
+const unreadable = (reason: string): CaretakerError => new CaretakerError(Errors.ReleaseUnreadable, reason)
 
 /** `data.release` of a Secret (base64 as the API returns it) to the release's JSON. */
 export function decodeReleaseData(secretValue: string): unknown {
   // The Secret's own base64, then Helm's.
   const helmText = Buffer.from(secretValue, 'base64').toString('latin1')
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(helmText)) throw new ReleaseDecodeError('data.release is not base64 text as Helm writes it')
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(helmText)) throw unreadable('data.release is not base64 text as Helm writes it')
   let bytes = Buffer.from(helmText, 'base64')
   if (bytes.length > 3 && GZIP_MAGIC.every((b, i) => bytes[i] === b)) {
     try {
       bytes = gunzipSync(bytes, { maxOutputLength: MAX_RELEASE_JSON })
     } catch (err) {
-      throw new ReleaseDecodeError(`data.release does not unzip: ${(err as Error).message}`)
+      throw unreadable(`data.release does not unzip: ${(err as Error).message}`)
     }
   }
   try {
     return JSON.parse(bytes.toString('utf8'))
   } catch {
-    throw new ReleaseDecodeError('data.release is not a release in JSON')
+    throw unreadable('data.release is not a release in JSON')
   }
 }
 
@@ -69,7 +69,7 @@ export function readReleaseSecret(secret: V1Secret): HelmRelease | undefined {
   const labels = secret.metadata?.labels ?? {}
   if (secret.type !== HELM_RELEASE_TYPE || labels.owner !== 'helm') return undefined
   const value = secret.data?.release
-  if (!value) throw new ReleaseDecodeError('the Secret has no data.release')
+  if (!value) throw unreadable('the Secret has no data.release')
   const release = obj(decodeReleaseData(value))
   const chart = obj(obj(release.chart).metadata)
   const info = obj(release.info)
@@ -79,7 +79,7 @@ export function readReleaseSecret(secret: V1Secret): HelmRelease | undefined {
   const chartName = str(chart.name)
   const chartVersion = str(chart.version)
   if (!name || !namespace || !Number.isInteger(revision) || !chartName || !chartVersion) {
-    throw new ReleaseDecodeError('the release lacks its name, revision or chart name and version')
+    throw unreadable('the release lacks its name, revision or chart name and version')
   }
   return {
     name, namespace, revision,

@@ -1,15 +1,16 @@
 import { CoreV1Api, VersionApi } from '@kubernetes/client-node'
 import { Gauge } from 'prom-client'
-import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { CaretakerError, Errors, isCaretakerError } from '../../shared/errors.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import { OutcomeList } from '../../shared/events/outcome-list.ts'
 import { UPDATE_STATUSES } from '../../shared/events/types/updates.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { pages } from '../health-report/listing.ts'
 import { checkPolicy, configSchema, type CheckUpdatesConfig } from './config.ts'
-import { deployedReleases, readReleaseSecret, HELM_OWNER_SELECTOR, ReleaseDecodeError, type HelmRelease } from './helm.ts'
-import { channelLatest, fetchText, FetchFailure, newestVersion, parseRepositoryIndex, type RepositoryIndex } from './repository.ts'
+import { deployedReleases, readReleaseSecret, HELM_OWNER_SELECTOR, type HelmRelease } from './helm.ts'
+import { channelLatest, fetchText, newestVersion, parseRepositoryIndex, type RepositoryIndex } from './repository.ts'
 import { parseVersion, updateStatus } from './versions.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
 
 /**
  * check-updates: what could be upgraded, reported and never applied. Each
@@ -19,9 +20,9 @@ import { parseVersion, updateStatus } from './versions.ts'
  * request. Read-only: it lists Helm's release Secrets and reads /version.
  */
 
-const PING = 'dev.knative.sources.ping'
-const REQUEST = 'dev.caretaker.updates.check.requested'
-const REPORTED = 'dev.caretaker.updates.reported'
+const PING = EventTypes.Ping
+const REQUEST = EventTypes.UpdatesCheckRequested
+const REPORTED = EventTypes.UpdatesReported
 
 type Status = (typeof UPDATE_STATUSES)[number]
 
@@ -82,7 +83,7 @@ export default defineFunction<CheckUpdatesConfig>({
             const release = readReleaseSecret(secret)
             if (release) found.push(release)
           } catch (err) {
-            if (!(err instanceof ReleaseDecodeError)) throw err
+            if (!isCaretakerError(err, Errors.ReleaseUnreadable)) throw err
             const labels = secret.metadata?.labels ?? {}
             context.log.warn({ namespace, secret: secret.metadata?.name, reason: err.message }, 'a Helm release record could not be read')
             add({
@@ -104,7 +105,7 @@ export default defineFunction<CheckUpdatesConfig>({
           pending = fetchText(url, limits, context.signal).then(parseRepositoryIndex)
           pending.then(
             (index) => repositoryReports.set(name, { name, ok: true, charts: index.size }),
-            (err: unknown) => { if (err instanceof FetchFailure) repositoryReports.set(name, { name, ok: false, reason: err.message }) },
+            (err: unknown) => { if (isCaretakerError(err, Errors.RepositoryUnreadable)) repositoryReports.set(name, { name, ok: false, reason: err.message }) },
           )
           indexes.set(name, pending)
         }
@@ -126,7 +127,7 @@ export default defineFunction<CheckUpdatesConfig>({
         try {
           index = await indexOf(source.repository)
         } catch (err) {
-          if (!(err instanceof FetchFailure)) { stopIfShuttingDown(); throw err }
+          if (!(isCaretakerError(err, Errors.RepositoryUnreadable))) { stopIfShuttingDown(); throw err }
           add({ ...withRepo, reason: `repository ${source.repository} could not be read: ${err.message}` })
           continue
         }
@@ -174,7 +175,7 @@ export default defineFunction<CheckUpdatesConfig>({
       try {
         text = await fetchText(channel.channelsUrl, limits, context.signal)
       } catch (err) {
-        if (!(err instanceof FetchFailure)) throw err
+        if (!(isCaretakerError(err, Errors.RepositoryUnreadable))) throw err
         return { ...base, status: 'unknown', reason: `the release channels could not be read: ${err.message}` }
       }
       const found = channelLatest(text, channel.channel)
@@ -188,8 +189,8 @@ export default defineFunction<CheckUpdatesConfig>({
     return {
       async handle(context, event) {
         let namespaces = config.namespaces
-        if (event.type === REQUEST) {
-          const wanted = (event.data as { namespaces?: string[] } | undefined)?.namespaces
+        if (isEvent(event, REQUEST)) {
+          const wanted = event.data.namespaces
           if (wanted) {
             const unknown = wanted.filter((n) => !config.namespaces.includes(n))
             if (unknown.length > 0) throw new CaretakerError(Errors.InvalidRequest, `namespace(s) ${unknown.join(', ')} are not configured for the update check; configured: ${config.namespaces.join(', ')}`)

@@ -1,4 +1,5 @@
 import { parse } from 'yaml'
+import { CaretakerError, Errors, isCaretakerError } from '../../shared/errors.ts'
 import { compareVersions, isPrerelease, parseVersion, type SemVer } from './versions.ts'
 
 /**
@@ -12,9 +13,8 @@ import { compareVersions, isPrerelease, parseVersion, type SemVer } from './vers
 
 export interface FetchLimits { timeoutMs: number; maxBytes: number }
 
-export class FetchFailure extends Error {
-  override name = 'FetchFailure'
-}
+/** Why a repository or channel could not be read (Errors.RepositoryUnreadable), in words a person can act on. */
+const failure = (reason: string): CaretakerError => new CaretakerError(Errors.RepositoryUnreadable, reason)
 
 const MAX_REDIRECTS = 5
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]'])
@@ -26,7 +26,7 @@ export function urlRefusal(url: URL): string | undefined {
   return `${url.protocol}//${url.host} is not HTTPS (plain HTTP only to a loopback address)`
 }
 
-/** The body of a URL as text, within the limits; throws FetchFailure with a reason a person can act on. */
+/** The body of a URL as text, within the limits; throws Errors.RepositoryUnreadable with a reason a person can act on. */
 export async function fetchText(start: string, limits: FetchLimits, signal?: AbortSignal): Promise<string> {
   let url = new URL(start)
   const timeout = AbortSignal.timeout(limits.timeoutMs)
@@ -34,35 +34,35 @@ export async function fetchText(start: string, limits: FetchLimits, signal?: Abo
   try {
     for (let hop = 0; ; hop++) {
       const refusal = urlRefusal(url)
-      if (refusal) throw new FetchFailure(refusal)
+      if (refusal) throw failure(refusal)
       const res = await fetch(url, { redirect: 'manual', signal: aborted, headers: { accept: 'application/x-yaml, application/yaml, application/json, text/plain, */*' } })
       if ([301, 302, 303, 307, 308].includes(res.status)) {
         await res.body?.cancel()
         const location = res.headers.get('location')
-        if (!location) throw new FetchFailure(`HTTP ${res.status} without a Location`)
-        if (hop >= MAX_REDIRECTS) throw new FetchFailure(`more than ${MAX_REDIRECTS} redirects`)
+        if (!location) throw failure(`HTTP ${res.status} without a Location`)
+        if (hop >= MAX_REDIRECTS) throw failure(`more than ${MAX_REDIRECTS} redirects`)
         const next = new URL(location, url)
-        if (url.protocol === 'https:' && next.protocol !== 'https:') throw new FetchFailure(`redirected from HTTPS to ${next.protocol}//${next.host}`)
+        if (url.protocol === 'https:' && next.protocol !== 'https:') throw failure(`redirected from HTTPS to ${next.protocol}//${next.host}`)
         url = next
         continue
       }
       if (!res.ok) {
         await res.body?.cancel()
-        throw new FetchFailure(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''} from ${url.host}${url.pathname}`)
+        throw failure(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''} from ${url.host}${url.pathname}`)
       }
       const declared = Number(res.headers.get('content-length') ?? Number.NaN)
       if (declared > limits.maxBytes) {
         await res.body?.cancel()
-        throw new FetchFailure(`${url.pathname} is ${declared} bytes, over the limit of ${limits.maxBytes}`)
+        throw failure(`${url.pathname} is ${declared} bytes, over the limit of ${limits.maxBytes}`)
       }
       return await readBounded(res, limits.maxBytes, url)
     }
   } catch (err) {
-    if (err instanceof FetchFailure) throw err
+    if (isCaretakerError(err, Errors.RepositoryUnreadable)) throw err
     const e = err as Error & { cause?: { code?: string; message?: string } }
-    if (timeout.aborted) throw new FetchFailure(`no answer within ${limits.timeoutMs} ms`)
+    if (timeout.aborted) throw failure(`no answer within ${limits.timeoutMs} ms`)
     if (signal?.aborted) throw err
-    throw new FetchFailure(e.cause?.code ?? e.cause?.message ?? e.message)
+    throw failure(e.cause?.code ?? e.cause?.message ?? e.message)
   }
 }
 
@@ -78,7 +78,7 @@ async function readBounded(res: Response, maxBytes: number, url: URL): Promise<s
     size += value.byteLength
     if (size > maxBytes) {
       await reader.cancel()
-      throw new FetchFailure(`${url.pathname} is over the limit of ${maxBytes} bytes`)
+      throw failure(`${url.pathname} is over the limit of ${maxBytes} bytes`)
     }
     parts.push(decoder.decode(value, { stream: true }))
   }
@@ -109,11 +109,11 @@ export function parseRepositoryIndex(text: string): RepositoryIndex {
     // Aliases are bounded (the yaml package's maxAliasCount), so a crafted index cannot blow up.
     doc = parse(text, { maxAliasCount: 100, uniqueKeys: false })
   } catch (err) {
-    throw new FetchFailure(`index.yaml does not parse: ${(err as Error).message.split('\n')[0]!}`)
+    throw failure(`index.yaml does not parse: ${(err as Error).message.split('\n')[0]!}`)
   }
   const entries = (doc as { entries?: unknown } | null)?.entries
   if (!doc || typeof doc !== 'object' || !entries || typeof entries !== 'object' || Array.isArray(entries)) {
-    throw new FetchFailure('index.yaml has no entries: it is no Helm repository index')
+    throw failure('index.yaml has no entries: it is no Helm repository index')
   }
   const index = new Map<string, ChartVersionEntry[]>()
   for (const [chart, list] of Object.entries(entries as Record<string, unknown>)) {

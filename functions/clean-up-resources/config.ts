@@ -1,21 +1,12 @@
 import { DURATION_PATTERN } from '../../shared/duration.ts'
-import type { JsonSchema } from '../../shared/schema.ts'
-import { deletionLimitsSchema, type DeletionLimits } from '../../shared/kubernetes/deleter.ts'
+import type { FromSchema, JsonSchema } from '../../shared/schema.ts'
+import { deletionLimitsSchema } from '../../shared/kubernetes/deleter.ts'
 
-export interface CleanUpConfig {
-  /** The namespaces it looks at (and has RoleBindings in). */
-  namespaces: string[]
-  protectionLabel: string
-  jobs: { enabled: boolean; ttl: string }
-  replicaSets: { enabled: boolean }
-  pvcs: { report: boolean; delete: boolean; grace: string }
-  limits: DeletionLimits
-}
-
-export const configSchema: JsonSchema = {
+export const configSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    /** The namespaces it looks at (and has RoleBindings in). */
     namespaces: { type: 'array', default: [], items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } },
     protectionLabel: { type: 'string', minLength: 1, default: 'caretaker.dev/protected' },
     jobs: {
@@ -29,4 +20,6 @@ export const configSchema: JsonSchema = {
     },
     limits: deletionLimitsSchema,
   },
-}
+} as const satisfies JsonSchema
+
+export type CleanUpConfig = FromSchema<typeof configSchema>

@@ -8,6 +8,7 @@ import { listOrder, namespaceReader, type ListedResource, type NamespacedListing
 import { OutcomeList } from '../../shared/events/outcome-list.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { configSchema, type CleanUpConfig } from './config.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
 
 /**
  * clean-up-resources: the runbooks' cleanup, safely. Finished Jobs past a
@@ -17,9 +18,9 @@ import { configSchema, type CleanUpConfig } from './config.ts'
  * past a grace period). Paced, capped, retried deletes; dry-run.
  */
 
-const PING = 'dev.knative.sources.ping'
-const REQUEST = 'dev.caretaker.resources.clean.requested'
-const CLEANED = 'dev.caretaker.resources.cleaned'
+const PING = EventTypes.Ping
+const REQUEST = EventTypes.ResourcesCleanRequested
+const CLEANED = EventTypes.ResourcesCleaned
 
 type Kind = 'Job' | 'ReplicaSet' | 'PersistentVolumeClaim'
 interface Item { kind: Kind; namespace: string; name: string; action: 'keep' | 'deleted' | 'would-delete' | 'failed' | 'deferred' | 'reported'; reasons: string[] }
@@ -220,8 +221,8 @@ export default defineFunction<CleanUpConfig>({
     return {
       async handle(context, event) {
         let namespaces = config.namespaces
-        if (event.type === REQUEST) {
-          const wanted = (event.data as { namespaces?: string[] }).namespaces
+        if (isEvent(event, REQUEST)) {
+          const wanted = event.data.namespaces
           if (wanted) {
             const unknown = wanted.filter((n) => !config.namespaces.includes(n))
             if (unknown.length > 0) throw new CaretakerError(Errors.InvalidRequest, `namespace(s) ${unknown.join(', ')} are not configured for clean-up; configured: ${config.namespaces.join(', ') || 'none'}`)

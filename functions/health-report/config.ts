@@ -1,80 +1,38 @@
 import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
-import type { JsonSchema } from '../../shared/schema.ts'
+import type { FromSchema, JsonSchema } from '../../shared/schema.ts'
 import { HEALTH_CHECKS } from '../../shared/events/types/health.ts'
-import { clusterPolicy, thresholdsSchema, type ClusterThresholds } from './checks/thresholds.ts'
+import { clusterPolicy, thresholdsSchema } from './checks/thresholds.ts'
 import { HISTORY_MAX_DAYS } from './checks/digest.ts'
 
 export type HealthCheck = (typeof HEALTH_CHECKS)[number]
 
-export interface BackupCronJob {
-  namespace: string
-  name: string
-  /** A successful Job must have started within this, e.g. `24h` (`7d` for a weekly backup). */
-  window: string
-}
-
-export interface HealthReportConfig {
-  /** The namespaces whose pods, events, certificates and PVCs are checked (each needs the RoleBinding of rbac.yaml); empty: every namespace (needs cluster-wide RBAC). */
-  namespaces: string[]
-  /** The checks the daily run does (a request may ask for fewer). */
-  checks: HealthCheck[]
-  /** Objects per list request: large clusters are read page by page. */
-  pageSize: number
-  /** Warning events younger than this are reported, e.g. `24h`. */
-  eventWindow: string
-  /** A Certificate expiring within this is reported, e.g. `14d`. */
-  certificateExpiry: string
-  /** A Pod still starting or a PVC still Pending is not reported while younger than this. */
-  grace: string
-  /**
-   * Vault's address; its unauthenticated `sys/health` and `sys/leader` are read (no token needed). Without it the vault check is skipped, and the report says so.
-   * `members`: each Vault node's own address (e.g. `https://vault-0.vault-internal:8200`), whose `sys/health` counts the standbys; fewer than `minStandbys` is reported.
-   */
-  vault?: { address: string; timeout: string; members: string[]; minStandbys: number }
-  /** The backup CronJobs whose Jobs must have run, and succeeded, in their window. */
-  backups: BackupCronJob[]
-  /** The cluster checks' thresholds (node pressure, disk, usage, commitment, workloads, restarts): checks/thresholds.ts. */
-  thresholds: ClusterThresholds
-  /** Alertmanager's address, whose firing alerts (API v2, neither silenced nor inhibited) the alerts check reports. Without it the alerts check is skipped. */
-  alertmanager?: {
-    address: string
-    timeout: string
-    /** Alerts with one of these severity labels are critical findings; other severities are warnings. */
-    criticalSeverities: string[]
-    /** Alerts with one of these severity labels are counted, but no finding (kube-prometheus' Watchdog and InfoInhibitor carry `none`). */
-    ignoredSeverities: string[]
-    /** An alert firing for less than this is not yet a finding. */
-    minFiring: string
-  }
-  /** Where Longhorn keeps its Volumes and RecurringJobs; a volume degraded longer than `degradedCritical` is critical; a covered volume's last backup older than `backupMaxAge` is reported. */
-  longhorn: { namespace: string; degradedCritical: string; backupMaxAge: string }
-  /** An ExternalSecret not Ready for longer than `criticalAfter` is critical (a warning before). */
-  externalSecrets: { criticalAfter: string }
-  /**
-   * The daily reports' bounded history (a ConfigMap) the weekly digest compares; `recurringDays`: a problem seen on at least
-   * this many of the seven days is listed as recurring; `fillHorizon`: a volume whose fill, growing at the week's pace, reaches
-   * 100% within it is flagged.
-   */
-  history: { namespace: string; configMap: string; days: number; recurringDays: number; fillHorizon: string }
-}
-
-const duration = { type: 'string', pattern: DURATION_PATTERN }
-const kubeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }
+const duration = { type: 'string', pattern: DURATION_PATTERN } as const
+const kubeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const
 
 /** A service read over HTTP (Vault, Alertmanager): its address and how long an answer may take. */
-const httpEndpoint = { address: { type: 'string', pattern: '^https?://' }, timeout: { ...duration, default: '5s' } }
+const httpEndpoint = { address: { type: 'string', pattern: '^https?://' }, timeout: { ...duration, default: '5s' } } as const
 
-export const configSchema: JsonSchema = {
+export const configSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    /** The namespaces whose pods, events, certificates and PVCs are checked (each needs the RoleBinding of rbac.yaml); empty: every namespace (needs cluster-wide RBAC). */
     namespaces: { type: 'array', default: [], uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } },
+    /** The checks the daily run does (a request may ask for fewer). */
     checks: { type: 'array', uniqueItems: true, items: { enum: [...HEALTH_CHECKS] }, default: [...HEALTH_CHECKS] },
+    /** Objects per list request: large clusters are read page by page. */
     pageSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
+    /** Warning events younger than this are reported, e.g. `24h`. */
     eventWindow: { ...duration, default: '24h' },
+    /** A Certificate expiring within this is reported, e.g. `14d`. */
     certificateExpiry: { ...duration, default: '14d' },
+    /** A Pod still starting or a PVC still Pending is not reported while younger than this. */
     grace: { ...duration, default: '15m' },
+    /**
+     * Vault's address; its unauthenticated `sys/health` and `sys/leader` are read (no token needed). Without it the vault check is skipped, and the report says so.
+     * `members`: each Vault node's own address (e.g. `https://vault-0.vault-internal:8200`), whose `sys/health` counts the standbys; fewer than `minStandbys` is reported.
+     */
     vault: {
       type: 'object',
       additionalProperties: false,
@@ -85,6 +43,7 @@ export const configSchema: JsonSchema = {
         minStandbys: { type: 'integer', minimum: 0, maximum: 14, default: 0 },
       },
     },
+    /** The backup CronJobs whose Jobs must have run, and succeeded, in their window. */
     backups: {
       type: 'array',
       default: [],
@@ -92,33 +51,50 @@ export const configSchema: JsonSchema = {
         type: 'object',
         additionalProperties: false,
         required: ['namespace', 'name'],
-        properties: { namespace: kubeName, name: kubeName, window: { ...duration, default: '24h' } },
+        properties: {
+          namespace: kubeName,
+          name: kubeName,
+          /** A successful Job must have started within this, e.g. `24h` (`7d` for a weekly backup). */
+          window: { ...duration, default: '24h' },
+        },
       },
     },
+    /** The cluster checks' thresholds (node pressure, disk, usage, commitment, workloads, restarts): checks/thresholds.ts. */
     thresholds: thresholdsSchema,
+    /** Alertmanager's address, whose firing alerts (API v2, neither silenced nor inhibited) the alerts check reports. Without it the alerts check is skipped. */
     alertmanager: {
       type: 'object',
       additionalProperties: false,
       required: ['address'],
       properties: {
         ...httpEndpoint,
+        /** Alerts with one of these severity labels are critical findings; other severities are warnings. */
         criticalSeverities: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 }, default: ['critical'] },
+        /** Alerts with one of these severity labels are counted, but no finding (kube-prometheus' Watchdog and InfoInhibitor carry `none`). */
         ignoredSeverities: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 }, default: ['none', 'info'] },
+        /** An alert firing for less than this is not yet a finding. */
         minFiring: { ...duration, default: '0s' },
       },
     },
+    /** Where Longhorn keeps its Volumes and RecurringJobs; a volume degraded longer than `degradedCritical` is critical; a covered volume's last backup older than `backupMaxAge` is reported. */
     longhorn: {
       type: 'object',
       additionalProperties: false,
       default: {},
       properties: { namespace: { ...kubeName, default: 'longhorn-system' }, degradedCritical: { ...duration, default: '24h' }, backupMaxAge: { ...duration, default: '48h' } },
     },
+    /** An ExternalSecret not Ready for longer than `criticalAfter` is critical (a warning before). */
     externalSecrets: {
       type: 'object',
       additionalProperties: false,
       default: {},
       properties: { criticalAfter: { ...duration, default: '24h' } },
     },
+    /**
+     * The daily reports' bounded history (a ConfigMap) the weekly digest compares; `recurringDays`: a problem seen on at least
+     * this many of the seven days is listed as recurring; `fillHorizon`: a volume whose fill, growing at the week's pace, reaches
+     * 100% within it is flagged.
+     */
     history: {
       type: 'object',
       additionalProperties: false,
@@ -132,7 +108,10 @@ export const configSchema: JsonSchema = {
       },
     },
   },
-}
+} as const satisfies JsonSchema
+
+export type HealthReportConfig = FromSchema<typeof configSchema>
+export type BackupCronJob = HealthReportConfig['backups'][number]
 
 /** The durations in milliseconds, checked beyond what the schema says. */
 export interface HealthPolicy {

@@ -15,6 +15,8 @@ import { alertsCheck, externalSecretsCheck, longhornCheck, vaultHaCheck, type Ch
 import { dayRecord, weeklyDigest, type DayFigures } from './checks/digest.ts'
 import { readHistory, recordDay } from './history.ts'
 import type { AlertSummary } from './checks/alerts.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
+import { pingField } from '../../shared/events/types/knative.ts'
 
 /**
  * health-report: the runbooks' daily check as one structured report: nodes
@@ -31,10 +33,10 @@ import type { AlertSummary } from './checks/alerts.ts'
  * digest.
  */
 
-const PING = 'dev.knative.sources.ping'
-const REQUEST = 'dev.caretaker.health.report.requested'
-const REPORTED = 'dev.caretaker.health.reported'
-const DIGEST = 'dev.caretaker.health.digest'
+const PING = EventTypes.Ping
+const REQUEST = EventTypes.HealthReportRequested
+const REPORTED = EventTypes.HealthReported
+const DIGEST = EventTypes.HealthDigest
 const STATUS_VALUE = { healthy: 0, degraded: 1, critical: 2 } as const
 
 interface Skipped { check: HealthCheck; reason: string }
@@ -234,12 +236,8 @@ export default defineFunction<HealthReportConfig>({
 
     return {
       async handle(context, event) {
-        if (event.type === REQUEST) {
-          const requested = (event.data as { checks?: HealthCheck[] } | undefined)?.checks
-          return report(requested ?? config.checks, context)
-        }
-        const ping = (event.data ?? {}) as { report?: unknown }
-        if (ping.report === 'weekly') return digest(context)
+        if (isEvent(event, REQUEST)) return report(event.data.checks ?? config.checks, context)
+        if (pingField(event.data, 'report') === 'weekly') return digest(context)
         return report(config.checks, context, true)
       },
     }

@@ -1,58 +1,6 @@
 import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
-import type { JsonSchema } from '../../shared/schema.ts'
-
-/** Where a target's credentials are: a KV v2 secret, read-only (the one rotate-secret writes). */
-export interface VaultCredentials {
-  mount: string
-  path: string
-  usernameKey: string
-  passwordKey: string
-}
-
-export interface PostgresTarget {
-  name: string
-  kind: 'postgres'
-  host: string
-  port: number
-  /** The database to connect to; the others are reached from it. */
-  database: string
-  credentials: VaultCredentials
-  /** The server's memory, for the settings review (`4Gi`-style bytes as a number). */
-  memoryBytes?: number
-  maintenance: {
-    lockTimeout: string
-    statementTimeout: string
-    /** Tables a policy allows VACUUM FULL on, and only inside this window (UTC hours). */
-    vacuumFull: Array<{ table: string; windowStartHour: number; windowEndHour: number }>
-  }
-}
-
-export interface RedisTarget {
-  name: string
-  kind: 'redis'
-  /** The primary first, then replicas; all are checked. */
-  nodes: Array<{ host: string; port: number }>
-  credentials?: VaultCredentials
-}
-
-export type Target = PostgresTarget | RedisTarget
-
-export interface Thresholds {
-  deadTupleRatio: number
-  deadTuplesMin: number
-  idleInTransactionSeconds: number
-  slowMeanMs: number
-  connectionsUsedRatio: number
-  fragmentationRatio: number
-  fragmentationBytesMin: number
-  lastSaveAgeSeconds: number
-}
-
-export interface MaintainDatabasesConfig {
-  targets: Target[]
-  thresholds: Thresholds
-}
+import type { FromSchema, JsonSchema } from '../../shared/schema.ts'
 
 export const TASKS = {
   postgres: ['health', 'sizes', 'connections', 'slow-queries', 'bloat', 'indexes', 'settings', 'analyze', 'vacuum-analyze'],
@@ -66,6 +14,7 @@ export const SCHEDULES: Record<'daily' | 'weekly' | 'monthly', { postgres: strin
   monthly: { postgres: ['health', 'settings', 'slow-queries'], redis: ['health', 'memory'] },
 }
 
+/** Where a target's credentials are: a KV v2 secret, read-only (the one rotate-secret writes). */
 const credentials = {
   type: 'object',
   additionalProperties: false,
@@ -76,11 +25,11 @@ const credentials = {
     usernameKey: { type: 'string', minLength: 1, default: 'username' },
     passwordKey: { type: 'string', minLength: 1, default: 'password' },
   },
-}
-const name = { type: 'string', pattern: '^[a-z0-9][-a-z0-9_.]*$', maxLength: 63 }
-const port = { type: 'integer', minimum: 1, maximum: 65535 }
+} as const
+const name = { type: 'string', pattern: '^[a-z0-9][-a-z0-9_.]*$', maxLength: 63 } as const
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const
 
-export const configSchema: JsonSchema = {
+export const configSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -101,7 +50,9 @@ export const configSchema: JsonSchema = {
             required: ['name', 'kind', 'host', 'credentials'],
             properties: {
               name, kind: { const: 'postgres' }, host: { type: 'string', minLength: 1 }, port: { ...port, default: 5432 },
+              /** The database to connect to; the others are reached from it. */
               database: { type: 'string', minLength: 1, default: 'postgres' }, credentials,
+              /** The server's memory, for the settings review (`4Gi`-style bytes as a number). */
               memoryBytes: { type: 'integer', minimum: 1 },
               maintenance: {
                 type: 'object',
@@ -110,6 +61,7 @@ export const configSchema: JsonSchema = {
                 properties: {
                   lockTimeout: { type: 'string', pattern: DURATION_PATTERN, default: '5s' },
                   statementTimeout: { type: 'string', pattern: DURATION_PATTERN, default: '30m' },
+                  /** Tables a policy allows VACUUM FULL on, and only inside this window (UTC hours). */
                   vacuumFull: {
                     type: 'array',
                     default: [],
@@ -131,6 +83,7 @@ export const configSchema: JsonSchema = {
             required: ['name', 'kind', 'nodes'],
             properties: {
               name, kind: { const: 'redis' },
+              /** The primary first, then replicas; all are checked. */
               nodes: { type: 'array', minItems: 1, items: { type: 'object', additionalProperties: false, required: ['host'], properties: { host: { type: 'string', minLength: 1 }, port: { ...port, default: 6379 } } } },
               credentials,
             },
@@ -155,7 +108,14 @@ export const configSchema: JsonSchema = {
       },
     },
   },
-}
+} as const satisfies JsonSchema
+
+export type MaintainDatabasesConfig = FromSchema<typeof configSchema>
+export type Target = MaintainDatabasesConfig['targets'][number]
+export type PostgresTarget = Extract<Target, { kind: 'postgres' }>
+export type RedisTarget = Extract<Target, { kind: 'redis' }>
+export type VaultCredentials = FromSchema<typeof credentials>
+export type Thresholds = MaintainDatabasesConfig['thresholds']
 
 export function checkConfig(config: MaintainDatabasesConfig): void {
   const seen = new Set<string>()

@@ -6,6 +6,8 @@ import { Report, worst } from './findings.ts'
 import { DatabaseMetrics } from './metrics.ts'
 import { runPostgres } from './postgres.ts'
 import { runRedis } from './redis.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
+import { pingField } from '../../shared/events/types/knative.ts'
 
 /**
  * maintain-databases: the PostgreSQL and Redis runbooks (daily checks,
@@ -15,17 +17,17 @@ import { runRedis } from './redis.ts'
  * read-only, and never leave the driver.
  */
 
-const PING = 'dev.knative.sources.ping'
-const REQUEST = 'dev.caretaker.database.maintenance.requested'
-const REPORTED = 'dev.caretaker.database.reported'
-const DEGRADED = 'dev.caretaker.database.degraded'
-const SCHEDULE_DONE = 'dev.caretaker.database.maintenance.completed'
+const PING = EventTypes.Ping
+const REQUEST = EventTypes.DatabaseMaintenanceRequested
+const REPORTED = EventTypes.DatabaseReported
+const DEGRADED = EventTypes.DatabaseDegraded
+const SCHEDULE_DONE = EventTypes.DatabaseMaintenanceCompleted
 type Schedule = keyof typeof SCHEDULES
 
 /** The schedule of a PingSource tick: its data `{"schedule": "weekly"}`, else its name's suffix. */
 function scheduleOf(event: CloudEvent<unknown>): Schedule {
-  const data = event.data as { schedule?: unknown } | undefined
-  const named = typeof data === 'object' && data && typeof data.schedule === 'string' ? data.schedule : /-(daily|weekly|monthly)$/.exec(event.source)?.[1]
+  const schedule = pingField(event.data, 'schedule')
+  const named = typeof schedule === 'string' ? schedule : /-(daily|weekly|monthly)$/.exec(event.source)?.[1]
   if (named === 'daily' || named === 'weekly' || named === 'monthly') return named
   throw new CaretakerError(Errors.InvalidRequest, `a maintenance tick must say its schedule (data {"schedule": "daily|weekly|monthly"} or a PingSource named *-daily, *-weekly, *-monthly); got source ${event.source}`)
 }
@@ -115,7 +117,8 @@ export default defineFunction<MaintainDatabasesConfig>({
             },
           })
         }
-        const request = event.data as { target: string; task?: string }
+        if (!isEvent(event, REQUEST)) throw new CaretakerError(Errors.UnknownEventType, `event type ${JSON.stringify(event.type)} is not handled here`)
+        const request = event.data
         const target = config.targets.find((t) => t.name === request.target)
         if (!target) throw new CaretakerError(Errors.InvalidRequest, `no database target named "${request.target}"; configured: ${config.targets.map((t) => t.name).join(', ') || 'none'}`)
         const data = await maintain(target, tasksFor(target, request.task ?? 'daily'), context, 0)

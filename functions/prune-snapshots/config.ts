@@ -1,38 +1,15 @@
 import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
-import type { JsonSchema } from '../../shared/schema.ts'
-import { deletionLimitsSchema, type DeletionLimits } from '../../shared/kubernetes/deleter.ts'
+import type { FromSchema, JsonSchema } from '../../shared/schema.ts'
+import { deletionLimitsSchema } from '../../shared/kubernetes/deleter.ts'
 
 export const SNAPSHOT_KINDS = ['VolumeSnapshot', 'LonghornSnapshot', 'LonghornBackup'] as const
 export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number]
 
-export interface PrunePolicy {
-  name: string
-  kind: SnapshotKind
-  namespaces: string[]
-  /** A label selector (`app=postgres,tier in (db)`), applied when listing. */
-  selector?: string
-  keepLast?: number
-  keepHourly?: number
-  keepDaily?: number
-  keepWeekly?: number
-  keepMonthly?: number
-  keepYearly?: number
-  maxAge?: string
-  grace: string
-  timeZone: string
-}
+const count = { type: 'integer', minimum: 0, maximum: 10000 } as const
+const ns = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } as const
 
-export interface PruneConfig {
-  policies: PrunePolicy[]
-  protectionLabel: string
-  limits: DeletionLimits
-}
-
-const count = { type: 'integer', minimum: 0, maximum: 10000 }
-const ns = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }
-
-export const configSchema: JsonSchema = {
+export const configSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -49,6 +26,7 @@ export const configSchema: JsonSchema = {
           name: { type: 'string', pattern: '^[a-z0-9][-a-z0-9_.]*$', maxLength: 63 },
           kind: { enum: [...SNAPSHOT_KINDS] },
           namespaces: { type: 'array', minItems: 1, items: ns },
+          /** A label selector (`app=postgres,tier in (db)`), applied when listing. */
           selector: { type: 'string', minLength: 1 },
           keepLast: count, keepHourly: count, keepDaily: count, keepWeekly: count, keepMonthly: count, keepYearly: count,
           maxAge: { type: 'string', pattern: DURATION_PATTERN },
@@ -58,7 +36,10 @@ export const configSchema: JsonSchema = {
       },
     },
   },
-}
+} as const satisfies JsonSchema
+
+export type PruneConfig = FromSchema<typeof configSchema>
+export type PrunePolicy = PruneConfig['policies'][number]
 
 export function checkConfig(config: PruneConfig): void {
   const seen = new Set<string>()

@@ -9,6 +9,7 @@ import { OutcomeList } from '../../shared/events/outcome-list.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
 import { checkConfig, configSchema, type PruneConfig, type PrunePolicy, type SnapshotKind } from './config.ts'
 import { plan, type SnapshotFacts } from './retention.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
 
 /**
  * prune-snapshots: retention over CSI VolumeSnapshots and Longhorn
@@ -17,9 +18,9 @@ import { plan, type SnapshotFacts } from './retention.ts'
  * the per-run cap, and replies with every object kept or deleted and why.
  */
 
-const PING = 'dev.knative.sources.ping'
-const REQUEST = 'dev.caretaker.snapshots.prune.requested'
-const PRUNED = 'dev.caretaker.snapshots.pruned'
+const PING = EventTypes.Ping
+const REQUEST = EventTypes.SnapshotsPruneRequested
+const PRUNED = EventTypes.SnapshotsPruned
 
 const RESOURCE: Record<SnapshotKind, { group: string; version: string; plural: string }> = {
   VolumeSnapshot: { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots' },
@@ -157,8 +158,8 @@ export default defineFunction<PruneConfig>({
     return {
       async handle(context, event) {
         let policies = config.policies
-        if (event.type === REQUEST) {
-          const wanted = (event.data as { policy?: string }).policy
+        if (isEvent(event, REQUEST)) {
+          const wanted = event.data.policy
           if (wanted) {
             policies = config.policies.filter((p) => p.name === wanted)
             if (policies.length === 0) throw new CaretakerError(Errors.InvalidRequest, `no retention policy named "${wanted}"; configured: ${config.policies.map((p) => p.name).join(', ') || 'none'}`)

@@ -1,6 +1,6 @@
 import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
-import type { JsonSchema } from '../../shared/schema.ts'
+import type { FromSchema, JsonSchema } from '../../shared/schema.ts'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { timestampFormatProblem } from './timestamps.ts'
 
@@ -12,111 +12,13 @@ import { timestampFormatProblem } from './timestamps.ts'
 export const FORMATS = ['pg-dumpall-gzip', 'etcd-snapshot', 'redis-rdb', 'vault-raft-snapshot', 'git-bundle', 'longhorn', 'sha256sums-tar-gzip'] as const
 export type BackupFormat = (typeof FORMATS)[number]
 
-export interface SanityQuery {
-  /** Database to run it in (default `postgres`). */
-  database: string
-  /** A query returning one row with one number, e.g. `select count(*) from orders`. */
-  sql: string
-  /** The smallest acceptable value (default 1). */
-  min: number
-}
-
 /** The formats with a restore test (restore.ts); `job` mode is PostgreSQL's only. */
 export const RESTORABLE_FORMATS: readonly BackupFormat[] = ['pg-dumpall-gzip', 'etcd-snapshot', 'redis-rdb', 'git-bundle']
 /** The formats whose restore counts keys (`minKeys`, `expectKeys`) and takes a `memoryLimit`. */
 export const KEYED_FORMATS: readonly BackupFormat[] = ['etcd-snapshot', 'redis-rdb']
 
-export interface RestoreTest {
-  /**
-   * `inline`: in the function's own process, with the programs installed
-   * there. `job` (pg-dumpall-gzip only): as a Kubernetes Job in the image of
-   * the dump's own major version (restoreJob), followed through its completion event.
-   */
-  mode?: 'inline' | 'job'
-  /** Longest the restore and its checks may take, e.g. `15m`; the restore's programs are killed then. */
-  timeout: string
-  /** pg-dumpall-gzip: databases that must exist after the restore. */
-  databases: string[]
-  /** pg-dumpall-gzip: sanity queries. */
-  queries: SanityQuery[]
-  /** etcd-snapshot, redis-rdb: the restored data must hold at least this many keys (every Redis database counted). */
-  minKeys?: number
-  /** etcd-snapshot, redis-rdb: keys that must exist after the restore (Redis: in database 0). */
-  expectKeys?: string[]
-  /**
-   * etcd-snapshot, redis-rdb: how big the restored data may grow, e.g.
-   * `512Mi` (etcd's --quota-backend-bytes, Redis's maxmemory); data above it fails.
-   */
-  memoryLimit?: string
-}
-
-/**
- * Where an artifact's time comes from. Without it, its modification time,
- * which a copy without `-t`, a restore from object storage or a `cp` resets.
- * With it, the time in the artifact's name wins.
- */
-export interface NameTimestamp {
-  /**
-   * Tried in order; the first found in the name (its last occurrence) wins.
-   * `unix`: 10 digits of seconds since the epoch (k3s's snapshot names);
-   * `iso8601`: `2026-12-05T03:00[:00][Z|+01:00]`, basic form too; or a
-   * pattern of YYYY MM DD HH mm ss and literal separators, `[...]` optional,
-   * e.g. `YYYYMMDD_HHmmss`, `YYYY-MM-DDTHHmm`, `YYYYMMDD[-HHmm]`, `YYYY-MM-DD`.
-   */
-  formats: string[]
-  /** The zone of a name without its own offset: `UTC` (default) or `local` (the function's TZ). */
-  zone: 'UTC' | 'local'
-  /** A name with no timestamp: `mtime` (default) uses its modification time and says so; `fail` fails the age check. */
-  unparsed: 'mtime' | 'fail'
-}
-
-/** How far back a set must reach, and how far it may. */
-export interface Retention {
-  /** Days of artifacts the set must hold: its oldest must be at least this old (less one RPO). */
-  days: number
-  /** Oldest artifact allowed, in days (default: days × 1.5, rounded up): beyond, the clean-up is not deleting. */
-  maxDays?: number
-  /** Longest allowed time between two neighbouring artifacts, e.g. `36h` (default: not checked). */
-  maxGap?: string
-}
-
-export interface BackupSet {
-  name: string
-  format: BackupFormat
-  /** Where the artifacts are (a mounted volume); not for `longhorn`. */
-  directory?: string
-  /** File-name glob of the set's artifacts, e.g. `all_databases_*.sql.gz`. */
-  pattern?: string
-  /** Newest artifact must be younger than this, e.g. `24h`. */
-  rpo: string
-  /** The artifact's time from its name (not for `longhorn`). */
-  timestamp?: NameTimestamp
-  /** The set's depth: checked when the whole set is verified (not for a request naming one artifact). */
-  retention?: Retention
-  minSizeBytes: number
-  /** Fail when the newest artifact is this many percent smaller than the one before (100 disables). */
-  maxShrinkPercent: number
-  /** The CronJob that makes the set: its Jobs trigger verification, its Events record the outcome. */
-  cronJob?: { namespace: string; name: string }
-  restore?: RestoreTest
-  longhorn?: { namespace: string; volumes: string[] }
-}
-
-/** How restore Jobs are made (sets with `restore.mode: job`). */
-export interface RestoreJobConfig {
-  /** Where the Jobs run: Caretaker's namespace (default: the function's own, where the restore-jobs ApiServerSource watches). */
-  namespace?: string
-  /** The image, `{major}` replaced by the dump's major version, e.g. `docker.io/library/postgres:{major}`. */
-  image: string
-  /** The backups claim, mounted read-only in the Job at the path the function sees it. */
-  backups: { claimName: string; mountPath: string }
-  ttlSecondsAfterFinished: number
-  /** The emptyDir the throwaway cluster lives in. */
-  scratchSizeLimit: string
-  resources: { requests?: Record<string, string>; limits?: Record<string, string> }
-}
-
-export const DEFAULT_RESTORE_JOB: RestoreJobConfig = {
+/** How restore Jobs are made when the config says nothing: the schema's defaults, and DEFAULT_RESTORE_JOB. */
+const restoreJobDefaults = {
   image: 'docker.io/library/postgres:{major}',
   backups: { claimName: 'backups', mountPath: '/backups' },
   ttlSecondsAfterFinished: 86400,
@@ -127,45 +29,43 @@ export const DEFAULT_RESTORE_JOB: RestoreJobConfig = {
 /** A job-mode restore's result must fit in a termination message: this many databases and queries at most. */
 export const RESTORE_JOB_MAX_ITEMS = 20
 
-export interface VerifyBackupConfig {
-  sets: BackupSet[]
-  /** Filled by the schema's defaults; DEFAULT_RESTORE_JOB when a config is built in code. */
-  restoreJob?: RestoreJobConfig
-  /** Where PostgreSQL's server programs are (initdb, postgres, psql); default: found on PATH or in the usual Debian place. */
-  postgresBinDir?: string
-}
+const duration = { type: 'string', pattern: DURATION_PATTERN } as const
+const kubeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const
 
-const duration = { type: 'string', pattern: DURATION_PATTERN }
-const kubeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }
-
-export const configSchema: JsonSchema = {
+export const configSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['sets'],
   properties: {
+    /** Where PostgreSQL's server programs are (initdb, postgres, psql); default: found on PATH or in the usual Debian place. */
     postgresBinDir: { type: 'string', minLength: 1 },
+    /** How restore Jobs are made (sets with `restore.mode: job`). */
     restoreJob: {
       type: 'object',
       additionalProperties: false,
       default: {},
       properties: {
+        /** Where the Jobs run: Caretaker's namespace (default: the function's own, where the restore-jobs ApiServerSource watches). */
         namespace: kubeName,
-        image: { type: 'string', minLength: 1, pattern: '\\{major\\}', default: DEFAULT_RESTORE_JOB.image },
+        /** The image, `{major}` replaced by the dump's major version, e.g. `docker.io/library/postgres:{major}`. */
+        image: { type: 'string', minLength: 1, pattern: '\\{major\\}', default: restoreJobDefaults.image },
+        /** The backups claim, mounted read-only in the Job at the path the function sees it. */
         backups: {
           type: 'object',
           additionalProperties: false,
           default: {},
           properties: {
-            claimName: { ...kubeName, default: DEFAULT_RESTORE_JOB.backups.claimName },
-            mountPath: { type: 'string', pattern: '^/', default: DEFAULT_RESTORE_JOB.backups.mountPath },
+            claimName: { ...kubeName, default: restoreJobDefaults.backups.claimName },
+            mountPath: { type: 'string', pattern: '^/', default: restoreJobDefaults.backups.mountPath },
           },
         },
-        ttlSecondsAfterFinished: { type: 'integer', minimum: 0, default: DEFAULT_RESTORE_JOB.ttlSecondsAfterFinished },
-        scratchSizeLimit: { type: 'string', pattern: '^[0-9]+(Ki|Mi|Gi|Ti)?$', default: DEFAULT_RESTORE_JOB.scratchSizeLimit },
+        ttlSecondsAfterFinished: { type: 'integer', minimum: 0, default: restoreJobDefaults.ttlSecondsAfterFinished },
+        /** The emptyDir the throwaway cluster lives in. */
+        scratchSizeLimit: { type: 'string', pattern: '^[0-9]+(Ki|Mi|Gi|Ti)?$', default: restoreJobDefaults.scratchSizeLimit },
         resources: {
           type: 'object',
           additionalProperties: false,
-          default: DEFAULT_RESTORE_JOB.resources,
+          default: restoreJobDefaults.resources,
           properties: {
             requests: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
             limits: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
@@ -182,31 +82,54 @@ export const configSchema: JsonSchema = {
         properties: {
           name: { type: 'string', pattern: '^[a-z0-9][-a-z0-9_.]*$', maxLength: 63 },
           format: { enum: [...FORMATS] },
+          /** Where the artifacts are (a mounted volume); not for `longhorn`. */
           directory: { type: 'string', pattern: '^/' },
+          /** File-name glob of the set's artifacts, e.g. `all_databases_*.sql.gz`. */
           pattern: { type: 'string', minLength: 1 },
+          /** Newest artifact must be younger than this, e.g. `24h`. */
           rpo: duration,
+          /**
+           * The artifact's time from its name (not for `longhorn`). Without it, its
+           * modification time, which a copy without `-t`, a restore from object storage
+           * or a `cp` resets. With it, the time in the artifact's name wins.
+           */
           timestamp: {
             type: 'object',
             additionalProperties: false,
             required: ['formats'],
             properties: {
+              /**
+               * Tried in order; the first found in the name (its last occurrence) wins.
+               * `unix`: 10 digits of seconds since the epoch (k3s's snapshot names);
+               * `iso8601`: `2026-12-05T03:00[:00][Z|+01:00]`, basic form too; or a
+               * pattern of YYYY MM DD HH mm ss and literal separators, `[...]` optional,
+               * e.g. `YYYYMMDD_HHmmss`, `YYYY-MM-DDTHHmm`, `YYYYMMDD[-HHmm]`, `YYYY-MM-DD`.
+               */
               formats: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, maxLength: 64 } },
+              /** The zone of a name without its own offset: `UTC` (default) or `local` (the function's TZ). */
               zone: { enum: ['UTC', 'local'], default: 'UTC' },
+              /** A name with no timestamp: `mtime` (default) uses its modification time and says so; `fail` fails the age check. */
               unparsed: { enum: ['mtime', 'fail'], default: 'mtime' },
             },
           },
+          /** The set's depth, how far back it must reach and how far it may: checked when the whole set is verified (not for a request naming one artifact). */
           retention: {
             type: 'object',
             additionalProperties: false,
             required: ['days'],
             properties: {
+              /** Days of artifacts the set must hold: its oldest must be at least this old (less one RPO). */
               days: { type: 'integer', minimum: 1 },
+              /** Oldest artifact allowed, in days (default: days × 1.5, rounded up): beyond, the clean-up is not deleting. */
               maxDays: { type: 'integer', minimum: 1 },
+              /** Longest allowed time between two neighbouring artifacts, e.g. `36h` (default: not checked). */
               maxGap: duration,
             },
           },
           minSizeBytes: { type: 'integer', minimum: 1, default: 1 },
+          /** Fail when the newest artifact is this many percent smaller than the one before (100 disables). */
           maxShrinkPercent: { type: 'number', minimum: 0, maximum: 100, default: 50 },
+          /** The CronJob that makes the set: its Jobs trigger verification, its Events record the outcome. */
           cronJob: {
             type: 'object',
             additionalProperties: false,
@@ -217,12 +140,26 @@ export const configSchema: JsonSchema = {
             type: 'object',
             additionalProperties: false,
             properties: {
+              /**
+               * `inline`: in the function's own process, with the programs installed
+               * there. `job` (pg-dumpall-gzip only): as a Kubernetes Job in the image of
+               * the dump's own major version (restoreJob), followed through its completion event.
+               */
               mode: { enum: ['inline', 'job'], default: 'inline' },
+              /** Longest the restore and its checks may take, e.g. `15m`; the restore's programs are killed then. */
               timeout: { ...duration, default: '15m' },
+              /** etcd-snapshot, redis-rdb: the restored data must hold at least this many keys (every Redis database counted). */
               minKeys: { type: 'integer', minimum: 0 },
+              /** etcd-snapshot, redis-rdb: keys that must exist after the restore (Redis: in database 0). */
               expectKeys: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1 } },
+              /**
+               * etcd-snapshot, redis-rdb: how big the restored data may grow, e.g.
+               * `512Mi` (etcd's --quota-backend-bytes, Redis's maxmemory); data above it fails.
+               */
               memoryLimit: { type: 'string', pattern: '^[0-9]+(Ki|Mi|Gi|Ti)?$' },
+              /** pg-dumpall-gzip: databases that must exist after the restore. */
               databases: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+              /** pg-dumpall-gzip: sanity queries. */
               queries: {
                 type: 'array',
                 default: [],
@@ -231,8 +168,11 @@ export const configSchema: JsonSchema = {
                   additionalProperties: false,
                   required: ['sql'],
                   properties: {
+                    /** Database to run it in (default `postgres`). */
                     database: { type: 'string', minLength: 1, default: 'postgres' },
+                    /** A query returning one row with one number, e.g. `select count(*) from orders`. */
                     sql: { type: 'string', minLength: 1 },
+                    /** The smallest acceptable value (default 1). */
                     min: { type: 'number', default: 1 },
                   },
                 },
@@ -252,7 +192,24 @@ export const configSchema: JsonSchema = {
       },
     },
   },
-}
+} as const satisfies JsonSchema
+
+/** The config as validation leaves it, every default filled in. */
+type Validated = FromSchema<typeof configSchema>
+type ValidatedSet = Validated['sets'][number]
+type ValidatedRestore = NonNullable<ValidatedSet['restore']>
+
+export type RestoreJobConfig = Validated['restoreJob']
+export type SanityQuery = ValidatedRestore['queries'][number]
+export type NameTimestamp = NonNullable<ValidatedSet['timestamp']>
+export type Retention = NonNullable<ValidatedSet['retention']>
+/** `mode` as the schema fills it, and optional for a config built in code (inline then). */
+export type RestoreTest = Omit<ValidatedRestore, 'mode'> & { mode?: ValidatedRestore['mode'] }
+export type BackupSet = Omit<ValidatedSet, 'restore'> & { restore?: RestoreTest }
+/** `restoreJob` as the schema fills it, and optional for a config built in code (DEFAULT_RESTORE_JOB then). */
+export type VerifyBackupConfig = Omit<Validated, 'restoreJob' | 'sets'> & { restoreJob?: RestoreJobConfig; sets: BackupSet[] }
+
+export const DEFAULT_RESTORE_JOB: RestoreJobConfig = restoreJobDefaults
 
 /** What a schema cannot say: unique names, and the fields each format needs. */
 /** `runDeadlineMs`: CARETAKER_RUN_DEADLINE, which every restore test must fit in. */

@@ -20,6 +20,7 @@ import { verifyLonghornSet } from './longhorn.ts'
 import { BackupMetrics } from './metrics.ts'
 import { restoreRunner } from './restore.ts'
 import { CheckRun, report, verifyFileSet, type RestoreJobStep, type SetReport } from './verify.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
 
 /**
  * verify-backup: proves each backup set is present, fresh, intact and (for
@@ -28,12 +29,12 @@ import { CheckRun, report, verifyFileSet, type RestoreJobStep, type SetReport } 
  */
 
 const JOB_EVENTS = API_SERVER_CHANGE_TYPES
-const PING = 'dev.knative.sources.ping'
-const REQUEST = 'dev.caretaker.backup.verify.requested'
-const VERIFIED = 'dev.caretaker.backup.verified'
-const FAILED = 'dev.caretaker.backup.verification.failed'
-const SWEEP = 'dev.caretaker.backup.sweep.completed'
-const RESTORE_STARTED = 'dev.caretaker.backup.restore.started'
+const PING = EventTypes.Ping
+const REQUEST = EventTypes.BackupVerifyRequested
+const VERIFIED = EventTypes.BackupVerified
+const FAILED = EventTypes.BackupVerificationFailed
+const SWEEP = EventTypes.BackupSweepCompleted
+const RESTORE_STARTED = EventTypes.BackupRestoreStarted
 /** The Job controller's label on a Job's Pods (kubernetes/kubernetes pkg/controller/job, batch.kubernetes.io/job-name since 1.27). */
 const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name'
 /** Job uids already verified, so later updates of a finished Job do not verify again. */
@@ -193,15 +194,16 @@ export default defineFunction<VerifyBackupConfig>({
      */
     async function jobOf(event: CloudEvent<unknown>, context: HandlerContext): Promise<V1Job | undefined> {
       let ref: { namespace?: string | undefined; name?: string | undefined; uid?: string | undefined }
-      if (event.type.startsWith('dev.knative.apiserver.resource.')) {
-        const job = event.data as V1Job
+      if (isEvent(event, EventTypes.ApiServerResourceAdd, EventTypes.ApiServerResourceUpdate)) {
+        // The object as the source sent it: the catalogue's schema checks its identity, the rest is a Job's.
+        const job: V1Job = event.data
         if (job.kind !== 'Job') return undefined
         ref = { namespace: job.metadata?.namespace, name: job.metadata?.name, uid: job.metadata?.uid }
-      } else {
-        const data = event.data as { kind: string; name: string; namespace?: string }
+      } else if (isEvent(event, EventTypes.ApiServerRefAdd, EventTypes.ApiServerRefUpdate)) {
+        const data = event.data
         if (data.kind !== 'Job') return undefined
         ref = { namespace: data.namespace, name: data.name }
-      }
+      } else return undefined
       if (!ref.namespace || !ref.name) return undefined
       if (!batch) throw new CaretakerError(Errors.DependencyUnavailable, 'a Job event is confirmed through the Kubernetes API, and none is configured')
       let job: V1Job
@@ -310,8 +312,8 @@ export default defineFunction<VerifyBackupConfig>({
     return {
       async handle(context, event) {
         if (event.type === PING) return sweep(context)
-        if (event.type === REQUEST) {
-          const data = event.data as { set?: string; path?: string }
+        if (isEvent(event, REQUEST)) {
+          const data = event.data
           if (data.path) {
             const set = data.set ? setNamed(data.set) : setOfPath(data.path)
             if (data.set && !(set.directory && isInside(set.directory, data.path))) {

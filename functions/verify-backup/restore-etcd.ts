@@ -4,7 +4,8 @@ import { freePort } from '../../shared/process/ports.ts'
 import type { Artifact } from './artifacts.ts'
 import type { BackupSet } from './config.ts'
 import { fail, pass, readAt, type FormatVerdict } from './formats/stream.ts'
-import { isZip, singleEntry, streamEntry, ZipProblem } from './formats/zip.ts'
+import { isZip, singleEntry, streamEntry } from './formats/zip.ts'
+import { Errors, isCaretakerError } from '../../shared/errors.ts'
 import {
   boundedRestore, errorLine, pause, restoreProgram, restoreProgramMissing, sizeBytes, versionOf,
   type RestorePrograms, type RestoreScope,
@@ -41,7 +42,7 @@ async function plainSnapshot(artifact: Artifact, scope: RestoreScope): Promise<{
       for (let at = 0; at < chunk.length;) at += writeSync(out, chunk, at)
     }, scope.signal)
   } catch (err) {
-    if (err instanceof ZipProblem) return fail(`the compressed snapshot does not unzip: ${err.message}`, { restored: false, compressed: true })
+    if (isCaretakerError(err, Errors.ArchiveUnreadable)) return fail(`the compressed snapshot does not unzip: ${err.message}`, { restored: false, compressed: true })
     scope.check()
     throw err
   } finally {

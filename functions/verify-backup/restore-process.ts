@@ -7,6 +7,7 @@ import { cleanUpAtExit, startDaemon, type Daemon } from '../../shared/process/da
 import { findProgram, missingProgramMessage } from '../../shared/process/programs.ts'
 import type { BackupSet } from './config.ts'
 import { fail, type FormatVerdict } from './formats/stream.ts'
+import { CaretakerError, Errors, isCaretakerError } from '../../shared/errors.ts'
 
 /**
  * What every restore test but PostgreSQL's shares: a throwaway directory
@@ -40,7 +41,8 @@ export function restoreProgramMissing(name: RestoreProgram): string {
 }
 
 /** The restore ran out of its time limit (not a shutdown). */
-export class RestoreTimeout extends Error {}
+/** The restore's time limit has passed (Errors.RestoreTimedOut). */
+const timedOutError = (): CaretakerError => new CaretakerError(Errors.RestoreTimedOut, 'the restore test did not finish within its time limit')
 
 /** A program's end: its exit code (null when killed), its output (the last 64 KiB). */
 export interface ProgramRun {
@@ -65,9 +67,9 @@ export interface RestoreScope {
   readonly env: NodeJS.ProcessEnv
   /** Start a long-running program (a server) in its own process group; it is killed when the restore ends. */
   start(command: string, args: string[], options?: RunOptions): Daemon
-  /** Run a program to its end; killed (its whole group) at the time limit, which then throws RestoreTimeout. */
+  /** Run a program to its end; killed (its whole group) at the time limit, which then throws Errors.RestoreTimedOut. */
   run(command: string, args: string[], options?: RunOptions): Promise<ProgramRun>
-  /** Throws RestoreTimeout when the time limit has passed. */
+  /** Throws Errors.RestoreTimedOut when the time limit has passed. */
   check(): void
   /** Milliseconds left of the time limit. */
   remainingMs(): number
@@ -115,7 +117,7 @@ export async function boundedRestore(
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', TZ: 'UTC', HOME: dir }
   const check = (): void => {
     if (signal.aborted) throw new Error('the restore test was interrupted by shutdown')
-    if (bounded.aborted) throw new RestoreTimeout()
+    if (bounded.aborted) throw timedOutError()
   }
   const start = (command: string, args: string[], options: RunOptions = {}): Daemon => {
     check()
@@ -148,7 +150,7 @@ export async function boundedRestore(
   try {
     return await body(scope, started)
   } catch (err) {
-    if (timedOut() || err instanceof RestoreTimeout) {
+    if (timedOut() || isCaretakerError(err, Errors.RestoreTimedOut)) {
       return fail(`restore did not finish within ${timeout}`, { restored: false, timeout, durationMs: Math.round(performance.now() - started) })
     }
     if (signal.aborted) throw new Error('the restore test was interrupted by shutdown', { cause: err })
@@ -169,7 +171,7 @@ export function sizeBytes(size: string | undefined): number | undefined {
   return Number(m[1]) * unit
 }
 
-/** Sleep a little, unless the restore's time is up (then RestoreTimeout). */
+/** Sleep a little, unless the restore's time is up (then Errors.RestoreTimedOut). */
 export async function pause(scope: RestoreScope, ms: number): Promise<void> {
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms)

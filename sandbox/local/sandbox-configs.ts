@@ -2,6 +2,7 @@ import type { Target as DatabaseTarget } from '../../functions/maintain-database
 import { DEFAULT_RESTORE_JOB, type VerifyBackupConfig } from '../../functions/verify-backup/config.ts'
 import { findPostgresBinDir } from '../../shared/postgres/throwaway.ts'
 import type { DemoBackups, SeedSummary } from '../platform/index.ts'
+import { EventTypes } from '../../shared/events/catalogue.ts'
 
 /**
  * Each function's config in the sandbox, pointing at the demo platform: the
@@ -107,7 +108,7 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
       rules: [
         { name: 'crash-looping-pod', matchers: ['alertname="KubePodCrashLooping"'], allowedNamespaces: ['production', 'databases'], actions: [{ type: 'deletePod', name: '{{ $labels.pod }}' }, { type: 'notify', message: 'deleted crash-looping pod {{ $labels.namespace }}/{{ $labels.pod }}' }] },
         { name: 'backup-job-failed', matchers: ['alertname="KubeJobFailed"', 'job_name=~".+-backup-[0-9]+"'], allowedNamespaces: ['databases', 'kube-system', 'vault'], actions: [{ type: 'runCronJob', fromJob: '{{ $labels.job_name }}' }] },
-        { name: 'secret-exposed', matchers: ['alertname="SecretExposed"', 'secret!=""'], namespace: 'caretaker', allowedNamespaces: ['caretaker'], actions: [{ type: 'request', eventType: 'dev.caretaker.secret.rotate.requested', data: { secret: '{{ $labels.secret }}', reason: 'alert SecretExposed' } }] },
+        { name: 'secret-exposed', matchers: ['alertname="SecretExposed"', 'secret!=""'], namespace: 'caretaker', allowedNamespaces: ['caretaker'], actions: [{ type: 'request', eventType: EventTypes.SecretRotateRequested, data: { secret: '{{ $labels.secret }}', reason: 'alert SecretExposed' } }] },
         { name: 'vault-sealed', matchers: ['alertname="VaultSealed"'], namespace: 'vault', allowedNamespaces: ['vault'], actions: [{ type: 'notify', message: 'Vault {{ $labels.instance }} is sealed: unseal it (human step)' }] },
       ],
     },

@@ -90,9 +90,9 @@ export class OutcomeList<T extends Listed> {
 }
 
 /** The schema of a bounded listing's fields, for an outcome type's data. */
-export function outcomeListSchema(item: JsonSchema): Record<string, JsonSchema> {
+export function outcomeListSchema<const I extends JsonSchema>(item: I) {
   return {
     objects: { type: 'array', maxItems: REPLY_OBJECT_LIMIT, items: item },
     omitted: { type: 'object', additionalProperties: { type: 'integer', minimum: 1 } },
-  }
+  } as const
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiException } from '@kubernetes/client-node'
 import { kubernetesError } from './client.ts'
 import { LEFT_AT_DEADLINE } from '../deadline.ts'
+import type { FromSchema, JsonSchema } from '../schema.ts'
 
 /**
  * Deletes for the clean-up functions, safe at scale: at most `perSecond`,
@@ -105,11 +106,6 @@ export const deletionLimitsSchema = {
     pageSize: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
     attempts: { type: 'integer', minimum: 1, maximum: 10, default: 4 },
   },
-}
+} as const satisfies JsonSchema
 
-export interface DeletionLimits {
-  maxDeletionsPerRun: number
-  deletesPerSecond: number
-  pageSize: number
-  attempts: number
-}
+export type DeletionLimits = FromSchema<typeof deletionLimitsSchema>

@@ -1,6 +1,6 @@
 import { DURATION_PATTERN, parseDuration } from '../../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../../shared/errors.ts'
-import type { JsonSchema } from '../../../shared/schema.ts'
+import type { FromSchema, JsonSchema } from '../../../shared/schema.ts'
 
 /**
  * The cluster checks' thresholds (config key `thresholds`), with the
@@ -9,45 +9,44 @@ import type { JsonSchema } from '../../../shared/schema.ts'
  * container's memory limit.
  */
 
+const percent = { type: 'number', exclusiveMinimum: 0, maximum: 1000 } as const
+
 /** Percent at which a warning, and (optionally) a critical finding, is made. */
-export interface Percentages { warning: number; critical?: number }
-
-export interface ClusterThresholds {
-  /** Node filesystem (nodefs), image filesystem (imagefs) and PVC fill, bytes and inodes, from the kubelet's stats summary. */
-  disk: Percentages
-  /** A node's cpu in use (metrics-server) of its allocatable: busy, not broken, so a warning by default. */
-  nodeCpu: Percentages
-  /** A node's memory working set (metrics-server) of its allocatable: near it the kubelet evicts. */
-  nodeMemory: Percentages
-  /** A container's memory working set of its memory limit: near it the kernel OOM-kills it. */
-  containerMemory: Percentages
-  /** The sum of a node's pod requests of its allocatable: a warning from this percent; above 100 always critical. */
-  requests: { warning: number }
-  /** The sum of a node's pod limits of its allocatable that is reported (warning): memory overcommit means OOM kills under pressure; cpu overcommit only throttling. */
-  limits: { cpu: number; memory: number }
-  /** Restarts of a container that restarted within `window` (its last termination ended then). */
-  restarts: { window: string; warning: number; critical?: number }
-}
-
-const percent = { type: 'number', exclusiveMinimum: 0, maximum: 1000 }
-const percentages = (warning: number, critical?: number): JsonSchema => ({
+const percentages = (warning: number) => ({
   type: 'object',
   additionalProperties: false,
   default: {},
-  properties: { warning: { ...percent, default: warning }, critical: critical === undefined ? percent : { ...percent, default: critical } },
-})
+  properties: { warning: { ...percent, default: warning }, critical: percent },
+}) as const
 
-export const thresholdsSchema: JsonSchema = {
+/** The same, with a critical percent by default. */
+const percentagesWithCritical = (warning: number, critical: number) => ({
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: { warning: { ...percent, default: warning }, critical: { ...percent, default: critical } },
+}) as const
+
+export type Percentages = FromSchema<ReturnType<typeof percentages>>
+
+export const thresholdsSchema = {
   type: 'object',
   additionalProperties: false,
   default: {},
   properties: {
-    disk: percentages(80, 90),
+    /** Node filesystem (nodefs), image filesystem (imagefs) and PVC fill, bytes and inodes, from the kubelet's stats summary. */
+    disk: percentagesWithCritical(80, 90),
+    /** A node's cpu in use (metrics-server) of its allocatable: busy, not broken, so a warning by default. */
     nodeCpu: percentages(90),
-    nodeMemory: percentages(85, 95),
+    /** A node's memory working set (metrics-server) of its allocatable: near it the kubelet evicts. */
+    nodeMemory: percentagesWithCritical(85, 95),
+    /** A container's memory working set of its memory limit: near it the kernel OOM-kills it. */
     containerMemory: percentages(90),
+    /** The sum of a node's pod requests of its allocatable: a warning from this percent; above 100 always critical. */
     requests: { type: 'object', additionalProperties: false, default: {}, properties: { warning: { ...percent, default: 90 } } },
+    /** The sum of a node's pod limits of its allocatable that is reported (warning): memory overcommit means OOM kills under pressure; cpu overcommit only throttling. */
     limits: { type: 'object', additionalProperties: false, default: {}, properties: { cpu: { ...percent, default: 200 }, memory: { ...percent, default: 100 } } },
+    /** Restarts of a container that restarted within `window` (its last termination ended then). */
     restarts: {
       type: 'object',
       additionalProperties: false,
@@ -59,7 +58,9 @@ export const thresholdsSchema: JsonSchema = {
       },
     },
   },
-}
+} as const satisfies JsonSchema
+
+export type ClusterThresholds = FromSchema<typeof thresholdsSchema>
 
 /** The thresholds checked beyond the schema (a critical above its warning, a window longer than zero), and the restart window in milliseconds. */
 export function clusterPolicy(t: ClusterThresholds): { restartWindowMs: number } {

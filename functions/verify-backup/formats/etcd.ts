@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { fail, hexOf, pass, readAt, scan, type FormatVerdict } from './stream.ts'
-import { isZip, singleEntry, streamEntry, ZipProblem, type ZipEntry } from './zip.ts'
+import { isZip, singleEntry, streamEntry, type ZipEntry } from './zip.ts'
+import { Errors, isCaretakerError } from '../../../shared/errors.ts'
 
 /**
  * An etcd snapshot as `etcdctl snapshot save` (and k3s, through the same
@@ -74,7 +75,7 @@ async function verifyZippedSnapshot(path: string, size: number, signal?: AbortSi
   try {
     entry = await singleEntry(path, size)
   } catch (err) {
-    if (err instanceof ZipProblem) return fail(`${what}: ${err.message}`, { compressed: true, compressedBytes: size })
+    if (isCaretakerError(err, Errors.ArchiveUnreadable)) return fail(`${what}: ${err.message}`, { compressed: true, compressedBytes: size })
     throw err
   }
   const evidence = { compressed: true, entry: entry.name, compressedBytes: size, uncompressedBytes: entry.uncompressedSize }
@@ -102,7 +103,7 @@ async function verifyZippedSnapshot(path: string, size: number, signal?: AbortSi
       offset += chunk.length
     }, signal)
   } catch (err) {
-    if (err instanceof ZipProblem) return fail(`${what}: ${err.message}`, evidence)
+    if (isCaretakerError(err, Errors.ArchiveUnreadable)) return fail(`${what}: ${err.message}`, evidence)
     throw err
   }
   const layout = layoutOf(entry.uncompressedSize, Buffer.concat(headChunks), what, evidence)

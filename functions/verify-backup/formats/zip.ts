@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import { crc32, createInflateRaw } from 'node:zlib'
 import { GarbageReleaser } from '../../../shared/memory.ts'
 import { CHUNK_BYTES, readAt, readRange } from './stream.ts'
+import { CaretakerError, Errors } from '../../../shared/errors.ts'
 
 /**
  * A zip archive holding one file, the way k3s compresses an etcd snapshot
@@ -41,16 +42,16 @@ export interface ZipEntry {
   readonly dataOffset: number
 }
 
-/** What is wrong with an archive, in an operator's words. */
-export class ZipProblem extends Error {}
+/** What is wrong with an archive, in an operator's words (Errors.ArchiveUnreadable). */
+const problem = (what: string): CaretakerError => new CaretakerError(Errors.ArchiveUnreadable, what)
 
 function u64(buffer: Buffer, at: number): number {
   const value = buffer.readBigUInt64LE(at)
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new ZipProblem(`a zip64 size or offset (${value}) is beyond any real file`)
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw problem(`a zip64 size or offset (${value}) is beyond any real file`)
   return Number(value)
 }
 
-/** The one entry of an archive of `size` bytes; a ZipProblem when it is not one sound single-file archive. */
+/** The one entry of an archive of `size` bytes; an Errors.ArchiveUnreadable when it is not one sound single-file archive. */
 export async function singleEntry(path: string, size: number): Promise<ZipEntry> {
   const tailLength = Math.min(size, END_BYTES + MAX_COMMENT + 20)
   const tail = await readAt(path, size - tailLength, tailLength)
@@ -61,22 +62,22 @@ export async function singleEntry(path: string, size: number): Promise<ZipEntry>
       break
     }
   }
-  if (end < 0) throw new ZipProblem('no end-of-central-directory record: the archive is truncated, or still being written')
+  if (end < 0) throw problem('no end-of-central-directory record: the archive is truncated, or still being written')
   let entries = tail.readUInt16LE(end + 10)
   let directoryOffset = tail.readUInt32LE(end + 16)
   if (entries === U16_MAX || directoryOffset === U32_MAX || tail.readUInt32LE(end + 12) === U32_MAX) {
     const locator = end - 20
-    if (locator < 0 || tail.readUInt32LE(locator) !== ZIP64_LOCATOR) throw new ZipProblem('a zip64 archive without its zip64 end-of-central-directory locator')
+    if (locator < 0 || tail.readUInt32LE(locator) !== ZIP64_LOCATOR) throw problem('a zip64 archive without its zip64 end-of-central-directory locator')
     const recordAt = u64(tail, locator + 8)
     const record = await readAt(path, recordAt, 56)
-    if (record.length < 56 || record.readUInt32LE(0) !== ZIP64_END) throw new ZipProblem('the zip64 end-of-central-directory record is missing')
+    if (record.length < 56 || record.readUInt32LE(0) !== ZIP64_END) throw problem('the zip64 end-of-central-directory record is missing')
     entries = u64(record, 32)
     directoryOffset = u64(record, 48)
   }
-  if (entries !== 1) throw new ZipProblem(`the archive holds ${entries} files; a compressed snapshot holds exactly one`)
+  if (entries !== 1) throw problem(`the archive holds ${entries} files; a compressed snapshot holds exactly one`)
 
   const header = await readAt(path, directoryOffset, 46)
-  if (header.length < 46 || header.readUInt32LE(0) !== CENTRAL_HEADER) throw new ZipProblem('the central directory is not where the archive says')
+  if (header.length < 46 || header.readUInt32LE(0) !== CENTRAL_HEADER) throw problem('the central directory is not where the archive says')
   const flags = header.readUInt16LE(8)
   const method = header.readUInt16LE(10)
   const nameLength = header.readUInt16LE(28)
@@ -94,7 +95,7 @@ export async function singleEntry(path: string, size: number): Promise<ZipEntry>
     if (id === 0x0001) {
       let field = at + 4
       const next = (): number => {
-        if (field + 8 > at + 4 + length) throw new ZipProblem('a zip64 extra field shorter than the sizes it must hold')
+        if (field + 8 > at + 4 + length) throw problem('a zip64 extra field shorter than the sizes it must hold')
         const value = u64(extra, field)
         field += 8
         return value
@@ -105,19 +106,19 @@ export async function singleEntry(path: string, size: number): Promise<ZipEntry>
     }
     at += 4 + length
   }
-  if (flags & 0x1) throw new ZipProblem(`${name} is encrypted; its content cannot be checked`)
-  if (method !== STORED && method !== DEFLATE) throw new ZipProblem(`${name} is compressed with method ${method}; only stored and Deflate are read`)
+  if (flags & 0x1) throw problem(`${name} is encrypted; its content cannot be checked`)
+  if (method !== STORED && method !== DEFLATE) throw problem(`${name} is compressed with method ${method}; only stored and Deflate are read`)
 
   const local = await readAt(path, localOffset, 30)
-  if (local.length < 30 || local.readUInt32LE(0) !== LOCAL_HEADER) throw new ZipProblem(`the local header of ${name} is not where the directory says`)
+  if (local.length < 30 || local.readUInt32LE(0) !== LOCAL_HEADER) throw problem(`the local header of ${name} is not where the directory says`)
   const dataOffset = localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28)
-  if (dataOffset + compressedSize > directoryOffset) throw new ZipProblem(`${name}'s ${compressedSize} compressed bytes run past the central directory`)
+  if (dataOffset + compressedSize > directoryOffset) throw problem(`${name}'s ${compressedSize} compressed bytes run past the central directory`)
   return { name, method, crc32: header.readUInt32LE(16), compressedSize, uncompressedSize, dataOffset }
 }
 
 /**
  * Feeds the entry's uncompressed bytes to `consume`, chunk by chunk, then
- * compares their CRC-32 and length with the directory's; a ZipProblem when
+ * compares their CRC-32 and length with the directory's; an Errors.ArchiveUnreadable when
  * the data does not inflate or does not match.
  */
 export async function streamEntry(path: string, entry: ZipEntry, consume: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
@@ -144,8 +145,8 @@ export async function streamEntry(path: string, entry: ZipEntry, consume: (chunk
     }
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err
-    throw new ZipProblem(`${entry.name} does not inflate (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the archive is corrupt or truncated`)
+    throw problem(`${entry.name} does not inflate (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the archive is corrupt or truncated`)
   }
-  if (length !== entry.uncompressedSize) throw new ZipProblem(`${entry.name} inflates to ${length} bytes, the archive says ${entry.uncompressedSize}`)
-  if (crc >>> 0 !== entry.crc32) throw new ZipProblem(`${entry.name}: CRC-32 mismatch (archive ${entry.crc32.toString(16)}, data ${(crc >>> 0).toString(16)}): the data is corrupt`)
+  if (length !== entry.uncompressedSize) throw problem(`${entry.name} inflates to ${length} bytes, the archive says ${entry.uncompressedSize}`)
+  if (crc >>> 0 !== entry.crc32) throw problem(`${entry.name}: CRC-32 mismatch (archive ${entry.crc32.toString(16)}, data ${(crc >>> 0).toString(16)}): the data is corrupt`)
 }

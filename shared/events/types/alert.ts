@@ -1,11 +1,10 @@
 import type { EventTypeDefinition } from '../catalogue.ts'
-import type { JsonSchema } from '../../schema.ts'
 
 /** Alertmanager alerts (one event per alert, from alertmanager-bridge) and respond-to-alert's outcomes. */
 
-const labels: JsonSchema = { type: 'object', additionalProperties: { type: 'string' } }
+const labels = { type: 'object', additionalProperties: { type: 'string' } } as const
 
-const alert: JsonSchema = {
+const alert = {
   type: 'object',
   required: ['fingerprint', 'status', 'labels', 'startsAt'],
   properties: {
@@ -20,9 +19,9 @@ const alert: JsonSchema = {
     receiver: { type: 'string' },
     externalURL: { type: 'string' },
   },
-}
+} as const
 
-const action: JsonSchema = {
+const action = {
   type: 'object',
   required: ['action', 'done'],
   properties: {
@@ -40,9 +39,9 @@ const action: JsonSchema = {
     healthy: { type: 'boolean' },
     healthStatus: { type: 'string' },
   },
-}
+} as const
 
-const outcome: JsonSchema = {
+const outcome = {
   type: 'object',
   required: ['alertname', 'fingerprint', 'reason'],
   properties: {
@@ -60,18 +59,20 @@ const outcome: JsonSchema = {
     error: { type: 'string' },
     attempts: { type: 'integer', minimum: 1 },
   },
-}
+} as const
 
-export const alertTypes: EventTypeDefinition[] = [
-  { type: 'dev.caretaker.alert.firing', direction: 'inbound', description: 'An Alertmanager alert is firing (one event per alert, from alertmanager-bridge)', schema: alert },
-  { type: 'dev.caretaker.alert.resolved', direction: 'inbound', description: 'An Alertmanager alert resolved (from alertmanager-bridge)', schema: alert },
-  { type: 'dev.caretaker.alert.remediated', direction: 'outbound', description: 'respond-to-alert ran a rule\'s actions for an alert (or closed the loop of a resolved one); data names the rule, target and each action', schema: outcome },
-  { type: 'dev.caretaker.alert.failed', direction: 'outbound', description: 'respond-to-alert\'s actions for an alert failed on the Trigger\'s last delivery attempt (the alert event is dead-lettered too); data names the rule, target, error and the actions done before it', schema: outcome },
-  { type: 'dev.caretaker.alert.skipped', direction: 'outbound', description: 'respond-to-alert did not act on an alert; data says why (no rule, cooldown, cap, namespace guard, duplicate)', schema: outcome },
-  {
+export const alertEvents = {
+  AlertFiring: { type: 'dev.caretaker.alert.firing', direction: 'inbound', description: 'An Alertmanager alert is firing (one event per alert, from alertmanager-bridge)', schema: alert },
+  AlertResolved: { type: 'dev.caretaker.alert.resolved', direction: 'inbound', description: 'An Alertmanager alert resolved (from alertmanager-bridge)', schema: alert },
+  AlertRemediated: { type: 'dev.caretaker.alert.remediated', direction: 'outbound', description: 'respond-to-alert ran a rule\'s actions for an alert (or closed the loop of a resolved one); data names the rule, target and each action', schema: outcome },
+  AlertFailed: { type: 'dev.caretaker.alert.failed', direction: 'outbound', description: 'respond-to-alert\'s actions for an alert failed on the Trigger\'s last delivery attempt (the alert event is dead-lettered too); data names the rule, target, error and the actions done before it', schema: outcome },
+  AlertSkipped: { type: 'dev.caretaker.alert.skipped', direction: 'outbound', description: 'respond-to-alert did not act on an alert; data says why (no rule, cooldown, cap, namespace guard, duplicate)', schema: outcome },
+  AlertNotification: {
     type: 'dev.caretaker.alert.notification',
     direction: 'outbound',
     description: 'A rule asks for a human to be told about an alert (for notify)',
     schema: { type: 'object', required: ['alertname', 'message'], properties: { alertname: { type: 'string' }, severity: { type: 'string' }, message: { type: 'string' }, rule: { type: 'string' }, labels } },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const alertTypes: EventTypeDefinition[] = Object.values(alertEvents)

@@ -1,5 +1,4 @@
 import type { EventTypeDefinition } from '../catalogue.ts'
-import type { JsonSchema } from '../../schema.ts'
 
 /** verify-backup: the manual request, and each backup set's outcome. */
 
@@ -23,9 +22,9 @@ export type BackupCheck = (typeof BACKUP_CHECKS)[number]
 export const BACKUP_FAILURES = ['age-future', 'age-name-unparsed', 'size-empty', 'size-below-floor', 'size-shrunk', 'depth-short', 'depth-gap', 'depth-excess'] as const
 export type BackupFailure = (typeof BACKUP_FAILURES)[number]
 
-const checkNames = [...BACKUP_CHECKS]
+const checkNames = [...BACKUP_CHECKS] as const
 
-const backupSetReport: JsonSchema = {
+const backupSetReport = {
   type: 'object',
   required: ['set', 'format', 'verified', 'checks', 'durationMs', 'verifiedAt'],
   properties: {
@@ -81,10 +80,10 @@ const backupSetReport: JsonSchema = {
       },
     },
   },
-}
+} as const
 
-export const backupTypes: EventTypeDefinition[] = [
-  {
+export const backupEvents = {
+  BackupVerifyRequested: {
     type: 'dev.caretaker.backup.verify.requested',
     direction: 'inbound',
     description: 'Manual request to verify one backup set, or one artifact by path',
@@ -98,25 +97,25 @@ export const backupTypes: EventTypeDefinition[] = [
       anyOf: [{ required: ['set'] }, { required: ['path'] }],
     },
   },
-  {
+  BackupVerified: {
     type: 'dev.caretaker.backup.verified',
     direction: 'outbound',
     description: 'A backup set passed every check; data is the set report (artifact, each check with its evidence, durations)',
     schema: backupSetReport,
   },
-  {
+  BackupVerificationFailed: {
     type: 'dev.caretaker.backup.verification.failed',
     direction: 'outbound',
     description: 'A backup set failed a check; data is the set report with failedCheck naming it',
-    schema: { ...backupSetReport, required: [...(backupSetReport.required as string[]), 'failedCheck'] },
+    schema: { ...backupSetReport, required: [...backupSetReport.required, 'failedCheck'] },
   },
-  {
+  BackupRestoreStarted: {
     type: 'dev.caretaker.backup.restore.started',
     direction: 'outbound',
     description: 'A backup set passed every check before its restore test, which now runs as a Kubernetes Job (restore.mode: job); data is the set report so far, with restore naming the Job. Its completion brings backup.verified or backup.verification.failed',
     schema: { ...backupSetReport, required: ['set', 'format', 'artifact', 'checks', 'restore'] },
   },
-  {
+  BackupSweepCompleted: {
     type: 'dev.caretaker.backup.sweep.completed',
     direction: 'outbound',
     description: 'The daily sweep verified every configured set; data lists each set\'s result (each set also has its own event), the sets it left at its deadline (each asked for again as a request of its own), and the sets whose restore test runs on in a Job',
@@ -142,4 +141,6 @@ export const backupTypes: EventTypeDefinition[] = [
       },
     },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const backupTypes: EventTypeDefinition[] = Object.values(backupEvents)

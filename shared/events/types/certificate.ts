@@ -1,16 +1,15 @@
 import type { EventTypeDefinition } from '../catalogue.ts'
-import type { JsonSchema } from '../../schema.ts'
 
 /** renew-certificate: renewals requested, re-issues followed by restarts, and the daily expiry report. */
 
-const nullableTime = { anyOf: [{ type: 'string', format: 'date-time' }, { type: 'null' }] }
-const renewalReasons = ['not-ready', 'renewal-due']
+const nullableTime = { anyOf: [{ type: 'string', format: 'date-time' }, { type: 'null' }] } as const
+const renewalReasons = ['not-ready', 'renewal-due'] as const
 
 const certificateRef = {
   namespace: { type: 'string', minLength: 1 },
   name: { type: 'string', minLength: 1 },
   secretName: { type: 'string' },
-}
+} as const
 
 const workload = {
   type: 'object',
@@ -21,9 +20,9 @@ const workload = {
     name: { type: 'string' },
     restarted: { type: 'boolean' },
   },
-}
+} as const
 
-const certificateRow: JsonSchema = {
+const certificateRow = {
   type: 'object',
   required: ['namespace', 'name', 'secretName', 'ready', 'issuing', 'notAfter', 'renewalTime', 'expiresInSeconds', 'action'],
   properties: {
@@ -41,10 +40,10 @@ const certificateRow: JsonSchema = {
     action: { enum: ['none', 'renewal-requested', 'would-request-renewal', 'cooldown', 'issuing', 'stuck', 'request-deleted', 'would-delete-request', 'restarted', 'would-restart'] },
     reason: { type: 'string' },
   },
-}
+} as const
 
-export const certificateTypes: EventTypeDefinition[] = [
-  {
+export const certificateEvents = {
+  CertificateRenewalTriggered: {
     type: 'dev.caretaker.certificate.renewal.triggered',
     direction: 'outbound',
     description: 'A renewal was requested for a Certificate (the Issuing condition, as `cmctl renew` sets it), or would be in dry-run; data names the Certificate, why (not-ready or renewal-due) and its state',
@@ -64,7 +63,7 @@ export const certificateTypes: EventTypeDefinition[] = [
       },
     },
   },
-  {
+  CertificateStuck: {
     type: 'dev.caretaker.certificate.stuck',
     direction: 'outbound',
     description: 'A Certificate has been issuing for longer than the policy allows: why, from its conditions and its current CertificateRequest, and what was done (reported; or, opted in, its failed CertificateRequest deleted so cert-manager tries again)',
@@ -89,7 +88,7 @@ export const certificateTypes: EventTypeDefinition[] = [
       },
     },
   },
-  {
+  CertificateReissued: {
     type: 'dev.caretaker.certificate.reissued',
     direction: 'outbound',
     description: 'A Certificate\'s Secret was re-issued (its revision changed) and the workloads that mount it and opted in were restarted (or would be, in dry-run); data lists each workload',
@@ -106,13 +105,13 @@ export const certificateTypes: EventTypeDefinition[] = [
       },
     },
   },
-  {
+  CertificateExpiring: {
     type: 'dev.caretaker.certificate.expiring',
     direction: 'outbound',
     description: 'A Certificate expires within the configured threshold (or has expired); data is its row of the report with severity',
-    schema: { ...certificateRow, required: [...(certificateRow.required as string[]), 'severity', 'thresholdSeconds'], properties: { ...(certificateRow.properties as Record<string, unknown>), severity: { enum: ['warning', 'critical'] }, thresholdSeconds: { type: 'integer', minimum: 0 } } },
+    schema: { ...certificateRow, required: [...certificateRow.required, 'severity', 'thresholdSeconds'], properties: { ...certificateRow.properties, severity: { enum: ['warning', 'critical'] }, thresholdSeconds: { type: 'integer', minimum: 0 } } },
   },
-  {
+  CertificatesReported: {
     type: 'dev.caretaker.certificates.reported',
     direction: 'outbound',
     description: 'The daily certificate sweep: every Certificate\'s expiry, readiness and renewal time, and what was done about it; counts of expiring, not ready and renewals requested',
@@ -131,4 +130,6 @@ export const certificateTypes: EventTypeDefinition[] = [
       },
     },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const certificateTypes: EventTypeDefinition[] = Object.values(certificateEvents)

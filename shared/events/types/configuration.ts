@@ -4,10 +4,10 @@ import type { EventTypeDefinition } from '../catalogue.ts'
 
 export const CONFIGURATION_PARTS = ['dashboards', 'alert-rules', 'contact-points', 'policies', 'prometheusrules', 'configmaps'] as const
 
-const names = { type: 'array', items: { type: 'string' } }
+const names = { type: 'array', items: { type: 'string' } } as const
 
-export const configurationTypes: EventTypeDefinition[] = [
-  {
+export const configurationEvents = {
+  ConfigurationBackupRequested: {
     type: 'dev.caretaker.configuration.backup.requested',
     direction: 'inbound',
     description: 'Manual request to back up the configuration now, e.g. before a change (optionally only some parts, with a reason kept in the archive)',
@@ -20,7 +20,7 @@ export const configurationTypes: EventTypeDefinition[] = [
       },
     },
   },
-  {
+  ConfigurationBackedUp: {
     type: 'dev.caretaker.configuration.backed-up',
     direction: 'outbound',
     description: 'A configuration archive was written: its name, path, size and SHA-256, how many dashboards, alert rules, contact points, PrometheusRules and ConfigMaps it holds, and which old archives retention deleted (or would delete, in dry-run)',
@@ -49,4 +49,6 @@ export const configurationTypes: EventTypeDefinition[] = [
       },
     },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const configurationTypes: EventTypeDefinition[] = Object.values(configurationEvents)

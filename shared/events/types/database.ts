@@ -1,15 +1,14 @@
 import type { EventTypeDefinition } from '../catalogue.ts'
-import type { JsonSchema } from '../../schema.ts'
 
 /** maintain-databases: the manual request, the report, and degradations for notify and respond-to-alert. */
 
-const severity = { enum: ['ok', 'info', 'warning', 'critical'] }
-const finding: JsonSchema = {
+const severity = { enum: ['ok', 'info', 'warning', 'critical'] } as const
+const finding = {
   type: 'object',
   required: ['task', 'check', 'severity', 'message', 'evidence'],
   properties: { task: { type: 'string' }, check: { type: 'string' }, severity, message: { type: 'string' }, evidence: { type: 'object' } },
-}
-const report: JsonSchema = {
+} as const
+const report = {
   type: 'object',
   required: ['target', 'kind', 'tasks', 'status', 'findings', 'actions', 'durationMs', 'dryRun'],
   properties: {
@@ -25,10 +24,10 @@ const report: JsonSchema = {
     durationMs: { type: 'integer', minimum: 0 },
     dryRun: { type: 'boolean' },
   },
-}
+} as const
 
-export const databaseTypes: EventTypeDefinition[] = [
-  {
+export const databaseEvents = {
+  DatabaseMaintenanceRequested: {
     type: 'dev.caretaker.database.maintenance.requested',
     direction: 'inbound',
     description: 'Manual request to run maintenance on one database target: a schedule (daily, weekly, monthly) or one task',
@@ -42,13 +41,13 @@ export const databaseTypes: EventTypeDefinition[] = [
       },
     },
   },
-  {
+  DatabaseReported: {
     type: 'dev.caretaker.database.reported',
     direction: 'outbound',
     description: 'A database target\'s maintenance report: every finding with its severity and evidence, every action done, planned or skipped',
     schema: report,
   },
-  {
+  DatabaseMaintenanceCompleted: {
     type: 'dev.caretaker.database.maintenance.completed',
     direction: 'outbound',
     description: 'A scheduled maintenance run (daily, weekly, monthly) finished: each target\'s status (each target also has its own report event)',
@@ -63,7 +62,7 @@ export const databaseTypes: EventTypeDefinition[] = [
       },
     },
   },
-  {
+  DatabaseDegraded: {
     type: 'dev.caretaker.database.degraded',
     direction: 'outbound',
     description: 'A database target has findings at warning or above (for notify and respond-to-alert)',
@@ -73,4 +72,6 @@ export const databaseTypes: EventTypeDefinition[] = [
       properties: { target: { type: 'string' }, status: severity, findings: { type: 'array', items: finding } },
     },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const databaseTypes: EventTypeDefinition[] = Object.values(databaseEvents)

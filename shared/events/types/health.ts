@@ -26,9 +26,9 @@ const finding = {
     since: { type: 'string', format: 'date-time' },
     lastSeen: { type: 'string', format: 'date-time' },
   },
-}
+} as const
 
-const severityCounts = { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } }
+const severityCounts = { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } } as const
 
 /** The firing alerts' tally (alerts check): by severity label, and the oldest one. */
 const alertSummary = {
@@ -44,16 +44,16 @@ const alertSummary = {
       properties: { alertname: { type: 'string' }, severity: { type: 'string' }, namespace: { type: 'string' }, startsAt: { type: 'string', format: 'date-time' } },
     },
   },
-}
+} as const
 
 const counts = {
   type: 'object',
   required: ['critical', 'warning'],
   properties: { critical: { type: 'integer', minimum: 0 }, warning: { type: 'integer', minimum: 0 } },
-}
+} as const
 
-const day = { type: 'string', format: 'date' }
-const percent = { type: 'number', minimum: 0, maximum: 100 }
+const day = { type: 'string', format: 'date' } as const
+const percent = { type: 'number', minimum: 0, maximum: 100 } as const
 
 /** The raw figures' trends over the week, from the days that recorded them (see functions/health-report/checks/digest.ts, DayFigures). */
 const weekFigures = {
@@ -101,10 +101,10 @@ const weekFigures = {
       },
     },
   },
-}
+} as const
 
 /** The weekly digest: the daily reports of the last week compared (see functions/health-report/checks/digest.ts). */
-const digestType: EventTypeDefinition = {
+const digestType = {
   type: 'dev.caretaker.health.digest',
   direction: 'outbound',
   description: 'The weekly health digest: the last seven daily reports compared (status per day, findings per check and per reason from first to last day, problems seen on several days, new and resolved ones, and the raw figures\' trends: restarts, backup Jobs, fill growth with days until full, firing alerts)',
@@ -140,10 +140,10 @@ const digestType: EventTypeDefinition = {
       figures: weekFigures,
     },
   },
-}
+} as const satisfies EventTypeDefinition
 
-export const healthTypes: EventTypeDefinition[] = [
-  {
+export const healthEvents = {
+  HealthReportRequested: {
     type: 'dev.caretaker.health.report.requested',
     direction: 'inbound',
     description: 'Manual request to run the health check now (optionally only some of its checks)',
@@ -153,7 +153,7 @@ export const healthTypes: EventTypeDefinition[] = [
       properties: { checks: { type: 'array', minItems: 1, maxItems: HEALTH_CHECKS.length, uniqueItems: true, items: { enum: [...HEALTH_CHECKS] } } },
     },
   },
-  {
+  HealthReported: {
     type: 'dev.caretaker.health.reported',
     direction: 'outbound',
     description: 'The daily health check: overall status (healthy, degraded or critical) and every finding (nodes not Ready, failing pods, Warning events, certificates, Vault and its HA, backups, pending PVCs, firing alerts, Longhorn volumes, ExternalSecrets) with its severity',
@@ -186,5 +186,7 @@ export const healthTypes: EventTypeDefinition[] = [
       },
     },
   },
-  digestType,
-]
+  HealthDigest: digestType,
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const healthTypes: EventTypeDefinition[] = Object.values(healthEvents)

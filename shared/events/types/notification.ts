@@ -2,8 +2,8 @@ import type { EventTypeDefinition } from '../catalogue.ts'
 
 /** notify: what it delivered (or, dry-run, would deliver) for one outcome event. */
 
-export const notificationTypes: EventTypeDefinition[] = [
-  {
+export const notificationEvents = {
+  NotificationSent: {
     type: 'dev.caretaker.notification.sent',
     direction: 'outbound',
     description: 'notify handled an outcome event: each matching channel\'s delivery (sent, collapsed, rate-limited, not configured, or the rendered message in a dry-run)',
@@ -36,4 +36,6 @@ export const notificationTypes: EventTypeDefinition[] = [
       },
     },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const notificationTypes: EventTypeDefinition[] = Object.values(notificationEvents)

@@ -11,13 +11,13 @@ const item = {
     action: { enum: ['keep', 'deleted', 'would-delete', 'failed', 'deferred', 'reported'] },
     reasons: { type: 'array', items: { type: 'string' } },
   },
-}
+} as const
 
 /** A Kubernetes namespace name is at most 63 characters; a request names at most this many. */
 export const MAX_REQUEST_NAMESPACES = 100
 
-export const resourceTypes: EventTypeDefinition[] = [
-  {
+export const resourceEvents = {
+  ResourcesCleanRequested: {
     type: 'dev.caretaker.resources.clean.requested',
     direction: 'inbound',
     description: 'Manual request to run the clean-up now (optionally only some namespaces of the configured ones)',
@@ -27,7 +27,7 @@ export const resourceTypes: EventTypeDefinition[] = [
       properties: { namespaces: { type: 'array', maxItems: MAX_REQUEST_NAMESPACES, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 63 } } },
     },
   },
-  {
+  ResourcesCleaned: {
     type: 'dev.caretaker.resources.cleaned',
     direction: 'outbound',
     description: 'Clean-up done: the counts of every finished Job, old ReplicaSet and unused PVC looked at, and those kept, deleted or reported with their reasons (at most 500 listed, acted-on first; `omitted` counts the rest, and each object acted on is in the log)',
@@ -45,4 +45,6 @@ export const resourceTypes: EventTypeDefinition[] = [
       },
     },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const resourceTypes: EventTypeDefinition[] = Object.values(resourceEvents)

@@ -2,8 +2,8 @@ import type { EventTypeDefinition } from '../catalogue.ts'
 
 /** rotate-secret: the manual request, each rotation's outcome, and the daily sweep's summary. Never a secret value. */
 
-export const secretTypes: EventTypeDefinition[] = [
-  {
+export const secretEvents = {
+  SecretRotateRequested: {
     type: 'dev.caretaker.secret.rotate.requested',
     direction: 'inbound',
     description: 'Manual request to rotate one configured secret now',
@@ -17,7 +17,7 @@ export const secretTypes: EventTypeDefinition[] = [
       },
     },
   },
-  {
+  SecretRotated: {
     type: 'dev.caretaker.secret.rotated',
     direction: 'outbound',
     description: 'A secret was rotated: the new Vault version and rotation time, the Secrets synced, the consumers restarted, each step, the lockout window; or (dry-run) the plan; or that this request had rotated it already',
@@ -46,7 +46,7 @@ export const secretTypes: EventTypeDefinition[] = [
       $defs: { step: { type: 'object', required: ['step', 'ok', 'message'], properties: { step: { type: 'string' }, ok: { type: 'boolean' }, durationMs: { type: 'integer' }, message: { type: 'string' } } } },
     },
   },
-  {
+  SecretRotationFailed: {
     type: 'dev.caretaker.secret.rotation.failed',
     direction: 'outbound',
     description: 'A rotation failed: the step that failed and why, whether the rollback succeeded, and which value Vault holds (it works against the target either way); failedStep "lock" when another rotation held the lock, "recover" when a rotation cut off earlier could not be finished or undone yet (its journal is kept); recovered: what was found of a cut-off rotation and done about it',
@@ -73,7 +73,7 @@ export const secretTypes: EventTypeDefinition[] = [
       },
     },
   },
-  {
+  SecretSweepCompleted: {
     type: 'dev.caretaker.secret.sweep.completed',
     direction: 'outbound',
     description: 'The daily due-date sweep: each secret, whether it was due and why, and the result of each rotation (one rotated/failed event per rotation is emitted too)',
@@ -92,4 +92,6 @@ export const secretTypes: EventTypeDefinition[] = [
       },
     },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const secretTypes: EventTypeDefinition[] = Object.values(secretEvents)

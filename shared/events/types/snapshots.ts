@@ -3,14 +3,14 @@ import { outcomeListSchema } from '../outcome-list.ts'
 
 /** prune-snapshots: the manual request and the outcome. */
 
-export const snapshotTypes: EventTypeDefinition[] = [
-  {
+export const snapshotEvents = {
+  SnapshotsPruneRequested: {
     type: 'dev.caretaker.snapshots.prune.requested',
     direction: 'inbound',
     description: 'Manual request to apply one retention policy (or all) now',
     schema: { type: 'object', additionalProperties: false, properties: { policy: { type: 'string', minLength: 1 } } },
   },
-  {
+  SnapshotsPruned: {
     type: 'dev.caretaker.snapshots.pruned',
     direction: 'outbound',
     description: 'Retention applied: per policy, the counts, and the snapshots kept or deleted (or what a dry-run would delete) with their reasons (at most 500 listed per policy, acted-on first; `omitted` counts the rest, and each one acted on is in the log)',
@@ -46,4 +46,6 @@ export const snapshotTypes: EventTypeDefinition[] = [
       },
     },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const snapshotTypes: EventTypeDefinition[] = Object.values(snapshotEvents)

@@ -29,10 +29,10 @@ const release = {
     deprecated: { type: 'boolean', description: 'The newest version of the chart in its repository is marked deprecated' },
     reason: { type: 'string', description: 'Why the status is unknown' },
   },
-}
+} as const
 
-export const updateTypes: EventTypeDefinition[] = [
-  {
+export const updateEvents = {
+  UpdatesCheckRequested: {
     type: 'dev.caretaker.updates.check.requested',
     direction: 'inbound',
     description: 'Manual request to check for updates now (optionally only the Helm releases of some configured namespaces)',
@@ -41,7 +41,7 @@ export const updateTypes: EventTypeDefinition[] = [
       properties: { namespaces: { type: 'array', minItems: 1, maxItems: MAX_UPDATE_REQUEST_NAMESPACES, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 63 } } },
     },
   },
-  {
+  UpdatesReported: {
     type: 'dev.caretaker.updates.reported',
     direction: 'outbound',
     description: 'Updates available, reported and never applied: each Helm release\'s deployed chart version against the newest in its repository (current, update-available, major-update or unknown with why, deprecated charts flagged), and the cluster\'s Kubernetes version against its release channel (at most 500 releases listed, updates first; `omitted` counts the rest)',
@@ -77,4 +77,6 @@ export const updateTypes: EventTypeDefinition[] = [
       },
     },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const updateTypes: EventTypeDefinition[] = Object.values(updateEvents)

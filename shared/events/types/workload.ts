@@ -1,5 +1,4 @@
 import type { EventTypeDefinition } from '../catalogue.ts'
-import type { JsonSchema } from '../../schema.ts'
 import { DURATION_PATTERN } from '../../duration.ts'
 
 /**
@@ -8,13 +7,13 @@ import { DURATION_PATTERN } from '../../duration.ts'
  * runbooks' service-restart script does) and its outcomes.
  */
 
-const kind: JsonSchema = { enum: ['Deployment', 'StatefulSet', 'DaemonSet'] }
-const kubeName: JsonSchema = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }
-const namespace: JsonSchema = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }
-const duration: JsonSchema = { type: 'string', pattern: DURATION_PATTERN }
+const kind = { enum: ['Deployment', 'StatefulSet', 'DaemonSet'] } as const
+const kubeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const
+const namespace = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } as const
+const duration = { type: 'string', pattern: DURATION_PATTERN } as const
 
 /** What was done (or would be), as respond-to-alert's restart action reports it. */
-const result: Record<string, JsonSchema> = {
+const result = {
   kind,
   namespace,
   name: kubeName,
@@ -33,10 +32,10 @@ const result: Record<string, JsonSchema> = {
   healthy: { type: 'boolean' },
   healthStatus: { type: 'string' },
   message: { type: 'string' },
-}
+} as const
 
-export const workloadTypes: EventTypeDefinition[] = [
-  {
+export const workloadEvents = {
+  WorkloadRestartRequested: {
     type: 'dev.caretaker.workload.restart.requested',
     direction: 'inbound',
     description: 'Manual request to restart a Deployment, StatefulSet or DaemonSet (a rollout restart) in a namespace respond-to-alert\'s manualRestart allows, then wait for its rollout and, optionally, a health URL',
@@ -61,13 +60,13 @@ export const workloadTypes: EventTypeDefinition[] = [
       },
     },
   },
-  {
+  WorkloadRestarted: {
     type: 'dev.caretaker.workload.restarted',
     direction: 'outbound',
     description: 'respond-to-alert restarted a workload on request and (unless the request said wait: false) its rollout finished and its health URL answered 2xx; or (dry-run) what it would restart and wait for',
     schema: { type: 'object', required: ['kind', 'namespace', 'name', 'reason', 'message'], properties: result },
   },
-  {
+  WorkloadRestartFailed: {
     type: 'dev.caretaker.workload.restart.failed',
     direction: 'outbound',
     description: 'A requested restart failed on the Trigger\'s last delivery attempt (the request is dead-lettered too): the API refused the restart, or its rollout or health check did not finish; data says how far it got',
@@ -77,4 +76,6 @@ export const workloadTypes: EventTypeDefinition[] = [
       properties: { ...result, error: { type: 'string' }, attempts: { type: 'integer', minimum: 1 } },
     },
   },
-]
+} as const satisfies Record<string, EventTypeDefinition>
+
+export const workloadTypes: EventTypeDefinition[] = Object.values(workloadEvents)

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import t from 'tap'
 import { decodeReleaseData, encodeReleaseData } from '../../../functions/check-updates/helm.ts'
-import { channelLatest, fetchText, FetchFailure, newestVersion, parseRepositoryIndex } from '../../../functions/check-updates/repository.ts'
+import { channelLatest, fetchText, newestVersion, parseRepositoryIndex } from '../../../functions/check-updates/repository.ts'
+import { Errors, isCaretakerError } from '../../../shared/errors.ts'
 import { parseVersion, updateStatus } from '../../../functions/check-updates/versions.ts'
 
 // The pieces of check-updates on their own: reading a repository within
@@ -33,7 +34,7 @@ await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
 t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 const limits = { timeoutMs: 2000, maxBytes: 32 * 1024 }
-const failure = (p: Promise<unknown>) => p.then(() => 'no failure', (err: unknown) => (err instanceof FetchFailure ? err.message : `not a FetchFailure: ${String(err)}`))
+const failure = (p: Promise<unknown>) => p.then(() => 'no failure', (err: unknown) => (isCaretakerError(err, Errors.RepositoryUnreadable) ? err.message : `not a repository_unreadable error: ${String(err)}`))
 
 t.test('a repository is read within its limits', async (t) => {
   t.equal(await fetchText(`${base}/index.yaml`, limits), indexYaml.toString())
@@ -93,6 +94,6 @@ t.test('Helm\'s release encoding, both ways, and a record before compression', a
   t.same(decodeReleaseData(encodeReleaseData(release, (b) => gzipSync(b))), release)
   const plain = Buffer.from(Buffer.from(JSON.stringify(release)).toString('base64')).toString('base64')
   t.same(decodeReleaseData(plain), release, 'no gzip magic: plain JSON')
-  t.throws(() => decodeReleaseData(Buffer.from('not base64!').toString('base64')), { name: 'ReleaseDecodeError', message: /not base64/ })
+  t.throws(() => decodeReleaseData(Buffer.from('not base64!').toString('base64')), { code: Errors.ReleaseUnreadable.code, message: /not base64/ })
   t.throws(() => decodeReleaseData(Buffer.from(Buffer.from([0x1f, 0x8b, 0x08, 0, 1, 2]).toString('base64')).toString('base64')), /does not unzip/)
 })
