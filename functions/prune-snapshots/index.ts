@@ -1,14 +1,15 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
-import { Counter, Gauge } from 'prom-client'
-import { parseDuration } from '../../shared/duration.ts'
+import type { CloudEvent } from 'cloudevents'
+import { Counter, Gauge, type Registry } from 'prom-client'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import { PacedDeleter } from '../../shared/kubernetes/deleter.ts'
-import { listInNamespaces } from '../../shared/kubernetes/listing.ts'
 import { OutcomeList } from '../../shared/events/outcome-list.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
-import { checkConfig, configSchema, type PruneConfig, type PrunePolicy, type SnapshotKind } from './config.ts'
-import { plan, type SnapshotFacts } from './retention.ts'
+import { byVolume, candidateOf, policiesToPrune, retentionOf, RESOURCE, type Candidate } from './candidates.ts'
+import { checkConfig, configSchema, type PruneConfig, type PrunePolicy } from './config.ts'
+import { plan } from './retention.ts'
+import { listSnapshots, snapshotsInUse } from './snapshots.ts'
 import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
 
 /**
@@ -22,35 +23,89 @@ const PING = EventTypes.Ping
 const REQUEST = EventTypes.SnapshotsPruneRequested
 const PRUNED = EventTypes.SnapshotsPruned
 
-const RESOURCE: Record<SnapshotKind, { group: string; version: string; plural: string }> = {
-  VolumeSnapshot: { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots' },
-  LonghornSnapshot: { group: 'longhorn.io', version: 'v1beta2', plural: 'snapshots' },
-  LonghornBackup: { group: 'longhorn.io', version: 'v1beta2', plural: 'backups' },
-}
-
-interface Obj {
-  metadata?: { name?: string; namespace?: string; creationTimestamp?: string | Date; labels?: Record<string, string> }
-  spec?: { source?: { persistentVolumeClaimName?: string; volumeSnapshotContentName?: string }; volume?: string }
-  status?: { readyToUse?: boolean; creationTime?: string; state?: string; volumeName?: string; backupCreatedAt?: string; snapshotCreatedAt?: string }
-}
-
-interface Candidate extends SnapshotFacts { namespace: string; name: string; volume: string }
 type Outcome = { namespace: string; name: string; volume: string; createdAt: string; ready: boolean; action: 'keep' | 'deleted' | 'would-delete' | 'failed' | 'deferred'; reasons: string[] }
 
-function facts(kind: SnapshotKind, o: Obj, namespace: string, inUse: Set<string>, protectionLabel: string): Candidate {
-  const name = o.metadata?.name ?? ''
-  const created = kind === 'VolumeSnapshot' ? o.status?.creationTime ?? o.metadata?.creationTimestamp
-    : kind === 'LonghornSnapshot' ? o.status?.creationTime ?? o.metadata?.creationTimestamp
-      : o.status?.backupCreatedAt ?? o.status?.snapshotCreatedAt ?? o.metadata?.creationTimestamp
-  const volume = kind === 'VolumeSnapshot' ? `${namespace}/${o.spec?.source?.persistentVolumeClaimName ?? o.spec?.source?.volumeSnapshotContentName ?? '?'}`
-    : kind === 'LonghornSnapshot' ? o.spec?.volume ?? '?' : o.status?.volumeName ?? o.metadata?.labels?.longhornvolume ?? '?'
-  const ready = kind === 'LonghornBackup' ? o.status?.state === 'Completed' : o.status?.readyToUse === true
+/** What prune-snapshots' steps share, built once per instance. */
+export interface Pruner {
+  config: PruneConfig
+  kubeConfig: KubeConfig | undefined
+  deletedTotal: Counter<'policy'>
+  errorsTotal: Counter<'policy'>
+  keptGauge: Gauge<'policy'>
+}
+
+export function createPruner(config: PruneConfig, kubeConfig: KubeConfig | undefined, registry: Registry): Pruner {
+  const registers = [registry]
   return {
-    id: `${namespace}/${name}`, namespace, name, volume, ready,
-    createdAt: created ? new Date(created) : new Date(0),
-    inUse: kind === 'VolumeSnapshot' && inUse.has(`${namespace}/${name}`),
-    protected: o.metadata?.labels?.[protectionLabel] !== undefined && o.metadata.labels[protectionLabel] !== 'false',
+    config,
+    kubeConfig,
+    deletedTotal: new Counter({ name: 'caretaker_snapshots_deleted_total', help: 'Snapshots deleted by policy', labelNames: ['policy'], registers }),
+    errorsTotal: new Counter({ name: 'caretaker_snapshots_delete_errors_total', help: 'Snapshot deletions that failed after retries, by policy', labelNames: ['policy'], registers }),
+    keptGauge: new Gauge({ name: 'caretaker_snapshots_kept', help: 'Snapshots kept by the last run, by policy', labelNames: ['policy'], registers }),
   }
+}
+
+function apis(p: Pruner): { custom: CustomObjectsApi; core: CoreV1Api; kc: KubeConfig } {
+  if (!p.kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'prune-snapshots needs the Kubernetes API, and none is configured')
+  return { custom: p.kubeConfig.makeApiClient(CustomObjectsApi), core: p.kubeConfig.makeApiClient(CoreV1Api), kc: p.kubeConfig }
+}
+
+/** One run: each policy in turn, under one deleter (its pace, cap and deadline span the run). */
+export async function prune(p: Pruner, policies: PrunePolicy[], context: HandlerContext): Promise<CloudEvent<unknown>> {
+  const { config } = p
+  apis(p)
+  const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal, context.deadline)
+  const now = new Date()
+  const results = []
+  for (const policy of policies) results.push(await prunePolicy(p, policy, deleter, now, context))
+  return context.reply({ type: PRUNED, data: { dryRun: context.dryRun, capReached: deleter.capReached && results.some((r) => r.deferred > 0), deadlineReached: deleter.deadlineReached, policies: results } })
+}
+
+/** One policy: list its objects, plan per volume, carry the plan out, sum it up. */
+export async function prunePolicy(p: Pruner, policy: PrunePolicy, deleter: PacedDeleter, now: Date, context: HandlerContext) {
+  const { custom, core, kc } = apis(p)
+  const { config } = p
+  // 1: The candidates, with the VolumeSnapshots a PVC is restored from.
+  const candidates: Candidate[] = []
+  try {
+    const inUse = policy.kind === 'VolumeSnapshot' ? await snapshotsInUse(policy.namespaces, core, kc, config.limits.pageSize) : new Set<string>()
+    for await (const o of listSnapshots(policy, custom, kc, config.limits.pageSize)) candidates.push(candidateOf(policy.kind, o, o.metadata?.namespace ?? '', inUse, config.protectionLabel))
+  } catch (err) {
+    throw kubernetesError(err, `list ${policy.kind} for policy ${policy.name}`)
+  }
+
+  // 2: The plan per volume, carried out: keeps listed, deletes paced (or, in a dry run, listed).
+  const retention = retentionOf(policy)
+  const outcomes = new OutcomeList<Outcome>()
+  /** Every object acted on is logged: the reply lists a bounded number, the log all of them. */
+  const acted = (o: Outcome) => {
+    outcomes.add(o)
+    context.log.info({ policy: policy.name, object: o, dry_run: context.dryRun }, 'snapshot pruned')
+  }
+  for (const group of byVolume(candidates)) {
+    const byId = new Map(group.map((c) => [c.id, c]))
+    for (const d of plan(group, retention, now)) {
+      const c = byId.get(d.id)!
+      const base = { namespace: c.namespace, name: c.name, volume: c.volume, createdAt: c.createdAt.toISOString(), ready: c.ready }
+      if (d.keep) { outcomes.add({ ...base, action: 'keep', reasons: d.reasons }); continue }
+      if (context.dryRun) { acted({ ...base, action: 'would-delete', reasons: d.reasons }); continue }
+      const result = await deleter.delete(`${policy.kind} ${c.id}`, () => custom.deleteNamespacedCustomObject({ ...RESOURCE[policy.kind], namespace: c.namespace, name: c.name }))
+      if (result.outcome === 'deleted') {
+        p.deletedTotal.inc({ policy: policy.name })
+        acted({ ...base, action: 'deleted', reasons: d.reasons })
+      } else {
+        if (result.outcome === 'failed') p.errorsTotal.inc({ policy: policy.name })
+        acted({ ...base, action: result.outcome, reasons: [...d.reasons, result.reason] })
+      }
+    }
+  }
+
+  // 3: The policy's summary.
+  const count = (a: Outcome['action']) => outcomes.count(a)
+  p.keptGauge.set({ policy: policy.name }, count('keep'))
+  const summary = { policy: policy.name, kind: policy.kind, listed: candidates.length, kept: count('keep'), deleted: count('deleted') + count('would-delete'), failed: count('failed'), deferred: count('deferred'), keptBecause: outcomes.keptReasons, ...outcomes.listing() }
+  context.log.info({ policy: policy.name, listed: summary.listed, kept: summary.kept, deleted: summary.deleted, failed: summary.failed, deferred: summary.deferred, dry_run: context.dryRun }, 'retention applied')
+  return summary
 }
 
 export default defineFunction<PruneConfig>({
@@ -58,118 +113,18 @@ export default defineFunction<PruneConfig>({
   description: 'retention over VolumeSnapshots and Longhorn snapshots and backups, with restic forget semantics',
   accepts: [PING, REQUEST],
   configSchema,
-  setup({ config, kubeConfig, metrics: registry }) {
+  setup({ config, kubeConfig, metrics }) {
     checkConfig(config)
-    const registers = [registry]
-    const deletedTotal = new Counter({ name: 'caretaker_snapshots_deleted_total', help: 'Snapshots deleted by policy', labelNames: ['policy'], registers })
-    const errorsTotal = new Counter({ name: 'caretaker_snapshots_delete_errors_total', help: 'Snapshot deletions that failed after retries, by policy', labelNames: ['policy'], registers })
-    const keptGauge = new Gauge({ name: 'caretaker_snapshots_kept', help: 'Snapshots kept by the last run, by policy', labelNames: ['policy'], registers })
+    const pruner = createPruner(config, kubeConfig, metrics)
     let running = false
-
-    function apis(): { custom: CustomObjectsApi; core: CoreV1Api; kc: KubeConfig } {
-      if (!kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'prune-snapshots needs the Kubernetes API, and none is configured')
-      return { custom: kubeConfig.makeApiClient(CustomObjectsApi), core: kubeConfig.makeApiClient(CoreV1Api), kc: kubeConfig }
-    }
-
-    /**
-     * The policy's snapshots (and below, the PVCs restored from them) one at a
-     * time: one cluster-wide list kept to the policy's namespaces where the
-     * RBAC allows it, else one list per namespace (shared/kubernetes/listing.ts).
-     */
-    function listSnapshots(policy: PrunePolicy, custom: CustomObjectsApi, kc: KubeConfig): AsyncGenerator<Obj> {
-      const target = RESOURCE[policy.kind]
-      const selector = policy.selector ? { labelSelector: policy.selector } : {}
-      return listInNamespaces<Obj>({
-        kubeConfig: kc, what: `${policy.kind} for policy ${policy.name}`, resource: { group: target.group, resource: target.plural }, namespaces: policy.namespaces, pageSize: config.limits.pageSize,
-        namespaced: (namespace, page) => custom.listNamespacedCustomObject({ ...target, namespace, ...page, ...selector }),
-        clusterWide: (page) => custom.listClusterCustomObject({ ...target, ...page, ...selector }),
-      })
-    }
-
-    /** VolumeSnapshots a PVC of these namespaces is being (or was) restored from: never deleted. */
-    async function snapshotsInUse(namespaces: readonly string[], core: CoreV1Api, kc: KubeConfig): Promise<Set<string>> {
-      const used = new Set<string>()
-      const pvcs = listInNamespaces({
-        kubeConfig: kc, what: 'PersistentVolumeClaims', resource: { group: '', resource: 'persistentvolumeclaims' }, namespaces, pageSize: config.limits.pageSize,
-        namespaced: (namespace, page) => core.listNamespacedPersistentVolumeClaim({ namespace, ...page }),
-        clusterWide: (page) => core.listPersistentVolumeClaimForAllNamespaces(page),
-      })
-      for await (const pvc of pvcs) {
-        const namespace = pvc.metadata?.namespace ?? ''
-        for (const ref of [pvc.spec?.dataSource, pvc.spec?.dataSourceRef]) {
-          if (ref?.kind === 'VolumeSnapshot') used.add(`${(ref as { namespace?: string }).namespace ?? namespace}/${ref.name}`)
-        }
-      }
-      return used
-    }
-
-    async function prune(policies: PrunePolicy[], context: HandlerContext) {
-      const { custom, core, kc } = apis()
-      const now = new Date()
-      const deleter = new PacedDeleter({ cap: config.limits.maxDeletionsPerRun, perSecond: config.limits.deletesPerSecond, attempts: config.limits.attempts }, context.signal, context.deadline)
-      const results = []
-      for (const policy of policies) {
-        const candidates: Candidate[] = []
-        try {
-          const inUse = policy.kind === 'VolumeSnapshot' ? await snapshotsInUse(policy.namespaces, core, kc) : new Set<string>()
-          for await (const o of listSnapshots(policy, custom, kc)) candidates.push(facts(policy.kind, o, o.metadata?.namespace ?? '', inUse, config.protectionLabel))
-        } catch (err) {
-          throw kubernetesError(err, `list ${policy.kind} for policy ${policy.name}`)
-        }
-        const byVolume = new Map<string, Candidate[]>()
-        for (const c of candidates) byVolume.set(c.volume, [...(byVolume.get(c.volume) ?? []), c])
-        const retention = {
-          graceMs: parseDuration(policy.grace) ?? 0, timeZone: policy.timeZone,
-          ...(policy.maxAge ? { maxAgeMs: parseDuration(policy.maxAge)! } : {}),
-          ...Object.fromEntries((['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const).flatMap((k) => (policy[k] === undefined ? [] : [[k, policy[k]]]))),
-        }
-        const outcomes = new OutcomeList<Outcome>()
-        /** Every object acted on is logged: the reply lists a bounded number, the log all of them. */
-        const acted = (o: Outcome) => {
-          outcomes.add(o)
-          context.log.info({ policy: policy.name, object: o, dry_run: context.dryRun }, 'snapshot pruned')
-        }
-        for (const group of byVolume.values()) {
-          const byId = new Map(group.map((c) => [c.id, c]))
-          for (const d of plan(group, retention, now)) {
-            const c = byId.get(d.id)!
-            const base = { namespace: c.namespace, name: c.name, volume: c.volume, createdAt: c.createdAt.toISOString(), ready: c.ready }
-            if (d.keep) { outcomes.add({ ...base, action: 'keep', reasons: d.reasons }); continue }
-            if (context.dryRun) { acted({ ...base, action: 'would-delete', reasons: d.reasons }); continue }
-            const result = await deleter.delete(`${policy.kind} ${c.id}`, () => custom.deleteNamespacedCustomObject({ ...RESOURCE[policy.kind], namespace: c.namespace, name: c.name }))
-            if (result.outcome === 'deleted') {
-              deletedTotal.inc({ policy: policy.name })
-              acted({ ...base, action: 'deleted', reasons: d.reasons })
-            } else {
-              if (result.outcome === 'failed') errorsTotal.inc({ policy: policy.name })
-              acted({ ...base, action: result.outcome, reasons: [...d.reasons, result.reason] })
-            }
-          }
-        }
-        const count = (a: Outcome['action']) => outcomes.count(a)
-        keptGauge.set({ policy: policy.name }, count('keep'))
-        const summary = { policy: policy.name, kind: policy.kind, listed: candidates.length, kept: count('keep'), deleted: count('deleted') + count('would-delete'), failed: count('failed'), deferred: count('deferred'), keptBecause: outcomes.keptReasons, ...outcomes.listing() }
-        context.log.info({ policy: policy.name, listed: summary.listed, kept: summary.kept, deleted: summary.deleted, failed: summary.failed, deferred: summary.deferred, dry_run: context.dryRun }, 'retention applied')
-        results.push(summary)
-      }
-      return context.reply({ type: PRUNED, data: { dryRun: context.dryRun, capReached: deleter.capReached && results.some((r) => r.deferred > 0), deadlineReached: deleter.deadlineReached, policies: results } })
-    }
-
     return {
       async handle(context, event) {
-        let policies = config.policies
-        if (isEvent(event, REQUEST)) {
-          const wanted = event.data.policy
-          if (wanted) {
-            policies = config.policies.filter((p) => p.name === wanted)
-            if (policies.length === 0) throw new CaretakerError(Errors.InvalidRequest, `no retention policy named "${wanted}"; configured: ${config.policies.map((p) => p.name).join(', ') || 'none'}`)
-          }
-        }
+        const policies = policiesToPrune(config, isEvent(event, REQUEST) ? event.data.policy : undefined)
         // One run at a time: two overlapping runs would plan on the same objects.
         if (running) throw new CaretakerError(Errors.EventInProgress, 'a prune run is in progress; retry later')
         running = true
         try {
-          return await prune(policies, context)
+          return await prune(pruner, policies, context)
         } finally {
           running = false
         }
