@@ -57,6 +57,8 @@ export const Errors = {
   Internal: define('internal_error', 500),
   // Raised at start, before anything is served.
   InvalidConfig: define('invalid_config', 500),
+  // A user's message template (notify's templatesDir) that cannot be used: reported, never fatal.
+  InvalidTemplate: define('invalid_template', 500),
 } as const
 
 export function isCaretakerError(err: unknown): err is CaretakerError {
