@@ -113,7 +113,7 @@ interface Parsed {
 export interface MessageTemplatesOptions {
   /** A directory of overrides (`<type>.liquid`, `generic.liquid`, `_<partial>.liquid`), e.g. a mounted ConfigMap. */
   readonly dir?: string | undefined
-  /** Told of each render that fell back to the shipped template. */
+  /** Told of each render that fell back to the shipped template (or, were a shipped one to fail, to a bare message). */
   readonly onFallback?: (f: TemplateFailure) => void
 }
 
@@ -133,7 +133,13 @@ export class MessageTemplates {
     const partials = (sources: Source[]) => Object.fromEntries(sources.filter((s) => s.name.startsWith('_')).map((s) => [s.name.slice(1), s.text.replace(/\r?\n$/, '')]))
     const shippedEngine = createEngine(partials(shipped))
     for (const s of shipped) if (!s.name.startsWith('_')) this.#defaults.set(s.name, { name: s.name, file: s.file, engine: shippedEngine, template: shippedEngine.parse(s.text, s.file) })
-    const user = options.dir && existsSync(options.dir) ? readTemplates(options.dir) : []
+    let user: Source[] = []
+    try {
+      if (options.dir && existsSync(options.dir)) user = readTemplates(options.dir)
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? 'error'
+      this.problems.push({ template: '*', file: options.dir!, line: undefined, error: new CaretakerError(Errors.InvalidTemplate, `notify's templatesDir ${options.dir!} cannot be read (${code}): the shipped templates are used`, { details: { file: options.dir } }) })
+    }
     if (user.length === 0) {
       for (const [name, p] of this.#defaults) this.#active.set(name, p)
       return
@@ -189,6 +195,7 @@ export class MessageTemplates {
       this.#onFallback?.(failure(name, active.file, 'render', body.error))
       body = this.#attempt(shipped, view)
     }
+    if (!('title' in body)) this.#onFallback?.(failure(name, shipped.file, 'render', body.error))
     // A shipped template that fails is a bug the template tests catch; still, the notification goes out.
     const b = 'title' in body ? body : { severity: 'warning' as const, title: humanType(input.type), what: `The ${input.type} message could not be written (${clip(body.error instanceof Error ? body.error.message : 'error', 200)}).`, where: input.subject ?? 'the cluster', action: 'Read the event in notify\'s log; report the template problem.', facts: [] }
     const fill = (url: string) => url
