@@ -13,6 +13,8 @@ export const backupViews: Views = {
   'dev.caretaker.backup.verified': (d) => ({
     checkNames: names(d.checks),
     artifactTime: d.artifact?.time ?? d.artifact?.modified,
+    // Liquid reads `x.size` of an object without one as its number of keys: the size is given apart.
+    artifactSize: d.artifact?.size,
   }),
   'dev.caretaker.backup.verification.failed': (d) => {
     const checks = d.checks ?? []
@@ -25,11 +27,14 @@ export const backupViews: Views = {
       advice: (BACKUP_CHECKS as readonly string[]).includes(failed) ? failed : failing?.check,
       passed: names(checks.filter((c) => c.ok === true)),
       artifactTime: d.artifact?.time ?? d.artifact?.modified,
+      artifactSize: d.artifact?.size,
     }
   },
   'dev.caretaker.backup.restore.started': (d) => ({
     checkNames: names(d.checks),
     artifactTime: d.artifact?.time ?? d.artifact?.modified,
+    // Liquid reads `x.size` of an object without one as its number of keys: the size is given apart.
+    artifactSize: d.artifact?.size,
   }),
   'dev.caretaker.backup.sweep.completed': (d) => {
     const sets = d.sets ?? []
