@@ -1,5 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -163,4 +163,16 @@ t.test('notify with templatesDir: a broken override is reported at start and by 
   const metrics = await (await fetch(new URL('/metrics', fn.url))).text()
   t.match(metrics, /caretaker_notify_template_errors_total\{template="dev.caretaker.backup.verification.failed",phase="parse"\} 1/)
   t.match(metrics, /caretaker_notify_template_errors_total\{template="dev.caretaker.backup.restore.started",phase="render"\} 1/)
+})
+
+t.test('the README\'s example override renders', async (t) => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
+  const example = /```liquid\n(\{% comment %\} templates\/dev\.caretaker\.backup\.verified\.liquid[\s\S]*?)```/.exec(readme)?.[1]
+  t.ok(example, 'the README has the example')
+  const dir = await overrides(t, { 'dev.caretaker.backup.verified.liquid': example ?? '' })
+  const fallbacks: TemplateFailure[] = []
+  const m = new MessageTemplates({ dir, onFallback: (f) => fallbacks.push(f) }).render(input('dev.caretaker.backup.verified', verified))
+  t.same(fallbacks, [])
+  t.equal(m.title, 'Backup OK: postgresql (46.0 MiB)')
+  t.same(m.facts, [{ label: 'Team', value: 'storage (#storage-oncall)' }, { label: 'Age', value: '3h 56m old' }])
 })
