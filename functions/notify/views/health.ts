@@ -1,7 +1,12 @@
 import { clip, facts, nsName, num, plural, rec, recs, some, stamp, str, strs, tally, written, type Data, type Template } from './read.ts'
-import { cmctl } from './certificate.ts'
 
 // --- health ---------------------------------------------------------------
+
+/** A cmctl command line for a Certificate: `cmctl status certificate -n production api-tls`. */
+function cmctl(verb: 'status certificate', d: Data): string {
+  const ns = str(d.namespace)
+  return `\`cmctl ${verb}${ns ? ` -n ${ns}` : ''} ${str(d.name) ?? '<name>'}\``
+}
 
 export function objectName(o: Data): string {
   return [str(o.kind), nsName(o)].filter(Boolean).join(' ') || 'unknown object'
