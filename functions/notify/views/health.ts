@@ -1,66 +1,44 @@
-import { clip, facts, nsName, num, plural, rec, recs, some, stamp, str, strs, tally, written, type Data, type Template } from './read.ts'
+import { clip, some } from '../liquid.ts'
+import type { Views } from './index.ts'
+import { num, plural, rec, recs, str, strs, tally, facts, written, type Data, type Template } from './read.ts'
 
-// --- health ---------------------------------------------------------------
+/**
+ * health-report: the daily report (its view gives the findings summarised;
+ * its template writes the message) and the weekly digest (whose view still
+ * writes the message's sentences).
+ */
 
-/** A cmctl command line for a Certificate: `cmctl status certificate -n production api-tls`. */
-function cmctl(verb: 'status certificate', d: Data): string {
-  const ns = str(d.namespace)
-  return `\`cmctl ${verb}${ns ? ` -n ${ns}` : ''} ${str(d.name) ?? '<name>'}\``
+interface HealthObject { readonly kind?: string; readonly namespace?: string; readonly name?: string }
+interface HealthFinding { readonly check?: string; readonly severity?: string; readonly object?: HealthObject; readonly reason?: string; readonly message?: string; readonly count?: number }
+
+/** `namespace/name`, or the name alone. */
+function nsName(o: HealthObject): string | undefined {
+  return o.name ? (o.namespace ? `${o.namespace}/${o.name}` : o.name) : undefined
 }
 
-export function objectName(o: Data): string {
-  return [str(o.kind), nsName(o)].filter(Boolean).join(' ') || 'unknown object'
+/** `Pod production/api-x`. */
+function objectName(o: HealthObject): string {
+  return [o.kind, nsName(o)].filter(Boolean).join(' ') || 'unknown object'
 }
 
 /** `Node worker-3 (KubeletNotReady)`, `Pod production/api-x (CrashLoopBackOff ×12)`. */
-export function healthFinding(f: Data): string {
-  const count = num(f.count)
-  const reason = str(f.reason)
-  return `${objectName(rec(f.object))}${reason ? ` (${reason}${count !== undefined && count > 1 ? ` ×${count}` : ''})` : ''}`
+function finding(f: HealthFinding): string {
+  return `${objectName(f.object ?? {})}${f.reason ? ` (${f.reason}${f.count !== undefined && f.count > 1 ? ` ×${f.count}` : ''})` : ''}`
 }
 
-/** The first thing to do about a health finding, by check. */
-const HEALTH_HINTS: Record<string, (f: Data) => string> = {
-  nodes: (f) => `\`kubectl describe node ${str(rec(f.object).name) ?? '<name>'}\` (kubelet, memory or disk pressure, network)`,
-  vault: (f) => (f.reason === 'Sealed' ? 'unseal Vault with the unseal keys (a human step)' : `check Vault's Pods and Service (${str(f.reason) ?? 'unhealthy'})`),
-  backups: (f) => {
-    const o = rec(f.object)
-    return o.kind === 'Job' ? `read the logs of backup Job ${nsName(o) ?? '?'} and run its CronJob by hand` : `check why backup CronJob ${nsName(o) ?? '?'} ran no Job (suspended? schedule?) and run it by hand`
-  },
-  certificates: (f) => cmctl('status certificate', rec(f.object)),
-  pods: (f) => {
-    const o = rec(f.object)
-    return `\`kubectl describe pod${str(o.namespace) ? ` -n ${str(o.namespace)!}` : ''} ${str(o.name) ?? '<name>'}\` and its logs`
-  },
-  pvcs: (f) => {
-    const o = rec(f.object)
-    return `\`kubectl describe pvc${str(o.namespace) ? ` -n ${str(o.namespace)!}` : ''} ${str(o.name) ?? '<name>'}\` (storage class, provisioner)`
-  },
-  events: (f) => `look at ${objectName(rec(f.object))}: ${clip(str(f.message) ?? str(f.reason) ?? 'repeated Warning events', 100)}`,
-  alerts: (f) => (rec(f.object).kind === 'Alertmanager' ? 'check Alertmanager\'s Pods and Service: alerts may go unseen' : `follow alert ${str(rec(f.object).name) ?? '?'}'s runbook (amtool alert query alertname=${str(rec(f.object).name) ?? '?'})`),
-  longhorn: (f) => {
-    const o = rec(f.object)
-    return f.reason === 'NoBackupJob' || f.reason === 'BackupStale' || f.reason === 'NeverBackedUp'
-      ? `give volume ${str(o.name) ?? '?'} a backup RecurringJob (label recurring-job-group.longhorn.io/<group>=enabled) and check the backup target`
-      : `\`kubectl -n ${str(o.namespace) ?? 'longhorn-system'} get replicas.longhorn.io -l longhornvolume=${str(o.name) ?? '<volume>'}\` (node, disk, rebuild)`
-  },
-  externalsecrets: (f) => {
-    const o = rec(f.object)
-    return `\`kubectl describe externalsecret${str(o.namespace) ? ` -n ${str(o.namespace)!}` : ''} ${str(o.name) ?? '<name>'}\` (its SecretStore, the Vault path)`
-  },
-}
+/** The checks `_health-hint.liquid` has a first step for. */
+const HINTED = new Set(['nodes', 'vault', 'backups', 'certificates', 'pods', 'pvcs', 'events', 'alerts', 'longhorn', 'externalsecrets'])
 
-/** Hints for the first findings of distinct checks. */
-export function healthHints(findings: readonly Data[], max: number): string[] {
-  const out: string[] = []
+/** The findings to give a first step for: the first of each distinct check that has one, at most two. */
+function hinted(findings: readonly HealthFinding[]): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = []
   const seen = new Set<string>()
   for (const f of findings) {
-    const check = str(f.check)
-    if (!check || seen.has(check)) continue
-    seen.add(check)
-    const hint = HEALTH_HINTS[check]
-    if (hint) out.push(hint(f))
-    if (out.length >= max) break
+    if (!f.check || seen.has(f.check)) continue
+    seen.add(f.check)
+    const o = f.object ?? {}
+    if (HINTED.has(f.check)) out.push({ check: f.check, kind: o.kind, namespace: o.namespace, name: o.name, qualified: nsName(o), objectName: objectName(o), reason: f.reason, message: f.message })
+    if (out.length >= 2) break
   }
   return out
 }
@@ -99,6 +77,7 @@ export function figuresText(figures: Data): { parts: string[]; filling: Data[] }
   ].filter((p): p is string => p !== undefined)
   return { parts, filling }
 }
+
 
 const healthTemplates: Record<string, Template> = {
   'dev.caretaker.health.digest': (_input, d) => {
@@ -152,57 +131,38 @@ const healthTemplates: Record<string, Template> = {
       ]),
     }
   },
-  'dev.caretaker.health.reported': (_input, d) => {
-    const findings = recs(d.findings)
+}
+
+export const healthViews: Views = {
+  ...written(healthTemplates),
+  'dev.caretaker.health.reported': (d) => {
+    const findings = d.findings ?? []
     const critical = findings.filter((f) => f.severity === 'critical')
     const warning = findings.filter((f) => f.severity === 'warning')
-    const counts = rec(d.counts)
-    const criticalCount = num(counts.critical) ?? critical.length
-    const warningCount = num(counts.warning) ?? warning.length
-    const status = d.status === 'critical' || d.status === 'degraded' || d.status === 'healthy' ? d.status
-      : criticalCount > 0 ? 'critical' : warningCount > 0 ? 'degraded' : 'healthy'
-    const checks = strs(d.checks)
-    const skipped = recs(d.skipped).map((s) => `${str(s.check) ?? '?'} (${clip(str(s.reason) ?? 'skipped', 60)})`)
-    const scanned = Object.entries(rec(d.scanned)).filter(([, n]) => num(n) !== undefined).map(([check, n]) => `${check} ${String(n)}`)
-    const byCheck = [...tally(findings, 'check')].map(([check, n]) => `${check} ${n}`)
-    const nodes = findings.map((f) => rec(f.object)).filter((o) => o.kind === 'Node').map((o) => str(o.name)).filter((n): n is string => n !== undefined)
-    const namespaces = [...new Set(findings.map((f) => str(rec(f.object).namespace)).filter((n): n is string => n !== undefined))].sort()
-    const where = [
-      nodes.length > 0 ? `${nodes.length === 1 ? 'node' : 'nodes'} ${some([...new Set(nodes)])}` : undefined,
-      namespaces.length > 0 ? `${namespaces.length === 1 ? 'namespace' : 'namespaces'} ${some(namespaces, 5)}` : undefined,
-    ].filter((w): w is string => w !== undefined)
-    const parts = [
-      critical.length > 0 ? `Critical: ${some(critical.map(healthFinding), 3, '; ')}.` : undefined,
-      warning.length > 0 ? `Warning: ${some(warning.map(healthFinding), 3, '; ')}.` : undefined,
-      skipped.length > 0 ? `Skipped: ${some(skipped, 3, '; ')}.` : undefined,
-    ].filter((p): p is string => p !== undefined)
-    const hintsCritical = healthHints(critical, 2)
-    const hintsWarning = healthHints(warning, 2)
+    const criticalCount = d.counts?.critical ?? critical.length
+    const warningCount = d.counts?.warning ?? warning.length
+    // Not in the schema, read as it comes: the checks that could not run.
+    const skipped = recs((d as Record<string, unknown>).skipped).map((s) => `${str(s.check) ?? '?'} (${clip(str(s.reason) ?? 'skipped', 60)})`)
+    const nodes = findings.map((f) => f.object ?? {}).filter((o) => o.kind === 'Node').map((o) => o.name).filter((n): n is string => n !== undefined)
+    const namespaces = [...new Set(findings.map((f) => f.object?.namespace).filter((n): n is string => n !== undefined))].sort()
+    const byCheck = new Map<string, number>()
+    for (const f of findings) if (f.check) byCheck.set(f.check, (byCheck.get(f.check) ?? 0) + 1)
     return {
-      severity: status === 'critical' ? 'critical' : status === 'degraded' ? 'warning' : 'info',
-      title: status === 'critical' ? `Cluster health CRITICAL: ${plural(criticalCount, 'critical finding')}${warningCount > 0 ? `, ${plural(warningCount, 'warning')}` : ''}`
-        : status === 'degraded' ? `Cluster health degraded: ${plural(warningCount, 'warning')}`
-          : `Cluster health OK: ${checks.length > 0 ? `${plural(checks.length, 'check')} passed` : 'no findings'}`,
-      what: status === 'healthy' && findings.length === 0
-        ? `Every check passed${checks.length > 0 ? ` (${checks.join(', ')})` : ''}.${skipped.length > 0 ? ` Skipped: ${some(skipped, 3, '; ')}.` : ''}`
-        : parts.join(' ') || 'The report counts findings but lists none.',
-      where: where.length > 0 ? where.join('; ') : `the cluster${checks.length > 0 ? ` (checks: ${checks.join(', ')})` : ''}`,
-      action: status === 'critical'
-        ? `Act now on the critical ones${hintsCritical.length > 0 ? `: ${hintsCritical.join('; ')}` : ''}.${warningCount > 0 ? ' Then the warnings, today.' : ''}`
-        : status === 'degraded'
-          ? `Look at the warnings today${hintsWarning.length > 0 ? `: ${hintsWarning.join('; ')}` : ''}.`
-          : skipped.length > 0 ? 'Nothing to do, but the skipped checks were not looked at: configure them if they should be.' : 'Nothing to do.',
-      facts: facts([
-        ['Critical', criticalCount],
-        ['Warning', warningCount],
-        ['By check', byCheck.join(', ')],
-        ['Checks', checks.join(', ')],
-        ['Skipped', some(skipped, 3, '; ')],
-        ['Objects read', scanned.join(', ')],
-        ['Checked', stamp(d.checkedAt)],
-      ]),
+      level: d.status ?? (criticalCount > 0 ? 'critical' : warningCount > 0 ? 'degraded' : 'healthy'),
+      criticalCount, warningCount,
+      findingCount: findings.length,
+      criticalList: critical.map(finding),
+      warningList: warning.map(finding),
+      skippedList: skipped,
+      // `node worker-3`, `namespaces backups, monitoring, production`.
+      places: [
+        nodes.length > 0 ? `${nodes.length === 1 ? 'node' : 'nodes'} ${some([...new Set(nodes)])}` : undefined,
+        namespaces.length > 0 ? `${namespaces.length === 1 ? 'namespace' : 'namespaces'} ${some(namespaces, 5)}` : undefined,
+      ].filter((w) => w !== undefined),
+      byCheck: [...byCheck].map(([check, n]) => `${check} ${n}`),
+      objectsRead: Object.entries(d.scanned ?? {}).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1])).map(([check, n]) => `${check} ${n}`),
+      criticalHints: hinted(critical),
+      warningHints: hinted(warning),
     }
   },
 }
-
-export const healthViews = written(healthTemplates)
