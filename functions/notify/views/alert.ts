@@ -1,6 +1,6 @@
 import { clip, some } from '../liquid.ts'
 import type { Views } from './index.ts'
-import { severityWord } from './read.ts'
+import { severityWord } from './severity.ts'
 
 /** respond-to-alert's outcomes for an Alertmanager alert. */
 

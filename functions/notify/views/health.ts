@@ -1,11 +1,11 @@
-import { clip, some } from '../liquid.ts'
+import { clip, plural, some } from '../liquid.ts'
 import type { Views } from './index.ts'
-import { num, plural, rec, recs, str, strs, tally, facts, written, type Data, type Template } from './read.ts'
+import type { Loose } from '../../../shared/events/conform.ts'
+import type { HealthDigestData } from '../../../shared/events/data/health.ts'
 
 /**
- * health-report: the daily report (its view gives the findings summarised;
- * its template writes the message) and the weekly digest (whose view still
- * writes the message's sentences).
+ * health-report: the daily report and the weekly digest, their findings,
+ * trends and figures summarised.
  */
 
 interface HealthObject { readonly kind?: string; readonly namespace?: string; readonly name?: string }
@@ -43,98 +43,50 @@ function hinted(findings: readonly HealthFinding[]): Array<Record<string, unknow
   return out
 }
 
-/** A digest trend: `pods 3 → 1`, `critical 0 → 2 (max 4)`. */
-export function trendText(t: Data): string {
-  const key = (str(t.key) ?? '?').replace(/^(check|reason):/, '')
-  const max = num(t.max)
-  const first = num(t.first) ?? 0
-  const last = num(t.last) ?? 0
-  return `${key} ${first} → ${last}${max !== undefined && max > Math.max(first, last) ? ` (max ${max})` : ''}`
+/** A trend of the week: `pods 3 → 1`, `critical 0 → 2 (max 4)`. */
+function trend(t: { readonly key?: string; readonly first?: number; readonly last?: number; readonly max?: number }): string {
+  const key = (t.key ?? '?').replace(/^(check|reason):/, '')
+  const first = t.first ?? 0
+  const last = t.last ?? 0
+  return `${key} ${first} → ${last}${t.max !== undefined && t.max > Math.max(first, last) ? ` (max ${t.max})` : ''}`
 }
+
+interface Fill { readonly volume?: string; readonly first?: number; readonly last?: number; readonly perWeek?: number; readonly daysToFull?: number; readonly soon?: boolean }
 
 /** A volume's fill growth: `production/data 60% → 79% (+19 pp/week, full in ~11 days)`. */
-export function fillText(g: Data): string {
-  const perWeek = num(g.perWeek) ?? 0
-  const days = num(g.daysToFull)
-  return `${str(g.volume) ?? '?'} ${String(num(g.first) ?? '?')}% → ${String(num(g.last) ?? '?')}% (${perWeek > 0 ? '+' : ''}${perWeek} pp/week${days !== undefined ? `, full in ~${plural(days, 'day')}` : ''})`
+function fill(g: Fill): string {
+  const perWeek = g.perWeek ?? 0
+  return `${g.volume ?? '?'} ${g.first ?? '?'}% → ${g.last ?? '?'}% (${perWeek > 0 ? '+' : ''}${perWeek} pp/week${g.daysToFull !== undefined ? `, full in ~${plural(g.daysToFull, 'day')}` : ''})`
 }
 
-/** The digest's raw figures in a few sentences, and whether a volume fills up within the horizon. */
-export function figuresText(figures: Data): { parts: string[]; filling: Data[] } {
-  const restarts = rec(figures.restarts)
-  const jobs = rec(figures.backupJobs)
-  const fill = recs(figures.fill)
-  const filling = fill.filter((g) => g.soon === true)
-  const growing = fill.filter((g) => g.soon !== true && (num(g.perWeek) ?? 0) > 0)
-  const alerts = recs(rec(figures.alerts).days)
-  const previous = rec(restarts.previousWeek)
-  const parts = [
-    recs(restarts.days).length > 0 ? `Restarts per day: ${recs(restarts.days).map((d) => String(num(d.count) ?? '?')).join(', ')} (${String(num(restarts.total) ?? '?')} this week${num(previous.total) !== undefined ? `, ${String(num(previous.total))} the week before in ${plural(num(previous.days) ?? 0, 'day')}` : ''}).` : undefined,
-    (num(jobs.failed) ?? 0) > 0 ? `Failed backup Jobs per day: ${recs(jobs.days).map((d) => String(num(d.failed) ?? '?')).join(', ')} (${String(num(jobs.failed))} failed, ${String(num(jobs.succeeded) ?? 0)} succeeded).` : undefined,
-    filling.length > 0 ? `Filling up: ${some(filling.map(fillText), 3, '; ')}.` : undefined,
-    growing.length > 0 ? `Growing: ${some(growing.map(fillText), 3, '; ')}.` : undefined,
-    alerts.length > 0 ? `Firing alerts per day: ${alerts.map((d) => String(num(d.firing) ?? '?')).join(', ')}.` : undefined,
-  ].filter((p): p is string => p !== undefined)
-  return { parts, filling }
-}
-
-
-const healthTemplates: Record<string, Template> = {
-  'dev.caretaker.health.digest': (_input, d) => {
-    const days = recs(d.days)
-    const reported = num(d.reported) ?? days.length
-    const missing = strs(d.missing)
-    const trends = recs(d.trends)
-    const totals = trends.filter((t) => t.key === 'critical' || t.key === 'warning')
-    const rising = trends.filter((t) => str(t.key)?.startsWith('check:') && (num(t.change) ?? 0) > 0)
-    const falling = trends.filter((t) => str(t.key)?.startsWith('check:') && (num(t.change) ?? 0) < 0)
-    const recurring = recs(d.recurring).map((r) => `${str(r.problem) ?? '?'} (${String(num(r.days) ?? '?')} days)`)
-    const fresh = strs(d.new)
-    const resolved = strs(d.resolved)
-    const byStatus = tally(days, 'status')
-    const status = d.status === 'critical' || d.status === 'degraded' || d.status === 'healthy' ? d.status : 'unknown'
-    const previous = rec(d.previousWeek)
-    const previousCounts = rec(previous.counts)
-    const thisWeek = days.reduce((n, x) => n + (num(rec(x.counts).critical) ?? 0) + (num(rec(x.counts).warning) ?? 0), 0)
-    const lastWeek = (num(previousCounts.critical) ?? 0) + (num(previousCounts.warning) ?? 0)
-    const figures = figuresText(rec(d.figures))
-    const restarts = rec(rec(d.figures).restarts)
-    const parts = [
-      totals.length > 0 ? `Findings: ${totals.map(trendText).join(', ')}.` : undefined,
-      rising.length > 0 ? `Rising: ${some(rising.map(trendText), 4)}.` : undefined,
-      falling.length > 0 ? `Falling: ${some(falling.map(trendText), 4)}.` : undefined,
-      recurring.length > 0 ? `Recurring: ${some(recurring, 3, '; ')}.` : undefined,
-      fresh.length > 0 ? `New on the last day: ${some(fresh, 3, '; ')}.` : undefined,
-      resolved.length > 0 ? `Resolved: ${some(resolved, 3, '; ')}.` : undefined,
-      ...figures.parts,
-    ].filter((p): p is string => p !== undefined)
-    const fillAction = figures.filling.length > 0 ? `${figures.filling.length === 1 ? 'A volume fills' : 'Volumes fill'} up within the horizon at this week's pace: grow ${figures.filling.length === 1 ? 'it' : 'them'} or free space.` : undefined
-    return {
-      severity: status === 'critical' || recurring.length > 0 || figures.filling.length > 0 ? 'warning' : 'info',
-      title: reported === 0 ? 'Weekly health digest: no daily report recorded'
-        : `Weekly health digest ${str(d.from) ?? '?'} – ${str(d.to) ?? '?'}: ${[...byStatus].map(([s, n]) => `${n} ${s}`).join(', ')}${recurring.length > 0 ? `, ${plural(recurring.length, 'recurring problem')}` : ''}`,
-      what: reported === 0 ? 'No daily health report was recorded this week: is the daily check running, and may it write its history ConfigMap?' : (parts.join(' ') || 'No findings all week.'),
-      where: 'the cluster, daily reports of the week',
-      action: [
-        recurring.length > 0 ? 'The recurring problems did not go away by themselves: give each an owner this week.' : undefined,
-        fillAction,
-        recurring.length === 0 && !fillAction && missing.length > 0 ? 'Some days have no report: check health-report\'s daily runs.' : undefined,
-      ].filter((a) => a !== undefined).join(' ') || 'Nothing to do.',
-      facts: facts([
-        ['Days reported', `${reported} of 7`],
-        ['Missing', some(missing, 7)],
-        ['Latest status', status],
-        ['Findings this week', reported > 0 ? thisWeek : undefined],
-        ['Week before', Object.keys(previous).length > 0 ? `${lastWeek} in ${String(num(previous.reported) ?? '?')} days` : undefined],
-        ['Restarts this week', num(restarts.total)],
-        ['Soonest full', figures.filling[0] ? fillText(figures.filling[0]) : undefined],
-      ]),
-    }
-  },
+function digestView(d: Loose<HealthDigestData>): Record<string, unknown> {
+  const days = d.days ?? []
+  const trends = d.trends ?? []
+  const check = (t: (typeof trends)[number], sign: number) => (t.key?.startsWith('check:') ?? false) && Math.sign(t.change ?? 0) === sign
+  const byStatus = new Map<string, number>()
+  for (const x of days) if (x.status) byStatus.set(x.status, (byStatus.get(x.status) ?? 0) + 1)
+  const figures = d.figures ?? {}
+  const fills = figures.fill ?? []
+  return {
+    reportedCount: d.reported ?? days.length,
+    latest: d.status ?? 'unknown',
+    byStatus: [...byStatus].map(([s, n]) => `${n} ${s}`),
+    totals: trends.filter((t) => t.key === 'critical' || t.key === 'warning').map(trend),
+    rising: trends.filter((t) => check(t, 1)).map(trend),
+    falling: trends.filter((t) => check(t, -1)).map(trend),
+    recurringList: (d.recurring ?? []).map((r) => `${r.problem ?? '?'} (${r.days ?? '?'} days)`),
+    findingsThisWeek: days.reduce((n, x) => n + (x.counts?.critical ?? 0) + (x.counts?.warning ?? 0), 0),
+    findingsWeekBefore: d.previousWeek && Object.keys(d.previousWeek).length > 0 ? (d.previousWeek.counts?.critical ?? 0) + (d.previousWeek.counts?.warning ?? 0) : undefined,
+    restartsPerDay: (figures.restarts?.days ?? []).map((x) => x.count ?? '?'),
+    failedJobsPerDay: (figures.backupJobs?.days ?? []).map((x) => x.failed ?? '?'),
+    filling: fills.filter((g) => g.soon === true).map(fill),
+    growing: fills.filter((g) => g.soon !== true && (g.perWeek ?? 0) > 0).map(fill),
+    alertsPerDay: (figures.alerts?.days ?? []).map((x) => x.firing ?? '?'),
+  }
 }
 
 export const healthViews: Views = {
-  ...written(healthTemplates),
+  'dev.caretaker.health.digest': digestView,
   'dev.caretaker.health.reported': (d) => {
     const findings = d.findings ?? []
     const critical = findings.filter((f) => f.severity === 'critical')
@@ -142,7 +94,10 @@ export const healthViews: Views = {
     const criticalCount = d.counts?.critical ?? critical.length
     const warningCount = d.counts?.warning ?? warning.length
     // Not in the schema, read as it comes: the checks that could not run.
-    const skipped = recs((d as Record<string, unknown>).skipped).map((s) => `${str(s.check) ?? '?'} (${clip(str(s.reason) ?? 'skipped', 60)})`)
+    const raw = (d as Record<string, unknown>).skipped
+    const text = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined)
+    const skipped = (Array.isArray(raw) ? raw as unknown[] : []).filter((x): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x))
+      .map((x) => `${text(x.check) ?? '?'} (${clip(text(x.reason) ?? 'skipped', 60)})`)
     const nodes = findings.map((f) => f.object ?? {}).filter((o) => o.kind === 'Node').map((o) => o.name).filter((n): n is string => n !== undefined)
     const namespaces = [...new Set(findings.map((f) => f.object?.namespace).filter((n): n is string => n !== undefined))].sort()
     const byCheck = new Map<string, number>()

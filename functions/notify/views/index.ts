@@ -3,6 +3,7 @@ import { conform, type Loose } from '../../../shared/events/conform.ts'
 import type { EventDataMap, EventType } from '../../../shared/events/data/index.ts'
 import { SEVERITIES, type Severity } from '../config.ts'
 import { clip, MAX_FACTS } from '../liquid.ts'
+import { severityWord } from './severity.ts'
 import { alertViews } from './alert.ts'
 import { backupViews } from './backup.ts'
 import { certificateViews } from './certificate.ts'
@@ -54,15 +55,6 @@ export function humanType(type: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1)
 }
 
-function severityWord(v: unknown): Severity | undefined {
-  if (typeof v !== 'string') return undefined
-  const s = v.toLowerCase()
-  if (['critical', 'error', 'page', 'fatal', 'failed', 'unhealthy', 'down'].includes(s)) return 'critical'
-  if (['warning', 'warn', 'degraded', 'expiring'].includes(s)) return 'warning'
-  if (['info', 'ok', 'none', 'healthy', 'success', 'succeeded', 'notice'].includes(s)) return 'info'
-  return undefined
-}
-
 /** The severity of an event no template knows: the more urgent of what its data says and what its type says. */
 export function inferSeverity(type: string, data: unknown): Severity {
   const d = data && typeof data === 'object' ? data as Record<string, unknown> : {}
@@ -76,8 +68,6 @@ export function inferSeverity(type: string, data: unknown): Severity {
       : 'info'
   return SEVERITIES.indexOf(fromData) >= SEVERITIES.indexOf(fromType) ? fromData : fromType
 }
-
-export { severityWord }
 
 /** Fields never shown, in case a type carries one: no value of a secret reaches a message. */
 const SECRET_KEY = /(password|passwd|token|secret_?value|api_?key|private_?key|credential|^value)$/i
