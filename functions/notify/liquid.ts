@@ -35,7 +35,7 @@ function collector(ctx: Context): RenderedParts {
   return ctx.getRegister<RenderedParts>(REGISTER, { facts: [] })
 }
 
-function readBlock(tag: Tag, token: TagToken, remain: TopLevelToken[], parser: Parser): Template[] {
+function readBlock(token: TagToken, remain: TopLevelToken[], parser: Parser): Template[] {
   const end = `end${token.name}`
   const templates: Template[] = []
   while (remain.length > 0) {
@@ -51,7 +51,7 @@ class PartTag extends Tag {
   readonly #templates: Template[]
   constructor(token: TagToken, remain: TopLevelToken[], liquid: Liquid, parser: Parser) {
     super(token, remain, liquid)
-    this.#templates = readBlock(this, token, remain, parser)
+    this.#templates = readBlock(token, remain, parser)
   }
 
   * render(ctx: Context): Generator<unknown, void, unknown> {
@@ -68,7 +68,7 @@ class FactTag extends Tag {
     super(token, remain, liquid)
     if (token.args.trim() === '') throw new Error('fact needs a label: {% fact "Label" %}')
     this.#label = new Value(token.args, liquid)
-    this.#templates = readBlock(this, token, remain, parser)
+    this.#templates = readBlock(token, remain, parser)
   }
 
   * render(ctx: Context, _emitter: Emitter): Generator<unknown, void, unknown> {

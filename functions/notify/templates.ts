@@ -144,16 +144,17 @@ export class MessageTemplates {
       for (const [name, p] of this.#defaults) this.#active.set(name, p)
       return
     }
-    const userEngine = createEngine({ ...partials(shipped), ...partials(user) })
+    // A partial that does not parse is left out: the shipped one (if any) stays.
     const userPartials = new Set<string>()
     for (const s of user.filter((u) => u.name.startsWith('_'))) {
       try {
-        userEngine.parse(s.text, s.file)
+        shippedEngine.parse(s.text, s.file)
         userPartials.add(s.name.slice(1))
       } catch (err) {
         this.problems.push(failure(s.name, s.file, 'parse', err))
       }
     }
+    const userEngine = createEngine({ ...partials(shipped), ...partials(user.filter((u) => userPartials.has(u.name.slice(1)))) })
     const overrides = new Map(user.filter((u) => !u.name.startsWith('_')).map((u) => [u.name, u]))
     for (const [name, s] of overrides) {
       if (!this.#defaults.has(name)) {

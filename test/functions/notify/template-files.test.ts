@@ -176,3 +176,11 @@ t.test('the README\'s example override renders', async (t) => {
   t.equal(m.title, 'Backup OK: postgresql (46.0 MiB)')
   t.same(m.facts, [{ label: 'Team', value: 'storage (#storage-oncall)' }, { label: 'Age', value: '3h 56m old' }])
 })
+
+t.test('a partial of the overrides directory that does not parse is reported, and the shipped one stays', async (t) => {
+  const dir = await overrides(t, { '_backup-where.liquid': 'set {{ set \n' })
+  const templates = new MessageTemplates({ dir })
+  t.same(templates.problems.map((p) => [p.template, p.error.code, p.line]), [['_backup-where', 'invalid_template', 1]])
+  t.same(templates.overridden, [])
+  t.equal(templates.render(input('dev.caretaker.backup.verified', verified)).where, 'backup set postgresql at /backups/postgresql/all_databases_20261122_020000.sql.gz')
+})
