@@ -9,6 +9,8 @@
  *                               ioredis) is split into chunks beside it, loaded
  *                               when first used
  *   dist/<function>/*.map       source maps, separate (node --enable-source-maps)
+ *   dist/<function>/templates/  the function's non-code files it reads beside
+ *                               its module (notify's message templates), copied
  *   dist/main.mjs               `node dist/main.mjs <function>`: the image's entry,
  *                               the Service's args name the function
  *
@@ -18,7 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { get } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -121,6 +123,9 @@ export async function buildFunction(name: string, outRoot = distDir): Promise<Bu
     metafile: true,
     logLevel: 'warning',
   })
+  // Read at start with `new URL('./templates/', import.meta.url)`: beside the module in the sources, beside the bundle here.
+  const templates = join(projectRoot, 'functions', name, 'templates')
+  if (existsSync(templates)) cpSync(templates, join(outdir, 'templates'), { recursive: true })
   const entry = Object.keys(result.metafile.outputs).find((o) => o.endsWith('/index.mjs'))!
   const inputs = staticInputs(result.metafile, entry)
   return {

@@ -67,6 +67,8 @@ export const Errors = {
   RestoreTimedOut: define('restore_timed_out', 504),
   // A lock's Lease was taken over while held: its holder stops; the new holder carries on.
   LeaseLost: define('lease_lost', 409),
+  // A user's message template (notify's templatesDir) that cannot be used: reported, never fatal.
+  InvalidTemplate: define('invalid_template', 500),
 } as const
 
 /** Whether `err` is a CaretakerError, and (given `def`) one of that definition. */

@@ -67,6 +67,12 @@ export interface NotifyConfig {
   links: Array<{ label: string; url: string }>
   /** The cluster's name, shown in every message. */
   cluster?: string
+  /**
+   * A directory of message templates that override the shipped ones
+   * (`<event type>.liquid`, `generic.liquid`, `_<partial>.liquid`): a ConfigMap
+   * mounted as a volume. Missing or empty: the shipped templates.
+   */
+  templatesDir?: string
 }
 
 const name = { type: 'string', pattern: '^[a-z0-9][-a-z0-9_.]*$', maxLength: 63 }
@@ -92,6 +98,7 @@ export const configSchema: JsonSchema = {
   additionalProperties: false,
   properties: {
     cluster: { type: 'string', minLength: 1 },
+    templatesDir: { type: 'string', pattern: '^/' },
     channels: {
       type: 'array',
       default: [{ name: 'log', kind: 'log' }],

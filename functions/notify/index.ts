@@ -12,7 +12,7 @@ import { DeliveryFailure, describeRef, NotConfigured, postJson, Secrets, sendMai
 import { emailMessage, logLine, mattermostPayload, slackPayload, webhookPayload, type Counts } from './formats.ts'
 import { Limiter } from './limiter.ts'
 import { NotifyMetrics } from './metrics.ts'
-import { renderMessage, type Message } from './templates.ts'
+import { MessageTemplates, type Message, type TemplateFailure } from './templates.ts'
 
 /**
  * notify: turns Caretaker's outcome events and reports into messages people
@@ -76,6 +76,16 @@ export default defineFunction<NotifyConfig>({
     const retry: RetryPolicy = { attempts: config.retry.attempts, backoffMs: parseDuration(config.retry.backoff)!, timeoutMs: parseDuration(config.retry.timeout)! }
     const delivered = new Map<string, Set<string>>()
     const perChannel = new KeyedSerial()
+
+    // The message templates: the shipped ones, and the overrides of templatesDir (a ConfigMap).
+    // A broken override is reported and not used, never fatal: the shipped template writes that message.
+    const report = (f: TemplateFailure, phase: 'parse' | 'render') => {
+      metrics.templateErrors.inc({ template: f.template, phase })
+      log.error({ error: f.error.code, template: f.template, file: f.file, line: f.line }, phase === 'parse' ? `${f.error.message}; the shipped template is used instead` : `${f.error.message}; the message was written with the shipped template instead`)
+    }
+    const templates = new MessageTemplates({ dir: config.templatesDir, onFallback: (f) => report(f, 'render') })
+    for (const p of templates.problems) report(p, 'parse')
+    if (config.templatesDir) log.info({ templatesDir: config.templatesDir, overridden: templates.overridden }, templates.overridden.length > 0 ? 'message templates overridden' : 'no message template overridden')
 
     // Say at start which channels cannot deliver here (by where their secret should be, never its value).
     void (async () => {
@@ -204,7 +214,7 @@ export default defineFunction<NotifyConfig>({
 
       async handle(context, event) {
         const facts: EventFacts = { id: event.id, source: event.source, type: event.type, subject: event.subject, data: event.data }
-        const message = renderMessage({ type: event.type, subject: event.subject, data: event.data, time: event.time ?? new Date().toISOString() }, config.links)
+        const message = templates.render({ type: event.type, subject: event.subject, data: event.data, time: event.time ?? new Date().toISOString() }, config.links)
         const targets = channelsFor(event.type, message.severity)
         if (targets.length === 0) {
           context.log.debug({ type: event.type, severity: message.severity }, 'no route matches: nothing to send')

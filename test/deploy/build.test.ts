@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { buildAll, EXTERNAL, functionNames, startBundle, warmCompileCache } from '../../scripts/build.ts'
+import { buildAll, EXTERNAL, functionNames, projectRoot, startBundle, warmCompileCache } from '../../scripts/build.ts'
 
 // `npm run build` as the image runs it: one bundle per function, started
 // from a directory with no node_modules anywhere above it (the image holds
@@ -35,6 +35,8 @@ t.test('one bundle per function, self-contained', async (t) => {
   }
   t.notOk(existsSync(join(work, 'node_modules')), 'no node_modules beside the build')
   t.same(EXTERNAL, ['pg-native'], 'only pg\'s optional native binding is left out (never installed)')
+  const shipped = readdirSync(join(projectRoot, 'functions', 'notify', 'templates')).sort()
+  t.same(readdirSync(join(outRoot, 'notify', 'templates')).sort(), shipped, 'notify\'s message templates are beside its bundle')
   t.notOk(/\bimport\(["'][^"'.][^"']*\.ts["']\)/.test(readFileSync(join(outRoot, names[0]!, 'index.mjs'), 'utf8')), 'no dynamic import of a TypeScript file')
 })
 
