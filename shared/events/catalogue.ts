@@ -65,6 +65,9 @@ export const EventTypes = Object.freeze(Object.fromEntries(Object.entries(Events
 /** The data of an event type, derived from its schema in the catalogue (one definition). */
 export type EventData<T extends EventType> = FromSchema<Extract<Definition, { readonly type: T }>['schema']>
 
+/** The data of each event type of the catalogue, by type. */
+export type EventDataMap = { [T in EventType]: EventData<T> }
+
 /**
  * Whether an event is of one of `types`, narrowing its data to that type's
  * schema. The data is trusted as typed because the runtime validated it

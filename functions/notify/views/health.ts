@@ -1,7 +1,9 @@
 import { clip, plural, some } from '../liquid.ts'
 import type { Views } from './index.ts'
 import type { Loose } from '../../../shared/events/conform.ts'
-import type { HealthDigestData } from '../../../shared/events/data/health.ts'
+import type { EventData, EventTypes } from '../../../shared/events/catalogue.ts'
+
+type HealthDigestData = EventData<typeof EventTypes.HealthDigest>
 
 /**
  * health-report: the daily report and the weekly digest, their findings,

@@ -1,6 +1,6 @@
 import { eventTypeDefinition } from '../../../shared/events/catalogue.ts'
 import { conform, type Loose } from '../../../shared/events/conform.ts'
-import type { EventDataMap, EventType } from '../../../shared/events/data/index.ts'
+import type { EventDataMap, EventType } from '../../../shared/events/catalogue.ts'
 import { SEVERITIES, type Severity } from '../config.ts'
 import { clip, MAX_FACTS } from '../liquid.ts'
 import { severityWord } from './severity.ts'

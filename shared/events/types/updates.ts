@@ -4,6 +4,7 @@ import { outcomeListSchema } from '../outcome-list.ts'
 /** check-updates: the manual request and the report. It reports; it never upgrades anything. */
 
 export const UPDATE_STATUSES = ['current', 'update-available', 'major-update', 'unknown'] as const
+const count = { type: 'integer', minimum: 0 } as const
 
 /** A request names at most this many namespaces. */
 export const MAX_UPDATE_REQUEST_NAMESPACES = 100
@@ -54,7 +55,8 @@ export const updateEvents = {
         counts: {
           type: 'object',
           description: 'Releases by status',
-          properties: Object.fromEntries(UPDATE_STATUSES.map((s) => [s, { type: 'integer', minimum: 0 }])),
+          // One property per UPDATE_STATUSES entry, written out so the type follows from the schema.
+          properties: { current: count, 'update-available': count, 'major-update': count, unknown: count },
         },
         deprecated: { type: 'integer', minimum: 0 },
         kubernetes: {
