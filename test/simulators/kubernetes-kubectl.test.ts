@@ -138,6 +138,32 @@ t.test('real kubectl as a second client (over TLS, bearer token)', async (t) => 
     t.match(await kubectl('get', 'replicasets', '-l', 'app=web', '-o', 'name'), /replicaset.apps\/web-\w+\n.*\n.*\n?$/)
   })
 
+  t.test('imperative create: built-in kinds sent as protobuf, decoded with the upstream messages', async (t) => {
+    const { stderr } = await exec(['create', 'configmap', 'imp-cm', '--from-literal=x=1', '--from-literal=empty=', '-v=8'])
+    t.match(stderr, /Content-Type: application\/vnd\.kubernetes\.protobuf/, 'kubectl sent protobuf')
+    t.same(stored('v1', 'ConfigMap', 'imp-cm')?.data, { x: '1', empty: '' })
+    t.match(await kubectl('create', 'secret', 'generic', 'imp-secret', '--from-literal=password=s3cret'), /secret\/imp-secret created/)
+    const secret = stored('v1', 'Secret', 'imp-secret') as Rec
+    t.same(secret.data, { password: Buffer.from('s3cret').toString('base64') })
+    t.equal(secret.type, 'Opaque', 'defaulted as SetDefaults_Secret does')
+    t.match(await kubectl('create', 'namespace', 'imp-ns'), /namespace\/imp-ns created/)
+    t.ok(sim.store.get('v1', 'Namespace', '', 'imp-ns'))
+    t.match(await kubectl('create', 'deployment', 'imp-dep', '--image=nginx:1.27', '--replicas=3', '--port=8080'), /deployment.apps\/imp-dep created/)
+    const dep = stored('apps/v1', 'Deployment', 'imp-dep') as Rec & { spec: { replicas: number, selector: Rec, template: { metadata: { labels: Rec }, spec: { containers: Rec[] } } } }
+    t.equal(dep.spec.replicas, 3)
+    t.same(dep.spec.selector, { matchLabels: { app: 'imp-dep' } })
+    t.same(dep.spec.template.metadata.labels, { app: 'imp-dep' })
+    t.match(dep.spec.template.spec.containers, [{ name: 'nginx', image: 'nginx:1.27', ports: [{ containerPort: 8080 }] }])
+    t.match(await kubectl('create', 'cronjob', 'imp-cj', '--image=busybox:1.36', '--schedule=*/5 * * * *', '--', 'echo', 'hi'), /cronjob.batch\/imp-cj created/)
+    t.match(await kubectl('create', 'job', 'imp-job', '--from=cronjob/imp-cj'), /job.batch\/imp-job created/)
+    const job = stored('batch/v1', 'Job', 'imp-job') as Rec & { metadata: { annotations: Rec, ownerReferences: Rec[] }, spec: { template: { spec: { containers: Rec[] } } } }
+    t.equal(job.metadata.annotations['cronjob.kubernetes.io/instantiate'], 'manual')
+    t.match(job.metadata.ownerReferences, [{ kind: 'CronJob', name: 'imp-cj', controller: true }])
+    t.match(job.spec.template.spec.containers, [{ image: 'busybox:1.36', command: ['echo', 'hi'] }])
+    // the same name again: the conflict comes back as the API server's Status
+    t.match((await kubectlFails('create', 'namespace', 'imp-ns')).stderr, /namespaces "imp-ns" already exists/)
+  })
+
   t.test('auth can-i (SelfSubjectAccessReview, sent as protobuf)', async (t) => {
     t.equal((await kubectl('auth', 'can-i', 'create', 'pods')).trim(), 'yes')
     const sa = sim.mintServiceAccountToken('default', 'reader')

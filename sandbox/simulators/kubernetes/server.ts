@@ -105,6 +105,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     m.uid = randomUUID()
     m.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
     m.generation = 1
+    // SetDefaults_Secret (kubernetes pkg/apis/core/v1/defaults.go): no type is Opaque.
+    if (r.kind === 'Secret' && !r.group && !obj.type) obj.type = 'Opaque'
     validate(validators, r, obj)
     return put(r, obj, 'ADDED')
   }
@@ -299,9 +301,14 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     if (await faults.intercept(req, res)) return
     if (path === '/version' || path === '/healthz' || path === '/readyz') return json(200, path === '/version' ? versionInfo : 'ok')
     const user = impersonate(authenticate(req), req.headersDistinct, authz)
-    // kubectl posts a few built-in kinds as protobuf; those are decoded, anything else is refused.
+    // kubectl's typed clients post built-in kinds as protobuf (protobuf.ts decodes them with the
+    // upstream messages); a custom resource has no protobuf form, so that is refused as the real
+    // server refuses it. Replies are JSON, which the clients' Accept list
+    // (application/vnd.kubernetes.protobuf,application/json) allows.
     const protoBody = isProtobuf(req) ? decodeKubernetesProtobuf(await readRaw(req)) : undefined
     if (isProtobuf(req) && !protoBody) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`)
+    /** The request's object: the decoded protobuf, or the JSON body. */
+    const bodyObject = async (): Promise<Obj> => protoBody ?? JSON.parse(await readBody(req)) as Obj
     if (path.startsWith('/__sim/')) { const reply = faults.admin(req.method ?? 'GET', path, user, await readBody(req)); return json(reply.status, reply.body) }
     if (/^\/api(\/v1)?$|^\/apis(\/[^/]+){0,2}$|^\/openapi/.test(path)) authz.check(user, { verb: (req.method ?? 'GET').toLowerCase(), group: '', resource: '', subresource: '', namespace: '', name: '', path })
     if (path === '/openapi/v3') return json(200, openApiV3(RESOURCES).root)
@@ -357,7 +364,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     if (sub === 'scale') {
       if (verb === 'get') return json(200, toScale(get(r, ns, name)))
       if (verb !== 'update' && verb !== 'patch') throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
-      const body = JSON.parse(await readBody(req)) as Obj
+      const body = await bodyObject()
       const wanted = verb === 'patch' ? applyPatch(toScale(get(r, ns, name)), body, String(req.headers['content-type'] ?? '')) : body
       return json(200, toScale(update(r, ns, name, withScale(get(r, ns, name), wanted))))
     }
@@ -367,8 +374,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
       case 'get': return json(200, printed(get(r, ns, name)))
       case 'list': return json(200, printed(list(r, ns, q)))
       case 'watch': return watch(r, ns, q, res)
-      case 'create': return json(201, create(r, ns, JSON.parse(await readBody(req)) as Obj))
-      case 'update': return json(200, update(r, ns, name, JSON.parse(await readBody(req)) as Obj, sub))
+      case 'create': return json(201, create(r, ns, await bodyObject()))
+      case 'update': return json(200, update(r, ns, name, await bodyObject(), sub))
       case 'patch': {
         const cur = clone(get(r, ns, name))
         const patched = applyPatch(cur, JSON.parse(await readBody(req)) as unknown, String(req.headers['content-type'] ?? ''))
@@ -376,8 +383,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
         return json(200, update(r, ns, name, patched, sub))
       }
       case 'delete': {
-        const raw = await readBody(req)
-        const opts = (raw ? JSON.parse(raw) : {}) as { propagationPolicy?: string, preconditions?: { uid?: string, resourceVersion?: string } }
+        const raw = protoBody ? '' : await readBody(req)
+        const opts = (protoBody ?? (raw ? JSON.parse(raw) : {})) as { propagationPolicy?: string, preconditions?: { uid?: string, resourceVersion?: string } }
         // DeleteOptions.preconditions: delete only the object as it was read.
         const pre = opts.preconditions
         if (pre?.uid || pre?.resourceVersion) {
@@ -390,8 +397,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
         return json(200, remove(r, ns, name, q.get('propagationPolicy') ?? opts.propagationPolicy ?? 'Background'))
       }
       case 'deletecollection': {
-        const raw = await readBody(req)
-        const opts = (raw ? JSON.parse(raw) : {}) as { propagationPolicy?: string }
+        const raw = protoBody ? '' : await readBody(req)
+        const opts = (protoBody ?? (raw ? JSON.parse(raw) : {})) as { propagationPolicy?: string }
         const deleted: Obj[] = []
         for (const o of list(r, ns, q).items as Obj[]) {
           const [ons, oname] = [String(meta(o).namespace ?? ''), String(meta(o).name)]
