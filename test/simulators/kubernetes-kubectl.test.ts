@@ -164,6 +164,94 @@ t.test('real kubectl as a second client (over TLS, bearer token)', async (t) => 
     t.match((await kubectlFails('create', 'namespace', 'imp-ns')).stderr, /namespaces "imp-ns" already exists/)
   })
 
+  t.test('get: the columns kube-apiserver prints, default and -o wide', async (t) => {
+    const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString().replace(/\.\d+Z$/, 'Z')
+    const ns = 'cols'
+    sim.store.seed({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'cp-1', labels: { 'node-role.kubernetes.io/control-plane': '' }, creationTimestamp: ago(3 * 86400) }, status: { conditions: [{ type: 'Ready', status: 'True' }], addresses: [{ type: 'InternalIP', address: '10.0.0.1' }], nodeInfo: { kubeletVersion: 'v1.32.4', osImage: 'Ubuntu 24.04.1 LTS', kernelVersion: '6.8.0-45-generic', containerRuntimeVersion: 'containerd://1.7.22', machineID: '', systemUUID: '', bootID: '', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64' } } })
+    sim.store.seed({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'worker-1', creationTimestamp: ago(3600) }, spec: { unschedulable: true }, status: { conditions: [{ type: 'Ready', status: 'False' }] } })
+    const nodes = await kubectl('get', 'nodes')
+    t.match(nodes, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\n/)
+    t.match(nodes, /cp-1\s+Ready\s+control-plane\s+3d\s+v1\.32\.4\n/)
+    t.match(nodes, /worker-1\s+NotReady,SchedulingDisabled\s+<none>\s+60m\s*\n/)
+    const nodesWide = await kubectl('get', 'nodes', '-o', 'wide')
+    t.match(nodesWide, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s+OS-IMAGE\s+KERNEL-VERSION\s+CONTAINER-RUNTIME\n/)
+    t.match(nodesWide, /cp-1\s+Ready\s+control-plane\s+3d\s+v1\.32\.4\s+10\.0\.0\.1\s+<none>\s+Ubuntu 24\.04\.1 LTS\s+6\.8\.0-45-generic\s+containerd:\/\/1\.7\.22\n/)
+
+    sim.store.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'api-0', namespace: ns, creationTimestamp: ago(600) }, spec: { nodeName: 'worker-1', containers: [{ name: 'api', image: 'api:1' }, { name: 'proxy', image: 'envoy:1' }] }, status: { phase: 'Running', podIP: '10.1.0.5', podIPs: [{ ip: '10.1.0.5' }], containerStatuses: [
+      { name: 'api', ready: true, restartCount: 2, image: 'api:1', imageID: '', state: { running: { startedAt: ago(60) } }, lastState: { terminated: { exitCode: 1, reason: 'Error', finishedAt: ago(300) } } },
+      { name: 'proxy', ready: false, restartCount: 0, image: 'envoy:1', imageID: '', state: { waiting: { reason: 'CrashLoopBackOff' } } }] } })
+    sim.store.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'done-0', namespace: ns, creationTimestamp: ago(7200) }, spec: { containers: [{ name: 'c', image: 'busybox' }] }, status: { phase: 'Succeeded', containerStatuses: [{ name: 'c', ready: false, restartCount: 0, image: 'busybox', imageID: '', state: { terminated: { exitCode: 0, reason: 'Completed' } } }] } })
+    const pods = await kubectl('get', 'pods', '-n', ns)
+    t.match(pods, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\n/)
+    t.match(pods, /api-0\s+1\/2\s+CrashLoopBackOff\s+2 \(5m\d*s? ago\)\s+10m\n/, 'RESTARTS with the age of the last restart')
+    t.match(pods, /done-0\s+0\/1\s+Completed\s+0\s+120m\n/)
+    const podsWide = await kubectl('get', 'pods', '-n', ns, '-o', 'wide')
+    t.match(podsWide, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES\n/)
+    t.match(podsWide, /api-0\s+.*10m\s+10\.1\.0\.5\s+worker-1\s+<none>\s+<none>\n/)
+    t.match(podsWide, /done-0\s+.*120m\s+<none>\s+<none>\s+<none>\s+<none>\n/)
+
+    sim.store.seed({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: ns }, spec: { replicas: 3, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }, { name: 'log', image: 'fluent-bit:3' }] } } } })
+    t.match(await kubectl('get', 'deployments', '-n', ns, '-o', 'wide'), /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR\nweb\s+\d\/3\s+\d\s+\d\s+\d+s\s+web,log\s+nginx:1\.27,fluent-bit:3\s+app=web\n/)
+    sim.store.seed({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: ns }, spec: { schedule: '0 3 * * *', timeZone: 'Europe/Berlin', jobTemplate: { spec: { template: { spec: { restartPolicy: 'OnFailure', containers: [{ name: 'backup', image: 'backup:2' }] } } } } } })
+    t.match(await kubectl('get', 'cronjobs', '-n', ns, '-o', 'wide'), /^NAME\s+SCHEDULE\s+TIMEZONE\s+SUSPEND\s+ACTIVE\s+LAST SCHEDULE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR\nnightly\s+0 3 \* \* \*\s+Europe\/Berlin\s+False\s+0\s+<none>\s+\d+s\s+backup\s+backup:2\s+<none>\n/)
+    sim.store.seed({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'once', namespace: ns }, spec: { parallelism: 2, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'task', image: 'task:1' }] } } }, status: { startTime: ago(90), completionTime: ago(30), succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] } })
+    t.match(await kubectl('get', 'jobs', '-n', ns, '-o', 'wide'), /^NAME\s+STATUS\s+COMPLETIONS\s+DURATION\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR\nonce\s+Complete\s+1\/1 of 2\s+60s\s+\d+s\s+task\s+task:1\s+<none>\n/)
+
+    sim.store.seed({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: ns }, spec: { accessModes: ['ReadWriteOnce', 'ReadOnlyMany'], storageClassName: 'longhorn', volumeName: 'pvc-1', resources: { requests: { storage: '10Gi' } } }, status: { phase: 'Bound', accessModes: ['ReadWriteOnce', 'ReadOnlyMany'], capacity: { storage: '10Gi' } } })
+    sim.store.seed({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'waiting', namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'longhorn', volumeMode: 'Filesystem', resources: { requests: { storage: '1Gi' } } }, status: { phase: 'Pending' } })
+    const pvcs = await kubectl('get', 'pvc', '-n', ns, '-o', 'wide')
+    t.match(pvcs, /^NAME\s+STATUS\s+VOLUME\s+CAPACITY\s+ACCESS MODES\s+STORAGECLASS\s+VOLUMEATTRIBUTESCLASS\s+AGE\s+VOLUMEMODE\n/)
+    t.match(pvcs, /data\s+Bound\s+pvc-1\s+10Gi\s+RWO,ROX\s+longhorn\s+<unset>\s+\d+s\s+<unset>\n/)
+    t.match(pvcs, /waiting\s+Pending\s+longhorn\s+<unset>\s+\d+s\s+Filesystem\n/)
+
+    sim.store.seed({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tls', namespace: ns }, type: 'kubernetes.io/tls', data: { 'tls.crt': 'YQ==', 'tls.key': 'Yg==' } })
+    sim.store.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'conf', namespace: ns }, data: { a: '1' }, binaryData: { b: 'AA==' } })
+    t.match(await kubectl('get', 'secrets', '-n', ns), /^NAME\s+TYPE\s+DATA\s+AGE\ntls\s+kubernetes\.io\/tls\s+2\s+\d+s\n/)
+    t.match(await kubectl('get', 'configmaps', '-n', ns), /^NAME\s+DATA\s+AGE\nconf\s+2\s+\d+s\n/)
+    sim.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+    t.match(await kubectl('get', 'namespace', ns), /^NAME\s+STATUS\s+AGE\ncols\s+Active\s+\d+s\n/)
+
+    sim.store.seed({ apiVersion: 'v1', kind: 'Event', metadata: { name: 'api-0.1', namespace: ns }, involvedObject: { kind: 'Pod', name: 'api-0', namespace: ns, fieldPath: 'spec.containers{proxy}' }, type: 'Warning', reason: 'BackOff', message: 'Back-off restarting failed container proxy', source: { component: 'kubelet', host: 'worker-1' }, count: 7, firstTimestamp: ago(540), lastTimestamp: ago(20) })
+    const onPod = ['--field-selector', 'involvedObject.name=api-0']
+    t.match(await kubectl('get', 'events', '-n', ns, ...onPod), /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE\n2\ds\s+Warning\s+BackOff\s+pod\/api-0\s+Back-off restarting failed container proxy\n/)
+    t.match(await kubectl('get', 'events', '-n', ns, ...onPod, '-o', 'wide'), /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+SUBOBJECT\s+SOURCE\s+MESSAGE\s+FIRST SEEN\s+COUNT\s+NAME\n2\ds\s+Warning\s+BackOff\s+pod\/api-0\s+spec\.containers\{proxy\}\s+kubelet, worker-1\s+Back-off restarting failed container proxy\s+9m\d*s?\s+7\s+api-0\.1\n/)
+  })
+
+  t.test('get: custom resources print their CRD\'s additionalPrinterColumns', async (t) => {
+    const ns = 'certs'
+    sim.store.seed({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: 'web-tls', namespace: ns }, spec: { secretName: 'web-tls-secret', issuerRef: { name: 'letsencrypt', kind: 'ClusterIssuer' }, dnsNames: ['web.example.org'] }, status: { conditions: [{ type: 'Issuing', status: 'False' }, { type: 'Ready', status: 'True', reason: 'Ready', message: 'Certificate is up to date and has not expired' }] } })
+    sim.store.seed({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: 'new-tls', namespace: ns }, spec: { secretName: 'new-tls-secret', issuerRef: { name: 'letsencrypt', kind: 'ClusterIssuer' }, dnsNames: ['new.example.org'] } })
+    const certs = await kubectl('get', 'certificates', '-n', ns)
+    t.match(certs, /^NAME\s+READY\s+SECRET\s+AGE\n/)
+    t.match(certs, /new-tls\s+new-tls-secret\s+\d+s\n/, 'no Ready condition yet: an empty READY cell')
+    t.match(certs, /web-tls\s+True\s+web-tls-secret\s+\d+s\n/)
+    t.match(await kubectl('get', 'certificates', '-n', ns, '-o', 'wide'), /^NAME\s+READY\s+SECRET\s+ISSUER\s+STATUS\s+AGE\n(.*\n)?web-tls\s+True\s+web-tls-secret\s+letsencrypt\s+Certificate is up to date and has not expired\s+\d+s\n/)
+    // a CRD without printer columns gets the defaulted AGE
+    sim.store.seed({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'rules', namespace: ns }, spec: { groups: [] } })
+    t.match(await kubectl('get', 'prometheusrules', '-n', ns), /^NAME\s+AGE\nrules\s+\d+s\n/)
+    // built-in kinds without a printer of their own: NAME and CREATED AT
+    sim.store.seed({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reader', namespace: ns }, rules: [] })
+    t.match(await kubectl('get', 'roles', '-n', ns), /^NAME\s+CREATED AT\nreader\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n/)
+  })
+
+  t.test('get all and api-resources: the categories of discovery', async (t) => {
+    const ns = 'every'
+    await kubectl('create', 'deployment', 'app', '-n', ns, '--image=nginx:1.27')
+    await kubectl('create', 'cronjob', 'tick', '-n', ns, '--image=busybox', '--schedule=0 * * * *')
+    sim.store.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'not-in-all', namespace: ns } })
+    sim.store.seed({ apiVersion: 'serving.knative.dev/v1', kind: 'Service', metadata: { name: 'fn', namespace: ns }, spec: { template: { spec: { containers: [{ name: 'user-container', image: 'fn:1' }] } } } })
+    const all = await kubectl('get', 'all', '-n', ns)
+    t.match(all, /deployment\.apps\/app\s/)
+    t.match(all, /cronjob\.batch\/tick\s/)
+    t.match(all, /service\.serving\.knative\.dev\/fn\s/, 'Knative Services are in "all", as their CRD says')
+    t.notMatch(all, /configmap/, 'ConfigMaps are not in "all"')
+    const resources = await kubectl('api-resources', '--categories=all', '-o', 'name')
+    t.same(resources.trim().split('\n').sort(), ['apiserversources.sources.knative.dev', 'brokers.eventing.knative.dev', 'cronjobs.batch', 'daemonsets.apps', 'deployments.apps', 'jobs.batch', 'pingsources.sources.knative.dev', 'pods', 'replicasets.apps', 'services', 'services.serving.knative.dev', 'statefulsets.apps', 'triggers.eventing.knative.dev'])
+    const custom = await kubectl('api-resources', '--api-group=cert-manager.io')
+    t.match(custom, /certificates\s+cert,certs\s+cert-manager\.io\/v1\s+true\s+Certificate\n/, 'custom resources are listed as resources')
+    t.match(await kubectl('api-resources', '--categories=cert-manager', '-o', 'name'), /^certificaterequests\.cert-manager\.io\ncertificates\.cert-manager\.io\nclusterissuers\.cert-manager\.io\nissuers\.cert-manager\.io\n$/)
+  })
+
   t.test('auth can-i (SelfSubjectAccessReview, sent as protobuf)', async (t) => {
     t.equal((await kubectl('auth', 'can-i', 'create', 'pods')).trim(), 'yes')
     const sa = sim.mintServiceAccountToken('default', 'reader')

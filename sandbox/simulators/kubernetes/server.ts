@@ -3,7 +3,7 @@ import https from 'node:https'
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
-import { RESOURCES, findResource, groupVersion } from './resources.ts'
+import { RESOURCES, categoriesOf, findResource, groupVersion } from './resources.ts'
 import type { ResourceInfo } from './resources.ts'
 import { ApiError } from './status.ts'
 import { loadValidators, validate } from './validation.ts'
@@ -250,7 +250,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
   const resourceList = (gv: string, rs: ResourceInfo[]) => ({
     kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv,
     resources: rs.flatMap((r) => [
-      { name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'], ...(r.shortNames.length ? { shortNames: r.shortNames } : {}) },
+      { name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'], ...(r.shortNames.length ? { shortNames: r.shortNames } : {}), ...(categoriesOf(r).length ? { categories: categoriesOf(r) } : {}) },
       ...r.subresources.map((s) => ({ name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, kind: s === 'scale' ? 'Scale' : r.kind, verbs: ['get', 'patch', 'update'] })),
     ]),
   })
