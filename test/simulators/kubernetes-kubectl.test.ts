@@ -252,6 +252,44 @@ t.test('real kubectl as a second client (over TLS, bearer token)', async (t) => 
     t.match(await kubectl('api-resources', '--categories=cert-manager', '-o', 'name'), /^certificaterequests\.cert-manager\.io\ncertificates\.cert-manager\.io\nclusterissuers\.cert-manager\.io\nissuers\.cert-manager\.io\n$/)
   })
 
+  t.test('apply --server-side: managedFields, conflicts between field managers, --force-conflicts', async (t) => {
+    const cm = (data: Rec) => file('ssa.json', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa', labels: { team: 'a' } }, data })
+    t.match(await kubectl('apply', '--server-side', '--field-manager=alice', '-f', cm({ shared: '1', mine: 'x' })), /configmap\/ssa serverside-applied/)
+    const first = stored('v1', 'ConfigMap', 'ssa') as Rec & { metadata: { managedFields: Rec[] } }
+    t.match(first.metadata.managedFields, [{ manager: 'alice', operation: 'Apply', apiVersion: 'v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { '.': {}, 'f:shared': {}, 'f:mine': {} }, 'f:metadata': { 'f:labels': { '.': {}, 'f:team': {} } } } }])
+    // the same value is shared ownership, not a conflict
+    await kubectl('apply', '--server-side', '--field-manager=bob', '-f', file('ssa-bob.json', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { shared: '1' } }))
+    const conflict = await kubectlFails('apply', '--server-side', '--field-manager=bob', '-f', file('ssa-bob.json', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { shared: '2', theirs: 'y' } }))
+    t.match(conflict.stderr, /Apply failed with 1 conflict: conflict with "alice": \.data\.shared/)
+    t.match(conflict.stderr, /--force-conflicts/)
+    t.equal((stored('v1', 'ConfigMap', 'ssa')?.data as Rec).shared, '1', 'a conflict changes nothing')
+    const { stdout } = await exec(['apply', '--server-side', '--field-manager=bob', '--force-conflicts', '-f', join(dir, 'ssa-bob.json')])
+    t.match(stdout, /serverside-applied/)
+    const forced = stored('v1', 'ConfigMap', 'ssa') as Rec & { data: Rec, metadata: { managedFields: Array<{ manager: string, fieldsV1: Rec }> } }
+    t.same(forced.data, { shared: '2', mine: 'x', theirs: 'y' })
+    const owners = Object.fromEntries(forced.metadata.managedFields.map((e) => [e.manager, Object.keys((e.fieldsV1['f:data'] ?? {}) as Rec).filter((k) => k !== '.').sort()]))
+    t.same(owners, { alice: ['f:mine'], bob: ['f:shared', 'f:theirs'] }, '--force-conflicts moved .data.shared to bob')
+    // alice drops a field she alone owns: it goes; one she no longer declares but bob owns stays
+    t.match(await kubectlFails('apply', '--server-side', '--field-manager=alice', '-f', cm({ shared: '1' })), { stderr: /conflict with "bob": \.data\.shared/ })
+    await kubectl('apply', '--server-side', '--field-manager=alice', '-f', file('ssa.json', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa', labels: { team: 'a' } }, data: {} }))
+    t.same(stored('v1', 'ConfigMap', 'ssa')?.data, { shared: '2', theirs: 'y' })
+
+    // lists of named items merge by name: the conflict names the container
+    const dep = (manager: string, image: string, force = false) => exec(['apply', '--server-side', `--field-manager=${manager}`, ...(force ? ['--force-conflicts'] : []), '-f', file(`dep-${manager}.json`, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'ssa-web' }, spec: { selector: { matchLabels: { app: 'ssa-web' } }, template: { metadata: { labels: { app: 'ssa-web' } }, spec: { containers: [{ name: 'web', image }] } } } })])
+    await dep('ci', 'web:1')
+    const depConflict = await dep('hotfix', 'web:2').then(() => undefined, (e: unknown) => e as { stderr: string })
+    t.match(depConflict?.stderr, /Apply failed with 1 conflict: conflict with "ci": \.spec\.template\.spec\.containers\[name="web"\]\.image/)
+    await dep('hotfix', 'web:2', true)
+    t.match(stored('apps/v1', 'Deployment', 'ssa-web'), { spec: { template: { spec: { containers: [{ name: 'web', image: 'web:2' }] } } } })
+    // an imperative update through kubectl takes the fields it changes (operation Update)
+    await kubectl('scale', 'deployment', 'ssa-web', '--replicas=2')
+    await kubectl('label', 'deployment', 'ssa-web', 'owner=ops')
+    const managers = ((stored('apps/v1', 'Deployment', 'ssa-web') as Rec & { metadata: { managedFields: Array<{ manager: string, operation: string }> } }).metadata.managedFields).map((e) => `${e.manager}/${e.operation}`)
+    t.ok(managers.includes('kubectl-label/Update'), `managers: ${managers.join(', ')}`)
+    const labelConflict = await kubectlFails('apply', '--server-side', '--field-manager=ci', '-f', file('dep-label.json', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'ssa-web', labels: { owner: 'ci' } } }))
+    t.match(labelConflict.stderr, /conflict with "kubectl-label" using apps\/v1 at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: \.metadata\.labels\.owner/)
+  })
+
   t.test('auth can-i (SelfSubjectAccessReview, sent as protobuf)', async (t) => {
     t.equal((await kubectl('auth', 'can-i', 'create', 'pods')).trim(), 'yes')
     const sa = sim.mintServiceAccountToken('default', 'reader')

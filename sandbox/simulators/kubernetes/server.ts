@@ -17,6 +17,7 @@ import { createAuthorizer, impersonate, serveAuthorizationApi } from './rbac.ts'
 import type { PolicyLister } from './rbac.ts'
 import { KubernetesFaults } from './faults.ts'
 import { toScale, withScale } from './scale.ts'
+import { parseApplyPatch, serverSideApply, trackUpdate } from './apply.ts'
 import { METRICS_GROUP_VERSION, MetricsStandIn, metricsResourceList } from './metrics.ts'
 
 type Obj = Record<string, unknown> & { metadata?: Record<string, unknown> }
@@ -135,6 +136,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
       out = next
       if (hasStatus) { if (cur.status === undefined) delete out.status; else out.status = clone(cur.status) }
       for (const k of ['uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'namespace', 'name']) if (cm[k] !== undefined) meta(out)[k] = cm[k]
+      // An update that leaves managedFields out keeps the object's (apimachinery managedfields: a nil list is "unchanged").
+      if (meta(out).managedFields === undefined && cm.managedFields !== undefined) meta(out).managedFields = clone(cm.managedFields)
       out.apiVersion = groupVersion(r)
       out.kind = r.kind
       if (JSON.stringify(cur.spec) !== JSON.stringify(out.spec)) meta(out).generation = Number(cm.generation ?? 1) + 1
@@ -368,18 +371,43 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
       const wanted = verb === 'patch' ? applyPatch(toScale(get(r, ns, name)), body, String(req.headers['content-type'] ?? '')) : body
       return json(200, toScale(update(r, ns, name, withScale(get(r, ns, name), wanted))))
     }
+    /** The manager an update or apply names (managedFields: apply.ts). */
+    const fieldManager = q.get('fieldManager') ?? ''
     // kubectl get asks for server-side printing (as=Table).
     const printed = (o: Obj): Obj => (wantsTable(req.headers.accept) ? toTable(r, o, q.get('includeObject')) : o)
     switch (verb) {
       case 'get': return json(200, printed(get(r, ns, name)))
       case 'list': return json(200, printed(list(r, ns, q)))
       case 'watch': return watch(r, ns, q, res)
-      case 'create': return json(201, create(r, ns, await bodyObject()))
-      case 'update': return json(200, update(r, ns, name, await bodyObject(), sub))
+      case 'create': {
+        const body = await bodyObject()
+        if (fieldManager) trackUpdate(undefined, body, fieldManager, groupVersion(r))
+        return json(201, create(r, ns, body))
+      }
+      case 'update': {
+        const body = await bodyObject()
+        if (fieldManager && !sub) trackUpdate(get(r, ns, name), body, fieldManager, groupVersion(r))
+        return json(200, update(r, ns, name, body, sub))
+      }
       case 'patch': {
+        const type = String(req.headers['content-type'] ?? '')
+        if (type.startsWith('application/apply-patch')) {
+          // Server-side apply (apply.ts): creates the object when it does not exist yet.
+          if (!fieldManager) throw new ApiError(400, 'BadRequest', 'PATCH request with apply patch type must have fieldManager set')
+          const config = parseApplyPatch(await readBody(req))
+          const cm = meta(config)
+          if (cm.name !== undefined && cm.name !== name) throw new ApiError(400, 'BadRequest', `the name of the object (${String(cm.name)}) does not match the name on the URL (${name})`)
+          cm.name = name
+          const live = objects.get(keyOf(r, ns, name))
+          const applied = serverSideApply(live && clone(live), config, fieldManager, q.get('force') === 'true', groupVersion(r))
+          if (!live) return json(201, create(r, ns, applied))
+          if (!meta(applied).resourceVersion) meta(applied).resourceVersion = meta(live).resourceVersion
+          return json(200, update(r, ns, name, applied, sub))
+        }
         const cur = clone(get(r, ns, name))
-        const patched = applyPatch(cur, JSON.parse(await readBody(req)) as unknown, String(req.headers['content-type'] ?? ''))
+        const patched = applyPatch(clone(cur), JSON.parse(await readBody(req)) as unknown, type)
         if (!(meta(patched).resourceVersion)) meta(patched).resourceVersion = meta(cur).resourceVersion
+        if (fieldManager && !sub) trackUpdate(cur, patched, fieldManager, groupVersion(r))
         return json(200, update(r, ns, name, patched, sub))
       }
       case 'delete': {
