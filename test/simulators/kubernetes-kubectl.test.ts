@@ -140,7 +140,7 @@ t.test('real kubectl as a second client (over TLS, bearer token)', async (t) => 
 
   t.test('imperative create: built-in kinds sent as protobuf, decoded with the upstream messages', async (t) => {
     const { stderr } = await exec(['create', 'configmap', 'imp-cm', '--from-literal=x=1', '--from-literal=empty=', '-v=8'])
-    t.match(stderr, /Content-Type: application\/vnd\.kubernetes\.protobuf/, 'kubectl sent protobuf')
+    t.match(stderr, /Content-Type: application\/vnd\.kubernetes\.protobuf[\s\S]*Response Status: 201 Created[\s\S]*Content-Type: application\/vnd\.kubernetes\.protobuf/, 'kubectl sent protobuf and had protobuf back')
     t.same(stored('v1', 'ConfigMap', 'imp-cm')?.data, { x: '1', empty: '' })
     t.match(await kubectl('create', 'secret', 'generic', 'imp-secret', '--from-literal=password=s3cret'), /secret\/imp-secret created/)
     const secret = stored('v1', 'Secret', 'imp-secret') as Rec
@@ -159,7 +159,9 @@ t.test('real kubectl as a second client (over TLS, bearer token)', async (t) => 
     const job = stored('batch/v1', 'Job', 'imp-job') as Rec & { metadata: { annotations: Rec, ownerReferences: Rec[] }, spec: { template: { spec: { containers: Rec[] } } } }
     t.equal(job.metadata.annotations['cronjob.kubernetes.io/instantiate'], 'manual')
     t.match(job.metadata.ownerReferences, [{ kind: 'CronJob', name: 'imp-cj', controller: true }])
+    // kubectl read the CronJob as protobuf (its typed client) to build the Job from it
     t.match(job.spec.template.spec.containers, [{ image: 'busybox:1.36', command: ['echo', 'hi'] }])
+    t.match((await kubectlFails('create', 'job', 'other', '--from=cronjob/nope')).stderr, /cronjobs.batch "nope" not found/, 'an error Status in protobuf')
     // the same name again: the conflict comes back as the API server's Status
     t.match((await kubectlFails('create', 'namespace', 'imp-ns')).stderr, /namespaces "imp-ns" already exists/)
   })

@@ -1,7 +1,9 @@
 // kubectl sends built-in kinds as Kubernetes protobuf: `auth can-i` posts its
 // SelfSubjectAccessReview that way, and the typed clients behind `create
 // configmap|secret|namespace|deployment|job` post theirs so. This decodes the
-// envelope and the object into the JSON form the API server would hold.
+// envelope and the object into the JSON form the API server would hold, and
+// encodes replies the same way for a client whose Accept list puts protobuf
+// first, as kube-apiserver's content negotiation serves it.
 //
 // Wire format (k8s.io/apimachinery pkg/runtime/serializer/protobuf/protobuf.go):
 // the 4-byte magic "k8s\0", then a runtime.Unknown whose typeMeta names the
@@ -131,4 +133,67 @@ export function decodeKubernetesProtobuf(body: Buffer): Record<string, unknown> 
   if (!(type instanceof protobuf.Type) || !unknown.raw) return undefined
   const obj = type.toObject(type.decode(unknown.raw), { defaults: false, longs: Number, bytes: String }) as Plain
   return { apiVersion, kind, ...(convertMessage(type, obj) as Plain) }
+}
+
+// ---------------------------------------------------------------------------
+// Encoding: the JSON form back into the messages (the reverse of convertMessage).
+
+/** time.ParseDuration for the durations a meta/v1 Duration holds ("1h2m3.5s", "300ms"). */
+function parseGoDuration(text: string): number {
+  const units: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 6e10, h: 3.6e12 }
+  let total = 0
+  for (const m of text.matchAll(/(-?[\d.]+)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * (units[m[2] ?? 's'] ?? 0)
+  return Math.round(total)
+}
+
+function protoValue(field: protobuf.Field, value: unknown): unknown {
+  const t = field.resolvedType
+  return t instanceof protobuf.Type ? protoMessage(t, value) : value
+}
+
+function protoMessage(type: protobuf.Type, value: unknown): unknown {
+  const full = type.fullName.replace(/^\./, '')
+  switch (full) {
+    case `${META}.Time`: case `${META}.MicroTime`: {
+      const ms = Date.parse(String(value))
+      const nanos = full.endsWith('MicroTime') ? Number((/\.(\d{1,9})/.exec(String(value))?.[1] ?? '0').padEnd(9, '0')) : 0
+      return Number.isNaN(ms) ? {} : { seconds: Math.floor(ms / 1000), nanos }
+    }
+    case `${META}.Duration`: return { duration: parseGoDuration(String(value)) }
+    case `${META}.FieldsV1`: return { Raw: Buffer.from(JSON.stringify(value)).toString('base64') }
+    case 'k8s.io.apimachinery.pkg.runtime.RawExtension': return { raw: Buffer.from(JSON.stringify(value)).toString('base64') }
+    case 'k8s.io.apimachinery.pkg.util.intstr.IntOrString': return typeof value === 'number' ? { type: 0, intVal: value } : { type: 1, strVal: String(value) }
+    case 'k8s.io.apimachinery.pkg.api.resource.Quantity': return { string: String(value) }
+  }
+  if (!value || typeof value !== 'object') return {}
+  const out: Plain = {}
+  for (const field of type.fieldsArray) {
+    const v = (value as Plain)[field.name]
+    if (v === undefined || v === null) continue
+    if (field.map) out[field.name] = Object.fromEntries(Object.entries(v as Plain).map(([k, x]) => [k, protoValue(field, x)]))
+    else if (field.repeated) out[field.name] = Array.isArray(v) ? v.map((x) => protoValue(field, x)) : []
+    else out[field.name] = protoValue(field, v)
+  }
+  return out
+}
+
+/** Whether the request's Accept list puts Kubernetes protobuf first (typed clients send "protobuf,json"). */
+export const prefersProtobuf = (accept: string | undefined): boolean => /^\s*application\/vnd\.kubernetes\.protobuf\s*(,|;|$)/.test(accept ?? '')
+
+/**
+ * The protobuf encoding of an object in its JSON form ("k8s\0" + runtime.Unknown), or
+ * undefined when this server has no message for its kind (then it is sent as JSON,
+ * which the typed clients accept too). A Status is meta/v1's.
+ */
+export function encodeKubernetesProtobuf(obj: Record<string, unknown>): Buffer | undefined {
+  const apiVersion = String(obj.apiVersion ?? (obj.kind === 'Status' ? 'v1' : ''))
+  const kind = String(obj.kind ?? '')
+  const pkg = kind === 'Status' ? META : PACKAGES[apiVersion]
+  const r = root()
+  const type = pkg && /^[A-Z]\w*$/.test(kind) ? r.lookup(`${pkg}.${kind}`) : null
+  if (!(type instanceof protobuf.Type)) return undefined
+  const raw = type.encode(type.fromObject(protoMessage(type, obj) as Plain)).finish()
+  const unknownType = r.lookupType('k8s.io.apimachinery.pkg.runtime.Unknown')
+  const envelope = unknownType.encode(unknownType.fromObject({ typeMeta: { apiVersion, kind }, raw, contentEncoding: '', contentType: '' })).finish()
+  return Buffer.concat([MAGIC, envelope])
 }

@@ -12,7 +12,7 @@ import type { ControllerOptions, ObjectStore } from './controllers.ts'
 import { selfSignedCert } from './tls.ts'
 import { openApiV3 } from './openapi.ts'
 import { toTable, wantsTable } from './table.ts'
-import { decodeKubernetesProtobuf, isProtobuf, readRaw } from './protobuf.ts'
+import { decodeKubernetesProtobuf, encodeKubernetesProtobuf, isProtobuf, prefersProtobuf, readRaw } from './protobuf.ts'
 import { createAuthorizer, impersonate, serveAuthorizationApi } from './rbac.ts'
 import type { PolicyLister } from './rbac.ts'
 import { KubernetesFaults } from './faults.ts'
@@ -300,14 +300,19 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     const url = new URL(req.url ?? '/', 'http://x')
     const path = url.pathname.replace(/\/$/, '')
     const q = url.searchParams
-    const json = (code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)) }
+    const json = (code: number, body: unknown) => {
+      // A typed client asks for protobuf first (Accept: application/vnd.kubernetes.protobuf,application/json).
+      const proto = prefersProtobuf(req.headers.accept) && body && typeof body === 'object' ? encodeKubernetesProtobuf(body as Obj) : undefined
+      if (proto) { res.writeHead(code, { 'content-type': 'application/vnd.kubernetes.protobuf' }); res.end(proto); return }
+      res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body))
+    }
     if (await faults.intercept(req, res)) return
     if (path === '/version' || path === '/healthz' || path === '/readyz') return json(200, path === '/version' ? versionInfo : 'ok')
     const user = impersonate(authenticate(req), req.headersDistinct, authz)
     // kubectl's typed clients post built-in kinds as protobuf (protobuf.ts decodes them with the
     // upstream messages); a custom resource has no protobuf form, so that is refused as the real
-    // server refuses it. Replies are JSON, which the clients' Accept list
-    // (application/vnd.kubernetes.protobuf,application/json) allows.
+    // server refuses it. Replies are protobuf when the Accept list puts it first and
+    // the kind has a message (json() below), JSON otherwise.
     const protoBody = isProtobuf(req) ? decodeKubernetesProtobuf(await readRaw(req)) : undefined
     if (isProtobuf(req) && !protoBody) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`)
     /** The request's object: the decoded protobuf, or the JSON body. */
@@ -442,7 +447,10 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       const e = err instanceof ApiError ? err : new ApiError(err instanceof SyntaxError ? 400 : 500, err instanceof SyntaxError ? 'BadRequest' : 'InternalError', String((err as Error).message))
-      if (!res.headersSent) { res.writeHead(e.code, { 'content-type': 'application/json' }); res.end(JSON.stringify(e.body())) } else res.end()
+      if (res.headersSent) { res.end(); return }
+      const proto = prefersProtobuf(req.headers.accept) ? encodeKubernetesProtobuf(e.body()) : undefined
+      if (proto) { res.writeHead(e.code, { 'content-type': 'application/vnd.kubernetes.protobuf' }); res.end(proto); return }
+      res.writeHead(e.code, { 'content-type': 'application/json' }); res.end(JSON.stringify(e.body()))
     })
   }
   const server = http.createServer(onRequest)
