@@ -254,6 +254,22 @@ t.test('real kubectl as a second client (over TLS, bearer token)', async (t) => 
     t.match(await kubectl('api-resources', '--categories=cert-manager', '-o', 'name'), /^certificaterequests\.cert-manager\.io\ncertificates\.cert-manager\.io\nclusterissuers\.cert-manager\.io\nissuers\.cert-manager\.io\n$/)
   })
 
+  t.test('get crds: the definitions behind the served custom resources', async (t) => {
+    const crds = await kubectl('get', 'crds')
+    t.match(crds, /^NAME\s+CREATED AT\n/)
+    t.match(crds, /\ncertificates\.cert-manager\.io\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n/)
+    t.match(crds, /\nvolumesnapshots\.snapshot\.storage\.k8s\.io\s/)
+    t.notMatch(crds, /\ndeployments\./, 'built-in kinds are not CRDs')
+    const cert = JSON.parse(await kubectl('get', 'crd', 'certificates.cert-manager.io', '-o', 'json')) as Rec & { spec: { names: Rec, scope: string, versions: Array<Rec & { additionalPrinterColumns: Rec[] }> } }
+    t.match(cert.spec, { group: 'cert-manager.io', scope: 'Namespaced', names: { kind: 'Certificate', plural: 'certificates', shortNames: ['cert', 'certs'], categories: ['cert-manager'] } })
+    t.same(cert.spec.versions[0]?.additionalPrinterColumns.map((c) => c.name), ['Ready', 'Secret', 'Issuer', 'Status', 'Age'])
+    const snapshot = JSON.parse(await kubectl('get', 'crd', 'volumesnapshots.snapshot.storage.k8s.io', '-o', 'json')) as { spec: { versions: Array<{ schema?: { openAPIV3Schema: Rec } }> } }
+    t.ok(snapshot.spec.versions[0]?.schema?.openAPIV3Schema, 'a project definition carries its schema')
+    t.match((await kubectlFails('get', 'crd', 'nope.example.org')).stderr, /customresourcedefinitions.apiextensions.k8s.io "nope.example.org" not found/)
+    t.match((await kubectlFails('delete', 'crd', 'certificates.cert-manager.io')).stderr, /MethodNotAllowed|not allow/)
+    t.match(await kubectl('api-resources', '--api-group=apiextensions.k8s.io'), /customresourcedefinitions\s+crd,crds\s+apiextensions\.k8s\.io\/v1\s+false\s+CustomResourceDefinition\n/)
+  })
+
   t.test('apply --server-side: managedFields, conflicts between field managers, --force-conflicts', async (t) => {
     const cm = (data: Rec) => file('ssa.json', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa', labels: { team: 'a' } }, data })
     t.match(await kubectl('apply', '--server-side', '--field-manager=alice', '-f', cm({ shared: '1', mine: 'x' })), /configmap\/ssa serverside-applied/)

@@ -18,6 +18,7 @@ import type { PolicyLister } from './rbac.ts'
 import { KubernetesFaults } from './faults.ts'
 import { toScale, withScale } from './scale.ts'
 import { parseApplyPatch, serverSideApply, trackUpdate } from './apply.ts'
+import { CRD_RESOURCE, crdObject, isCustomResource } from './crds.ts'
 import { METRICS_GROUP_VERSION, MetricsStandIn, metricsResourceList } from './metrics.ts'
 
 type Obj = Record<string, unknown> & { metadata?: Record<string, unknown> }
@@ -66,6 +67,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
   // /version is public in a real cluster (the system:public-info-viewer ClusterRole), so it is served before RBAC.
   const versionInfo = { major, minor, gitVersion, gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean', buildDate: '2026-11-01T00:00:00Z', goVersion: 'go1.23.6', compiler: 'gc', platform: 'linux/amd64' }
   let rv = 1
+  const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
   const history: Array<ChangeEvent & { key: string, rv: number }> = []
   const listeners = new Set<(e: ChangeEvent) => void>()
   const token = randomUUID()
@@ -328,7 +330,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     if (path === '/api') return json(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] })
     if (path === '/apis') {
       const gs = [...new Set(RESOURCES.filter((r) => r.group && served(r)).map((r) => r.group))]
-      return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...gs, 'authentication.k8s.io', 'authorization.k8s.io', ...(metricsServed() ? ['metrics.k8s.io'] : [])].map((g) => { const v = RESOURCES.find((r) => r.group === g)?.version ?? (g === 'metrics.k8s.io' ? 'v1beta1' : 'v1'); return { name: g, versions: [{ groupVersion: `${g}/${v}`, version: v }], preferredVersion: { groupVersion: `${g}/${v}`, version: v } } }) })
+      return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...gs, 'apiextensions.k8s.io', 'authentication.k8s.io', 'authorization.k8s.io', ...(metricsServed() ? ['metrics.k8s.io'] : [])].map((g) => { const v = RESOURCES.find((r) => r.group === g)?.version ?? (g === 'metrics.k8s.io' ? 'v1beta1' : 'v1'); return { name: g, versions: [{ groupVersion: `${g}/${v}`, version: v }], preferredVersion: { groupVersion: `${g}/${v}`, version: v } } }) })
     }
     if (path === '/api/v1') return json(200, resourceList('v1', discovery().get('v1') ?? []))
     if (path === '/apis/authentication.k8s.io/v1') return json(200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'authentication.k8s.io/v1', resources: [{ name: 'tokenreviews', singularName: 'tokenreview', namespaced: false, kind: 'TokenReview', verbs: ['create'] }] })
@@ -345,6 +347,21 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
         : granted.length === 0 ? { authenticated: false, user: {}, error: `token audiences ${JSON.stringify(tokenAudiences.get(spec.token ?? '') ?? [API_AUDIENCE])} is invalid for the target audiences ${JSON.stringify(wanted)}` }
           : { authenticated: true, user: u, audiences: granted }
       return json(201, { ...body, apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status })
+    }
+    // The CRDs of the served custom resources, read-only (crds.ts).
+    if (path === '/apis/apiextensions.k8s.io/v1') return json(200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'apiextensions.k8s.io/v1', resources: [{ name: 'customresourcedefinitions', singularName: 'customresourcedefinition', namespaced: false, kind: 'CustomResourceDefinition', verbs: ['get', 'list'], shortNames: CRD_RESOURCE.shortNames, categories: ['api-extensions'] }] })
+    const crdPath = /^\/apis\/apiextensions\.k8s\.io\/v1\/customresourcedefinitions(?:\/([^/]+))?$/.exec(path)
+    if (crdPath) {
+      const crdName = crdPath[1] ?? ''
+      const method = req.method ?? 'GET'
+      const crdVerb = method !== 'GET' ? method.toLowerCase() : crdName ? 'get' : 'list'
+      authz.check(user, { verb: crdVerb, group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions', subresource: '', namespace: '', name: crdName })
+      if (method !== 'GET' || q.get('watch') === 'true' || q.get('watch') === '1') throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+      const crds = RESOURCES.filter((x) => served(x) && isCustomResource(x)).map((x) => crdObject(x, startedAt)).sort((a, b) => String(meta(a).name).localeCompare(String(meta(b).name)))
+      const wanted = crdName ? crds.find((c) => meta(c).name === crdName) : undefined
+      if (crdName && !wanted) throw new ApiError(404, 'NotFound', `customresourcedefinitions.apiextensions.k8s.io "${crdName}" not found`, { name: crdName, group: 'apiextensions.k8s.io', kind: 'customresourcedefinitions' })
+      const result = wanted ?? { kind: 'CustomResourceDefinitionList', apiVersion: 'apiextensions.k8s.io/v1', metadata: { resourceVersion: String(rv) }, items: crds }
+      return json(200, wantsTable(req.headers.accept) ? toTable(CRD_RESOURCE, result, q.get('includeObject')) : result)
     }
     const review = await serveAuthorizationApi(path, req.method ?? 'GET', user, () => (protoBody ? Promise.resolve(JSON.stringify(protoBody)) : readBody(req)), authz, policy)
     if (review) return json(review.code, review.body)

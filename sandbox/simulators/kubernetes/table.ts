@@ -321,7 +321,7 @@ function crdCell(c: PrinterColumn, o: Obj): unknown {
 }
 
 const gvk = (r: ResourceInfo) => `${r.group ? `${r.group}/` : ''}${r.version}/${r.kind}`
-const BUILT_IN_GROUPS = new Set(['', 'apps', 'batch', 'coordination.k8s.io', 'networking.k8s.io', 'events.k8s.io', 'rbac.authorization.k8s.io'])
+const BUILT_IN_GROUPS = new Set(['', 'apps', 'batch', 'coordination.k8s.io', 'networking.k8s.io', 'events.k8s.io', 'rbac.authorization.k8s.io', 'apiextensions.k8s.io'])
 
 function columnsFor(r: ResourceInfo): Column[] {
   const builtIn = COLUMNS[gvk(r)]
