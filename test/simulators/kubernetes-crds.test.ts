@@ -7,7 +7,8 @@ import { createAjv } from '../../shared/schema.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
 import { PROJECT_CRDS } from '../../sandbox/crds/index.ts'
 import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
-import { RESOURCES, PROJECT_SCHEMA } from '../../sandbox/simulators/kubernetes/resources.ts'
+import { RESOURCES, PROJECT_SCHEMA, categoriesOf } from '../../sandbox/simulators/kubernetes/resources.ts'
+import { crdColumns } from '../../sandbox/simulators/kubernetes/printer-columns.ts'
 import type { ResourceInfo } from '../../sandbox/simulators/kubernetes/resources.ts'
 import { loadValidators, validate } from '../../sandbox/simulators/kubernetes/validation.ts'
 
@@ -24,7 +25,7 @@ const UPSTREAM = resolve(import.meta.dirname, '../../../shared/upstream')
 const upstreamPresent = existsSync(join(UPSTREAM, 'crds'))
 
 type Schema = Record<string, unknown>
-interface UpstreamKind { source: string, group: string, version: string, kind: string, plural: string, namespaced: boolean, shortNames?: string[], subresources: string[], schema: Schema, validate: (o: unknown) => boolean }
+interface UpstreamKind { source: string, group: string, version: string, kind: string, plural: string, namespaced: boolean, shortNames?: string[], subresources: string[], schema: Schema, validate: (o: unknown) => boolean, categories?: string[], printerColumns?: Schema[] }
 
 if (!upstreamPresent) {
   const msg = `upstream reference data not found at ../shared/upstream (beside the project): the CRD/OpenAPI comparison needs it`
@@ -53,7 +54,7 @@ function loadCrds(): UpstreamKind[] {
   for (const sub of readdirSync(dir)) {
     for (const file of readdirSync(join(dir, sub)).filter((f) => f.endsWith('.yaml'))) {
       for (const doc of parseAllDocuments(readFileSync(join(dir, sub, file), 'utf8'))) {
-        const crd = doc.toJSON() as { kind?: string, spec?: { group: string, scope: string, names: { kind: string, plural: string, shortNames?: string[] }, versions: Array<{ name: string, served: boolean, storage: boolean, subresources?: Record<string, unknown>, schema?: { openAPIV3Schema: Schema } }> } } | null
+        const crd = doc.toJSON() as { kind?: string, spec?: { group: string, scope: string, names: { kind: string, plural: string, shortNames?: string[], categories?: string[] }, versions: Array<{ name: string, served: boolean, storage: boolean, subresources?: Record<string, unknown>, schema?: { openAPIV3Schema: Schema }, additionalPrinterColumns?: Schema[] }> } } | null
         if (crd?.kind !== 'CustomResourceDefinition' || !crd.spec) continue
         const { group, scope, names, versions } = crd.spec
         for (const v of versions.filter((x) => x.served)) {
@@ -62,6 +63,7 @@ function loadCrds(): UpstreamKind[] {
             source: `crds/${sub}/${file}`, group, version: v.name, kind: names.kind, plural: names.plural, namespaced: scope === 'Namespaced',
             shortNames: names.shortNames ?? [], subresources: Object.keys(v.subresources ?? {}), schema,
             validate: lazyCompile(ajv, schema),
+            categories: names.categories ?? [], printerColumns: v.additionalPrinterColumns ?? [],
           })
           if (!v.storage) out[out.length - 1]!.source += ' (served, not stored)'
         }
@@ -293,6 +295,18 @@ async function main() {
       if (r) t.same({ plural: r.plural, namespaced: r.namespaced, shortNames: r.shortNames, subresources: r.subresources }, { plural: c.plural, namespaced: c.namespaced, shortNames: c.shortNames, subresources: c.subresources }, `${c.kind}: row and definition agree`)
     }
     t.ok(matched.length >= 20, `${matched.length} served kinds compared`)
+  })
+
+  t.test('printer columns and categories are the upstream CRDs\' (kubectl get prints them; get all lists "all")', async (t) => {
+    let compared = 0
+    for (const { r, u } of matched.filter((m) => m.u.source.startsWith('crds/'))) {
+      const key = `${r.group}/${r.version}/${r.kind}`
+      const columns = (u.printerColumns ?? []).length ? u.printerColumns : [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }]
+      t.same(crdColumns(key), columns, `${key}: additionalPrinterColumns as ${u.source}`)
+      t.same(categoriesOf(r), u.categories ?? [], `${key}: categories`)
+      compared++
+    }
+    t.ok(compared >= 15, `${compared} custom resource kinds compared`)
   })
 
   t.test('project definitions declare exactly the upstream structure', async (t) => {

@@ -1,4 +1,6 @@
 // One table of served kinds: adding a kind = adding a row here.
+import { CRD_PRINTING } from './printer-columns.ts'
+
 export interface ResourceInfo {
   group: string
   version: string
@@ -69,4 +71,18 @@ export const groupVersion = (r: ResourceInfo): string => (r.group ? `${r.group}/
 
 export function findResource(group: string, version: string, plural: string): ResourceInfo | undefined {
   return RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural)
+}
+
+/**
+ * Discovery categories: the built-in kinds kube-apiserver's REST storages put in
+ * "all" (their Categories(): pods, services, replicationcontrollers, deployments,
+ * replicasets, statefulsets, daemonsets, jobs, cronjobs, horizontalpodautoscalers;
+ * kubernetes pkg/registry/<group>/<kind>/storage/storage.go), and for custom
+ * resources what their CRD's names.categories say (printer-columns.ts).
+ * `kubectl get all` lists the resources in "all".
+ */
+const ALL = new Set(['/pods', '/services', 'apps/deployments', 'apps/replicasets', 'apps/statefulsets', 'apps/daemonsets', 'batch/jobs', 'batch/cronjobs'])
+export function categoriesOf(r: ResourceInfo): string[] {
+  if (ALL.has(`${r.group}/${r.plural}`)) return ['all']
+  return CRD_PRINTING[`${groupVersion(r)}/${r.kind}`]?.categories ?? []
 }

@@ -3,7 +3,7 @@ import https from 'node:https'
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
-import { RESOURCES, findResource, groupVersion } from './resources.ts'
+import { RESOURCES, categoriesOf, findResource, groupVersion } from './resources.ts'
 import type { ResourceInfo } from './resources.ts'
 import { ApiError } from './status.ts'
 import { loadValidators, validate } from './validation.ts'
@@ -12,11 +12,13 @@ import type { ControllerOptions, ObjectStore } from './controllers.ts'
 import { selfSignedCert } from './tls.ts'
 import { openApiV3 } from './openapi.ts'
 import { toTable, wantsTable } from './table.ts'
-import { decodeKubernetesProtobuf, isProtobuf, readRaw } from './protobuf.ts'
+import { decodeKubernetesProtobuf, encodeKubernetesProtobuf, isProtobuf, prefersProtobuf, readRaw } from './protobuf.ts'
 import { createAuthorizer, impersonate, serveAuthorizationApi } from './rbac.ts'
 import type { PolicyLister } from './rbac.ts'
 import { KubernetesFaults } from './faults.ts'
 import { toScale, withScale } from './scale.ts'
+import { parseApplyPatch, serverSideApply, trackUpdate } from './apply.ts'
+import { CRD_RESOURCE, crdObject, isCustomResource } from './crds.ts'
 import { METRICS_GROUP_VERSION, MetricsStandIn, metricsResourceList } from './metrics.ts'
 
 type Obj = Record<string, unknown> & { metadata?: Record<string, unknown> }
@@ -65,6 +67,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
   // /version is public in a real cluster (the system:public-info-viewer ClusterRole), so it is served before RBAC.
   const versionInfo = { major, minor, gitVersion, gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean', buildDate: '2026-11-01T00:00:00Z', goVersion: 'go1.23.6', compiler: 'gc', platform: 'linux/amd64' }
   let rv = 1
+  const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
   const history: Array<ChangeEvent & { key: string, rv: number }> = []
   const listeners = new Set<(e: ChangeEvent) => void>()
   const token = randomUUID()
@@ -105,6 +108,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     m.uid = randomUUID()
     m.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
     m.generation = 1
+    // SetDefaults_Secret (kubernetes pkg/apis/core/v1/defaults.go): no type is Opaque.
+    if (r.kind === 'Secret' && !r.group && !obj.type) obj.type = 'Opaque'
     validate(validators, r, obj)
     return put(r, obj, 'ADDED')
   }
@@ -133,6 +138,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
       out = next
       if (hasStatus) { if (cur.status === undefined) delete out.status; else out.status = clone(cur.status) }
       for (const k of ['uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'namespace', 'name']) if (cm[k] !== undefined) meta(out)[k] = cm[k]
+      // An update that leaves managedFields out keeps the object's (apimachinery managedfields: a nil list is "unchanged").
+      if (meta(out).managedFields === undefined && cm.managedFields !== undefined) meta(out).managedFields = clone(cm.managedFields)
       out.apiVersion = groupVersion(r)
       out.kind = r.kind
       if (JSON.stringify(cur.spec) !== JSON.stringify(out.spec)) meta(out).generation = Number(cm.generation ?? 1) + 1
@@ -248,7 +255,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
   const resourceList = (gv: string, rs: ResourceInfo[]) => ({
     kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv,
     resources: rs.flatMap((r) => [
-      { name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'], ...(r.shortNames.length ? { shortNames: r.shortNames } : {}) },
+      { name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'], ...(r.shortNames.length ? { shortNames: r.shortNames } : {}), ...(categoriesOf(r).length ? { categories: categoriesOf(r) } : {}) },
       ...r.subresources.map((s) => ({ name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, kind: s === 'scale' ? 'Scale' : r.kind, verbs: ['get', 'patch', 'update'] })),
     ]),
   })
@@ -295,13 +302,23 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     const url = new URL(req.url ?? '/', 'http://x')
     const path = url.pathname.replace(/\/$/, '')
     const q = url.searchParams
-    const json = (code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)) }
+    const json = (code: number, body: unknown) => {
+      // A typed client asks for protobuf first (Accept: application/vnd.kubernetes.protobuf,application/json).
+      const proto = prefersProtobuf(req.headers.accept) && body && typeof body === 'object' ? encodeKubernetesProtobuf(body as Obj) : undefined
+      if (proto) { res.writeHead(code, { 'content-type': 'application/vnd.kubernetes.protobuf' }); res.end(proto); return }
+      res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body))
+    }
     if (await faults.intercept(req, res)) return
     if (path === '/version' || path === '/healthz' || path === '/readyz') return json(200, path === '/version' ? versionInfo : 'ok')
     const user = impersonate(authenticate(req), req.headersDistinct, authz)
-    // kubectl posts a few built-in kinds as protobuf; those are decoded, anything else is refused.
+    // kubectl's typed clients post built-in kinds as protobuf (protobuf.ts decodes them with the
+    // upstream messages); a custom resource has no protobuf form, so that is refused as the real
+    // server refuses it. Replies are protobuf when the Accept list puts it first and
+    // the kind has a message (json() below), JSON otherwise.
     const protoBody = isProtobuf(req) ? decodeKubernetesProtobuf(await readRaw(req)) : undefined
     if (isProtobuf(req) && !protoBody) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`)
+    /** The request's object: the decoded protobuf, or the JSON body. */
+    const bodyObject = async (): Promise<Obj> => protoBody ?? JSON.parse(await readBody(req)) as Obj
     if (path.startsWith('/__sim/')) { const reply = faults.admin(req.method ?? 'GET', path, user, await readBody(req)); return json(reply.status, reply.body) }
     if (/^\/api(\/v1)?$|^\/apis(\/[^/]+){0,2}$|^\/openapi/.test(path)) authz.check(user, { verb: (req.method ?? 'GET').toLowerCase(), group: '', resource: '', subresource: '', namespace: '', name: '', path })
     if (path === '/openapi/v3') return json(200, openApiV3(RESOURCES).root)
@@ -313,7 +330,7 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     if (path === '/api') return json(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] })
     if (path === '/apis') {
       const gs = [...new Set(RESOURCES.filter((r) => r.group && served(r)).map((r) => r.group))]
-      return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...gs, 'authentication.k8s.io', 'authorization.k8s.io', ...(metricsServed() ? ['metrics.k8s.io'] : [])].map((g) => { const v = RESOURCES.find((r) => r.group === g)?.version ?? (g === 'metrics.k8s.io' ? 'v1beta1' : 'v1'); return { name: g, versions: [{ groupVersion: `${g}/${v}`, version: v }], preferredVersion: { groupVersion: `${g}/${v}`, version: v } } }) })
+      return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...gs, 'apiextensions.k8s.io', 'authentication.k8s.io', 'authorization.k8s.io', ...(metricsServed() ? ['metrics.k8s.io'] : [])].map((g) => { const v = RESOURCES.find((r) => r.group === g)?.version ?? (g === 'metrics.k8s.io' ? 'v1beta1' : 'v1'); return { name: g, versions: [{ groupVersion: `${g}/${v}`, version: v }], preferredVersion: { groupVersion: `${g}/${v}`, version: v } } }) })
     }
     if (path === '/api/v1') return json(200, resourceList('v1', discovery().get('v1') ?? []))
     if (path === '/apis/authentication.k8s.io/v1') return json(200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'authentication.k8s.io/v1', resources: [{ name: 'tokenreviews', singularName: 'tokenreview', namespaced: false, kind: 'TokenReview', verbs: ['create'] }] })
@@ -330,6 +347,21 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
         : granted.length === 0 ? { authenticated: false, user: {}, error: `token audiences ${JSON.stringify(tokenAudiences.get(spec.token ?? '') ?? [API_AUDIENCE])} is invalid for the target audiences ${JSON.stringify(wanted)}` }
           : { authenticated: true, user: u, audiences: granted }
       return json(201, { ...body, apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status })
+    }
+    // The CRDs of the served custom resources, read-only (crds.ts).
+    if (path === '/apis/apiextensions.k8s.io/v1') return json(200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'apiextensions.k8s.io/v1', resources: [{ name: 'customresourcedefinitions', singularName: 'customresourcedefinition', namespaced: false, kind: 'CustomResourceDefinition', verbs: ['get', 'list'], shortNames: CRD_RESOURCE.shortNames, categories: ['api-extensions'] }] })
+    const crdPath = /^\/apis\/apiextensions\.k8s\.io\/v1\/customresourcedefinitions(?:\/([^/]+))?$/.exec(path)
+    if (crdPath) {
+      const crdName = crdPath[1] ?? ''
+      const method = req.method ?? 'GET'
+      const crdVerb = method !== 'GET' ? method.toLowerCase() : crdName ? 'get' : 'list'
+      authz.check(user, { verb: crdVerb, group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions', subresource: '', namespace: '', name: crdName })
+      if (method !== 'GET' || q.get('watch') === 'true' || q.get('watch') === '1') throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+      const crds = RESOURCES.filter((x) => served(x) && isCustomResource(x)).map((x) => crdObject(x, startedAt)).sort((a, b) => String(meta(a).name).localeCompare(String(meta(b).name)))
+      const wanted = crdName ? crds.find((c) => meta(c).name === crdName) : undefined
+      if (crdName && !wanted) throw new ApiError(404, 'NotFound', `customresourcedefinitions.apiextensions.k8s.io "${crdName}" not found`, { name: crdName, group: 'apiextensions.k8s.io', kind: 'customresourcedefinitions' })
+      const result = wanted ?? { kind: 'CustomResourceDefinitionList', apiVersion: 'apiextensions.k8s.io/v1', metadata: { resourceVersion: String(rv) }, items: crds }
+      return json(200, wantsTable(req.headers.accept) ? toTable(CRD_RESOURCE, result, q.get('includeObject')) : result)
     }
     const review = await serveAuthorizationApi(path, req.method ?? 'GET', user, () => (protoBody ? Promise.resolve(JSON.stringify(protoBody)) : readBody(req)), authz, policy)
     if (review) return json(review.code, review.body)
@@ -357,27 +389,52 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     if (sub === 'scale') {
       if (verb === 'get') return json(200, toScale(get(r, ns, name)))
       if (verb !== 'update' && verb !== 'patch') throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
-      const body = JSON.parse(await readBody(req)) as Obj
+      const body = await bodyObject()
       const wanted = verb === 'patch' ? applyPatch(toScale(get(r, ns, name)), body, String(req.headers['content-type'] ?? '')) : body
       return json(200, toScale(update(r, ns, name, withScale(get(r, ns, name), wanted))))
     }
+    /** The manager an update or apply names (managedFields: apply.ts). */
+    const fieldManager = q.get('fieldManager') ?? ''
     // kubectl get asks for server-side printing (as=Table).
     const printed = (o: Obj): Obj => (wantsTable(req.headers.accept) ? toTable(r, o, q.get('includeObject')) : o)
     switch (verb) {
       case 'get': return json(200, printed(get(r, ns, name)))
       case 'list': return json(200, printed(list(r, ns, q)))
       case 'watch': return watch(r, ns, q, res)
-      case 'create': return json(201, create(r, ns, JSON.parse(await readBody(req)) as Obj))
-      case 'update': return json(200, update(r, ns, name, JSON.parse(await readBody(req)) as Obj, sub))
+      case 'create': {
+        const body = await bodyObject()
+        if (fieldManager) trackUpdate(undefined, body, fieldManager, groupVersion(r))
+        return json(201, create(r, ns, body))
+      }
+      case 'update': {
+        const body = await bodyObject()
+        if (fieldManager && !sub) trackUpdate(get(r, ns, name), body, fieldManager, groupVersion(r))
+        return json(200, update(r, ns, name, body, sub))
+      }
       case 'patch': {
+        const type = String(req.headers['content-type'] ?? '')
+        if (type.startsWith('application/apply-patch')) {
+          // Server-side apply (apply.ts): creates the object when it does not exist yet.
+          if (!fieldManager) throw new ApiError(400, 'BadRequest', 'PATCH request with apply patch type must have fieldManager set')
+          const config = parseApplyPatch(await readBody(req))
+          const cm = meta(config)
+          if (cm.name !== undefined && cm.name !== name) throw new ApiError(400, 'BadRequest', `the name of the object (${String(cm.name)}) does not match the name on the URL (${name})`)
+          cm.name = name
+          const live = objects.get(keyOf(r, ns, name))
+          const applied = serverSideApply(live && clone(live), config, fieldManager, q.get('force') === 'true', groupVersion(r))
+          if (!live) return json(201, create(r, ns, applied))
+          if (!meta(applied).resourceVersion) meta(applied).resourceVersion = meta(live).resourceVersion
+          return json(200, update(r, ns, name, applied, sub))
+        }
         const cur = clone(get(r, ns, name))
-        const patched = applyPatch(cur, JSON.parse(await readBody(req)) as unknown, String(req.headers['content-type'] ?? ''))
+        const patched = applyPatch(clone(cur), JSON.parse(await readBody(req)) as unknown, type)
         if (!(meta(patched).resourceVersion)) meta(patched).resourceVersion = meta(cur).resourceVersion
+        if (fieldManager && !sub) trackUpdate(cur, patched, fieldManager, groupVersion(r))
         return json(200, update(r, ns, name, patched, sub))
       }
       case 'delete': {
-        const raw = await readBody(req)
-        const opts = (raw ? JSON.parse(raw) : {}) as { propagationPolicy?: string, preconditions?: { uid?: string, resourceVersion?: string } }
+        const raw = protoBody ? '' : await readBody(req)
+        const opts = (protoBody ?? (raw ? JSON.parse(raw) : {})) as { propagationPolicy?: string, preconditions?: { uid?: string, resourceVersion?: string } }
         // DeleteOptions.preconditions: delete only the object as it was read.
         const pre = opts.preconditions
         if (pre?.uid || pre?.resourceVersion) {
@@ -390,8 +447,8 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
         return json(200, remove(r, ns, name, q.get('propagationPolicy') ?? opts.propagationPolicy ?? 'Background'))
       }
       case 'deletecollection': {
-        const raw = await readBody(req)
-        const opts = (raw ? JSON.parse(raw) : {}) as { propagationPolicy?: string }
+        const raw = protoBody ? '' : await readBody(req)
+        const opts = (protoBody ?? (raw ? JSON.parse(raw) : {})) as { propagationPolicy?: string }
         const deleted: Obj[] = []
         for (const o of list(r, ns, q).items as Obj[]) {
           const [ons, oname] = [String(meta(o).namespace ?? ''), String(meta(o).name)]
@@ -407,7 +464,10 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       const e = err instanceof ApiError ? err : new ApiError(err instanceof SyntaxError ? 400 : 500, err instanceof SyntaxError ? 'BadRequest' : 'InternalError', String((err as Error).message))
-      if (!res.headersSent) { res.writeHead(e.code, { 'content-type': 'application/json' }); res.end(JSON.stringify(e.body())) } else res.end()
+      if (res.headersSent) { res.end(); return }
+      const proto = prefersProtobuf(req.headers.accept) ? encodeKubernetesProtobuf(e.body()) : undefined
+      if (proto) { res.writeHead(e.code, { 'content-type': 'application/vnd.kubernetes.protobuf' }); res.end(proto); return }
+      res.writeHead(e.code, { 'content-type': 'application/json' }); res.end(JSON.stringify(e.body()))
     })
   }
   const server = http.createServer(onRequest)
