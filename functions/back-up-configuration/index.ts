@@ -1,4 +1,4 @@
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node'
+import { CoreV1Api, CustomObjectsApi } from '../../shared/kubernetes/api.ts'
 import { Counter, Gauge } from 'prom-client'
 import { stringify } from 'yaml'
 import { parseDuration } from '../../shared/duration.ts'

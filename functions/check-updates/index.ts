@@ -1,4 +1,4 @@
-import { CoreV1Api, VersionApi } from '@kubernetes/client-node'
+import { CoreV1Api, VersionApi } from '../../shared/kubernetes/api.ts'
 import { Gauge } from 'prom-client'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'

@@ -1,4 +1,5 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, type V1CronJob, type V1Deployment, type V1Job, type V1PodSpec, type V1ReplicaSet, type V1StatefulSet } from '@kubernetes/client-node'
+import type { V1CronJob, V1Deployment, V1Job, V1PodSpec, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api } from '../../shared/kubernetes/api.ts'
 import { Counter } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'

@@ -1,4 +1,5 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, type V1Job } from '@kubernetes/client-node'
+import type { V1Job } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi } from '../../shared/kubernetes/api.ts'
 import { Gauge } from 'prom-client'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'

@@ -1,5 +1,6 @@
 import { basename, resolve } from 'node:path'
-import { BatchV1Api, CoreV1Api, type V1Job, type V1Pod } from '@kubernetes/client-node'
+import type { V1Job, V1Pod } from '@kubernetes/client-node'
+import { BatchV1Api, CoreV1Api } from '../../shared/kubernetes/api.ts'
 import type { CloudEvent } from 'cloudevents'
 import picomatch from 'picomatch'
 import { CaretakerError, Errors } from '../../shared/errors.ts'

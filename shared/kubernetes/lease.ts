@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node'
+import type { V1Lease } from '@kubernetes/client-node'
+import { CoordinationV1Api, V1MicroTime, type KubeConfig } from './api.ts'
 import { kubernetesError, kubernetesStatusCode } from './client.ts'
 
 /**

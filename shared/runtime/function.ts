@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents'
-import type { KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '../kubernetes/api.ts'
 import { Registry } from 'prom-client'
 import { loadConfigFile, validateConfig } from '../config.ts'
 import { catalogue, type EventTypeDefinition } from '../events/catalogue.ts'
