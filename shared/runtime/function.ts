@@ -10,9 +10,8 @@ import { CaretakerError, Errors, loggableUnexpected } from '../errors.ts'
 import type { JsonSchema } from '../schema.ts'
 import type { Identity } from './auth.ts'
 import type { Vault } from '../vault/client.ts'
-import { vaultSettingsFromEnv } from '../vault/settings.ts'
-import { createEventSink, type EventSink } from './sink.ts'
-import { runDeadlineMs } from './settings.ts'
+import type { EventSink } from './sink.ts'
+import { completeDeps, configPathOf } from './standalone.ts'
 
 /**
  * The function contract. A module keeps the handler signature of the
@@ -134,12 +133,6 @@ export interface FunctionModule {
   shutdown(): Promise<void>
 }
 
-/** Under another runtime: the Vault of the process environment, if any (loaded only then). */
-async function vaultFromEnv(): Promise<Vault | undefined> {
-  const settings = vaultSettingsFromEnv()
-  return settings ? new (await import('../vault/client.ts')).Vault(settings) : undefined
-}
-
 export function eventDryRun(event: CloudEvent<unknown>, dryRunDefault: boolean, locked = false): boolean {
   if (locked) return true
   const v = (event as unknown as Record<string, unknown>).dryrun
@@ -168,20 +161,22 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
       let config: C
       if (given.config !== undefined) config = validateConfig<C>(given.config, definition.configSchema, 'the given config')
       else {
-        const path = given.configPath ?? process.env.CARETAKER_CONFIG
+        const path = configPathOf(given)
         config = path ? await loadConfigFile<C>(path, definition.configSchema) : validateConfig<C>({}, definition.configSchema, 'the default config')
       }
+      // What the host did not give (another runtime gives nothing) comes from settings.ts, through standalone.ts.
+      const completed = await completeDeps(given, log)
       deps = {
         config,
         log,
         kubeConfig: given.kubeConfig,
-        dryRunDefault: given.dryRunDefault ?? process.env.CARETAKER_DRY_RUN !== 'false',
+        dryRunDefault: completed.dryRunDefault,
         metrics: given.metrics ?? new Registry(),
-        vault: given.vault ?? await vaultFromEnv(),
-        runDeadlineMs: 'runDeadlineMs' in given ? given.runDeadlineMs : runDeadlineMs(process.env),
+        vault: completed.vault,
+        runDeadlineMs: completed.runDeadlineMs,
         listenHost: given.listenHost,
       }
-      sink = given.sink ?? createEventSink(process.env.K_SINK || undefined, log)
+      sink = completed.sink
       instance = await definition.setup(deps)
     },
 
