@@ -78,6 +78,12 @@ export interface FunctionInstance {
   handle(context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown> | undefined>
   /** Answers POST `httpPath` (a definition's plain-HTTP route, e.g. a webhook that is not a CloudEvent). */
   handleHttp?(request: PlainRequest): Promise<PlainResponse>
+  /**
+   * Answers the CloudEvents Knative delivers to `httpPath` when its sender
+   * is `knative` (a dead-letter sink): the runtime authenticates the
+   * delivery and parses the event, as on POST /.
+   */
+  handleDeadLetter?(event: CloudEvent<unknown>, request: PlainRequest): Promise<PlainResponse>
   /** Readiness beyond "configured": caches warm, clients connected. */
   ready?(): boolean | Promise<boolean>
   close?(): Promise<void>
@@ -95,10 +101,11 @@ export interface FunctionDefinition<C> {
    */
   httpPath?: string
   /**
-   * Who posts to `httpPath`: `knative` (a dead-letter sink, say) is
-   * authenticated by the runtime exactly as `POST /`; `external` (the
-   * default: a webhook whose sender has no Kubernetes identity) is left to
-   * the function.
+   * Who posts to `httpPath`: `knative` (a dead-letter sink) is
+   * authenticated by the runtime exactly as `POST /`, and what it posts is
+   * parsed as a CloudEvent for the instance's `handleDeadLetter`; `external`
+   * (the default: a webhook whose sender has no Kubernetes identity) is left
+   * to the function, through `handleHttp`.
    */
   httpPathSender?: 'knative' | 'external'
   /** Types not in the shared catalogue (a test's own function). */
@@ -130,6 +137,8 @@ export interface FunctionModule {
   isReady(): Promise<boolean>
   /** The plain-HTTP route of a definition with `httpPath`. */
   handleHttp(request: PlainRequest): Promise<PlainResponse>
+  /** A dead letter Knative delivered to `httpPath` (httpPathSender `knative`), parsed by the runtime. */
+  handleDeadLetter(event: CloudEvent<unknown>, request: PlainRequest): Promise<PlainResponse>
   shutdown(): Promise<void>
 }
 
@@ -219,6 +228,12 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
       if (!instance) throw new CaretakerError(Errors.NotReady, `${definition.name} is not initialised yet`)
       if (!instance.handleHttp) throw new CaretakerError(Errors.NotFound, `${definition.name} takes no plain HTTP requests`)
       return instance.handleHttp(request)
+    },
+
+    async handleDeadLetter(event, request) {
+      if (!instance) throw new CaretakerError(Errors.NotReady, `${definition.name} is not initialised yet`)
+      if (!instance.handleDeadLetter) throw new CaretakerError(Errors.NotFound, `${definition.name} takes no dead letters`)
+      return instance.handleDeadLetter(event, request)
     },
 
     async isReady() {

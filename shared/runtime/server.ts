@@ -9,6 +9,7 @@ import type { ProofKey } from './proof.ts'
 import { createEventSink, type EventSink } from './sink.ts'
 import { cloudEventsPlugin } from './http/cloudevents.ts'
 import { createLifecycle } from './http/context.ts'
+import { deadLettersPlugin } from './http/dead-letters.ts'
 import { errorsPlugin } from './http/errors.ts'
 import { healthPlugin } from './http/health.ts'
 import { manualPlugin, type ManualEntry } from './http/manual.ts'
@@ -48,10 +49,14 @@ export interface Runtime {
   inFlight(): number
 }
 
+function noRouteSchemas(): never {
+  throw new Error('the runtime\'s routes declare no schemas: validate with shared/validators.ts')
+}
+
 /**
  * The runtime: Fastify with one plugin per concern (http/): errors from the
  * catalogue, health probes, metrics, the CloudEvents binding on POST /, the
- * function's plain-HTTP route, manual requests. Functions never touch HTTP:
+ * function's plain-HTTP route, dead letters, manual requests. Functions never touch HTTP:
  * they get events and plain requests through the module's contract.
  */
 export function buildRuntime(options: RuntimeOptions): Runtime {
@@ -71,6 +76,9 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
     bodyLimit: options.bodyLimitBytes,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // No route declares a schema (event data is validated by shared/validators.ts, precompiled in the build):
+    // without these, Fastify would load its ajv and fast-json-stringify compilers at start (about 10 MiB) and never use them.
+    schemaController: { compilersFactory: { buildValidator: noRouteSchemas, buildSerializer: noRouteSchemas } },
   })
   // Every body arrives as bytes; the CloudEvents binding (or the plain route) decides what it is.
   app.removeAllContentTypeParsers()
@@ -81,6 +89,7 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
   app.register(metricsPlugin, context)
   app.register(cloudEventsPlugin, { context, idempotency: options.idempotency, dryRun: options.dryRun, runDeadlineMs: options.runDeadlineMs, proofs: options.proofs })
   app.register(plainHttpPlugin, context)
+  app.register(deadLettersPlugin, context)
   app.register(manualPlugin, { context, manual: options.manual, proofs: options.proofs })
 
   return {
