@@ -1,15 +1,17 @@
 import { registerHooks } from 'node:module'
 import t from 'tap'
 
-// The Kubernetes client is out of the start path: a function hosted with a
+// What a start does not load. The Kubernetes client is out of the start path: a function hosted with a
 // Kubernetes API configured starts, answers its probes and validates events
 // without loading @kubernetes/client-node; the client is loaded at the
 // function's first API call.
 
 const resolved: string[] = []
+const schemaCompilers: string[] = []
 registerHooks({
   resolve(specifier, context, next) {
     if (specifier === '@kubernetes/client-node') resolved.push(context.parentURL ?? '')
+    if (specifier === '@fastify/ajv-compiler' || specifier === '@fastify/fast-json-stringify-compiler') schemaCompilers.push(specifier)
     return next(specifier, context)
   },
 })
@@ -30,4 +32,6 @@ t.test('hosted with an API configured: the client is loaded at the first API cal
   const res = await fetch(fn.url, { method: 'POST', headers: binaryHeaders('dev.caretaker.resources.clean.requested'), body: JSON.stringify({}) })
   t.not(res.status, 400, `the event is handled (${res.status}: the API cannot be reached)`)
   t.ok(resolved.length > 0, 'the first API call loaded the client')
+  // No route declares a schema: Fastify's own schema compilers are never loaded either.
+  t.same(schemaCompilers, [], 'Fastify\'s ajv and fast-json-stringify compilers are not loaded')
 })
