@@ -14,6 +14,12 @@
  *   dist/main.mjs               `node dist/main.mjs <function>`: the image's entry,
  *                               the Service's args name the function
  *
+ * Every schema a bundle validates with (the function's config schema and the
+ * data schema of each event type it accepts) is turned into ajv standalone
+ * code here and bundled in place of shared/validators-precompiled.ts; ajv's
+ * compiler is left out (shared/schema-compile.ts becomes a stub that
+ * refuses), so a built function never compiles a schema at start.
+ *
  * `npm run build -- --warm <dir>` then starts every bundle once with
  * NODE_COMPILE_CACHE=<dir>, so V8's compile cache for them is on disk (the
  * Dockerfile does this at image build time).
@@ -24,9 +30,17 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { get } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import standaloneModule from 'ajv/dist/standalone/index.js'
 import { build, type Metafile, type Plugin } from 'esbuild'
+import { catalogue } from '../shared/events/catalogue.ts'
 import { freePort } from '../shared/process/ports.ts'
+import type { FunctionModule } from '../shared/runtime/function.ts'
+import { createAjv, type JsonSchema } from '../shared/schema.ts'
+import { validatorKey, type SchemaPurpose } from '../shared/validators.ts'
+
+// ajv/dist/standalone is CommonJS (module.exports is the function).
+const standaloneCode = standaloneModule as unknown as (ajv: ReturnType<typeof createAjv>, refs: Record<string, string>) => string
 
 export const projectRoot = fileURLToPath(new URL('../', import.meta.url))
 export const distDir = join(projectRoot, 'dist')
@@ -71,6 +85,58 @@ function entryPlugin(name: string): Plugin {
   }
 }
 
+/** The schemas a function validates with, by purpose, keyed as shared/validators.ts looks them up. */
+export async function functionSchemas(name: string): Promise<Record<SchemaPurpose, Map<string, JsonSchema>>> {
+  const loaded = (await import(pathToFileURL(join(projectRoot, bundleEntrySources(name).fn)).href)) as { default: FunctionModule }
+  const definition = loaded.default.definition
+  const types = new Map(catalogue)
+  for (const t of definition.eventTypes ?? []) types.set(t.type, t)
+  const config = new Map([[validatorKey(definition.configSchema, 'config'), definition.configSchema]])
+  const data = new Map<string, JsonSchema>()
+  for (const type of definition.accepts) {
+    const schema = types.get(type)?.schema
+    if (!schema) throw new Error(`${name} accepts ${type}, which is not in the event catalogue`)
+    data.set(validatorKey(schema, 'data'), schema)
+  }
+  return { config, data }
+}
+
+/** ajv standalone code (an ES module) exporting one validator per key, made with the options the sources compile with. */
+export function standaloneValidators(schemas: Map<string, JsonSchema>, purpose: SchemaPurpose, options: { esm?: boolean } = {}): string {
+  const ajv = createAjv({ useDefaults: purpose === 'config', code: { source: true, esm: options.esm ?? true } })
+  for (const [key, schema] of schemas) ajv.addSchema(schema, key)
+  return standaloneCode(ajv, Object.fromEntries([...schemas.keys()].map((k) => [k, k])))
+}
+
+const VALIDATORS = 'caretaker-validators'
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** Puts the function's precompiled validators in the bundle and leaves ajv's compiler out. */
+function validatorsPlugin(schemas: Record<SchemaPurpose, Map<string, JsonSchema>>): Plugin {
+  const file = (f: string): RegExp => new RegExp(`^${escapeRegExp(join(projectRoot, 'shared', f))}$`)
+  return {
+    name: VALIDATORS,
+    setup(b) {
+      b.onResolve({ filter: new RegExp(`^${VALIDATORS}:`) }, (args) => ({ path: args.path.slice(VALIDATORS.length + 1), namespace: VALIDATORS }))
+      // The generated code require()s ajv's runtime helpers and ajv-formats' formats: resolved from the project.
+      b.onLoad({ filter: /.*/, namespace: VALIDATORS }, (args) => ({ resolveDir: projectRoot, loader: 'js', contents: standaloneValidators(schemas[args.path as SchemaPurpose], args.path as SchemaPurpose) }))
+      b.onLoad({ filter: file('validators-precompiled.ts') }, () => ({
+        resolveDir: projectRoot,
+        loader: 'js',
+        contents: [
+          `import * as config from '${VALIDATORS}:config'`,
+          `import * as data from '${VALIDATORS}:data'`,
+          'export const precompiledValidators = new Map([...Object.entries(config), ...Object.entries(data)])',
+        ].join('\n'),
+      }))
+      b.onLoad({ filter: file('schema-compile.ts') }, () => ({
+        loader: 'js',
+        contents: 'export function compileSchema() { throw new Error("this build has no validator for a schema it was given: every schema a function uses is precompiled by npm run build (scripts/build.ts)") }',
+      }))
+    },
+  }
+}
+
 // Bundled CommonJS packages (fastify, pino…) call require() for Node's own modules: an ES module has none.
 const BANNER = "import { createRequire as __caretakerRequire } from 'node:module'; const require = __caretakerRequire(import.meta.url);"
 
@@ -80,6 +146,10 @@ export interface BuiltFunction {
   entryBytes: number
   /** Input files in the entry's static graph that are from @kubernetes/client-node. */
   kubernetesClientAtStart: boolean
+  /** Whether Caretaker's own code in the bundle can compile a schema (it should not: its validators are precompiled). */
+  compilesSchemas: boolean
+  /** How many validators the bundle carries precompiled. */
+  precompiledValidators: number
 }
 
 /** What the entry chunk (and the chunks it imports statically) holds. */
@@ -101,10 +171,11 @@ function staticInputs(meta: Metafile, entry: string): Set<string> {
 export async function buildFunction(name: string, outRoot = distDir): Promise<BuiltFunction> {
   const outdir = join(outRoot, name)
   rmSync(outdir, { recursive: true, force: true })
+  const schemas = await functionSchemas(name)
   const result = await build({
     absWorkingDir: projectRoot,
     entryPoints: { index: ENTRY },
-    plugins: [entryPlugin(name)],
+    plugins: [entryPlugin(name), validatorsPlugin(schemas)],
     bundle: true,
     platform: 'node',
     target: 'node24',
@@ -132,6 +203,8 @@ export async function buildFunction(name: string, outRoot = distDir): Promise<Bu
     name,
     entryBytes: result.metafile.outputs[entry]!.bytes,
     kubernetesClientAtStart: [...inputs].some((i) => i.includes('node_modules/@kubernetes/client-node/')),
+    compilesSchemas: Object.keys(result.metafile.inputs).some((i) => i === 'shared/schema.ts'),
+    precompiledValidators: schemas.config.size + schemas.data.size,
   }
 }
 
@@ -266,7 +339,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   } else {
     const t0 = performance.now()
     const built = await buildAll()
-    for (const b of built) process.stdout.write(`dist/${b.name}/index.mjs  ${(b.entryBytes / 1024).toFixed(0)} KiB${b.kubernetesClientAtStart ? '  (Kubernetes client on the start path)' : ''}\n`)
+    for (const b of built) process.stdout.write(`dist/${b.name}/index.mjs  ${(b.entryBytes / 1024).toFixed(0)} KiB  ${b.precompiledValidators} validators precompiled${b.compilesSchemas ? '  (compiles schemas at start)' : ''}${b.kubernetesClientAtStart ? '  (Kubernetes client on the start path)' : ''}\n`)
     process.stdout.write(`built ${built.length} functions in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
   }
 }

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { CaretakerError, Errors } from './errors.ts'
-import { createAjv, describeSchemaErrors, type JsonSchema } from './schema.ts'
+import type { JsonSchema } from './schema.ts'
+import { describeSchemaErrors } from './schema-errors.ts'
+import { validatorFor } from './validators.ts'
 
 /**
  * Validate a function's configuration document. Defaults from the schema are
@@ -9,8 +11,7 @@ import { createAjv, describeSchemaErrors, type JsonSchema } from './schema.ts'
  * field, so a bad ConfigMap never becomes a half-working function.
  */
 export function validateConfig<T>(document: unknown, schema: JsonSchema, source: string): T {
-  const ajv = createAjv({ useDefaults: true })
-  const validate = ajv.compile(schema)
+  const validate = validatorFor(schema, 'config')
   const value = structuredClone(document ?? {})
   if (!validate(value)) {
     const problems = describeSchemaErrors(validate.errors, 'config')

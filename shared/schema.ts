@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { Ajv, type CodeOptions, type ValidateFunction } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 
 // ajv-formats is CommonJS; under ESM its callable sits on default.
@@ -8,55 +8,24 @@ export type JsonSchema = Record<string, unknown>
 
 /**
  * One ajv per purpose: `useDefaults` fills config defaults, events are
- * validated as they are (never mutated).
+ * validated as they are (never mutated). `code` is for the build, which
+ * turns the schemas into standalone code with these same options
+ * (shared/validators.ts); ajv-formats then names its formats module in
+ * that code itself.
  */
-export function createAjv(options: { useDefaults?: boolean } = {}): Ajv {
+export function createAjv(options: { useDefaults?: boolean; code?: CodeOptions } = {}): Ajv {
   const ajv = new Ajv({
     allErrors: true,
     strict: false,
     useDefaults: options.useDefaults ?? false,
     coerceTypes: false,
+    ...(options.code ? { code: options.code } : {}),
   })
   addFormats(ajv)
   return ajv
 }
 
-/** `/backupSets/2/rpo` → `backupSets[2].rpo`, the way people write paths. */
-export function toFieldPath(instancePath: string, prefix = ''): string {
-  const parts = instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-  let out = prefix
-  for (const part of parts) {
-    if (/^\d+$/.test(part)) out += `[${part}]`
-    else out += out ? `.${part}` : part
-  }
-  return out || prefix || '(root)'
-}
-
-/** Human messages for ajv errors: each names the field and what is wrong. */
-export function describeSchemaErrors(errors: ErrorObject[] | null | undefined, prefix = ''): string[] {
-  if (!errors) return []
-  const out: string[] = []
-  for (const e of errors) {
-    let field = toFieldPath(e.instancePath, prefix)
-    let message = e.message ?? 'is invalid'
-    if (e.keyword === 'required') {
-      const missing = (e.params as { missingProperty: string }).missingProperty
-      field = toFieldPath(`${e.instancePath}/${missing}`, prefix)
-      message = 'is required'
-    } else if (e.keyword === 'additionalProperties') {
-      const extra = (e.params as { additionalProperty: string }).additionalProperty
-      field = toFieldPath(`${e.instancePath}/${extra}`, prefix)
-      message = 'is not a known field'
-    } else if (e.keyword === 'enum') {
-      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues
-      message = `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`
-    }
-    const text = `${field}: ${message}`
-    if (!out.includes(text)) out.push(text)
-  }
-  return out
-}
-
+export { describeSchemaErrors, toFieldPath } from './schema-errors.ts'
 export type { ValidateFunction }
 
 /**

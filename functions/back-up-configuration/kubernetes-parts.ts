@@ -1,4 +1,4 @@
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import { stringify } from 'yaml'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'

@@ -1,4 +1,4 @@
-import { CoreV1Api, VersionApi, type KubeConfig } from '@kubernetes/client-node'
+import { CoreV1Api, VersionApi, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import { Gauge, type Registry } from 'prom-client'
 import { CaretakerError, Errors, isCaretakerError } from '../../shared/errors.ts'
 import { checkPolicy, type CheckUpdatesConfig, type Repository } from './config.ts'

@@ -1,4 +1,4 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import type { CloudEvent } from 'cloudevents'
 import { Counter, type Registry } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'

@@ -1,4 +1,5 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1CronJob, type V1Deployment, type V1Job, type V1PersistentVolumeClaim, type V1Pod, type V1ReplicaSet, type V1StatefulSet } from '@kubernetes/client-node'
+import type { V1CronJob, V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import { listOrder, namespaceReader, type ListedResource, type NamespacedListing, type NamespaceReader } from '../../shared/kubernetes/listing.ts'
 import type { CleanUpConfig } from './config.ts'

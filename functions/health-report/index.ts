@@ -1,4 +1,4 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import type { CloudEvent } from 'cloudevents'
 import { Gauge, type Registry } from 'prom-client'
 import { CaretakerError, Errors } from '../../shared/errors.ts'

@@ -4,7 +4,6 @@ import { catalogue } from '../../shared/events/catalogue.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { KeyedSerial } from '../../shared/serial.ts'
 import type { SecretValue } from '../../shared/logger.ts'
-import { parseCloudEvent } from '../../shared/runtime/cloudevent-http.ts'
 import { defineFunction, type HandlerContext, type PlainResponse } from '../../shared/runtime/function.ts'
 import { checkConfig, configSchema, SEVERITIES, type Channel, type NotifyConfig, type Severity } from './config.ts'
 import { deadLetterMessage, DEAD_LETTER_TYPE, destinationName, readDeadLetter } from './dead-letter.ts'
@@ -194,9 +193,8 @@ export default defineFunction<NotifyConfig>({
     }
 
     return {
-      async handleHttp(request): Promise<PlainResponse> {
-        // A CloudEvent Knative gave up on; a request that is not one is a 4xx with the usual codes.
-        const event = parseCloudEvent(request.headers, request.body)
+      async handleDeadLetter(event, request): Promise<PlainResponse> {
+        // A CloudEvent Knative gave up on, parsed by the runtime.
         const d = readDeadLetter(event)
         const target = destinationName(d.destination)
         // Labels from the catalogue and the Knative host name only: a stray sender cannot grow the series.

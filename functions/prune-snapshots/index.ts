@@ -1,4 +1,4 @@
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import type { CloudEvent } from 'cloudevents'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { CaretakerError, Errors } from '../../shared/errors.ts'

@@ -1,4 +1,4 @@
-import type { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node'
+import type { CoreV1Api, CustomObjectsApi, KubeConfig } from '../../shared/kubernetes/api.ts'
 import { listInNamespaces } from '../../shared/kubernetes/listing.ts'
 import type { PrunePolicy } from './config.ts'
 import { RESOURCE, type SnapshotObject } from './candidates.ts'

@@ -1,4 +1,4 @@
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import type { Certificate, CertificateRequest } from './certificates.ts'
 

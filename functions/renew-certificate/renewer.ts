@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '../../shared/kubernetes/api.ts'
 import type { Registry } from 'prom-client'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'

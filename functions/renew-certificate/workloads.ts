@@ -1,4 +1,5 @@
-import { AppsV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1ObjectMeta, type V1PodTemplateSpec } from '@kubernetes/client-node'
+import type { V1ObjectMeta, V1PodTemplateSpec } from '@kubernetes/client-node'
+import { AppsV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import { listAll } from '../../shared/kubernetes/deleter.ts'
 import { mountsSecret, optedIn, RESTARTED_AT_ANNOTATION } from './certificates.ts'

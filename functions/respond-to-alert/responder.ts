@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '../../shared/kubernetes/api.ts'
 import { Counter, type Registry } from 'prom-client'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node'
+import type { V1Lease } from '@kubernetes/client-node'
+import { CoordinationV1Api, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import { kubernetesError, kubernetesStatusCode } from '../../shared/kubernetes/client.ts'
 
 /**

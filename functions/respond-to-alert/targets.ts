@@ -1,4 +1,4 @@
-import { BatchV1Api, type KubeConfig } from '@kubernetes/client-node'
+import { BatchV1Api, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import { kubernetesError, kubernetesStatusCode } from '../../shared/kubernetes/client.ts'
 import type { Action, ResolvedAction } from './config.ts'
 import { render } from './matchers.ts'

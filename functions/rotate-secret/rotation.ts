@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '../../shared/kubernetes/api.ts'
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors, loggableUnexpected } from '../../shared/errors.ts'
 import { SecretValue, type Logger } from '../../shared/logger.ts'

@@ -1,4 +1,4 @@
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import { CustomObjectsApi, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import { formatDuration, parseDuration } from '../../shared/duration.ts'
 import { kubernetesError } from '../../shared/kubernetes/client.ts'
 import type { BackupSet } from './config.ts'

@@ -1,4 +1,4 @@
-import { BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
+import { BatchV1Api, CoreV1Api, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import type { Registry } from 'prom-client'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
 import type { Logger } from '../../shared/logger.ts'

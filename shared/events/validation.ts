@@ -1,23 +1,25 @@
 import { CaretakerError, Errors } from '../errors.ts'
-import { createAjv, describeSchemaErrors, type ValidateFunction } from '../schema.ts'
+import type { ValidateFunction } from 'ajv'
+import { describeSchemaErrors } from '../schema-errors.ts'
+import { validatorFor } from '../validators.ts'
 import type { EventTypeDefinition } from './catalogue.ts'
 
 /**
- * Compiled data validators for the types one function accepts. Compiled once
- * at start, so a malformed event costs a lookup and a check, never a compile.
+ * Data validators for the types one function accepts, picked once at start
+ * (precompiled in the build, compiled from the sources), so a malformed event
+ * costs a lookup and a check, never a compile.
  */
 export class EventDataValidator {
   readonly #validators = new Map<string, ValidateFunction>()
   readonly accepted: readonly string[]
 
   constructor(types: readonly string[], definitions: ReadonlyMap<string, EventTypeDefinition>) {
-    const ajv = createAjv()
     for (const type of types) {
       const def = definitions.get(type)
       if (!def) {
         throw new CaretakerError(Errors.InvalidConfig, `event type ${type} is not in the event catalogue; add it to shared/events/catalogue.ts`)
       }
-      this.#validators.set(type, ajv.compile(def.schema))
+      this.#validators.set(type, validatorFor(def.schema, 'data'))
     }
     this.accepted = [...types]
   }

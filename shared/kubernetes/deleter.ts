@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ApiException } from '@kubernetes/client-node'
-import { kubernetesError } from './client.ts'
+import { isApiException, kubernetesError } from './client.ts'
 import { LEFT_AT_DEADLINE } from '../deadline.ts'
 import type { FromSchema, JsonSchema } from '../schema.ts'
 
@@ -61,11 +60,11 @@ export class PacedDeleter {
         await call()
         break
       } catch (err) {
-        const code = err instanceof ApiException ? err.code : undefined
+        const code = isApiException(err) ? err.code : undefined
         if (code === 404) break
         const retryable = code === undefined || code === 429 || code >= 500
         if (!retryable || attempt >= this.#limits.attempts) return { outcome: 'failed', reason: kubernetesError(err, `delete ${what}`).message }
-        const retryAfter = Number((err as ApiException<unknown>).headers?.['retry-after'])
+        const retryAfter = Number(isApiException(err) ? err.headers['retry-after'] : undefined)
         const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 30) * 1000 : 200 * 2 ** (attempt - 1)
         // A retry that would start past the deadline is left for the next run (a delete is idempotent).
         if (Date.now() + wait >= this.#deadline) return this.#pastDeadline()

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
-import { BatchV1Api, CoreV1Api, type KubeConfig, type V1ObjectReference } from '@kubernetes/client-node'
+import type { V1ObjectReference } from '@kubernetes/client-node'
+import { BatchV1Api, CoreV1Api, type KubeConfig } from './api.ts'
 import type { Logger } from '../logger.ts'
 import { kubernetesError } from './client.ts'
 

@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node'
+import type { V1Lease } from '@kubernetes/client-node'
+import { CoordinationV1Api, V1MicroTime, type KubeConfig } from './api.ts'
 import { kubernetesError, kubernetesStatusCode } from './client.ts'
 import { CaretakerError, Errors } from '../errors.ts'
 

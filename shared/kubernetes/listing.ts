@@ -1,5 +1,5 @@
-import { AuthorizationV1Api } from '@kubernetes/client-node'
-import type { KubeConfig } from '@kubernetes/client-node'
+import { AuthorizationV1Api } from './api.ts'
+import type { KubeConfig } from './api.ts'
 import { CaretakerError, Errors } from '../errors.ts'
 import { kubernetesError } from './client.ts'
 

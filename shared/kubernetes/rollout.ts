@@ -1,4 +1,5 @@
-import { AppsV1Api, type KubeConfig, type V1DaemonSet, type V1Deployment, type V1StatefulSet } from '@kubernetes/client-node'
+import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/client-node'
+import { AppsV1Api, type KubeConfig } from './api.ts'
 import { kubernetesError } from './client.ts'
 
 /**

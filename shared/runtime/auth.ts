@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { AuthenticationV1Api, AuthorizationV1Api, KubeConfig, V1LocalSubjectAccessReview, V1TokenReview } from '@kubernetes/client-node'
+import type { V1LocalSubjectAccessReview, V1TokenReview } from '@kubernetes/client-node'
+import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '../kubernetes/api.ts'
 import { CaretakerError, Errors } from '../errors.ts'
 import { kubernetesPost, type RestTarget } from '../kubernetes/rest.ts'
 
@@ -115,7 +116,7 @@ export class TokenReviewAuthenticator implements Authenticator {
   readonly mode = 'tokenreview' as const
   readonly #kubeConfig: KubeConfig
   readonly #rest: RestTarget | undefined
-  #client: Promise<AuthenticationV1Api> | undefined
+  #client: AuthenticationV1Api | undefined
   readonly #allowed: readonly string[] | undefined
   readonly #audience: string | undefined
   readonly #cache = new Map<string, { identity: Identity | CaretakerError; expires: number }>()
@@ -160,9 +161,9 @@ export class TokenReviewAuthenticator implements Authenticator {
       if (this.#rest) {
         status = (await kubernetesPost<V1TokenReview>(this.#rest, '/apis/authentication.k8s.io/v1/tokenreviews', body, 'create TokenReview')).status
       } else {
-        // Loaded on first use: a function pays for the client only once a token comes.
-        this.#client ??= import('@kubernetes/client-node').then((k) => this.#kubeConfig.makeApiClient(k.AuthenticationV1Api))
-        status = (await (await this.#client).createTokenReview({ body })).status
+        // The client is loaded at the first call (kubernetes/api.ts): a function pays for it only once a token comes.
+        this.#client ??= this.#kubeConfig.makeApiClient(AuthenticationV1Api)
+        status = (await this.#client.createTokenReview({ body })).status
       }
     } catch (err) {
       // The reviewer being down is not the caller's fault: 503, retried.
@@ -232,7 +233,7 @@ export interface AccessRequest {
 export class RbacAuthorizer {
   readonly #kubeConfig: KubeConfig
   readonly #rest: RestTarget | undefined
-  #client: Promise<AuthorizationV1Api> | undefined
+  #client: AuthorizationV1Api | undefined
 
   /** `rest`: the review as one plain HTTPS call, as TokenReviewAuthenticator's. */
   constructor(kubeConfig: KubeConfig, options: { rest?: RestTarget } = {}) {
@@ -260,8 +261,8 @@ export class RbacAuthorizer {
       if (this.#rest) {
         review = await kubernetesPost<V1LocalSubjectAccessReview>(this.#rest, `/apis/authorization.k8s.io/v1/namespaces/${encodeURIComponent(access.namespace)}/localsubjectaccessreviews`, body, 'create LocalSubjectAccessReview')
       } else {
-        this.#client ??= import('@kubernetes/client-node').then((k) => this.#kubeConfig.makeApiClient(k.AuthorizationV1Api))
-        review = await (await this.#client).createNamespacedLocalSubjectAccessReview({ namespace: access.namespace, body })
+        this.#client ??= this.#kubeConfig.makeApiClient(AuthorizationV1Api)
+        review = await this.#client.createNamespacedLocalSubjectAccessReview({ namespace: access.namespace, body })
       }
       allowed = review.status?.allowed === true
     } catch (err) {

@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents'
-import type { KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '../kubernetes/api.ts'
 import { Registry } from 'prom-client'
 import { loadConfigFile, validateConfig } from '../config.ts'
 import { catalogue, type EventTypeDefinition } from '../events/catalogue.ts'
@@ -10,9 +10,8 @@ import { CaretakerError, Errors, loggableUnexpected } from '../errors.ts'
 import type { JsonSchema } from '../schema.ts'
 import type { Identity } from './auth.ts'
 import type { Vault } from '../vault/client.ts'
-import { vaultSettingsFromEnv } from '../vault/settings.ts'
-import { createEventSink, type EventSink } from './sink.ts'
-import { runDeadlineMs } from './settings.ts'
+import type { EventSink } from './sink.ts'
+import { completeDeps, configPathOf } from './standalone.ts'
 
 /**
  * The function contract. A module keeps the handler signature of the
@@ -79,6 +78,12 @@ export interface FunctionInstance {
   handle(context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown> | undefined>
   /** Answers POST `httpPath` (a definition's plain-HTTP route, e.g. a webhook that is not a CloudEvent). */
   handleHttp?(request: PlainRequest): Promise<PlainResponse>
+  /**
+   * Answers the CloudEvents Knative delivers to `httpPath` when its sender
+   * is `knative` (a dead-letter sink): the runtime authenticates the
+   * delivery and parses the event, as on POST /.
+   */
+  handleDeadLetter?(event: CloudEvent<unknown>, request: PlainRequest): Promise<PlainResponse>
   /** Readiness beyond "configured": caches warm, clients connected. */
   ready?(): boolean | Promise<boolean>
   close?(): Promise<void>
@@ -96,10 +101,11 @@ export interface FunctionDefinition<C> {
    */
   httpPath?: string
   /**
-   * Who posts to `httpPath`: `knative` (a dead-letter sink, say) is
-   * authenticated by the runtime exactly as `POST /`; `external` (the
-   * default: a webhook whose sender has no Kubernetes identity) is left to
-   * the function.
+   * Who posts to `httpPath`: `knative` (a dead-letter sink) is
+   * authenticated by the runtime exactly as `POST /`, and what it posts is
+   * parsed as a CloudEvent for the instance's `handleDeadLetter`; `external`
+   * (the default: a webhook whose sender has no Kubernetes identity) is left
+   * to the function, through `handleHttp`.
    */
   httpPathSender?: 'knative' | 'external'
   /** Types not in the shared catalogue (a test's own function). */
@@ -131,13 +137,9 @@ export interface FunctionModule {
   isReady(): Promise<boolean>
   /** The plain-HTTP route of a definition with `httpPath`. */
   handleHttp(request: PlainRequest): Promise<PlainResponse>
+  /** A dead letter Knative delivered to `httpPath` (httpPathSender `knative`), parsed by the runtime. */
+  handleDeadLetter(event: CloudEvent<unknown>, request: PlainRequest): Promise<PlainResponse>
   shutdown(): Promise<void>
-}
-
-/** Under another runtime: the Vault of the process environment, if any (loaded only then). */
-async function vaultFromEnv(): Promise<Vault | undefined> {
-  const settings = vaultSettingsFromEnv()
-  return settings ? new (await import('../vault/client.ts')).Vault(settings) : undefined
 }
 
 export function eventDryRun(event: CloudEvent<unknown>, dryRunDefault: boolean, locked = false): boolean {
@@ -168,20 +170,22 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
       let config: C
       if (given.config !== undefined) config = validateConfig<C>(given.config, definition.configSchema, 'the given config')
       else {
-        const path = given.configPath ?? process.env.CARETAKER_CONFIG
+        const path = configPathOf(given)
         config = path ? await loadConfigFile<C>(path, definition.configSchema) : validateConfig<C>({}, definition.configSchema, 'the default config')
       }
+      // What the host did not give (another runtime gives nothing) comes from settings.ts, through standalone.ts.
+      const completed = await completeDeps(given, log)
       deps = {
         config,
         log,
         kubeConfig: given.kubeConfig,
-        dryRunDefault: given.dryRunDefault ?? process.env.CARETAKER_DRY_RUN !== 'false',
+        dryRunDefault: completed.dryRunDefault,
         metrics: given.metrics ?? new Registry(),
-        vault: given.vault ?? await vaultFromEnv(),
-        runDeadlineMs: 'runDeadlineMs' in given ? given.runDeadlineMs : runDeadlineMs(process.env),
+        vault: completed.vault,
+        runDeadlineMs: completed.runDeadlineMs,
         listenHost: given.listenHost,
       }
-      sink = given.sink ?? createEventSink(process.env.K_SINK || undefined, log)
+      sink = completed.sink
       instance = await definition.setup(deps)
     },
 
@@ -224,6 +228,12 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
       if (!instance) throw new CaretakerError(Errors.NotReady, `${definition.name} is not initialised yet`)
       if (!instance.handleHttp) throw new CaretakerError(Errors.NotFound, `${definition.name} takes no plain HTTP requests`)
       return instance.handleHttp(request)
+    },
+
+    async handleDeadLetter(event, request) {
+      if (!instance) throw new CaretakerError(Errors.NotReady, `${definition.name} is not initialised yet`)
+      if (!instance.handleDeadLetter) throw new CaretakerError(Errors.NotFound, `${definition.name} takes no dead letters`)
+      return instance.handleDeadLetter(event, request)
     },
 
     async isReady() {

@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node'
+import { DeferredKubeConfig, type KubeConfig } from '../kubernetes/api.ts'
 import { createLogger, type Logger } from '../logger.ts'
 import { restTarget, type RestTarget } from '../kubernetes/rest.ts'
 import { KnativeDeliveryAuthenticator, NoAuthenticator, RbacAuthorizer, StaticTokenAuthenticator, TokenReviewAuthenticator, type Authenticator } from './auth.ts'
@@ -54,8 +54,8 @@ function createManualEntry(settings: RuntimeSettings, kubeConfig: KubeConfig | u
 }
 
 // The Kubernetes client and the Redis client are loaded only by functions
-// that use them: the Kubernetes client alone costs about 85 MB and half a
-// second at start (bench/runtime.ts).
+// that use them, the Kubernetes client only at the first API call: it alone
+// costs about 85 MB and half a second at start (bench/runtime.ts).
 async function createIdempotencyStore(settings: RuntimeSettings, kubeConfig: KubeConfig | undefined): Promise<IdempotencyStore> {
   if (settings.idempotency.store === 'kubernetes') {
     const { KubernetesIdempotencyStore } = await import('./idempotency-kubernetes.ts')
@@ -76,7 +76,8 @@ async function createIdempotencyStore(settings: RuntimeSettings, kubeConfig: Kub
 export async function hostFunction(options: HostOptions): Promise<HostedFunction> {
   const { module, settings } = options
   const logger = createLogger({ name: settings.functionName, level: settings.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) })
-  const kubeConfig = settings.kubernetes ? (await import('../kubernetes/client.ts')).createKubeConfig(settings.kubernetes) : undefined
+  // Nothing of the Kubernetes client is loaded here: it is, with the real KubeConfig, at the first API call.
+  const kubeConfig = settings.kubernetes ? new DeferredKubeConfig(settings.kubernetes) : undefined
   const authenticator = options.authenticator ?? createAuthenticator(settings, kubeConfig)
   const idempotency = options.idempotency ?? await createIdempotencyStore(settings, kubeConfig)
   const metrics = new RuntimeMetrics(settings.functionName)

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { KubeConfig, V1Lease } from '@kubernetes/client-node'
+import type { V1Lease } from '@kubernetes/client-node'
+import type { KubeConfig } from '../kubernetes/api.ts'
 import { LeaseRecords, isLive, microTime, processHolder } from '../kubernetes/lease.ts'
 import type { Claim, IdempotencyStore, RecordedOutcome } from './idempotency.ts'
 

@@ -120,6 +120,20 @@ export function runDeadlineMs(env: NodeJS.ProcessEnv): number | undefined {
   return integer(env, 'CARETAKER_RUN_DEADLINE', 0, 1, 3600) * 1000
 }
 
+/**
+ * What a function needs that Caretaker's host would give it, when another
+ * runtime (faas-js-runtime) hosts it instead: from the same variables as
+ * parseSettings, each read only when asked for (what a caller gives
+ * explicitly is never read from the environment).
+ */
+export const standaloneSettings = {
+  configPath: (env: NodeJS.ProcessEnv): string | undefined => env.CARETAKER_CONFIG || undefined,
+  dryRunDefault: (env: NodeJS.ProcessEnv): boolean => env.CARETAKER_DRY_RUN !== 'false',
+  runDeadlineMs,
+  sinkUrl: (env: NodeJS.ProcessEnv): string | undefined => env.K_SINK || undefined,
+  vault: (env: NodeJS.ProcessEnv): VaultSettings | undefined => vaultSettingsFromEnv(env),
+}
+
 export function parseSettings(env: NodeJS.ProcessEnv, functionName?: string): RuntimeSettings {
   const name = functionName ?? env.FUNCTION_NAME
   if (!name || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {

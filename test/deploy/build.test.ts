@@ -33,6 +33,10 @@ t.test('one bundle per function, self-contained', async (t) => {
     t.ok(files.includes('index.mjs.map'), `${name}: its source map is a separate file`)
     t.notOk(files.some((f) => f.endsWith('.ts')), `${name}: no TypeScript in the build`)
   }
+  for (const b of built) {
+    t.ok(b.precompiledValidators >= 1, `${b.name}: its config (and event) schemas are precompiled (${b.precompiledValidators})`)
+    t.notOk(b.compilesSchemas, `${b.name}: no schema compiler of Caretaker's in the bundle`)
+  }
   t.notOk(existsSync(join(work, 'node_modules')), 'no node_modules beside the build')
   t.same(EXTERNAL, ['pg-native'], 'only pg\'s optional native binding is left out (never installed)')
   const shipped = readdirSync(join(projectRoot, 'functions', 'notify', 'templates')).sort()

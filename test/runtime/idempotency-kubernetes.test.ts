@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml'
 import { countRequested, createCounterFunction, type CountedData } from '../fixtures/functions/counter.ts'
 import { startTestFunction, type TestFunction } from '../../sandbox/harness/function.ts'
 import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
-import { createKubeConfig } from '../../shared/kubernetes/client.ts'
+import { createKubeConfig } from '../../shared/kubernetes/kubeconfig.ts'
 import { KubernetesIdempotencyStore, leaseNameFor } from '../../shared/runtime/idempotency-kubernetes.ts'
 import { idempotencyKey, type RecordedOutcome } from '../../shared/runtime/idempotency.ts'
 

@@ -1,4 +1,5 @@
-import type { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, V1Job } from '@kubernetes/client-node'
+import type { V1Job } from '@kubernetes/client-node'
+import type { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '../../../shared/kubernetes/api.ts'
 import { CaretakerError } from '../../../shared/errors.ts'
 import { listInNamespaces } from '../../../shared/kubernetes/listing.ts'
 import type { HealthPolicy, HealthReportConfig } from '../config.ts'

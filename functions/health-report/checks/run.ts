@@ -1,4 +1,5 @@
-import type { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node'
+import type { V1Node, V1Pod } from '@kubernetes/client-node'
+import type { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '../../../shared/kubernetes/api.ts'
 import { CaretakerError } from '../../../shared/errors.ts'
 import { kubernetesError } from '../../../shared/kubernetes/client.ts'
 import type { NodeMetrics, PodMetrics, StatsSummary } from '../../../shared/kubernetes/metrics.ts'

@@ -1,5 +1,5 @@
-import type { KubeConfig } from '@kubernetes/client-node'
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import type { KubeConfig } from '../../../shared/kubernetes/api.ts'
+import { PatchStrategy, setHeaderOptions } from '../../../shared/kubernetes/api.ts'
 import { CaretakerError, Errors } from '../../../shared/errors.ts'
 import type { EventRecorder } from '../../../shared/kubernetes/events.ts'
 import type { HandlerContext } from '../../../shared/runtime/function.ts'

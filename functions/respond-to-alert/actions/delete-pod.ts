@@ -1,4 +1,4 @@
-import { CoreV1Api } from '@kubernetes/client-node'
+import { CoreV1Api } from '../../../shared/kubernetes/api.ts'
 import { kubernetesError, kubernetesStatusCode } from '../../../shared/kubernetes/client.ts'
 import type { ResolvedAction } from '../config.ts'
 import { render } from '../matchers.ts'

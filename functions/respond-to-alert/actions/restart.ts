@@ -1,4 +1,4 @@
-import { AppsV1Api, type KubeConfig } from '@kubernetes/client-node'
+import { AppsV1Api, type KubeConfig } from '../../../shared/kubernetes/api.ts'
 import { parseDuration } from '../../../shared/duration.ts'
 import { kubernetesError } from '../../../shared/kubernetes/client.ts'
 import type { EventRecorder } from '../../../shared/kubernetes/events.ts'

@@ -1,4 +1,4 @@
-import { BatchV1Api } from '@kubernetes/client-node'
+import { BatchV1Api } from '../../../shared/kubernetes/api.ts'
 import { kubernetesError } from '../../../shared/kubernetes/client.ts'
 import type { ResolvedAction } from '../config.ts'
 import { render } from '../matchers.ts'

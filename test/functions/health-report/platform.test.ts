@@ -7,7 +7,7 @@ import { configSchema, type HealthReportConfig } from '../../../functions/health
 import { recordDay, HISTORY_KEY } from '../../../functions/health-report/history.ts'
 import { dayRecord, type DayRecord } from '../../../functions/health-report/checks/digest.ts'
 import { validateConfig } from '../../../shared/config.ts'
-import { createKubeConfig } from '../../../shared/kubernetes/client.ts'
+import { createKubeConfig } from '../../../shared/kubernetes/kubeconfig.ts'
 import { binaryHeaders, startTestFunction, type TestFunction } from '../../../sandbox/harness/function.ts'
 import { alertmanagerSkipReason, startAlertmanager } from '../../../sandbox/harness/alertmanager.ts'
 import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'

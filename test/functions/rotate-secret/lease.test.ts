@@ -4,7 +4,7 @@ import t from 'tap'
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
 import { acquireLease, leaseName, STEP_ANNOTATION } from '../../../functions/rotate-secret/lease.ts'
-import { createKubeConfig } from '../../../shared/kubernetes/client.ts'
+import { createKubeConfig } from '../../../shared/kubernetes/kubeconfig.ts'
 import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
 
 // The lock of one secret, as rotate-secret's own ServiceAccount holds it
