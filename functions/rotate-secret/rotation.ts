@@ -112,6 +112,14 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     const reason = attempt.released
       ? `another rotation of ${policy.name} holds its lock (${where}) and finished while this one waited; this request changed nothing`
       : `another rotation of ${policy.name} holds its lock (${where}) and is alive (it renews the Lease); this request changed nothing. Should that holder stop, the next one to take the Lease finishes or undoes its work`
+    if (attempt.released && run.requestKey) {
+      // The holder that finished while this waited may have been finishing this very request's cut-off rotation
+      // (the recovery at process start, say): Vault's metadata says so, and the reply is that outcome.
+      const now = await vault.readKv(mount, path).catch(() => undefined)
+      if (now?.customMetadata[REQUEST_KEY] === run.requestKey) {
+        return { outcome: 'already-rotated', data: { ...base, vault: { mount, path, version: now.version }, alreadyRotated: true, rotatedAt: now.customMetadata[ROTATED_AT_KEY] ?? null, heldBy: attempt.holder, steps, durationMs: Date.now() - started } }
+      }
+    }
     if (!attempt.released && run.requestKey) {
       // This very request's rotation still running elsewhere (its first delivery timed out, say): retry later
       // for its true outcome, which Vault records (already-rotated), instead of a lock failure that ends the retries.
@@ -472,12 +480,15 @@ async function recover(journal: Journal, stepOnLease: string | null, policy: Sec
     if (written || (untouched && await logsIn(session, next))) {
       await session.apply(next)
       await session.verify(next)
+      crashPoint('recover:apply')
       let version = vaultNow.version
       if (!written) version = await vault.writeKv(mount, path, { ...vaultNow.data, ...journal.next }, vaultNow.version)
       const recordedAt = Date.parse(vaultNow.customMetadata[ROTATED_AT_KEY] ?? '')
       if (!written || !(recordedAt >= Date.parse(journal.state.startedAt))) await vault.writeCustomMetadata(mount, path, rotatedMetadata(vaultNow.customMetadata, new Date(), journal.state.requestKey))
+      crashPoint('recover:write')
       await lock.record(stepOnLease ?? 'recover').catch(() => undefined)
       await sync(journal.next)
+      crashPoint('recover:sync')
       const restarted = stepOnLease !== null && RESTARTED.includes(stepOnLease)
       if (!restarted) await restart()
       const retired = session.dualCredential ? await session.retire() : false
@@ -491,6 +502,7 @@ async function recover(journal: Journal, stepOnLease: string | null, policy: Sec
     }
     await session.revert()
     if (policy.target.kind !== 'generated' && previous) await session.verify(previous)
+    crashPoint('recover:revert')
     const rewritten = !untouched
     if (rewritten) {
       await vault.writeCustomMetadata(mount, path, journal.state.previousMetadata)
