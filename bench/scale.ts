@@ -13,6 +13,13 @@
  * ClusterRoleBinding of it (one paged cluster-wide list per kind).
  *
  *   npm run bench -- scale        (BENCH_SCALE_MAX objects, default 20000)
+ *
+ * BENCH_SCALE_SIZES picks the sizes (comma-separated object counts),
+ * BENCH_SCALE_FUNCTIONS the functions (comma-separated names; all three by
+ * default), BENCH_SCALE_HEAP_MB caps V8's heap, BENCH_SCALE_NODE_OPTIONS
+ * adds Node options to each function's process (a profile: `--heap-prof
+ * --heap-prof-dir=<dir>`, or `--trace-gc`, whose lines go to the function's
+ * stdout, printed after the table).
  */
 import { createServer, request } from 'node:http'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -100,11 +107,15 @@ function memoryMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return m ? Number(m[1]) / 1024 : NaN
 }
 
-const FUNCTIONS = {
+const ALL_FUNCTIONS = {
   'clean-up-resources': { type: 'dev.caretaker.resources.clean.requested', config: (ns: string[]) => ({ namespaces: ns, limits: { pageSize: 500 }, pvcs: { report: true } }) },
   'health-report': { type: 'dev.caretaker.health.report.requested', config: (ns: string[]) => ({ namespaces: ns, checks: ['pods', 'pvcs'], pageSize: 500 }) },
   'prune-snapshots': { type: 'dev.caretaker.snapshots.prune.requested', config: (ns: string[]) => ({ limits: { pageSize: 500 }, policies: [{ name: 'all', kind: 'VolumeSnapshot', namespaces: ns, keepDaily: 7, maxAge: '10d', grace: '1h' }] }) },
 } as const
+const wantedFunctions = process.env.BENCH_SCALE_FUNCTIONS?.split(',').map((s) => s.trim()).filter(Boolean)
+const FUNCTIONS = Object.fromEntries(Object.entries(ALL_FUNCTIONS).filter(([name]) => !wantedFunctions || wantedFunctions.includes(name)))
+/** Lines a function wrote that are not JSON logs (`--trace-gc`), kept for the end. */
+const traces: string[] = []
 
 async function measure(objects: number): Promise<Row[]> {
   const count = Math.max(1, Math.round(objects / (PER_KIND * 5)))
@@ -136,7 +147,8 @@ async function measure(objects: number): Promise<Row[]> {
         // Warnings only: the per-object lines of a dry-run would measure the log pipe, not the sweep.
         const port = await freePort()
         // BENCH_SCALE_HEAP_MB caps V8's heap as a container's memory limit would (Node sizes its heap from the cgroup limit).
-        const heap: Record<string, string> = process.env.BENCH_SCALE_HEAP_MB ? { NODE_OPTIONS: `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` } : {}
+        const nodeOptions = [process.env.BENCH_SCALE_HEAP_MB ? `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` : '', process.env.BENCH_SCALE_NODE_OPTIONS ?? ''].filter(Boolean).join(' ')
+        const heap: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}
         const fn = spawnFunction(`functions/${name}/index.ts`, { PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', name), LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true', ...heap })
         try {
           const url = `http://127.0.0.1:${port}/`
@@ -150,8 +162,11 @@ async function measure(objects: number): Promise<Row[]> {
           const body = Buffer.from(await res.arrayBuffer())
           rows.push({ fn: name, rbac, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, cpuMs: cpuMs(pid) - cpu0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: body.length / 1024, status: res.status })
         } finally {
-          fn.child.kill('SIGKILL')
+          // SIGTERM when profiling: --heap-prof writes its profile at exit.
+          fn.child.kill(process.env.BENCH_SCALE_NODE_OPTIONS?.includes('--heap-prof') ? 'SIGTERM' : 'SIGKILL')
           await fn.exited
+          const raw = fn.lines.filter((l) => typeof l.raw === 'string').map((l) => String(l.raw))
+          if (raw.length) traces.push(`${name}, ${rbac}, ${count * PER_KIND * 5} objects:`, ...raw)
         }
       }
     }
@@ -194,5 +209,6 @@ const lines = [
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...all.map((r) => `| ${r.fn} | ${r.rbac} | ${r.objects} | ${r.namespaces} | ${r.runMs.toFixed(0)} ms | ${r.cpuMs.toFixed(0)} ms | ${r.readyMiB.toFixed(0)} MiB | ${r.peakMiB.toFixed(0)} MiB | ${r.apiCalls} | ${r.replyKiB.toFixed(0)} KiB | ${r.status} |`),
   '',
+  ...traces,
 ]
 process.stdout.write(lines.join('\n'))

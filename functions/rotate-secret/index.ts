@@ -9,7 +9,9 @@ import { isDueForRotation, type DueDecision } from './due.ts'
 import { journalRef, readJournal } from './journal.ts'
 import { leftLease } from './lease.ts'
 import { RotationMetrics } from './metrics.ts'
-import { planRotation, requestKeyOf, rotateSecret, type RotationDeps, type RotationReport } from './rotation.ts'
+import { planRotation } from './plan.ts'
+import { rotateSecret } from './rotation.ts'
+import { requestKeyOf, type RotationDeps, type RotationReport } from './step.ts'
 
 /**
  * rotate-secret: rotates PostgreSQL role passwords, Redis passwords and

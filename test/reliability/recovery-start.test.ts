@@ -23,7 +23,7 @@ import { sha256, startPlatform } from '../functions/rotate-secret/platform.ts'
 // to the Broker says what was found and done.
 
 const skip = postgresSkipReason()
-t.setTimeout(600_000)
+t.setTimeout(1_200_000)
 if (skip) {
   t.pass(`skipped: ${skip}`)
 } else {
