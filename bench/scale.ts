@@ -16,10 +16,10 @@
  *
  * BENCH_SCALE_SIZES picks the sizes (comma-separated object counts),
  * BENCH_SCALE_FUNCTIONS the functions (comma-separated names; all three by
- * default), BENCH_SCALE_HEAP_MB caps V8's heap, BENCH_SCALE_NODE_OPTIONS
- * adds Node options to each function's process (a profile: `--heap-prof
- * --heap-prof-dir=<dir>`, or `--trace-gc`, whose lines go to the function's
- * stdout, printed after the table).
+ * default), BENCH_SCALE_HEAP_MB caps V8's heap, BENCH_SCALE_NODE_ARGS
+ * adds Node options to each function's process (space-separated: a
+ * profile, `--heap-prof --heap-prof-dir=<dir>`, or `--trace-gc`, whose
+ * lines go to the function's stdout and are printed after the table).
  */
 import { createServer, request } from 'node:http'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { parseAllDocuments, stringify } from 'yaml'
-import { spawnFunction } from '../test/harness/process.ts'
+import { spawnNode } from '../test/harness/process.ts'
 import { startKubernetesSimulator } from '../test/simulators/kubernetes/index.ts'
 
 const PER_KIND = 20
@@ -116,6 +116,7 @@ const wantedFunctions = process.env.BENCH_SCALE_FUNCTIONS?.split(',').map((s) =>
 const FUNCTIONS = Object.fromEntries(Object.entries(ALL_FUNCTIONS).filter(([name]) => !wantedFunctions || wantedFunctions.includes(name)))
 /** Lines a function wrote that are not JSON logs (`--trace-gc`), kept for the end. */
 const traces: string[] = []
+const nodeArgs = (process.env.BENCH_SCALE_NODE_ARGS ?? '').split(' ').filter(Boolean)
 
 async function measure(objects: number): Promise<Row[]> {
   const count = Math.max(1, Math.round(objects / (PER_KIND * 5)))
@@ -147,9 +148,8 @@ async function measure(objects: number): Promise<Row[]> {
         // Warnings only: the per-object lines of a dry-run would measure the log pipe, not the sweep.
         const port = await freePort()
         // BENCH_SCALE_HEAP_MB caps V8's heap as a container's memory limit would (Node sizes its heap from the cgroup limit).
-        const nodeOptions = [process.env.BENCH_SCALE_HEAP_MB ? `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` : '', process.env.BENCH_SCALE_NODE_OPTIONS ?? ''].filter(Boolean).join(' ')
-        const heap: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}
-        const fn = spawnFunction(`functions/${name}/index.ts`, { PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', name), LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true', ...heap })
+        const heap: Record<string, string> = process.env.BENCH_SCALE_HEAP_MB ? { NODE_OPTIONS: `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` } : {}
+        const fn = spawnNode([...nodeArgs, 'shared/runtime/main.ts', `functions/${name}/index.ts`], { HOST: '127.0.0.1', CARETAKER_AUTH: 'none', PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', name), LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true', ...heap })
         try {
           const url = `http://127.0.0.1:${port}/`
           await waitReady(url, fn)
@@ -163,7 +163,7 @@ async function measure(objects: number): Promise<Row[]> {
           rows.push({ fn: name, rbac, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, cpuMs: cpuMs(pid) - cpu0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: body.length / 1024, status: res.status })
         } finally {
           // SIGTERM when profiling: --heap-prof writes its profile at exit.
-          fn.child.kill(process.env.BENCH_SCALE_NODE_OPTIONS?.includes('--heap-prof') ? 'SIGTERM' : 'SIGKILL')
+          fn.child.kill(nodeArgs.includes('--heap-prof') ? 'SIGTERM' : 'SIGKILL')
           await fn.exited
           const raw = fn.lines.filter((l) => typeof l.raw === 'string').map((l) => String(l.raw))
           if (raw.length) traces.push(`${name}, ${rbac}, ${count * PER_KIND * 5} objects:`, ...raw)
@@ -187,7 +187,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Ready when its readiness probe says so (bounded: a minute). */
-async function waitReady(url: string, fn: ReturnType<typeof spawnFunction>): Promise<void> {
+async function waitReady(url: string, fn: ReturnType<typeof spawnNode>): Promise<void> {
   const deadline = Date.now() + 60_000
   while (Date.now() < deadline) {
     const ok = await fetch(`${url}health/readiness`).then((r) => r.ok, () => false)
