@@ -18,7 +18,9 @@ export const microTime = (at = Date.now()): V1MicroTime => new V1MicroTime(at)
  * (KUBERNETES_SERVICE_HOST is set in every container) the hostname, which
  * is the pod's name (Kubernetes sets a Pod's hostname to its metadata.name
  * unless spec.hostname says otherwise, kubernetes/kubernetes
- * pkg/kubelet/kubelet_pods.go GeneratePodHostNameAndDomain), or
+ * pkg/kubelet/kubelet_pods.go GeneratePodHostNameAndDomain; not with
+ * hostNetwork, where it is the node's, which a Knative Service does not
+ * allow and no manifest here sets), or
  * CARETAKER_POD_NAME where it is given. One function process runs per pod,
  * so a holder under this name with another process id was this pod's
  * previous incarnation (the container restarted): it is dead. Outside a
