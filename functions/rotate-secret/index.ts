@@ -184,6 +184,7 @@ export default defineFunction<RotateSecretConfig>({
      */
     async function recoverAtStart(context: BackgroundContext): Promise<void> {
       if (!vault || !kubeConfig || !config.recoverAtStart) return
+      let recovered = 0
       for (const policy of config.secrets) {
         if (context.signal.aborted) return
         try {
@@ -201,6 +202,7 @@ export default defineFunction<RotateSecretConfig>({
           }
           const key = `recover/${policy.name}/${left.holder ?? 'released'}/${left.renewedAt ?? ''}`
           const sent = await context.emit({ type: typeOf(report), subject: policy.name, data: report.data }, key)
+          recovered++
           context.log.info({ secret: policy.name, outcome: report.outcome, sent }, 'recovery at process start done')
         } catch (err) {
           const reason = err instanceof CaretakerError ? err.message : 'unexpected error (see the stack)'
@@ -208,6 +210,7 @@ export default defineFunction<RotateSecretConfig>({
           context.log.warn({ secret: policy.name, reason }, 'recovery at process start failed; a redelivery or the daily sweep tries again')
         }
       }
+      context.log.info({ secrets: config.secrets.length, recovered }, 'recovery at process start: every secret\'s Lease checked')
     }
 
     return {

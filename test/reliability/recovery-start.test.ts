@@ -201,6 +201,20 @@ if (skip) {
     })
   }
 
+  t.test('two replicas start at once after a kill: the Lease decides which one recovers, once', async (t) => {
+    const state = await killRotation(t, 'api-jwt', 'rotate-secret-r1', 'before:sync', 'replicas-1')
+    await new Promise((r) => setTimeout(r, 3500))
+    const seen = recoveryEvents('api-jwt').length
+    const replicas = await Promise.all([start('rotate-secret-r2'), start('rotate-secret-r3')])
+    const checked = await Promise.all(replicas.map(({ fn }) => fn.waitForLine((l) => l.msg === 'recovery at process start: every secret\'s Lease checked', 60_000)))
+    t.same(checked.map((l) => l.recovered).sort(), [0, 1], 'one replica recovered it, the other left it')
+    const events = recoveryEvents('api-jwt').slice(seen)
+    t.equal(events.length, 1, 'one outcome sent')
+    t.match(events[0]?.data, { recovered: { action: 'rolled-forward', stepFound: 'write' } })
+    await checkEnd(t, 'api-jwt', state, true)
+    for (const { fn } of replicas) fn.child.kill('SIGKILL')
+  })
+
   t.test('no value in any log line, reply or event', async (t) => {
     const values = new Set<string>([pgAdmin, pgOld])
     for (const w of Object.values(where)) {
@@ -210,7 +224,7 @@ if (skip) {
       }
     }
     const text = [p.logText(), p.replies.join('\n'), p.sink.requests.map((r) => r.body.toString('utf8')).join('\n'), ...processes.map((f) => JSON.stringify(f.lines) + f.stderr())].join('\n')
-    t.ok(values.size >= 6, `values searched for: ${values.size}`)
+    t.ok(values.size >= 7, `values searched for: ${values.size}`)
     t.same([...values].filter((v) => text.includes(v)), [], 'none found')
   })
 }
