@@ -158,9 +158,11 @@ async function measure(objects: number): Promise<Row[]> {
           proxy.reset()
           const cpu0 = cpuMs(pid)
           const t0 = performance.now()
-          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `scale-${name}-${objects}`, 'ce-source': '/bench/scale', 'ce-type': spec.type }, body: '{}' })
-          const body = Buffer.from(await res.arrayBuffer())
-          rows.push({ fn: name, rbac, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, cpuMs: cpuMs(pid) - cpu0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: body.length / 1024, status: res.status })
+          const res = await post(url, { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `scale-${name}-${objects}`, 'ce-source': '/bench/scale', 'ce-type': spec.type }, '{}')
+          const row = { fn: name, rbac, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, cpuMs: cpuMs(pid) - cpu0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: res.body.length / 1024, status: res.status }
+          rows.push(row)
+          // Each row as soon as it is measured (stderr), so a long run's figures survive its end.
+          process.stderr.write(`${formatRow(row)}\n`)
         } finally {
           // SIGTERM when profiling: --heap-prof writes its profile at exit.
           fn.child.kill(nodeArgs.includes('--heap-prof') ? 'SIGTERM' : 'SIGKILL')
@@ -177,6 +179,22 @@ async function measure(objects: number): Promise<Row[]> {
   }
   return rows
 }
+
+/** One POST with no client-side timeout: a sweep of 60,000 objects on a loaded machine outlasts fetch's 300 s wait for headers. */
+function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+const formatRow = (r: Row) => `| ${r.fn} | ${r.rbac} | ${r.objects} | ${r.namespaces} | ${r.runMs.toFixed(0)} ms | ${r.cpuMs.toFixed(0)} ms | ${r.readyMiB.toFixed(0)} MiB | ${r.peakMiB.toFixed(0)} MiB | ${r.apiCalls} | ${r.replyKiB.toFixed(0)} KiB | ${r.status} |`
 
 async function freePort(): Promise<number> {
   const server = createServer()
@@ -207,7 +225,7 @@ const lines = [
   '',
   '| function | RBAC | objects | namespaces | run | CPU | RSS ready | peak RSS | API calls | reply | status |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...all.map((r) => `| ${r.fn} | ${r.rbac} | ${r.objects} | ${r.namespaces} | ${r.runMs.toFixed(0)} ms | ${r.cpuMs.toFixed(0)} ms | ${r.readyMiB.toFixed(0)} MiB | ${r.peakMiB.toFixed(0)} MiB | ${r.apiCalls} | ${r.replyKiB.toFixed(0)} KiB | ${r.status} |`),
+  ...all.map(formatRow),
   '',
   ...traces,
 ]
