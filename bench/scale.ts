@@ -13,6 +13,13 @@
  * ClusterRoleBinding of it (one paged cluster-wide list per kind).
  *
  *   npm run bench -- scale        (BENCH_SCALE_MAX objects, default 20000)
+ *
+ * BENCH_SCALE_SIZES picks the sizes (comma-separated object counts),
+ * BENCH_SCALE_FUNCTIONS the functions (comma-separated names; all three by
+ * default), BENCH_SCALE_HEAP_MB caps V8's heap, BENCH_SCALE_NODE_ARGS
+ * adds Node options to each function's process (space-separated: a
+ * profile, `--heap-prof --heap-prof-dir=<dir>`, or `--trace-gc`, whose
+ * lines go to the function's stdout and are printed after the table).
  */
 import { createServer, request } from 'node:http'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -20,7 +27,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { parseAllDocuments, stringify } from 'yaml'
-import { spawnFunction } from '../sandbox/harness/process.ts'
+import { spawnNode } from '../sandbox/harness/process.ts'
 import { startKubernetesSimulator } from '../sandbox/simulators/kubernetes/index.ts'
 import { EventTypes } from '../shared/events/catalogue.ts'
 
@@ -101,11 +108,16 @@ function memoryMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return m ? Number(m[1]) / 1024 : NaN
 }
 
-const FUNCTIONS = {
+const ALL_FUNCTIONS = {
   'clean-up-resources': { type: EventTypes.ResourcesCleanRequested, config: (ns: string[]) => ({ namespaces: ns, limits: { pageSize: 500 }, pvcs: { report: true } }) },
   'health-report': { type: EventTypes.HealthReportRequested, config: (ns: string[]) => ({ namespaces: ns, checks: ['pods', 'pvcs'], pageSize: 500 }) },
   'prune-snapshots': { type: EventTypes.SnapshotsPruneRequested, config: (ns: string[]) => ({ limits: { pageSize: 500 }, policies: [{ name: 'all', kind: 'VolumeSnapshot', namespaces: ns, keepDaily: 7, maxAge: '10d', grace: '1h' }] }) },
 } as const
+const wantedFunctions = process.env.BENCH_SCALE_FUNCTIONS?.split(',').map((s) => s.trim()).filter(Boolean)
+const FUNCTIONS = Object.fromEntries(Object.entries(ALL_FUNCTIONS).filter(([name]) => !wantedFunctions || wantedFunctions.includes(name)))
+/** Lines a function wrote that are not JSON logs (`--trace-gc`), kept for the end. */
+const traces: string[] = []
+const nodeArgs = (process.env.BENCH_SCALE_NODE_ARGS ?? '').split(' ').filter(Boolean)
 
 async function measure(objects: number): Promise<Row[]> {
   const count = Math.max(1, Math.round(objects / (PER_KIND * 5)))
@@ -138,7 +150,7 @@ async function measure(objects: number): Promise<Row[]> {
         const port = await freePort()
         // BENCH_SCALE_HEAP_MB caps V8's heap as a container's memory limit would (Node sizes its heap from the cgroup limit).
         const heap: Record<string, string> = process.env.BENCH_SCALE_HEAP_MB ? { NODE_OPTIONS: `--max-old-space-size=${process.env.BENCH_SCALE_HEAP_MB}` } : {}
-        const fn = spawnFunction(`functions/${name}/index.ts`, { PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', name), LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true', ...heap })
+        const fn = spawnNode([...nodeArgs, 'shared/runtime/main.ts', `functions/${name}/index.ts`], { HOST: '127.0.0.1', CARETAKER_AUTH: 'none', PORT: String(port), CARETAKER_CONFIG: configPath, CARETAKER_KUBE_SERVER: proxy.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', name), LOG_LEVEL: 'warn', CARETAKER_DRY_RUN: 'true', ...heap })
         try {
           const url = `http://127.0.0.1:${port}/`
           await waitReady(url, fn)
@@ -147,12 +159,17 @@ async function measure(objects: number): Promise<Row[]> {
           proxy.reset()
           const cpu0 = cpuMs(pid)
           const t0 = performance.now()
-          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `scale-${name}-${objects}`, 'ce-source': '/bench/scale', 'ce-type': spec.type }, body: '{}' })
-          const body = Buffer.from(await res.arrayBuffer())
-          rows.push({ fn: name, rbac, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, cpuMs: cpuMs(pid) - cpu0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: body.length / 1024, status: res.status })
+          const res = await post(url, { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': `scale-${name}-${objects}`, 'ce-source': '/bench/scale', 'ce-type': spec.type }, '{}')
+          const row = { fn: name, rbac, objects: count * PER_KIND * 5, namespaces: count, runMs: performance.now() - t0, cpuMs: cpuMs(pid) - cpu0, readyMiB, peakMiB: memoryMiB(pid, 'VmHWM'), apiCalls: proxy.calls(), replyKiB: res.body.length / 1024, status: res.status }
+          rows.push(row)
+          // Each row as soon as it is measured (stderr), so a long run's figures survive its end.
+          process.stderr.write(`${formatRow(row)}\n`)
         } finally {
-          fn.child.kill('SIGKILL')
+          // SIGTERM when profiling: --heap-prof writes its profile at exit.
+          fn.child.kill(nodeArgs.includes('--heap-prof') ? 'SIGTERM' : 'SIGKILL')
           await fn.exited
+          const raw = fn.lines.filter((l) => typeof l.raw === 'string').map((l) => String(l.raw))
+          if (raw.length) traces.push(`${name}, ${rbac}, ${count * PER_KIND * 5} objects:`, ...raw)
         }
       }
     }
@@ -164,6 +181,22 @@ async function measure(objects: number): Promise<Row[]> {
   return rows
 }
 
+/** One POST with no client-side timeout: a sweep of 60,000 objects on a loaded machine outlasts fetch's 300 s wait for headers. */
+function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+const formatRow = (r: Row) => `| ${r.fn} | ${r.rbac} | ${r.objects} | ${r.namespaces} | ${r.runMs.toFixed(0)} ms | ${r.cpuMs.toFixed(0)} ms | ${r.readyMiB.toFixed(0)} MiB | ${r.peakMiB.toFixed(0)} MiB | ${r.apiCalls} | ${r.replyKiB.toFixed(0)} KiB | ${r.status} |`
+
 async function freePort(): Promise<number> {
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -173,7 +206,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Ready when its readiness probe says so (bounded: a minute). */
-async function waitReady(url: string, fn: ReturnType<typeof spawnFunction>): Promise<void> {
+async function waitReady(url: string, fn: ReturnType<typeof spawnNode>): Promise<void> {
   const deadline = Date.now() + 60_000
   while (Date.now() < deadline) {
     const ok = await fetch(`${url}health/readiness`).then((r) => r.ok, () => false)
@@ -193,7 +226,8 @@ const lines = [
   '',
   '| function | RBAC | objects | namespaces | run | CPU | RSS ready | peak RSS | API calls | reply | status |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...all.map((r) => `| ${r.fn} | ${r.rbac} | ${r.objects} | ${r.namespaces} | ${r.runMs.toFixed(0)} ms | ${r.cpuMs.toFixed(0)} ms | ${r.readyMiB.toFixed(0)} MiB | ${r.peakMiB.toFixed(0)} MiB | ${r.apiCalls} | ${r.replyKiB.toFixed(0)} KiB | ${r.status} |`),
+  ...all.map(formatRow),
   '',
+  ...traces,
 ]
 process.stdout.write(lines.join('\n'))

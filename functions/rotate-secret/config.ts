@@ -124,6 +124,12 @@ export interface RotateSecretConfig {
   rolloutTimeout: string
   /** Timeout of each call to a database or Redis. */
   connectTimeout: string
+  /**
+   * Whether the process, once it serves, finishes or undoes the rotations
+   * whose holder died (see index.ts, recoverAtStart); false leaves them to
+   * the redelivered request and the daily sweep.
+   */
+  recoverAtStart: boolean
 }
 
 /** The Vault custom-metadata key holding the time of the last rotation (RFC 3339). */
@@ -156,6 +162,7 @@ export const configSchema: JsonSchema = {
     syncTimeout: { ...duration, default: '2m' },
     rolloutTimeout: { ...duration, default: '10m' },
     connectTimeout: { ...duration, default: '10s' },
+    recoverAtStart: { type: 'boolean', default: true },
     secrets: {
       type: 'array',
       default: [],

@@ -1,14 +1,17 @@
 import type { CloudEvent } from 'cloudevents'
-import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { CaretakerError, Errors, loggableUnexpected } from '../../shared/errors.ts'
 import { LEFT_AT_DEADLINE, timeLeft } from '../../shared/deadline.ts'
 import { parseDuration } from '../../shared/duration.ts'
 import { EventRecorder } from '../../shared/kubernetes/events.ts'
-import { defineFunction, type HandlerContext } from '../../shared/runtime/function.ts'
+import { defineFunction, type BackgroundContext, type HandlerContext } from '../../shared/runtime/function.ts'
 import { checkConfig, configSchema, ROTATED_AT_KEY, type RotateSecretConfig, type SecretPolicy } from './config.ts'
 import { isDueForRotation, type DueDecision } from './due.ts'
 import { journalRef, readJournal } from './journal.ts'
+import { leftLease } from './lease.ts'
 import { RotationMetrics } from './metrics.ts'
-import { planRotation, requestKeyOf, rotateSecret, type RotationDeps, type RotationReport } from './rotation.ts'
+import { planRotation } from './plan.ts'
+import { rotateSecret } from './rotation.ts'
+import { requestKeyOf, type RotationDeps, type RotationReport } from './step.ts'
 
 /**
  * rotate-secret: rotates PostgreSQL role passwords, Redis passwords, Keycloak
@@ -36,7 +39,10 @@ export default defineFunction<RotateSecretConfig>({
     const metrics = new RotationMetrics(registry)
     const recorder = kubeConfig ? new EventRecorder(kubeConfig, 'rotate-secret', log) : undefined
 
-    function deps(context: HandlerContext): RotationDeps {
+    /** What a rotation runs with: a request's or the sweep's context, or the background's at process start. */
+    type RunContext = Pick<HandlerContext, 'log' | 'signal'>
+
+    function deps(context: RunContext): RotationDeps {
       if (!vault) throw new CaretakerError(Errors.DependencyUnavailable, 'rotate-secret needs Vault (VAULT_ADDR with VAULT_TOKEN or VAULT_K8S_ROLE), and none is configured')
       if (!kubeConfig) throw new CaretakerError(Errors.DependencyUnavailable, 'rotate-secret needs the Kubernetes API (its locks are Leases), and none is configured')
       return { config, vault, kubeConfig, log: context.log, signal: context.signal }
@@ -61,9 +67,14 @@ export default defineFunction<RotateSecretConfig>({
         : { type: 'Normal', reason: 'SecretRotated', action: 'Rotate', message: `secret ${policy.name} rotated: ${vaultRef.mount}/${vaultRef.path} version ${vaultRef.version}, ${(d.consumers as unknown[]).length} consumer(s) restarted` })
     }
 
-    async function rotate(policy: SecretPolicy, context: HandlerContext, trigger: string, requestKey?: string, recoverOnly = false): Promise<RotationReport> {
+    /** `at`: what found a cut-off rotation, should there be one (the metric's label). */
+    async function rotate(policy: SecretPolicy, context: RunContext, at: 'request' | 'sweep' | 'start', trigger: string, requestKey?: string, recoverOnly = false): Promise<RotationReport> {
       const report = await rotateSecret(policy, { trigger, ...(requestKey ? { requestKey } : {}) }, deps(context), { recoverOnly })
-      if (report.data.recovered) context.log.warn({ secret: policy.name, recovered: report.data.recovered }, 'a rotation cut off earlier was found and finished or undone')
+      const recovered = report.data.recovered as { action: string } | undefined
+      if (recovered) {
+        metrics.recovered(policy.name, recovered.action, at)
+        context.log.warn({ secret: policy.name, recovered, at }, 'a rotation cut off earlier was found and finished or undone')
+      }
       const d = report.data
       if (report.outcome === 'rotated') {
         metrics.rotated(policy.name, new Date(String(d.rotatedAt)), new Date(String(d.dueAt)), Number(d.durationMs), Number(d.lockoutWindowMs))
@@ -87,7 +98,7 @@ export default defineFunction<RotateSecretConfig>({
         context.log.info({ secret: policy.name }, 'dry-run: the rotation plan is reported, nothing changes')
         return context.reply({ type: ROTATED, subject: policy.name, data: { secret: policy.name, trigger, dryRun: true, plan } })
       }
-      const report = await rotate(policy, context, trigger, requestKeyOf(event.source, event.id))
+      const report = await rotate(policy, context, 'request', trigger, requestKeyOf(event.source, event.id))
       // A cut-off rotation that cannot be resolved yet (Vault sealed, a target down): retryable, so the broker
       // redelivers the request later and that delivery resolves it, instead of a recorded final answer.
       if (report.outcome === 'failed' && report.failedStep === 'recover') throw new CaretakerError(Errors.DependencyUnavailable, String(report.data.reason))
@@ -118,7 +129,7 @@ export default defineFunction<RotateSecretConfig>({
           })
         if (journal) {
           if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
-          const report = await rotate(policy, context, 'sweep', undefined, true)
+          const report = await rotate(policy, context, 'sweep', 'sweep', undefined, true)
           row.result = report.outcome === 'already-rotated' ? 'nothing-to-recover' : report.outcome
           row.recovered = report.data.recovered ?? null
           if (report.outcome === 'failed') { row.failedStep = report.failedStep; row.rolledBack = report.rolledBack }
@@ -136,7 +147,7 @@ export default defineFunction<RotateSecretConfig>({
             context.log.warn({ secret: policy.name, requested: sent }, `due rotation not started in this sweep: ${LEFT_AT_DEADLINE}`)
           } else {
             if (context.signal.aborted) throw new CaretakerError(Errors.ShuttingDown, 'the sweep was interrupted by shutdown; it will be retried')
-            const report = await rotate(policy, context, 'sweep')
+            const report = await rotate(policy, context, 'sweep', 'sweep')
             row.result = report.outcome
             if (report.data.recovered) row.recovered = report.data.recovered
             if (report.outcome === 'failed') { row.failedStep = report.failedStep; row.rolledBack = report.rolledBack }
@@ -160,7 +171,51 @@ export default defineFunction<RotateSecretConfig>({
       })
     }
 
+    /**
+     * At process start, in the background (readiness does not wait): a
+     * rotation whose holder died (its Lease expired, given up with its
+     * journal kept, or held by this pod's previous incarnation) is finished
+     * or undone now, by the very path a redelivery takes (the Lease decides
+     * which replica does it; the others are refused and leave it), instead
+     * of waiting for the broker's redelivery or the daily sweep. A Lease
+     * whose holder is alive is that holder's. The outcome goes to the
+     * Broker as the reply would have, and to the log and the metrics. The
+     * work was started by a request with dry-run off, so it is finished
+     * whatever this process's dry-run default.
+     */
+    async function recoverAtStart(context: BackgroundContext): Promise<void> {
+      if (!vault || !kubeConfig || !config.recoverAtStart) return
+      let recovered = 0
+      for (const policy of config.secrets) {
+        if (context.signal.aborted) return
+        try {
+          const left = await leftLease(kubeConfig, config.leaseNamespace, policy.name)
+          if (!left) continue
+          context.log.info({ secret: policy.name, holder: left.holder, step: left.step, left: left.left }, 'a rotation\'s Lease was left by a holder that is gone: recovering it')
+          const report = await rotate(policy, context, 'start', 'recovery at process start', undefined, true)
+          if (report.outcome === 'already-rotated') {
+            context.log.info({ secret: policy.name }, 'nothing to recover: the rotation had finished (or another replica recovered it); its Lease is gone')
+            continue
+          }
+          if (report.outcome === 'failed' && report.failedStep === 'lock') {
+            context.log.info({ secret: policy.name, heldBy: report.data.heldBy }, 'another replica holds the Lease and recovers the rotation')
+            continue
+          }
+          const key = `recover/${policy.name}/${left.holder ?? 'released'}/${left.renewedAt ?? ''}`
+          const sent = await context.emit({ type: typeOf(report), subject: policy.name, data: report.data }, key)
+          recovered++
+          context.log.info({ secret: policy.name, outcome: report.outcome, sent }, 'recovery at process start done')
+        } catch (err) {
+          const reason = err instanceof CaretakerError ? err.message : 'unexpected error (see the stack)'
+          if (!(err instanceof CaretakerError)) context.log.error({ err: loggableUnexpected(err) }, 'recovery at process start failed')
+          context.log.warn({ secret: policy.name, reason }, 'recovery at process start failed; a redelivery or the daily sweep tries again')
+        }
+      }
+      context.log.info({ secrets: config.secrets.length, recovered }, 'recovery at process start: every secret\'s Lease checked')
+    }
+
     return {
+      start: recoverAtStart,
       async handle(context, event) {
         if (event.type === PING) return sweep(context)
         return onRequest(event, context)

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import { hostname } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { V1Lease } from '@kubernetes/client-node'
 import { CoordinationV1Api, V1MicroTime, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import { kubernetesError, kubernetesStatusCode } from '../../shared/kubernetes/client.ts'
+import { isPreviousIncarnation, processHolder } from '../../shared/kubernetes/lease.ts'
 
 /**
  * One Kubernetes Lease per secret: the lock that keeps two rotations of the
@@ -15,7 +15,9 @@ import { kubernetesError, kubernetesStatusCode } from '../../shared/kubernetes/c
  * dead holder left (see journal.ts). Every write carries the resourceVersion
  * read, as client-go's leader election does
  * (kubernetes/client-go tools/leaderelection/resourcelock/leaselock.go), so a
- * holder whose Lease was taken over learns it at its next write.
+ * holder whose Lease was taken over learns it at its next write. A Lease
+ * held by this pod's previous incarnation (the container restarted; see
+ * isPreviousIncarnation) is dead already and taken over at once.
  */
 
 /** The annotation holding the step the holder has reached (never a value). */
@@ -55,7 +57,7 @@ const now = () => new V1MicroTime(Date.now())
 
 function expiresAt(lease: V1Lease): number {
   const spec = lease.spec ?? {}
-  if (!spec.holderIdentity) return 0
+  if (!spec.holderIdentity || isPreviousIncarnation(spec.holderIdentity)) return 0
   const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0
   return renewed + (spec.leaseDurationSeconds ?? 0) * 1000
 }
@@ -72,7 +74,7 @@ const stepOf = (lease: V1Lease) => lease.metadata?.annotations?.[STEP_ANNOTATION
 export async function acquireLease(kubeConfig: KubeConfig, namespace: string, secret: string, durationMs: number, options: { waitMs?: number } = {}): Promise<LeaseAttempt> {
   const api = kubeConfig.makeApiClient(CoordinationV1Api)
   const name = leaseName(secret)
-  const holder = `${hostname()}/${randomUUID()}`
+  const holder = `${processHolder}/${randomUUID()}`
   const leaseDurationSeconds = Math.max(1, Math.round(durationMs / 1000))
   const spec = () => ({ holderIdentity: holder, leaseDurationSeconds, acquireTime: now(), renewTime: now() })
   const deadline = Date.now() + (options.waitMs ?? 0)
@@ -172,4 +174,33 @@ export async function acquireLease(kubeConfig: KubeConfig, namespace: string, se
       },
     },
   }
+}
+
+/** A secret's Lease as a holder left it: what the recovery at process start looks for. */
+export interface LeftLease {
+  holder: string | null
+  step: string | null
+  renewedAt: string | null
+  /** Why nobody holds it any more: given up with a journal kept, expired unrenewed, or held by this pod's previous incarnation. */
+  left: 'released' | 'expired' | 'previous-incarnation'
+}
+
+/**
+ * The secret's Lease when its holder is gone (see LeftLease); undefined
+ * when there is none, or its holder is alive (it renews it): that holder,
+ * or the next after it, deals with its own rotation. Read by name: the
+ * Role grants no list.
+ */
+export async function leftLease(kubeConfig: KubeConfig, namespace: string, secret: string): Promise<LeftLease | undefined> {
+  const api = kubeConfig.makeApiClient(CoordinationV1Api)
+  let lease: V1Lease
+  try {
+    lease = await api.readNamespacedLease({ namespace, name: leaseName(secret) })
+  } catch (err) {
+    if (kubernetesStatusCode(err) === 404) return undefined
+    throw kubernetesError(err, `read Lease ${namespace}/${leaseName(secret)}`)
+  }
+  const holder = lease.spec?.holderIdentity || null
+  const left = !holder ? 'released' : isPreviousIncarnation(holder) ? 'previous-incarnation' : expiresAt(lease) < Date.now() ? 'expired' : undefined
+  return left ? { holder, step: stepOf(lease), renewedAt: renewedAtOf(lease), left } : undefined
 }

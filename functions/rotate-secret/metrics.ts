@@ -8,6 +8,7 @@ export class RotationMetrics {
   readonly #failures: Counter<'secret' | 'step' | 'rolled_back'>
   readonly #duration: Histogram<'secret'>
   readonly #window: Gauge<'secret'>
+  readonly #recoveries: Counter<'secret' | 'action' | 'at'>
 
   constructor(registry: Registry) {
     const registers = [registry]
@@ -17,6 +18,7 @@ export class RotationMetrics {
     this.#failures = new Counter({ name: 'caretaker_secret_rotation_failures_total', help: 'Failed rotations by secret, the step that failed, and whether the rollback succeeded', labelNames: ['secret', 'step', 'rolled_back'], registers })
     this.#duration = new Histogram({ name: 'caretaker_secret_rotation_duration_seconds', help: 'Time a rotation took, lock to unlock', labelNames: ['secret'], buckets: [0.5, 1, 5, 15, 60, 300, 900, 1800], registers })
     this.#window = new Gauge({ name: 'caretaker_secret_rotation_lockout_window_seconds', help: 'In the last rotation, how long only the new credential was valid before every consumer had restarted (0 where old and new are valid side by side)', labelNames: ['secret'], registers })
+    this.#recoveries = new Counter({ name: 'caretaker_secret_rotation_recoveries_total', help: 'Rotations cut off (a killed holder) that a later holder found, by secret, what it did (rolled-forward, rolled-back, superseded, failed) and what found it (start: the recovery at process start, request, sweep)', labelNames: ['secret', 'action', 'at'], registers })
   }
 
   known(secret: string, rotatedAt: string | null, dueAt: string | null): void {
@@ -30,6 +32,10 @@ export class RotationMetrics {
     this.#runs.inc({ secret, result: 'rotated' })
     this.#duration.observe({ secret }, durationMs / 1000)
     this.#window.set({ secret }, windowMs / 1000)
+  }
+
+  recovered(secret: string, action: string, at: string): void {
+    this.#recoveries.inc({ secret, action, at })
   }
 
   failed(secret: string, step: string, rolledBack: boolean, durationMs: number): void {

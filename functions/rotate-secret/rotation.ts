@@ -1,16 +1,17 @@
-import { createHash } from 'node:crypto'
-import type { KubeConfig } from '../../shared/kubernetes/api.ts'
 import { parseDuration } from '../../shared/duration.ts'
-import { CaretakerError, Errors, loggableUnexpected } from '../../shared/errors.ts'
-import { SecretValue, type Logger } from '../../shared/logger.ts'
-import type { KvSecret, Vault } from '../../shared/vault/client.ts'
+import { CaretakerError, Errors } from '../../shared/errors.ts'
+import type { SecretValue } from '../../shared/logger.ts'
+import type { KvSecret } from '../../shared/vault/client.ts'
 import { ROTATED_AT_KEY, type RotateSecretConfig, type SecretPolicy, type Workload } from './config.ts'
 import { crashPoint } from './crash.ts'
-import { Delivery, DeliveryError, sha256, type SyncedSecret } from './delivery.ts'
+import { Delivery, type SyncedSecret } from './delivery.ts'
 import { describeRule, generateValue } from './generate.ts'
 import { closeJournal, journalRef, readJournal, writeJournal, type Journal } from './journal.ts'
 import { acquireLease, LeaseLost, type SecretLock } from './lease.ts'
-import { describeTarget, openTarget, TargetError, type TargetSession } from './targets/index.ts'
+import { recover } from './recover.ts'
+import { rollBack } from './rollback.ts'
+import { hashes, REQUEST_KEY, rotatedMetadata, safeMessage, StepFailure, STEPS, workloadName, type Recovery, type RotationDeps, type RotationReport, type RunInfo, type Step, type StepRecord } from './step.ts'
+import { openTarget, TargetError, type TargetSession } from './targets/index.ts'
 
 /**
  * The rotation of one secret, in the order of the runbook:
@@ -23,76 +24,10 @@ import { describeTarget, openTarget, TargetError, type TargetSession } from './t
  * killed, Vault sealed mid-way) leaves its journal: whoever takes the Lease
  * next finishes it or undoes it first ('recover'), and says which. The
  * invariant, success, failure or kill: the credential in Vault works
- * against the target once a holder has been through.
+ * against the target once a holder has been through. The steps apart from
+ * the forward run are their own modules: recover.ts (a cut-off rotation),
+ * rollback.ts (a failed one), plan.ts (dry-run); step.ts what they share.
  */
-
-export type Step = 'lock' | 'recover' | 'read' | 'generate' | 'apply' | 'verify' | 'write' | 'sync' | 'restart' | 'retire'
-
-export interface StepRecord {
-  step: Step
-  ok: boolean
-  durationMs: number
-  message: string
-}
-
-/** Vault custom-metadata key: which request did the last rotation (a hash of its source and id), so a redelivery is recognised even after a restart. */
-export const REQUEST_KEY = 'rotation-request'
-export const ROTATED_BY_KEY = 'rotated-by'
-
-export interface RotationDeps {
-  config: RotateSecretConfig
-  vault: Vault
-  kubeConfig: KubeConfig
-  log: Logger
-  signal: AbortSignal
-}
-
-export interface RunInfo {
-  trigger: string
-  /** Set for a request event: recorded in Vault so its redelivery does not rotate again. */
-  requestKey?: string
-}
-
-/** What the holder found of a rotation cut off before it, and what it did about it. */
-export interface Recovery {
-  action: 'rolled-forward' | 'rolled-back' | 'superseded' | 'failed'
-  /** The step the cut-off rotation had reached (its Lease's record), or where its journal says. */
-  stepFound: string
-  interrupted: { trigger: string; startedAt: string; holder: string }
-  message: string
-}
-
-export type RotationReport =
-  | { outcome: 'rotated'; data: Record<string, unknown> }
-  | { outcome: 'already-rotated'; data: Record<string, unknown> }
-  | { outcome: 'failed'; failedStep: Step; rolledBack: boolean; data: Record<string, unknown> }
-
-export function requestKeyOf(source: string, id: string): string {
-  return createHash('sha256').update(source).update('\0').update(id).digest('hex').slice(0, 32)
-}
-
-class StepFailure extends Error {
-  readonly step: Step
-  readonly lockLost: boolean
-  constructor(step: Step, message: string, lockLost = false) {
-    super(message)
-    this.step = step
-    this.lockLost = lockLost
-  }
-}
-
-/** An error's message when it is one of ours (they never carry a value); a generic one otherwise, with the stack logged. */
-function safeMessage(err: unknown, log: Logger): string {
-  if (err instanceof CaretakerError || err instanceof TargetError || err instanceof DeliveryError || err instanceof StepFailure || err instanceof LeaseLost) return err.message
-  log.error({ err: loggableUnexpected(err) }, 'unexpected error in a rotation step')
-  return 'unexpected error (the function\'s log has the stack)'
-}
-
-const hashes = (values: Map<string, string>) => new Map([...values].map(([k, v]) => [k, sha256(v)]))
-const workloadName = (w: Workload) => `${w.kind}/${w.namespace}/${w.name}`
-const STEPS: readonly string[] = ['lock', 'recover', 'read', 'generate', 'apply', 'verify', 'write', 'sync', 'restart', 'retire']
-/** Steps recorded on the Lease after which the consumers had restarted: a roll-forward need not restart them again. */
-const RESTARTED: readonly string[] = ['retire', 'finish']
 
 /** How long a rotation watches a held Lease: past its whole duration a dead holder's Lease has expired. */
 const leaseWait = (config: RotateSecretConfig) => (parseDuration(config.leaseDuration) ?? 0) + 2000
@@ -112,6 +47,14 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
     const reason = attempt.released
       ? `another rotation of ${policy.name} holds its lock (${where}) and finished while this one waited; this request changed nothing`
       : `another rotation of ${policy.name} holds its lock (${where}) and is alive (it renews the Lease); this request changed nothing. Should that holder stop, the next one to take the Lease finishes or undoes its work`
+    if (attempt.released && run.requestKey) {
+      // The holder that finished while this waited may have been finishing this very request's cut-off rotation
+      // (the recovery at process start, say): Vault's metadata says so, and the reply is that outcome.
+      const now = await vault.readKv(mount, path).catch(() => undefined)
+      if (now?.customMetadata[REQUEST_KEY] === run.requestKey) {
+        return { outcome: 'already-rotated', data: { ...base, vault: { mount, path, version: now.version }, alreadyRotated: true, rotatedAt: now.customMetadata[ROTATED_AT_KEY] ?? null, heldBy: attempt.holder, steps, durationMs: Date.now() - started } }
+      }
+    }
     if (!attempt.released && run.requestKey) {
       // This very request's rotation still running elsewhere (its first delivery timed out, say): retry later
       // for its true outcome, which Vault records (already-rotated), instead of a lock failure that ends the retries.
@@ -315,7 +258,7 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
         data: { ...base, ...(recovered ? { recovered } : {}), failedStep: 'recover', reason: `a rotation cut off earlier left its journal, and it could not be finished or undone yet: ${message}; the journal is kept for the next attempt`, changed: false, rolledBack: false, credentialInVault: 'previous', rollback: [], journal: 'kept', steps, durationMs: Date.now() - started },
       }
     }
-    const rollback = await rollBack()
+    const rollback = await rollBack({ prior: current, written, appliedAt, target, syncStarted, toSync, patched, rolledOut }, policy, deps, delivery)
     const rolledBack = rollback.undo.every((r) => r.ok)
     let journal: 'closed' | 'kept' | 'none' = journaled ? 'kept' : 'none'
     journalLeft = journaled
@@ -350,198 +293,5 @@ export async function rotateSecret(policy: SecretPolicy, run: RunInfo, deps: Rot
   } finally {
     await (target as TargetSession | undefined)?.close()
     if (releaseLock) await lock.release({ keepRecord: journalLeft })
-  }
-
-  /**
-   * Undoes what was done, newest first, keeping the invariant at each point:
-   * Vault gets the previous value back first; only then does the target
-   * (which must match Vault), and only then are the Secrets synced and the
-   * consumers that had restarted restarted again. A Vault that cannot be
-   * restored keeps the new value, so the target keeps it too.
-   */
-  async function rollBack(): Promise<{ undo: Array<{ step: Step; ok: boolean; message: string }>; vaultHoldsPrevious: boolean; vaultVersion?: number }> {
-    const undo: Array<{ step: Step; ok: boolean; message: string }> = []
-    let vaultHoldsPrevious = written === undefined
-    let vaultVersion: number | undefined
-    const prior = current
-    if (written !== undefined && prior) {
-      try {
-        vaultVersion = await vault.writeKv(mount, path, prior.data, written)
-        await vault.writeCustomMetadata(mount, path, prior.customMetadata)
-        vaultHoldsPrevious = true
-        undo.push({ step: 'write', ok: true, message: `version ${vaultVersion} holds the previous value again` })
-        crashPoint('rollback:vault')
-      } catch (err) {
-        undo.push({ step: 'write', ok: false, message: `Vault could not get the previous value back (${safeMessage(err, log)}); it keeps the new one, and so does the target` })
-      }
-    }
-    if (appliedAt !== undefined && target) {
-      if (!vaultHoldsPrevious) {
-        undo.push({ step: 'apply', ok: true, message: 'the new credential stays on the target, matching Vault' })
-      } else {
-        try {
-          await target.revert()
-          undo.push({ step: 'apply', ok: true, message: `the previous credential is back: ${target.description}` })
-        } catch (err) {
-          undo.push({ step: 'apply', ok: false, message: safeMessage(err, log) })
-        }
-      }
-    }
-    if (syncStarted && vaultHoldsPrevious && prior) {
-      const previous = hashes(new Map(policy.keys.map((k) => [k, prior.data[k] ?? ''])))
-      try {
-        for (const s of toSync) await delivery.forceSync(s.externalSecret, new Date())
-        for (const s of toSync) await delivery.waitForSecret(s, previous, parseDuration(config.syncTimeout) ?? 0, signal)
-        undo.push({ step: 'sync', ok: true, message: 'the Secrets carry the previous value again' })
-      } catch (err) {
-        undo.push({ step: 'sync', ok: false, message: safeMessage(err, log) })
-      }
-    }
-    if (patched.length && vaultHoldsPrevious) {
-      const stuck = patched.filter((w) => !rolledOut.includes(w))
-      try {
-        for (const w of rolledOut) {
-          const generation = await delivery.restart(w, new Date())
-          await delivery.waitForRollout(w, generation, parseDuration(config.rolloutTimeout) ?? 0, signal)
-        }
-        undo.push({ step: 'restart', ok: true, message: [rolledOut.length ? `restarted again with the previous value: ${rolledOut.map(workloadName).join(', ')}` : '', stuck.length ? `not restarted again (its rollout is stuck; needs attention): ${stuck.map(workloadName).join(', ')}` : ''].filter(Boolean).join('; ') })
-      } catch (err) {
-        undo.push({ step: 'restart', ok: false, message: safeMessage(err, log) })
-      }
-    }
-    return { undo, vaultHoldsPrevious, ...(vaultVersion !== undefined ? { vaultVersion } : {}) }
-  }
-}
-
-/** The custom metadata of a rotated secret: what it had, with the rotation time, who did it and which request. */
-function rotatedMetadata(before: Record<string, string>, at: Date, requestKey: string | undefined): Record<string, string> {
-  const kept = Object.fromEntries(Object.entries(before).filter(([k]) => k !== REQUEST_KEY))
-  return { ...kept, [ROTATED_AT_KEY]: at.toISOString(), [ROTATED_BY_KEY]: 'caretaker/rotate-secret', ...(requestKey ? { [REQUEST_KEY]: requestKey } : {}) }
-}
-
-/**
- * Finishes or undoes a rotation that was cut off, from its journal and what
- * Vault and the target hold now (the journal's record of the step reached
- * may be behind: the state decides):
- *  - Vault holds the new value: it was written, so finish: the target gets
- *    it (again: idempotent) and must log in with it, then the Secrets, the
- *    consumers (unless they had restarted already), the old ACL password.
- *  - Vault still at the version read, and the target accepts the new value
- *    on every node: the target changed, so finish the same way, writing
- *    Vault first (check-and-set on that version).
- *  - Otherwise (the target did not take it, or took it on some nodes only;
- *    or Vault had been written and put back by a rollback): undo: the
- *    target gets the old value back on every node and must log in with it;
- *    a Vault that had been written meanwhile gets its metadata back, the
- *    Secrets resync and the consumers restart.
- *  - Vault holds a third value (written by someone else): if it works on
- *    the target, the journal is obsolete; otherwise nothing is guessed.
- * The journal is deleted only once this succeeded; a failure keeps it.
- */
-async function recover(journal: Journal, stepOnLease: string | null, policy: SecretPolicy, deps: RotationDeps, lock: SecretLock, delivery: Delivery): Promise<Recovery> {
-  const { vault, config, signal } = deps
-  const ms = (d: string) => parseDuration(d) ?? 0
-  const { mount, path } = policy.vault
-  const key = policy.keys[0]!
-  const stepFound = stepOnLease ?? 'unknown (the Lease kept no record)'
-  const interrupted = { trigger: journal.state.trigger, startedAt: journal.state.startedAt, holder: journal.state.holder }
-  const result = (action: Recovery['action'], message: string): Recovery => ({ action, stepFound, interrupted, message })
-  const vaultNow = await vault.readKv(mount, path)
-  const holds = (values: Record<string, string>) => policy.keys.every((k) => vaultNow.data[k] === values[k])
-  const next = new SecretValue(journal.next[key] ?? '')
-  const previous = journal.previous[key] !== undefined ? new SecretValue(journal.previous[key]) : undefined
-  const logsIn = (session: TargetSession, value: SecretValue) => session.verify(value).then(() => true, () => false)
-  const toSync: SyncedSecret[] = []
-  for (const ref of policy.externalSecrets) toSync.push(await delivery.syncedSecret(ref, policy.vault, policy.keys))
-  const sync = async (values: Record<string, string>) => {
-    const expected = hashes(new Map(policy.keys.map((k) => [k, values[k] ?? ''])))
-    for (const s of toSync) await delivery.forceSync(s.externalSecret, new Date())
-    for (const s of toSync) await delivery.waitForSecret(s, expected, ms(config.syncTimeout), signal)
-  }
-  const restart = async () => {
-    for (const w of policy.consumers) await delivery.waitForRollout(w, await delivery.restart(w, new Date()), ms(config.rolloutTimeout), signal)
-  }
-
-  const session = await openTarget(policy, journal.previous, vault, ms(config.connectTimeout), next)
-  try {
-    session.resume(next)
-    const written = holds(journal.next)
-    const untouched = !written && holds(journal.previous) && vaultNow.version === journal.state.previousVersion
-    if (!written && !untouched && !holds(journal.previous)) {
-      const value = vaultNow.data[key]
-      if (value !== undefined && await logsIn(session, new SecretValue(value))) {
-        await closeJournal(vault, journalRef(config, policy))
-        return result('superseded', `${mount}/${path} was written by someone else since (version ${vaultNow.version}) and its value works against the target; the journal was obsolete and is deleted`)
-      }
-      return result('failed', `${mount}/${path} was written by someone else since (version ${vaultNow.version}) and its value does not log in to the target: needs a person`)
-    }
-    if (written || (untouched && await logsIn(session, next))) {
-      await session.apply(next)
-      await session.verify(next)
-      let version = vaultNow.version
-      if (!written) version = await vault.writeKv(mount, path, { ...vaultNow.data, ...journal.next }, vaultNow.version)
-      const recordedAt = Date.parse(vaultNow.customMetadata[ROTATED_AT_KEY] ?? '')
-      if (!written || !(recordedAt >= Date.parse(journal.state.startedAt))) await vault.writeCustomMetadata(mount, path, rotatedMetadata(vaultNow.customMetadata, new Date(), journal.state.requestKey))
-      await lock.record(stepOnLease ?? 'recover').catch(() => undefined)
-      await sync(journal.next)
-      const restarted = stepOnLease !== null && RESTARTED.includes(stepOnLease)
-      if (!restarted) await restart()
-      const retired = session.dualCredential ? await session.retire() : false
-      await closeJournal(vault, journalRef(config, policy))
-      return result('rolled-forward', [
-        written ? `Vault held the new value already (version ${version})` : `the target held the new value: written to Vault as version ${version}`,
-        toSync.length ? 'the Secrets carry it' : '',
-        policy.consumers.length ? (restarted ? 'the consumers had restarted with it' : `restarted ${policy.consumers.map(workloadName).join(', ')}`) : '',
-        retired ? 'the old password removed' : '',
-      ].filter(Boolean).join('; '))
-    }
-    await session.revert()
-    if (policy.target.kind !== 'generated' && previous) await session.verify(previous)
-    const rewritten = !untouched
-    if (rewritten) {
-      await vault.writeCustomMetadata(mount, path, journal.state.previousMetadata)
-      await sync(journal.previous)
-      await restart()
-    }
-    await closeJournal(vault, journalRef(config, policy))
-    return result('rolled-back', [
-      policy.target.kind === 'generated' ? 'the new value never reached Vault; it is discarded' : `the target has the previous credential on every node (${session.description})`,
-      rewritten ? 'Vault held the previous value again; the Secrets carry it and the consumers restarted with it' : `Vault keeps version ${vaultNow.version}`,
-    ].join('; '))
-  } catch (err) {
-    return result('failed', safeMessage(err, deps.log))
-  } finally {
-    await session.close()
-  }
-}
-
-/** What a rotation would do, read-only: for dry-run. */
-export async function planRotation(policy: SecretPolicy, deps: Pick<RotationDeps, 'vault' | 'kubeConfig' | 'config'>): Promise<Record<string, unknown>> {
-  const { mount, path } = policy.vault
-  const current = await deps.vault.readKv(mount, path)
-  const delivery = new Delivery(deps.kubeConfig)
-  const synced = []
-  for (const ref of policy.externalSecrets) synced.push(await delivery.syncedSecret(ref, policy.vault, policy.keys))
-  const target = describeTarget(policy.target, current.data)
-  return {
-    lock: `Lease ${deps.config.leaseNamespace}/rotate-secret.${policy.name}`,
-    vault: { mount, path, currentVersion: current.version, rotatedAt: current.customMetadata[ROTATED_AT_KEY] ?? null },
-    keys: policy.keys,
-    generate: describeRule(policy.generate),
-    target,
-    steps: [
-      `take the Lease ${deps.config.leaseNamespace}/rotate-secret.${policy.name}`,
-      `read ${mount}/${path} (version ${current.version})`,
-      `generate ${describeRule(policy.generate)} for ${policy.keys.join(', ')}`,
-      policy.target.kind === 'generated' ? 'no external target to change'
-        : policy.target.kind === 'keycloak-client' ? `set the new secret on ${target} (the client's representation written back with PUT), then obtain a token with it`
-          : `set the new password on ${target}, then log in with it`,
-      `write version ${current.version + 1} of ${mount}/${path} (check-and-set on version ${current.version}) and record the rotation time`,
-      ...synced.map((s) => `force-sync ExternalSecret ${s.externalSecret.namespace}/${s.externalSecret.name} and wait for Secret ${s.secret.namespace}/${s.secret.name} (keys ${[...s.keys.keys()].join(', ')})`),
-      ...policy.consumers.map((w) => `rollout restart ${workloadName(w)} and wait for it`),
-      ...(policy.target.kind === 'redis' && policy.target.mode === 'acl' ? [`remove the old password of ACL user ${policy.target.user}`] : []),
-    ],
-    externalSecrets: synced.map((s) => ({ namespace: s.externalSecret.namespace, name: s.externalSecret.name, secret: s.secret.name })),
-    restarts: policy.consumers,
   }
 }

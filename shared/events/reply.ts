@@ -16,7 +16,7 @@ export function functionSource(functionName: string): string {
  * redelivered event yields a reply with the same id and consumers of the
  * reply can deduplicate too.
  */
-export function replyEvent<T>(functionName: string, cause: CloudEvent<unknown>, outcome: Outcome<T>, options: { dryRun?: boolean; index?: number } = {}): CloudEvent<T> {
+export function replyEvent<T>(functionName: string, cause: Pick<CloudEvent<unknown>, 'source' | 'id'>, outcome: Outcome<T>, options: { dryRun?: boolean; index?: number } = {}): CloudEvent<T> {
   const id = createHash('sha256')
     .update(functionName).update('\0').update(cause.source).update('\0').update(cause.id).update('\0').update(outcome.type)
     .update('\0').update(String(options.index ?? 0))

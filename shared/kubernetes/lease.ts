@@ -16,8 +16,28 @@ import { CaretakerError, Errors } from '../errors.ts'
 
 export const microTime = (at = Date.now()): V1MicroTime => new V1MicroTime(at)
 
+/**
+ * This replica's pod name, when it is known to name one process: in a pod
+ * (KUBERNETES_SERVICE_HOST is set in every container) the hostname, which
+ * is the pod's name (Kubernetes sets a Pod's hostname to its metadata.name
+ * unless spec.hostname says otherwise, kubernetes/kubernetes
+ * pkg/kubelet/kubelet_pods.go GeneratePodHostNameAndDomain; not with
+ * hostNetwork, where it is the node's, which a Knative Service does not
+ * allow and no manifest here sets), or
+ * CARETAKER_POD_NAME where it is given. One function process runs per pod,
+ * so a holder under this name with another process id was this pod's
+ * previous incarnation (the container restarted): it is dead. Outside a
+ * cluster several processes share a host, so none is assumed.
+ */
+export const podName: string | undefined = process.env.CARETAKER_POD_NAME || (process.env.KUBERNETES_SERVICE_HOST ? hostname() : undefined)
+
 /** This process's identity as a holder: the pod's name and a per-process id. */
-export const processHolder = `${hostname()}/${randomUUID().slice(0, 8)}`
+export const processHolder = `${podName ?? hostname()}/${randomUUID().slice(0, 8)}`
+
+/** Whether a holder identity (made from processHolder) belongs to this pod's previous, dead, incarnation. */
+export function isPreviousIncarnation(holder: string | undefined): boolean {
+  return podName !== undefined && !!holder && holder.startsWith(`${podName}/`) && !holder.startsWith(`${processHolder}/`) && holder !== processHolder
+}
 
 export function isLive(lease: V1Lease, at = Date.now()): boolean {
   const spec = lease.spec ?? {}

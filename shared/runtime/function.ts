@@ -4,7 +4,7 @@ import { Registry } from 'prom-client'
 import { loadConfigFile, validateConfig } from '../config.ts'
 import { catalogue, type EventTypeDefinition } from '../events/catalogue.ts'
 import { EventDataValidator } from '../events/validation.ts'
-import { replyEvent, type Outcome } from '../events/reply.ts'
+import { functionSource, replyEvent, type Outcome } from '../events/reply.ts'
 import { createLogger, type Logger } from '../logger.ts'
 import { CaretakerError, Errors, loggableUnexpected } from '../errors.ts'
 import type { JsonSchema } from '../schema.ts'
@@ -40,6 +40,19 @@ export interface HandlerContext {
    * redelivery. False when there is no sink or it refused (already logged).
    */
   emit<T>(outcome: Outcome<T>, index: number): Promise<boolean>
+}
+
+/** What work a function starts on its own once it serves (not caused by an event) runs with. */
+export interface BackgroundContext {
+  log: Logger
+  /** Aborted when the function shuts down: stop at the next safe point. */
+  signal: AbortSignal
+  /**
+   * Send an outcome to K_SINK (the Broker), as a reply would be (the
+   * function's source), its id derived from `key` (the same key, the same
+   * id, so consumers deduplicate a repeat).
+   */
+  emit<T>(outcome: Outcome<T>, key: string): Promise<boolean>
 }
 
 export interface FunctionDeps<C> {
@@ -86,6 +99,12 @@ export interface FunctionInstance {
   handleDeadLetter?(event: CloudEvent<unknown>, request: PlainRequest): Promise<PlainResponse>
   /** Readiness beyond "configured": caches warm, clients connected. */
   ready?(): boolean | Promise<boolean>
+  /**
+   * Work to do once the function serves (rotate-secret recovering what a
+   * killed predecessor left): run in the background, never awaited by
+   * readiness; its errors are its own to report (one that escapes is logged).
+   */
+  start?(context: BackgroundContext): Promise<void>
   close?(): Promise<void>
 }
 
@@ -135,6 +154,8 @@ export interface FunctionModule {
   /** Handle an event the caller has validated already. */
   invoke(context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown> | undefined>
   isReady(): Promise<boolean>
+  /** Starts the instance's background work (its `start`), once the function serves; returns at once. */
+  start(): void
   /** The plain-HTTP route of a definition with `httpPath`. */
   handleHttp(request: PlainRequest): Promise<PlainResponse>
   /** A dead letter Knative delivered to `httpPath` (httpPathSender `knative`), parsed by the runtime. */
@@ -160,6 +181,7 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
   let instance: FunctionInstance | undefined
   let deps: FunctionDeps<C> | undefined
   let sink: EventSink | undefined
+  let background = new AbortController()
 
   const module: FunctionModule = {
     definition: definition as FunctionDefinition<unknown>,
@@ -186,6 +208,7 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
         listenHost: given.listenHost,
       }
       sink = completed.sink
+      background = new AbortController()
       instance = await definition.setup(deps)
     },
 
@@ -241,7 +264,20 @@ export function defineFunction<C>(definition: FunctionDefinition<C>): FunctionMo
       return instance.ready ? await instance.ready() : true
     },
 
+    start() {
+      const i = instance
+      if (!i?.start || !deps) return
+      const log = deps.log.child({ background: 'start' })
+      const source = `${functionSource(definition.name)}/background`
+      i.start({
+        log,
+        signal: background.signal,
+        emit: (outcome, key) => sink ? sink.send(replyEvent(definition.name, { source, id: key }, outcome)) : Promise.resolve(false),
+      }).catch((err: unknown) => log.error({ err: loggableUnexpected(err) }, 'background work failed'))
+    },
+
     async shutdown() {
+      background.abort(new CaretakerError(Errors.ShuttingDown, 'the function is shutting down'))
       const i = instance
       instance = undefined
       await i?.close?.()

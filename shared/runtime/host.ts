@@ -112,6 +112,8 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
   const address = await runtime.app.listen({ host: settings.host, port: settings.port })
   runtime.setReady(true)
   logger.info({ address, auth: authenticator.mode, eventing_oidc: settings.auth.eventingOidc, proofs: proofs !== undefined, dry_run: settings.dryRun, accepts: module.definition.accepts }, 'function ready')
+  // Background work (never delaying readiness): rotate-secret's recovery of rotations a killed process left.
+  module.start()
   return {
     url: address.replace('[::1]', '127.0.0.1'),
     runtime,

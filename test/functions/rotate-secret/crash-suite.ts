@@ -118,8 +118,9 @@ export async function crashSuite(only: CrashSecret[], others: boolean): Promise<
       }),
     }
     const secrets = [...needed].map((name) => policies[name]()) as unknown as RotateSecretConfig['secrets']
-    // A short Lease: a killed holder's is free 3 s after its last renewal.
-    const timing = { leaseDuration: '3s', syncTimeout: '5s', rolloutTimeout: '8s', connectTimeout: '2s' }
+    // A short Lease: a killed holder's is free 3 s after its last renewal. These cases prove the redelivery's and
+    // the sweep's recovery, so a process does not recover at its start (test/reliability/recovery-start.test.ts does).
+    const timing = { leaseDuration: '3s', syncTimeout: '5s', rolloutTimeout: '8s', connectTimeout: '2s', recoverAtStart: false }
     const p = await startPlatform({ ...timing, secrets })
     t.teardown(() => p.close())
     p.vault.putSecret('secret', 'databases/postgres/superuser', { username: 'postgres', password: pgAdmin })
