@@ -13,6 +13,7 @@ import { join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createLogger } from '../shared/logger.ts'
 import { ALERTMANAGER_PACKAGE } from '../shared/process/alertmanager.ts'
+import { outcomeLine } from '../cli/outcome.ts'
 import { projectRoot } from './local/functions.ts'
 import { startLocalPlatform, type LocalPlatform } from './local/platform.ts'
 
@@ -86,6 +87,7 @@ function banner(platform: LocalPlatform): string {
       `  Configs: ${[...platform.configs].map(([name, c]) => `${name} ← ${shown(c.source)}`).join(', ') || 'none (defaults)'}`,
     )
   }
+  lines.push('', '  Or with the caretaker command (README, Command line): npx caretaker status, npx caretaker run verify-backup set=postgresql')
   lines.push('', '  Stop with Ctrl-C: in-flight events finish first.', '')
   return lines.join('\n')
 }
@@ -144,6 +146,8 @@ async function main(): Promise<void> {
       eventingOidc,
       env: process.env,
       logger: log,
+      // One line a person reads per outcome, on stderr beside the JSON logs on stdout.
+      onOutcome: (event) => process.stderr.write(`outcome: ${outcomeLine(event)}\n`),
     })
   } catch (err) {
     const e = err as NodeJS.ErrnoException
