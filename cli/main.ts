@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { CliError, EXIT, usageError, type ExitCode } from './errors.ts'
-import { runCommand, type Printer } from './run.ts'
-import { deadLettersCommand, redeliverCommand, statusCommand } from './status.ts'
+import type { Printer } from './deliveries.ts'
 import { defaultStateDir, findTarget, type Connection, type Target } from './target.ts'
-import { backupFiles, FILE_FORMATS, verifyBackupFile, type FileFormat } from './verify-backup.ts'
+// Each command loads what it needs when it runs (the Kubernetes client, verify-backup's checks): a command starts fast.
+import { FILE_FORMATS, type FileFormat } from './formats.ts'
 
 export const HELP = `caretaker: run Caretaker's maintenance functions and read what they did
 
@@ -70,9 +70,10 @@ async function verifyBackupCommand(paths: readonly string[], format: FileFormat 
     } catch (err) {
       throw usageError(`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): give an existing backup file or directory`)
     }
-    files.push(...await backupFiles(path))
+    files.push(...await (await import('./verify-backup.ts')).backupFiles(path))
   }
   if (files.length === 0) throw usageError(`no files in ${paths.join(', ')}: give backup files, or a directory holding some`)
+  const { verifyBackupFile } = await import('./verify-backup.ts')
   const verdicts = []
   for (const file of files) {
     const v = await verifyBackupFile(file, format)
@@ -143,6 +144,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
           if (err instanceof CliError) return err
           throw err
         })
+        const { runCommand } = await import('./run.ts')
         return await runCommand(found, connection, { name, fields, apply: values.apply === true, json, timeoutMs }, print)
       }
       case 'status': {
@@ -155,7 +157,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
         } catch (err) {
           if (!(err instanceof CliError) || err.exitCode !== EXIT.unavailable) throw err
         }
-        return await statusCommand(target, json, print)
+        return await (await import('./status.ts')).statusCommand(target, json, print)
       }
       case 'dead-letters': {
         only(['server'])
@@ -167,12 +169,12 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
           // The dead letters of a Caretaker that stopped are still listed.
           if (!(err instanceof CliError) || err.exitCode !== EXIT.unavailable) throw err
         }
-        return await deadLettersCommand(connection.stateDir, target, json, print)
+        return await (await import('./status.ts')).deadLettersCommand(connection.stateDir, target, json, print)
       }
       case 'redeliver': {
         only([])
         if (rest.length > 1) throw usageError(`redeliver takes one event id, not ${rest.length}`)
-        return await redeliverCommand(await findTarget(connection), rest[0], { json, timeoutMs }, print)
+        return await (await import('./status.ts')).redeliverCommand(await findTarget(connection), rest[0], { json, timeoutMs }, print)
       }
       case 'verify-backup':
         only(['format'])

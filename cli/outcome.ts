@@ -15,16 +15,27 @@ export function outcomeFunction(event: Pick<CloudEvent<unknown>, 'source'>): str
   return event.source.startsWith(SOURCE_PREFIX) ? event.source.slice(SOURCE_PREFIX.length) || undefined : undefined
 }
 
+/** The event's data, read as JSON when it came as bytes (the mesh forwards data byte for byte). */
+export function outcomeData(event: CloudEvent<unknown>): unknown {
+  const data = event.data
+  if (!(data instanceof Uint8Array)) return data
+  try {
+    return JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as unknown
+  } catch {
+    return undefined
+  }
+}
+
 /** Whether the outcome comes from a dry run: the `dryrun` extension the runtime sets on every reply of one (shared/events/reply.ts). */
 export function isDryRunOutcome(event: CloudEvent<unknown>): boolean {
   const v = (event as unknown as Record<string, unknown>).dryrun
   if (v !== undefined) return String(v).toLowerCase() !== 'false'
-  const data = event.data
+  const data = outcomeData(event)
   return Boolean(data && typeof data === 'object' && (data as Record<string, unknown>).dryRun === true)
 }
 
 export function outcomeMessage(event: CloudEvent<unknown>): Message {
-  return renderMessage({ type: event.type, subject: event.subject, data: event.data, time: event.time ?? new Date().toISOString() })
+  return renderMessage({ type: event.type, subject: event.subject, data: outcomeData(event), time: event.time ?? new Date().toISOString() })
 }
 
 function dryRunNote(event: CloudEvent<unknown>, title: string): string {

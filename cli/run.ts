@@ -11,14 +11,8 @@ import type { FunctionModule } from '../shared/runtime/function.ts'
 import { isRequestType } from '../shared/runtime/proof.ts'
 import { discoverFunctions } from '../scripts/local/functions.ts'
 import { CliError, EXIT, unavailable, usageError, type ExitCode } from './errors.ts'
-import { outcomeMessage, outcomeText } from './outcome.ts'
-import { eventFromJson, readJsonLines, type DeliveryLine } from './state.ts'
+import { describeDelivery, waitForDelivery, type Printer } from './deliveries.ts'
 import { answerOf, functionUrl, manualAuthorization, projectRoot, send, type Connection, type Target } from './target.ts'
-
-export interface Printer {
-  out(text: string): void
-  err(text: string): void
-}
 
 export interface RunOptions {
   readonly name: string | undefined
@@ -130,49 +124,6 @@ function refusalHint(status: number): string {
   if (status === 403) return ' Ask for a RoleBinding granting that verb (README, Trust boundary).'
   if (status >= 500) return ' Retry; if it persists, read the function\'s log.'
   return ''
-}
-
-/** Waits for the delivery of the event to `fn` (any trigger when undefined) that ended after `since`. */
-export async function waitForDelivery(state: { deliveries: string }, event: { id: string; source: string }, fn: string | undefined, since: string, timeoutMs: number): Promise<DeliveryLine | undefined> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const lines = await readJsonLines<DeliveryLine>(state.deliveries)
-    const found = lines.find((l) => l.event.id === event.id && l.event.source === event.source && (fn === undefined || l.function === fn) && l.at >= since)
-    if (found) return found
-    if (Date.now() >= deadline) return undefined
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
-
-export interface DeliveryResult {
-  readonly code: ExitCode
-  readonly text: string
-  readonly json: Record<string, unknown>
-}
-
-/** What a delivery came to: the reply read as a person reads it, or the refusal. */
-export function describeDelivery(fn: string, line: DeliveryLine): DeliveryResult {
-  const delivery = { trigger: line.trigger, delivered: line.delivered, attempts: line.attempts, status: line.status, ...(line.error ? { error: line.error } : {}) }
-  if (!line.delivered) {
-    let refusal: { error?: string; message?: string } = {}
-    try {
-      refusal = line.answer ? JSON.parse(line.answer) as typeof refusal : {}
-    } catch {
-      refusal = { message: line.answer }
-    }
-    const why = line.status === null ? `it never answered (${line.error ?? 'unreachable'})` : `HTTP ${line.status}${refusal.error ? ` ${refusal.error}` : ''}${refusal.message ? `: ${refusal.message}` : ''}`
-    return {
-      code: EXIT.failed,
-      text: `${fn} did not take it after ${line.attempts} attempt(s): ${why}\n  It was dead-lettered: see \`caretaker dead-letters\`; fix the cause, then \`caretaker redeliver ${line.event.id}\`.`,
-      json: { delivery: { ...delivery, ...(refusal.error || refusal.message ? { refusal } : {}) }, outcome: null },
-    }
-  }
-  if (!line.reply) {
-    return { code: EXIT.ok, text: `${fn} handled it (HTTP ${line.status}) and replied nothing.`, json: { delivery, outcome: null } }
-  }
-  const reply = eventFromJson(line.reply)
-  const failed = outcomeMessage(reply).severity === 'critical'
-  return { code: failed ? EXIT.failed : EXIT.ok, text: outcomeText(reply), json: { delivery, outcome: line.reply } }
 }
 
 /** `found` is the target, or why there is none: the request is checked first, so a wrong command line says so whatever runs. */

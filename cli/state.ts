@@ -59,8 +59,27 @@ export interface DeliveryLine {
   readonly deadLettered?: EventJson
 }
 
+/** The event as it is, bytes and all (its data as `data_base64` when it came as bytes): what a redelivery sends. */
 export function eventJson(event: CloudEvent<unknown>): EventJson {
   return JSON.parse(JSON.stringify(event)) as EventJson
+}
+
+function isJsonType(contentType: unknown): boolean {
+  return typeof contentType === 'string' && /^application\/([a-z0-9.+-]*\+)?json(\s*;|$)/i.test(contentType)
+}
+
+/** The event with JSON data as JSON (the mesh forwards data as bytes): what a person, or a program, reads. */
+export function readableEventJson(event: CloudEvent<unknown>): EventJson {
+  const json = eventJson(event)
+  if (typeof json.data_base64 === 'string' && isJsonType(json.datacontenttype)) {
+    const { data_base64: base64, ...rest } = json
+    try {
+      return { ...rest, data: JSON.parse(Buffer.from(base64 as string, 'base64').toString('utf8')) as unknown }
+    } catch {
+      return json
+    }
+  }
+  return json
 }
 
 export function eventFromJson(json: EventJson): CloudEvent<unknown> {
@@ -78,7 +97,7 @@ export function deliveryLine(report: DeliveryReport, at = new Date()): DeliveryL
     status: report.status ?? null,
     ...(report.error ? { error: report.error } : {}),
     ...(report.answer ? { answer: report.answer } : {}),
-    ...(report.reply ? { reply: eventJson(report.reply) } : {}),
+    ...(report.reply ? { reply: readableEventJson(report.reply) } : {}),
     ...(report.delivered ? {} : { deadLettered: eventJson(report.event) }),
   }
 }

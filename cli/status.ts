@@ -6,7 +6,7 @@ import { loadManifests } from '../shared/mesh/manifests.ts'
 import { buildPingEvent, nextTick } from '../shared/mesh/pingsource.ts'
 import { CliError, EXIT, unavailable, usageError, type ExitCode } from './errors.ts'
 import { outcomeLine } from './outcome.ts'
-import { describeDelivery, waitForDelivery, type Printer } from './run.ts'
+import { describeDelivery, waitForDelivery, type Printer } from './deliveries.ts'
 import { DEAD_LETTERS_FILE, eventFromJson, readJsonLines, type DeliveryLine } from './state.ts'
 import { answerOf, functionUrl, projectRoot, send, type Target } from './target.ts'
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import type { RequestOptions } from 'node:https'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '@kubernetes/client-node'
 import { unavailable, usageError } from './errors.ts'
 import { readLocalState, type LocalState } from './state.ts'
 
@@ -80,7 +80,8 @@ export async function manualAuthorization(c: Connection, target: Target): Promis
     if (!token || /\s/.test(token)) throw usageError(`--token-file ${c.tokenFile} must hold one bearer token and nothing else`)
     return `Bearer ${token}`
   }
-  const kc = new KubeConfig()
+  // Loaded only here: the Kubernetes client is the heaviest import, and only a manual request needs it.
+  const kc = new (await import('@kubernetes/client-node')).KubeConfig()
   let where: string
   if (target.kind === 'local' && target.state.kubeconfig && c.kubeconfig === undefined) {
     where = target.state.kubeconfig

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { constants, gunzipSync } from 'node:zlib'
-import { FORMATS, type BackupFormat, type BackupSet } from '../functions/verify-backup/config.ts'
+import type { BackupSet } from '../functions/verify-backup/config.ts'
 import { isZip } from '../functions/verify-backup/formats/zip.ts'
 import { readAt } from '../functions/verify-backup/formats/stream.ts'
 import { verifyFileSet, type CheckReport } from '../functions/verify-backup/verify.ts'
@@ -13,9 +13,7 @@ import { verifyFileSet, type CheckReport } from '../functions/verify-backup/veri
  * bytes, as each format's verifier recognises it.
  */
 
-/** Formats a file can be checked as here: every file format verify-backup knows (Longhorn backups live in a cluster). */
-export const FILE_FORMATS = FORMATS.filter((f): f is Exclude<BackupFormat, 'longhorn'> => f !== 'longhorn')
-export type FileFormat = (typeof FILE_FORMATS)[number]
+import { FILE_FORMATS, type FileFormat } from './formats.ts'
 
 const HEAD_BYTES = 16 * 1024
 /** bbolt's meta page magic, right after the first page header (functions/verify-backup/formats/etcd.ts). */
