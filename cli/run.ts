@@ -164,7 +164,11 @@ export async function runCommand(found: Target | CliError, connection: Connectio
     else print.out(`${name}: request accepted (${request.dryRun ? 'dry-run' : 'applied'}), id ${event.id}.\n  The outcome goes to the Broker: notify's channels report it, and ${name}'s log has it (search for the id).`)
     return EXIT.ok
   }
-  if (!options.json) print.err(`${name}: request ${event.id} accepted (${request.dryRun ? 'dry-run: nothing will be changed; --apply to act' : 'applied: it may change things'}), waiting for the outcome…`)
+  const forced = options.apply && target.state.dryRun === 'forced'
+  const mode = request.dryRun ? 'dry-run: nothing will be changed; --apply to act'
+    : forced ? 'asked to act, but this Caretaker holds every function in dry-run: start `npm start` with --apply to let them act'
+      : 'applied: it may change things'
+  if (!options.json) print.err(`${name}: request ${event.id} accepted (${mode}), waiting for the outcome…`)
   const line = await waitForDelivery(target.state, event, name, since, options.timeoutMs)
   if (!line) {
     throw unavailable(`no outcome from ${name} within ${Math.round(options.timeoutMs / 1000)}s; the request (id ${event.id}) was accepted and may still run: see \`npm start\`'s output, or wait longer with --timeout SECONDS`)

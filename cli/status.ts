@@ -82,7 +82,10 @@ export async function statusCommand(target: Target | undefined, json: boolean, p
   const names = (await discoverFunctions(functionsDir)).map((f) => f.name)
   const plan = await schedules(triggersDir, now)
   const last = state ? lastOutcomes(await readJsonLines<DeliveryLine>(state.deliveries)) : new Map<string, FunctionStatus['lastOutcome']>()
+  // A --server without {function} names one function's address: the others' are unknown.
+  const oneServer = target?.kind === 'server' && !target.server.includes('{function}')
   const rows: FunctionStatus[] = await Promise.all(names.map(async (name) => {
+    if (oneServer) return { name, url: null, state: 'unknown (give --server with {function} to check every function)', schedules: plan.get(name) ?? [], lastOutcome: null }
     const url = target ? functionUrl(target, name) : undefined
     return { name, url: url ?? null, state: url ? await readiness(url) : 'not running', schedules: plan.get(name) ?? [], lastOutcome: last.get(name) ?? null }
   }))
