@@ -13,9 +13,10 @@ import { join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createLogger } from '../shared/logger.ts'
 import { ALERTMANAGER_PACKAGE } from '../sandbox/harness/alertmanager-process.ts'
+import { outcomeLine } from '../cli/outcome.ts'
+import { EventTypes } from '../shared/events/catalogue.ts'
 import { projectRoot } from '../sandbox/local/functions.ts'
 import { startLocalPlatform, type LocalPlatform } from '../sandbox/local/platform.ts'
-import { EventTypes } from '../shared/events/catalogue.ts'
 
 const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--config DIR] [--sandbox | --no-sandbox] [--apply] [--eventing-oidc disabled|enabled]
 
@@ -87,6 +88,7 @@ function banner(platform: LocalPlatform): string {
       `  Configs: ${[...platform.configs].map(([name, c]) => `${name} ← ${shown(c.source)}`).join(', ') || 'none (defaults)'}`,
     )
   }
+  lines.push('', '  Or with the caretaker command (README, Command line): npx caretaker status, npx caretaker run verify-backup set=postgresql')
   lines.push('', '  Stop with Ctrl-C: in-flight events finish first.', '')
   return lines.join('\n')
 }
@@ -145,6 +147,8 @@ async function main(): Promise<void> {
       eventingOidc,
       env: process.env,
       logger: log,
+      // One line a person reads per outcome, on stderr beside the JSON logs on stdout.
+      onOutcome: (event) => process.stderr.write(`outcome: ${outcomeLine(event)}\n`),
     })
   } catch (err) {
     const e = err as NodeJS.ErrnoException

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
+import type { CloudEvent } from 'cloudevents'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../shared/logger.ts'
 import { MeshIssuer, startMesh, type Mesh, type MeshOidc } from '../mesh/index.ts'
@@ -12,6 +13,8 @@ import { createKubeConfig } from '../../shared/kubernetes/kubeconfig.ts'
 import { clusterConfigs, userConfigFiles, type LocalConfig } from './configs.ts'
 import { discoverFunctions, startFunctionProcesses, stopFunctionProcesses, type LocalFunction } from './functions.ts'
 import { CARETAKER_NAMESPACE, startSandbox, type Sandbox } from './sandbox.ts'
+import { DEAD_LETTERS_FILE, DELIVERIES_FILE, deliveryLine, JsonLines, removeLocalState, writeLocalState } from '../../cli/state.ts'
+import { outcomeFunction } from '../../cli/outcome.ts'
 
 /** The ServiceAccount a source without one names watches with, as Knative does. */
 const DEFAULT_ACCOUNT = 'default'
@@ -47,6 +50,8 @@ export interface LocalPlatformOptions {
   readonly eventingOidc?: EventingOidc
   readonly env: Readonly<Record<string, string | undefined>>
   readonly logger: Logger
+  /** Told of each outcome a function sends (a reply or an emitted event), as the Broker takes it in. */
+  readonly onOutcome?: (event: CloudEvent<unknown>) => void
 }
 
 export interface LocalPlatform {
@@ -171,13 +176,20 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         },
       }
     }
+    // Every delivery the mesh ends, with its reply (a dead letter with its event): what `caretaker run`, `status` and `redeliver` read.
+    const deliveriesPath = join(options.stateDir, DELIVERIES_FILE)
+    await writeFile(deliveriesPath, '', { mode: 0o600 })
+    const deliveries = new JsonLines(deliveriesPath, (err) => log.error({ file: deliveriesPath, reason: err.message }, 'cannot write the deliveries file'))
+    const onOutcome = options.onOutcome
     const mesh = await startMesh({
       oidc,
       dir: options.triggersDir,
       services: Object.fromEntries(started.map((f) => [f.name, f.url])),
       port,
       logger: log,
-      deadLetterFile: join(options.stateDir, 'dead-letters.jsonl'),
+      deadLetterFile: join(options.stateDir, DEAD_LETTERS_FILE),
+      onDelivery: (report) => deliveries.append(deliveryLine(report)),
+      ...(onOutcome ? { onAccepted: (event: CloudEvent<unknown>) => { if (outcomeFunction(event)) onOutcome(event) } } : {}),
     })
     const brokerUrl = mesh.brokers[0]?.url ?? mesh.ingressUrl
     // ApiServerSources: Kubernetes changes become events, from the sandbox or the real cluster.
@@ -196,6 +208,20 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         sink: (event, source) => mesh.broker.publish(event, { namespace: source.sink.ref?.namespace ?? source.namespace, name: source.sink.ref?.name ?? '' }),
       })
       : undefined
+    await writeLocalState(options.stateDir, {
+      version: 1,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      broker: brokerUrl,
+      functions: Object.fromEntries(started.map((f) => [f.name, f.url])),
+      kubeconfig: sandbox?.kubeconfigPath ?? null,
+      dryRun: dryRun === 'force' ? 'forced' : dryRun ?? 'true',
+      eventingOidc,
+      functionsDir: options.functionsDir,
+      triggersDir: options.triggersDir,
+      deliveries: deliveriesPath,
+      deadLetters: join(options.stateDir, DEAD_LETTERS_FILE),
+    })
     return {
       ingressUrl: mesh.ingressUrl,
       brokerUrl,
@@ -206,8 +232,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       configs,
       dryRun: dryRun === 'force' ? 'forced' : dryRun ?? 'true',
       async close() {
+        await removeLocalState(options.stateDir)
         await feed?.close()
         await mesh.close()
+        await deliveries.flushed()
         await stopFunctionProcesses(started)
         for (const stop of stopProjections) stop()
         await sandbox?.close()

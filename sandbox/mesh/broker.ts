@@ -28,6 +28,23 @@ export interface DeadLetterRecord {
   readonly deadLetterStatus?: number | undefined
 }
 
+/** How one Trigger's delivery of an event ended, for whoever watches the mesh (npm start's outcome lines, the CLI). */
+export interface DeliveryReport {
+  /** `<namespace>/<name>` of the Trigger. */
+  readonly trigger: string
+  /** The Knative Service the Trigger's subscriber names, when it names one. */
+  readonly service: string | undefined
+  readonly event: CloudEvent<unknown>
+  readonly delivered: boolean
+  readonly attempts: number
+  readonly status: number | undefined
+  readonly error?: string
+  /** A refused delivery's answer (its body, at most 1024 bytes as Knative keeps in knativeerrordata). */
+  readonly answer?: string
+  /** The subscriber's reply, which the Broker takes in as a new event. */
+  readonly reply?: CloudEvent<unknown>
+}
+
 export interface BrokerOptions {
   readonly triggers: readonly TriggerObject[]
   readonly brokers: readonly BrokerObject[]
@@ -42,6 +59,10 @@ export interface BrokerOptions {
   readonly requestTimeoutMs?: number
   /** Sender identity (config-features `authentication-oidc`); disabled when not given, as Knative ships. */
   readonly oidc?: MeshOidc
+  /** Told of each event the Broker takes in (at the ingress, a reply, a source), before it is routed. */
+  readonly onAccepted?: (event: CloudEvent<unknown>) => void
+  /** Told of each delivery's end: delivered (with the reply) or dead-lettered. */
+  readonly onDelivery?: (report: DeliveryReport) => void
 }
 
 interface BrokerAddress {
@@ -111,6 +132,7 @@ export class MeshBroker {
     const triggers = this.#options.triggers.filter((trigger) =>
       (broker === undefined || (trigger.namespace === broker.namespace && trigger.broker === broker.name)) && matchesTrigger(trigger.filter, event))
     this.#options.logger.debug({ event: { id: event.id, type: event.type }, triggers: triggers.map((t) => t.name), hops }, 'mesh: event accepted')
+    this.#observe(() => this.#options.onAccepted?.(event))
     for (const trigger of triggers) this.#track(this.#dispatch(trigger, event, hops))
   }
 
@@ -197,6 +219,15 @@ export class MeshBroker {
     return { status, message }
   }
 
+  /** A watcher's failure is logged, never the delivery's. */
+  #observe(call: () => void): void {
+    try {
+      call()
+    } catch (err) {
+      this.#options.logger.error({ reason: err instanceof Error ? err.message : String(err) }, 'mesh: a watcher of the Broker failed')
+    }
+  }
+
   #deliveryFor(trigger: TriggerObject): DeliverySpec | undefined {
     if (trigger.delivery) return trigger.delivery
     return this.#options.brokers.find((b) => b.name === trigger.broker && b.namespace === trigger.namespace)?.delivery
@@ -225,6 +256,10 @@ export class MeshBroker {
     }
     logger.info({ subscriber, attempts: outcome.attempts, status: outcome.lastStatus }, 'mesh: event delivered')
     if (outcome.lastError) logger.warn({ subscriber, reason: outcome.lastError }, 'mesh: reply ignored')
+    this.#observe(() => this.#options.onDelivery?.({
+      trigger: `${trigger.namespace}/${trigger.name}`, service: serviceOf(trigger), event, delivered: true, attempts: outcome.attempts, status: outcome.lastStatus,
+      ...(outcome.reply ? { reply: outcome.reply } : {}),
+    }))
     if (!outcome.reply) return
     if (hops + 1 > this.#hopLimit) {
       logger.warn({ hops, hopLimit: this.#hopLimit, reply: { id: outcome.reply.id, type: outcome.reply.type } }, 'mesh: reply dropped, hop limit reached')
@@ -268,6 +303,11 @@ export class MeshBroker {
       ...(sink === undefined ? {} : { deadLetterSink: sink, deadLetterStatus: sinkStatus }),
     }
     this.deadLetters.push(record)
+    this.#observe(() => this.#options.onDelivery?.({
+      trigger: record.trigger, service: serviceOf(trigger), event, delivered: false, attempts: failure.attempts, status: failure.lastStatus,
+      ...(failure.lastError ? { error: failure.lastError } : {}),
+      ...(lastBody ? { answer: lastBody.subarray(0, 1024).toString('utf8') } : {}),
+    }))
     this.#options.logger.warn({ deadLetter: record, ...(sinkError ? { deadLetterError: sinkError } : {}) }, 'mesh: event dead-lettered')
     if (this.#options.deadLetterFile) {
       try {
@@ -277,4 +317,8 @@ export class MeshBroker {
       }
     }
   }
+}
+
+function serviceOf(trigger: TriggerObject): string | undefined {
+  return trigger.subscriber.ref?.kind === 'Service' ? trigger.subscriber.ref.name : undefined
 }

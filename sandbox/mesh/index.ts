@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/logger.ts'
-import { MeshBroker, type DeadLetterRecord } from './broker.ts'
+import { MeshBroker, type BrokerOptions, type DeadLetterRecord, type DeliveryReport } from './broker.ts'
 import { sendOnce, type Sleep } from './delivery.ts'
 import { loadManifests } from './manifests.ts'
 import { brokerAudience, pingSourceOidcServiceAccount, type MeshOidc } from './oidc.ts'
@@ -28,6 +28,9 @@ export interface MeshOptions {
   readonly requestTimeoutMs?: number
   /** Knative Eventing's `authentication-oidc` (config-features): `disabled` unless given, as Knative ships. */
   readonly oidc?: MeshOidc
+  /** Told of each event the Broker takes in, and of each delivery's end (see MeshBroker). */
+  readonly onAccepted?: BrokerOptions['onAccepted']
+  readonly onDelivery?: BrokerOptions['onDelivery']
 }
 
 export interface Mesh {
@@ -54,6 +57,8 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     ...(options.hopLimit === undefined ? {} : { hopLimit: options.hopLimit }),
     ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
     ...(options.oidc ? { oidc: options.oidc } : {}),
+    ...(options.onAccepted ? { onAccepted: options.onAccepted } : {}),
+    ...(options.onDelivery ? { onDelivery: options.onDelivery } : {}),
   })
   const ingressUrl = await broker.listen(options.port ?? 0, options.host ?? '127.0.0.1')
   const pingSources = new PingScheduler({
@@ -95,7 +100,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
 }
 
 export { MeshBroker, PingScheduler }
-export type { DeadLetterRecord, Clock }
+export type { DeadLetterRecord, DeliveryReport, Clock }
 export { ManualClock } from './pingsource.ts'
 export type { MeshOidc, TokenSource } from './oidc.ts'
 export { MeshIssuer, TokenVerificationError } from './issuer.ts'

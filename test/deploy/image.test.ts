@@ -25,7 +25,7 @@ async function sources(dir: string): Promise<string[]> {
 const IMPORT = /^\s*(?:import|export)\s(?:[^'"]*?\sfrom\s)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm
 
 t.test('the tests are a leaf: nothing outside test/ imports from it', async (t) => {
-  const files = [...await sources('sandbox'), ...await sources('scripts'), ...await sources('bench'), ...await sources('shared'), ...await sources('functions')]
+  const files = [...await sources('sandbox'), ...await sources('cli'), ...await sources('scripts'), ...await sources('bench'), ...await sources('shared'), ...await sources('functions')]
   const problems: string[] = []
   for (const file of files) {
     for (const m of (await readFile(join(root, file), 'utf8')).matchAll(IMPORT)) {
@@ -34,7 +34,7 @@ t.test('the tests are a leaf: nothing outside test/ imports from it', async (t) 
     }
   }
   t.ok(files.some((f) => f.startsWith('sandbox/')) && files.some((f) => f.startsWith('bench/')), `${files.length} files checked`)
-  t.same(problems, [], 'the sandbox, scripts and benchmarks stand on their own')
+  t.same(problems, [], 'the sandbox, the command, scripts and benchmarks stand on their own')
 })
 
 t.test('production code imports only production dependencies and its own files', async (t) => {

@@ -9,7 +9,7 @@ import t from 'tap'
 // the strings; tests may write the wire value where that is what they check.
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const scanned = ['functions', 'shared', 'sandbox', 'scripts', 'bench']
+const scanned = ['functions', 'shared', 'sandbox', 'cli', 'scripts', 'bench']
 const catalogue = 'shared/events/'
 
 /**

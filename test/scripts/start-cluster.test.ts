@@ -7,6 +7,7 @@ import { stringify } from 'yaml'
 import { projectRoot } from '../../sandbox/local/functions.ts'
 import { spawnNode, type FunctionProcess } from '../../sandbox/harness/process.ts'
 import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
+import { caretaker } from '../cli/cli.ts'
 
 // `KUBECONFIG=… npm start -- --no-sandbox` as a user runs it against their
 // own cluster from a laptop: the Kubernetes simulator plays the cluster,
@@ -65,7 +66,8 @@ async function requestCleanUp(broker: string, id: string): Promise<number> {
 }
 
 t.test('every shipped function starts against the cluster, with the shipped configs or the user\'s, held in dry-run', async (t) => {
-  const proc = start(['--config', configDir], { CARETAKER_DRY_RUN: 'false' })
+  const state = join(dir, 'state-first')
+  const proc = start(['--config', configDir, '--state', state], { CARETAKER_DRY_RUN: 'false' })
   const ready = await proc.waitForLine((l) => l.msg === 'caretaker ready', 240_000)
   t.equal(ready.sandbox, null, 'no sandbox: the cluster of KUBECONFIG')
   t.same(Object.keys(ready.functions as Record<string, string>).sort(), shippedFunctions, 'every shipped function is running (respond-to-alert with the shipped rules)')
@@ -80,6 +82,13 @@ t.test('every shipped function starts against the cluster, with the shipped conf
   t.equal(await requestCleanUp(String(ready.broker), 'laptop-1'), 202)
   await proc.waitForLine((l) => l.function === 'clean-up-resources' && l.msg === 'event handled', 60_000)
   t.ok(jobExists(), 'the finished Job the user\'s config would delete is still there')
+
+  // The caretaker command: without the sandbox the functions take no token, so its request goes to the Broker.
+  const run = await caretaker(['run', 'clean-up-resources', '--apply'], { CARETAKER_STATE: state })
+  t.equal(run.code, 0, run.stderr)
+  t.match(run.stderr, /asked to act, but this Caretaker holds every function in dry-run: start `npm start` with --apply/)
+  t.match(run.stdout, /^clean-up-resources: .*\(dry-run: nothing was changed\)/, 'the reply says dry-run, whatever the request asked')
+  t.ok(jobExists(), 'and the Job is still there')
 })
 
 t.test('--apply lets the functions act', async (t) => {

@@ -6,6 +6,16 @@ import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import { parse } from 'yaml'
 import { spawnNode } from '../../sandbox/harness/process.ts'
 import { alertmanagerSkipReason } from '../../sandbox/harness/alertmanager.ts'
+import { caretaker } from '../cli/cli.ts'
+
+async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) return false
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  return true
+}
 
 // `npm start` as shipped: the project's own functions, triggers and
 // manifests against the sandbox. A backup Job completing in the simulated
@@ -69,6 +79,19 @@ t.test('the shipped functions and triggers work against the sandbox', async (t) 
   const failed = await proc.waitForLine((l) => l.msg === 'backup set failed verification' && l.set === 'postgresql', 60_000)
   t.equal(failed.failed_check, 'integrity', 'the truncated demo dump fails its integrity check')
 
+  // One line a person reads per outcome, beside the JSON logs; and where it all runs, for the caretaker command.
+  t.ok(await until(() => /^outcome: verify-backup: Backup verification FAILED: postgresql \(integrity check\)$/m.test(proc.stderr()), 60_000), 'npm start prints the outcome, applied (CARETAKER_DRY_RUN=false)')
+  const stateDir = join(dir, 'state')
+  const local = JSON.parse(await readFile(join(stateDir, 'local.json'), 'utf8')) as { pid: number; functions: Record<string, string>; kubeconfig: string }
+  t.match(local, { pid: proc.child.pid, functions: { 'verify-backup': verifyUrl }, kubeconfig: (ready.sandbox as { kubeconfig: string }).kubeconfig })
+  const status = await caretaker(['status'], { CARETAKER_STATE: stateDir })
+  t.equal(status.code, 0, status.stderr)
+  t.match(status.stdout, /verify-backup: ready .*\n(.*\n)* {2}last outcome \S+: verify-backup: Backup verification FAILED: postgresql/)
+  const run = await caretaker(['run', 'verify-backup', 'set=gitea'], { CARETAKER_STATE: stateDir })
+  t.equal(run.code, 0, `caretaker run against npm start: ${run.stderr}`)
+  t.match(run.stdout, /^verify-backup: .*gitea.*\(dry-run: nothing was changed\)/, 'a dry run, whatever the functions\' default')
+  t.ok(await until(() => /^outcome: verify-backup: .*gitea.*dry-run/m.test(proc.stderr()), 60_000), 'and npm start printed it too')
+
   // A backup Job of the etcd CronJob, completed by the simulator's Job controller.
   const cronJob = await batch.readNamespacedCronJob({ namespace: 'kube-system', name: 'etcd-backup' })
   await batch.createNamespacedJob({
@@ -85,5 +108,6 @@ t.test('the shipped functions and triggers work against the sandbox', async (t) 
 
   proc.child.kill('SIGTERM')
   t.equal(await proc.exited, 0, 'SIGTERM stops everything cleanly')
+  await t.rejects(readFile(join(dir, 'state', 'local.json')), 'and the state file goes with it')
   if (sandbox.alertmanager) await t.rejects(fetch(`${sandbox.alertmanager}/-/ready`), 'the sandbox\'s Alertmanager stopped with it')
 })
