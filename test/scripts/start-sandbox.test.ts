@@ -1,5 +1,8 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, symlink, rm } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t from 'tap'
 import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node'
@@ -15,6 +18,14 @@ async function until(check: () => boolean, timeoutMs: number): Promise<boolean> 
     await new Promise((r) => setTimeout(r, 200))
   }
   return true
+}
+
+/** The shell examples of a README section, as a user would paste them. */
+async function readmeExamples(from: string, to: string): Promise<string[]> {
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
+  const start = readme.indexOf(`\n${from}`)
+  const section = readme.slice(start, readme.indexOf(`\n${to}`, start + 1))
+  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!)
 }
 
 // `npm start` as shipped: the project's own functions, triggers and
@@ -105,6 +116,28 @@ t.test('the shipped functions and triggers work against the sandbox', async (t) 
   t.equal(verified.artifact !== undefined, true, 'the Job completing verified the etcd set')
   const events = (await core.listNamespacedEvent({ namespace: 'kube-system' })).items.filter((e) => e.involvedObject.name === 'etcd-backup' && e.reason === 'BackupVerified')
   t.equal(events.length, 1, 'and recorded a BackupVerified Event on the CronJob, with the manifest\'s RBAC')
+
+  // The README's examples of this section, pasted as they are into a shell in a project folder whose
+  // .caretaker/ is this sandbox's state (the ports are the ones this sandbox got instead of the defaults).
+  const examples = await readmeExamples('## Running locally', '### Against your cluster')
+  t.equal(examples.length, 2, 'the README shows a manual request, then kubectl and curl on the sandbox')
+  const project = join(dir, 'project')
+  await mkdir(project)
+  await symlink(join(dir, 'state'), join(project, '.caretaker'))
+  const shell = async (script: string) => {
+    const filled = script.replaceAll('<verify-backup\'s port>', new URL(verifyUrl).port).replaceAll('http://127.0.0.1:8200', sandbox.vault)
+    return (await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', filled], { cwd: project, env: { ...process.env, HOME: dir } })).stdout
+  }
+  if (!(process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, 'kubectl')))) {
+    t.comment('skipped: the README examples need kubectl on PATH')
+  } else {
+    const manual = await shell(examples[0]!)
+    t.match(manual, /^HTTP\/1\.1 202 /m, 'the manual request example is accepted')
+    const looked = await shell(examples[1]!)
+    t.match(looked, /deployment\.apps\/api\b|^production\s+api\s/m, 'kubectl lists the demo Deployments')
+    t.match(looked, /etcd-backup/, 'and the backup CronJobs')
+    t.match(looked, /"keys":\[/, 'the Vault example lists the demo secrets')
+  }
 
   proc.child.kill('SIGTERM')
   t.equal(await proc.exited, 0, 'SIGTERM stops everything cleanly')
