@@ -1,6 +1,7 @@
 // Dispatch of an authenticated request: sys endpoints, token auth, Kubernetes auth admin, KV v2 mounts.
 import { envelope, noHandler, VaultHttpError, type JsonObject, type Reply, type RequestContext } from './common.ts'
-import { handleKubernetesAdmin, handleTokenAuth } from './auth.ts'
+import { handleTokenAuth } from './auth.ts'
+import { handleKubernetesAdmin } from './kubernetes-auth.ts'
 import { handleKv, kvExists, splitKvPath } from './kv2.ts'
 import type { Capability } from './policy.ts'
 import type { TokenEntry } from './state.ts'
