@@ -5,7 +5,7 @@
  * they spawned: the functions run as real processes) as
  * `.tap/report/coverage-summary.json` (the `json-summary` report). This
  * groups it by module (a function's folder, a folder of shared/ or of the
- * sandbox) and compares line and branch coverage with `coverage-floors.json`:
+ * sandbox, the command) and compares line and branch coverage with `coverage-floors.json`:
  * a module below its floor fails the run. Floors only rise: `--raise` sets
  * each to the measured figure (rounded down to a whole percent) where that is
  * higher, and adds the modules that have none.
@@ -29,7 +29,7 @@ type Floors = Record<string, Floor>
 /** `functions/notify/formats.ts` → `functions/notify`; `shared/errors.ts` → `shared`. */
 export function moduleOf(file: string): string | undefined {
   const parts = file.split('/')
-  if (!['functions', 'shared', 'sandbox'].includes(parts[0]!) || file.endsWith('.test.ts')) return undefined
+  if (!['functions', 'shared', 'sandbox', 'cli'].includes(parts[0]!) || file.endsWith('.test.ts')) return undefined
   return parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]
 }
 

@@ -8,6 +8,7 @@ import type { JsonSchema } from '../../shared/schema.ts'
 import { MAX_JSON_DEPTH } from '../../shared/runtime/cloudevent-http.ts'
 import { defineFunction, type PlainRequest, type PlainResponse } from '../../shared/runtime/function.ts'
 import { isLoopback } from '../../shared/runtime/settings.ts'
+import { EventTypes } from '../../shared/events/catalogue.ts'
 
 /**
  * alertmanager-bridge: takes Alertmanager's webhook (payload version 4) on
@@ -238,7 +239,7 @@ export default defineFunction<BridgeConfig>({
           specversion: '1.0',
           id: alertEventId(a),
           source,
-          type: a.status === 'firing' ? 'dev.caretaker.alert.firing' : 'dev.caretaker.alert.resolved',
+          type: a.status === 'firing' ? EventTypes.AlertFiring : EventTypes.AlertResolved,
           // A subject, if present, must not be empty (Knative's broker refuses the event otherwise).
           subject: a.labels.alertname?.trim() ? a.labels.alertname : a.fingerprint,
           time: new Date().toISOString(),

@@ -14,6 +14,8 @@ import type { Link, Message } from './templates.ts'
  */
 
 /** The routing type of a dead-letter message (routes match it like any type). */
+// notify's message type for a dead letter: never on the wire as an event, so not in the catalogue.
+// eslint-disable-next-line no-restricted-syntax
 export const DEAD_LETTER_TYPE = 'dev.caretaker.event.dead-lettered'
 
 /** What the message and the log say of a dead letter. */

@@ -1,6 +1,6 @@
 import picomatch from 'picomatch'
 import { parseDuration } from '../../shared/duration.ts'
-import { catalogue } from '../../shared/events/catalogue.ts'
+import { EventTypes, catalogue } from '../../shared/events/catalogue.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import { KeyedSerial } from '../../shared/serial.ts'
 import type { SecretValue } from '../../shared/logger.ts'
@@ -22,10 +22,12 @@ import { MessageTemplates, type Message, type TemplateFailure } from './template
  * finally dead-letters it. It changes nothing in the cluster.
  */
 
-export const SENT = 'dev.caretaker.notification.sent'
+export const SENT = EventTypes.NotificationSent
 
 /** Every outcome type in the catalogue, except notify's own (which would loop). */
 export const NOTIFIABLE = [...catalogue.values()]
+  // A prefix, not a type: notify's own outcomes (notification.*) are never notified.
+  // eslint-disable-next-line no-restricted-syntax
   .filter((d) => d.direction === 'outbound' && !d.type.startsWith('dev.caretaker.notification.'))
   .map((d) => d.type)
 

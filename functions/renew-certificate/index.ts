@@ -7,6 +7,7 @@ import { configSchema, type RenewCertificateConfig } from './config.ts'
 import { followUp } from './follow-up.ts'
 import { actionOf, certificateOf, reissueData, renewalData, stuckData, sweepReport, triggerOf, type SweepRow } from './outcomes.ts'
 import { certificateApi, createRenewer, type Renewer } from './renewer.ts'
+import { EventTypes } from '../../shared/events/catalogue.ts'
 
 /**
  * renew-certificate: follows cert-manager Certificates. One not Ready for
@@ -21,11 +22,11 @@ import { certificateApi, createRenewer, type Renewer } from './renewer.ts'
 
 const CHANGES = API_SERVER_CHANGE_TYPES
 const PING = 'dev.knative.sources.ping'
-const RENEWAL_TRIGGERED = 'dev.caretaker.certificate.renewal.triggered'
-const REISSUED = 'dev.caretaker.certificate.reissued'
-const EXPIRING = 'dev.caretaker.certificate.expiring'
-const REPORTED = 'dev.caretaker.certificates.reported'
-const STUCK = 'dev.caretaker.certificate.stuck'
+const RENEWAL_TRIGGERED = EventTypes.CertificateRenewalTriggered
+const REISSUED = EventTypes.CertificateReissued
+const EXPIRING = EventTypes.CertificateExpiring
+const REPORTED = EventTypes.CertificatesReported
+const STUCK = EventTypes.CertificateStuck
 
 /** A change to a Certificate (or an Event on one): follow it up, and answer with what was done. */
 export async function onChange(r: Renewer, event: CloudEvent<unknown>, context: HandlerContext): Promise<CloudEvent<unknown> | undefined> {

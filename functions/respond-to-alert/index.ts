@@ -8,6 +8,7 @@ import { asCaretakerError, createResponder, DEDUP_MS, keepClaim, needKube, reaso
 import { handleRestartRequest, RESTART_REQUESTED } from './restart-request.ts'
 import { alertKey, type ActionRecord } from './state.ts'
 import { resolveActions, TargetError } from './targets.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
 
 /**
  * respond-to-alert: matches Alertmanager alerts against rules and runs their
@@ -18,11 +19,11 @@ import { resolveActions, TargetError } from './targets.ts'
  * each action in actions/, manual restart requests in restart-request.ts.
  */
 
-const FIRING = 'dev.caretaker.alert.firing'
-const RESOLVED = 'dev.caretaker.alert.resolved'
-const REMEDIATED = 'dev.caretaker.alert.remediated'
-const SKIPPED = 'dev.caretaker.alert.skipped'
-const FAILED = 'dev.caretaker.alert.failed'
+const FIRING = EventTypes.AlertFiring
+const RESOLVED = EventTypes.AlertResolved
+const REMEDIATED = EventTypes.AlertRemediated
+const SKIPPED = EventTypes.AlertSkipped
+const FAILED = EventTypes.AlertFailed
 
 /** Why an alert is not acted on (the skipped metric's reason label). */
 type SkipReason = 'no-rule' | 'template' | 'unconfirmed' | 'namespace' | 'target' | 'duplicate' | 'cooldown' | 'cap'
@@ -31,7 +32,8 @@ const skipped = (skip: SkipReason, reason: string, extra?: Record<string, unknow
 
 /** An alert's handling, step by step. */
 export async function respondToAlert(r: Responder, context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown>> {
-  const alert = event.data as Alert
+  if (!isEvent(event, FIRING, RESOLVED)) throw new CaretakerError(Errors.UnknownEventType, `event type ${JSON.stringify(event.type)} is not handled here`)
+  const alert: Alert = event.data
   const alertname = alert.labels.alertname ?? ''
   const base = { alertname, fingerprint: alert.fingerprint, ...(context.dryRun ? { dryRun: true } : {}) }
   const skip = ({ skip: why, reason, extra = {} }: Skip) => {

@@ -8,6 +8,7 @@ import { ActionFailed, restartWorkload, type ActionResult, type RestartTarget } 
 import { healthUrlAllowed, type HealthCheck, type ManualRestart, type WorkloadKind } from './config.ts'
 import { isLastAttempt } from './plan.ts'
 import { asCaretakerError, DEDUP_MS, keepClaim, needKube, reasonOf, type Responder } from './responder.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
 
 /**
  * A manual restart (dev.caretaker.workload.restart.requested): the same
@@ -18,9 +19,9 @@ import { asCaretakerError, DEDUP_MS, keepClaim, needKube, reasonOf, type Respond
  * after a failed wait waits for that rollout instead of rolling again.
  */
 
-export const RESTART_REQUESTED = 'dev.caretaker.workload.restart.requested'
-const RESTARTED = 'dev.caretaker.workload.restarted'
-const RESTART_FAILED = 'dev.caretaker.workload.restart.failed'
+export const RESTART_REQUESTED = EventTypes.WorkloadRestartRequested
+const RESTARTED = EventTypes.WorkloadRestarted
+const RESTART_FAILED = EventTypes.WorkloadRestartFailed
 
 /** The data of a manual restart request (shared/events/types/workload.ts). */
 interface RestartRequest { kind: WorkloadKind; namespace: string; name: string; wait?: boolean; health?: HealthCheck; reason: string }
@@ -30,7 +31,8 @@ type Refusal = 'namespace' | 'health' | 'cooldown' | 'cap'
 /** The restart request's handling, in order: check it, claim it, take the cooldown and a cap slot, restart, record. */
 export async function handleRestartRequest(r: Responder, context: HandlerContext, event: CloudEvent<unknown>): Promise<CloudEvent<unknown>> {
   const { config, claimMs } = r
-  const req = event.data as RestartRequest
+  if (!isEvent(event, RESTART_REQUESTED)) throw new CaretakerError(Errors.UnknownEventType, `event type ${JSON.stringify(event.type)} is not handled here`)
+  const req: RestartRequest = event.data
   const target = `${req.namespace}/${req.name}`
   const wait = req.wait !== false
   const by = (event as unknown as Record<string, unknown>)[PROOF_BY]

@@ -12,6 +12,7 @@ import { RotationMetrics } from './metrics.ts'
 import { planRotation } from './plan.ts'
 import { rotateSecret } from './rotation.ts'
 import { requestKeyOf, type RotationDeps, type RotationReport } from './step.ts'
+import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
 
 /**
  * rotate-secret: rotates PostgreSQL role passwords, Redis passwords, Keycloak
@@ -22,10 +23,10 @@ import { requestKeyOf, type RotationDeps, type RotationReport } from './step.ts'
  */
 
 const PING = 'dev.knative.sources.ping'
-const REQUEST = 'dev.caretaker.secret.rotate.requested'
-const ROTATED = 'dev.caretaker.secret.rotated'
-const FAILED = 'dev.caretaker.secret.rotation.failed'
-const SWEEP = 'dev.caretaker.secret.sweep.completed'
+const REQUEST = EventTypes.SecretRotateRequested
+const ROTATED = EventTypes.SecretRotated
+const FAILED = EventTypes.SecretRotationFailed
+const SWEEP = EventTypes.SecretSweepCompleted
 
 export default defineFunction<RotateSecretConfig>({
   name: 'rotate-secret',
@@ -90,7 +91,8 @@ export default defineFunction<RotateSecretConfig>({
     const typeOf = (report: RotationReport) => (report.outcome === 'failed' ? FAILED : ROTATED)
 
     async function onRequest(event: CloudEvent<unknown>, context: HandlerContext) {
-      const data = event.data as { secret: string; reason?: string }
+      if (!isEvent(event, REQUEST)) throw new CaretakerError(Errors.UnknownEventType, `event type ${JSON.stringify(event.type)} is not handled here`)
+      const data = event.data
       const policy = policyNamed(data.secret)
       const trigger = data.reason ? `request: ${data.reason}` : 'request'
       if (context.dryRun) {

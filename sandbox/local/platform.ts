@@ -121,7 +121,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     throw new Error('authentication-oidc enabled needs the sandbox: its API server mints the Triggers\' OIDC tokens (use --sandbox)')
   }
   const sandbox = useSandbox
-    ? await startSandbox({ stateDir: join(options.stateDir, 'sandbox'), kubePort: options.kubePort, vaultPort: options.vaultPort, manifestsDir: options.manifestsDir, logger: log })
+    ? await startSandbox({ stateDir: join(options.stateDir, 'sandbox'), kubePort: options.kubePort, vaultPort: options.vaultPort, manifestsDir: options.manifestsDir, logger: log, databases: true })
     : undefined
   const started: LocalFunction[] = []
   const stopProjections: Array<() => void> = []

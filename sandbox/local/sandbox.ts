@@ -51,6 +51,8 @@ export interface SandboxOptions {
   readonly manifestsDir: string
   readonly logger: Logger
   readonly now?: Date
+  /** Start maintain-databases' demo PostgreSQL and Redis (npm start does; tests that bring their own servers leave it off). */
+  readonly databases?: boolean
 }
 
 /** The namespace Caretaker's functions run in, as in the manifests. */
@@ -111,7 +113,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   let databases: DemoDatabases | undefined
   let repost: NodeJS.Timeout | undefined
   // The demo databases start beside everything else (initdb is the slowest step of a start).
-  const databasesStarting = startDemoDatabases(vault).catch((err: unknown) => {
+  const databasesStarting = !options.databases ? Promise.resolve(undefined) : startDemoDatabases(vault).catch((err: unknown) => {
     log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: the demo databases did not start: maintain-databases has no targets')
     return undefined
   })

@@ -11,7 +11,7 @@ import { startMesh } from '../../sandbox/mesh/index.ts'
 import { freePort } from '../../shared/process/ports.ts'
 import { manifestRbac } from '../../sandbox/local/sandbox.ts'
 import { startTestFunction, type TestFunction } from '../../sandbox/harness/function.ts'
-import { pgDumpallSql } from '../../sandbox/platform/backups.ts'
+import { pgDumpallSql } from '../../sandbox/platform/index.ts'
 import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 import { caretaker, root } from './cli.ts'
 

@@ -4,7 +4,7 @@ import { copyFile, mkdir, readFile, truncate, writeFile } from 'node:fs/promises
 import { basename, join } from 'node:path'
 import t from 'tap'
 import { detectFormat } from '../../cli/verify-backup.ts'
-import { createDemoBackups, type BackupFormat } from '../../sandbox/platform/backups.ts'
+import { createDemoBackups, type BackupFormat } from '../../sandbox/platform/index.ts'
 import { caretaker } from './cli.ts'
 
 // `caretaker verify-backup` on real artifacts: the sandbox's demo backups

@@ -12,7 +12,7 @@ import { startDaemon } from '../../sandbox/harness/daemon.ts'
 import { acceptsConnections, freePort } from '../../sandbox/harness/ports.ts'
 import { postgresSkipReason, startPostgres } from '../../sandbox/harness/postgres.ts'
 import { readTar, startVaultSimulator } from '../../sandbox/simulators/vault/index.ts'
-import { createDemoBackups, type DemoBackups, type DemoBackupSet } from '../../sandbox/platform/backups.ts'
+import { createDemoBackups, type DemoBackups, type DemoBackupSet } from '../../sandbox/platform/index.ts'
 import { crc64, fnv1a64 } from '../../sandbox/platform/formats.ts'
 
 const run = promisify(execFile)

@@ -10,6 +10,7 @@ t.test('files group into modules: a function, a folder of shared/ or the sandbox
   t.equal(moduleOf('shared/runtime/server.ts'), 'shared/runtime')
   t.equal(moduleOf('shared/errors.ts'), 'shared', 'a file at the top of shared/ belongs to shared')
   t.equal(moduleOf('sandbox/mesh/broker.ts'), 'sandbox/mesh')
+  t.equal(moduleOf('cli/run.ts'), 'cli')
   t.equal(moduleOf('test/harness/x.ts'), undefined, 'tests are not measured')
   t.equal(moduleOf('functions/notify/x.test.ts'), undefined)
   t.equal(moduleOf('node_modules/tap/index.js'), undefined)

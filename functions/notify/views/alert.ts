@@ -1,6 +1,7 @@
 import { clip, some } from '../liquid.ts'
 import type { Views } from './index.ts'
 import { severityWord } from './severity.ts'
+import { EventTypes } from '../../../shared/events/catalogue.ts'
 
 /** respond-to-alert's outcomes for an Alertmanager alert. */
 
@@ -34,12 +35,12 @@ function skipKind(reason: string): string {
 const LABELS = ['namespace', 'pod', 'deployment', 'statefulset', 'node', 'service', 'instance'] as const
 
 export const alertViews: Views = {
-  'dev.caretaker.alert.notification': (d) => ({
+  [EventTypes.AlertNotification]: (d) => ({
     level: severityWord(d.severity) ?? 'warning',
     // `namespace production, pod api-7d9`: where the alert's labels say it is.
     place: LABELS.filter((k) => typeof d.labels?.[k] === 'string').map((k) => `${k} ${d.labels![k]!}`).join(', ') || undefined,
   }),
-  'dev.caretaker.alert.remediated': (d) => {
+  [EventTypes.AlertRemediated]: (d) => {
     const actions = d.actions ?? []
     const notDone = actions.filter((a) => a.done !== true && a.dryRun !== true)
     return {
@@ -52,11 +53,11 @@ export const alertViews: Views = {
       notDone: notDone.length > 0 ? notDone[0]!.message ?? notDone[0]!.action ?? 'an action' : undefined,
     }
   },
-  'dev.caretaker.alert.failed': (d) => ({
+  [EventTypes.AlertFailed]: (d) => ({
     targetName: alertTarget(d),
     done: (d.actions ?? []).filter((a) => a.done === true).map((a) => a.message ?? a.action).filter((m): m is string => m !== undefined),
   }),
-  'dev.caretaker.alert.skipped': (d) => {
+  [EventTypes.AlertSkipped]: (d) => {
     const target = alertTarget(d)
     const raw = d.reason ?? 'no reason given'
     return {

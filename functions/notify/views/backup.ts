@@ -1,5 +1,6 @@
 import { BACKUP_CHECKS } from '../../../shared/events/types/backup.ts'
 import type { Views } from './index.ts'
+import { EventTypes } from '../../../shared/events/catalogue.ts'
 
 /** verify-backup's outcomes: the set report of one set, and the sweep over all. */
 
@@ -10,13 +11,13 @@ function names(checks: readonly Check[] | undefined): string[] {
 }
 
 export const backupViews: Views = {
-  'dev.caretaker.backup.verified': (d) => ({
+  [EventTypes.BackupVerified]: (d) => ({
     checkNames: names(d.checks),
     artifactTime: d.artifact?.time ?? d.artifact?.modified,
     // Liquid reads `x.size` of an object without one as its number of keys: the size is given apart.
     artifactSize: d.artifact?.size,
   }),
-  'dev.caretaker.backup.verification.failed': (d) => {
+  [EventTypes.BackupVerificationFailed]: (d) => {
     const checks = d.checks ?? []
     const failed = d.failedCheck ?? 'unknown'
     const failing = checks.find((c) => c.check === failed && c.ok === false) ?? checks.at(-1)
@@ -30,13 +31,13 @@ export const backupViews: Views = {
       artifactSize: d.artifact?.size,
     }
   },
-  'dev.caretaker.backup.restore.started': (d) => ({
+  [EventTypes.BackupRestoreStarted]: (d) => ({
     checkNames: names(d.checks),
     artifactTime: d.artifact?.time ?? d.artifact?.modified,
     // Liquid reads `x.size` of an object without one as its number of keys: the size is given apart.
     artifactSize: d.artifact?.size,
   }),
-  'dev.caretaker.backup.sweep.completed': (d) => {
+  [EventTypes.BackupSweepCompleted]: (d) => {
     const sets = d.sets ?? []
     const failedSets = sets.filter((s) => s.verified !== true)
     const failedCount = d.failed ?? failedSets.length

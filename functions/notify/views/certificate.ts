@@ -1,5 +1,6 @@
 import { formatDuration } from '../../../shared/duration.ts'
 import type { Views } from './index.ts'
+import { EventTypes } from '../../../shared/events/catalogue.ts'
 
 /** renew-certificate: one Certificate's renewal, issuance, re-issue and expiry, and the report over all. */
 
@@ -29,9 +30,9 @@ function expiry(seconds: number | undefined): string | undefined {
 }
 
 export const certificateViews: Views = {
-  'dev.caretaker.certificate.stuck': (d) => ({ certificateName: certificate(d) }),
-  'dev.caretaker.certificate.renewal.triggered': (d, event) => ({ certificateName: certificate(d), left: expiresIn(d, event.time) }),
-  'dev.caretaker.certificate.reissued': (d) => {
+  [EventTypes.CertificateStuck]: (d) => ({ certificateName: certificate(d) }),
+  [EventTypes.CertificateRenewalTriggered]: (d, event) => ({ certificateName: certificate(d), left: expiresIn(d, event.time) }),
+  [EventTypes.CertificateReissued]: (d) => {
     const list = d.workloads ?? []
     return {
       certificateName: certificate(d),
@@ -40,11 +41,11 @@ export const certificateViews: Views = {
       allRestarted: list.every((w) => w.restarted === true),
     }
   },
-  'dev.caretaker.certificate.expiring': (d, event) => {
+  [EventTypes.CertificateExpiring]: (d, event) => {
     const left = expiresIn(d, event.time)
     return { certificateName: certificate(d), left, expired: left !== undefined && left <= 0 }
   },
-  'dev.caretaker.certificates.reported': (d, event) => {
+  [EventTypes.CertificatesReported]: (d, event) => {
     const rows = d.certificates ?? []
     const timed = rows.map((r) => ({ r, left: expiresIn(r, event.time) }))
     const expiringRows = timed.filter((e) => e.r.expiring === true).sort((a, b) => (a.left ?? Number.MAX_SAFE_INTEGER) - (b.left ?? Number.MAX_SAFE_INTEGER))

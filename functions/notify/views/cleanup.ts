@@ -1,5 +1,6 @@
 import { clip, plural } from '../liquid.ts'
 import type { Views } from './index.ts'
+import { EventTypes } from '../../../shared/events/catalogue.ts'
 
 /** prune-snapshots and clean-up-resources: what was deleted, kept, failed or deferred. */
 
@@ -28,7 +29,7 @@ function namespaces(items: readonly Listed[]): string[] {
 }
 
 export const cleanupViews: Views = {
-  'dev.caretaker.snapshots.pruned': (d) => {
+  [EventTypes.SnapshotsPruned]: (d) => {
     const policies = d.policies ?? []
     const sum = (field: 'listed' | 'kept' | 'deleted' | 'failed' | 'deferred') => policies.reduce((s, p) => s + (p[field] ?? 0), 0)
     return {
@@ -38,7 +39,7 @@ export const cleanupViews: Views = {
       listedCount: sum('listed'), keptCount: sum('kept'), deletedCount: sum('deleted'), failedCount: sum('failed'), deferredCount: sum('deferred'),
     }
   },
-  'dev.caretaker.resources.cleaned': (d) => {
+  [EventTypes.ResourcesCleaned]: (d) => {
     const objects = d.objects ?? []
     const of = (action: string) => objects.filter((o) => o.action === action)
     const count = (action: string) => d.counts?.[action] ?? of(action).length

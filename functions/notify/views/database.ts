@@ -1,5 +1,6 @@
 import { clip, plural } from '../liquid.ts'
 import type { Views } from './index.ts'
+import { EventTypes } from '../../../shared/events/catalogue.ts'
 
 /** maintain-databases: a target's report, a scheduled run over all, a degraded target. */
 
@@ -54,7 +55,7 @@ function findingView(findings: readonly Finding[]): Record<string, unknown> {
 }
 
 export const databaseViews: Views = {
-  'dev.caretaker.database.reported': (d) => {
+  [EventTypes.DatabaseReported]: (d) => {
     const findings = d.findings ?? []
     const view = findingView(findings)
     const actions = d.actions ?? []
@@ -72,7 +73,7 @@ export const databaseViews: Views = {
       failedActions: actions.filter((a) => a.outcome === 'failed').map((a) => `${a.action ?? '?'} ${a.target ?? ''}`.trim()),
     }
   },
-  'dev.caretaker.database.maintenance.completed': (d, event) => {
+  [EventTypes.DatabaseMaintenanceCompleted]: (d, event) => {
     const targets = [...(d.targets ?? [])].sort((a, b) => RANK.indexOf(b.status ?? '') - RANK.indexOf(a.status ?? ''))
     const critical = targets.filter((t) => t.status === 'critical').length
     const warning = targets.filter((t) => t.status === 'warning').length
@@ -88,5 +89,5 @@ export const databaseViews: Views = {
       worst: targets[0] ? { target: targets[0].target, status: targets[0].status } : undefined,
     }
   },
-  'dev.caretaker.database.degraded': (d) => findingView(d.findings ?? []),
+  [EventTypes.DatabaseDegraded]: (d) => findingView(d.findings ?? []),
 }

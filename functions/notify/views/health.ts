@@ -1,7 +1,7 @@
 import { clip, plural, some } from '../liquid.ts'
 import type { Views } from './index.ts'
 import type { Loose } from '../../../shared/events/conform.ts'
-import type { EventData, EventTypes } from '../../../shared/events/catalogue.ts'
+import { EventTypes, type EventData } from '../../../shared/events/catalogue.ts'
 
 type HealthDigestData = EventData<typeof EventTypes.HealthDigest>
 
@@ -88,8 +88,8 @@ function digestView(d: Loose<HealthDigestData>): Record<string, unknown> {
 }
 
 export const healthViews: Views = {
-  'dev.caretaker.health.digest': digestView,
-  'dev.caretaker.health.reported': (d) => {
+  [EventTypes.HealthDigest]: digestView,
+  [EventTypes.HealthReported]: (d) => {
     const findings = d.findings ?? []
     const critical = findings.filter((f) => f.severity === 'critical')
     const warning = findings.filter((f) => f.severity === 'warning')

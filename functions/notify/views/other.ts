@@ -1,10 +1,11 @@
 import { clip, plural } from '../liquid.ts'
 import type { Views } from './index.ts'
+import { EventTypes } from '../../../shared/events/catalogue.ts'
 
 /** check-updates, respond-to-alert's requested restarts, back-up-configuration. */
 
 export const updateViews: Views = {
-  'dev.caretaker.updates.reported': (d) => {
+  [EventTypes.UpdatesReported]: (d) => {
     const releases = d.objects ?? []
     const of = (status: string) => releases.filter((r) => r.status === status)
     const count = (status: 'major-update' | 'update-available' | 'current' | 'unknown') => d.counts?.[status] ?? of(status).length
@@ -29,11 +30,11 @@ export const updateViews: Views = {
 }
 
 export const workloadViews: Views = {
-  'dev.caretaker.workload.restarted': (d) => ({
+  [EventTypes.WorkloadRestarted]: (d) => ({
     workload: `${d.kind ?? 'workload'} ${d.target ?? ([d.namespace, d.name].filter(Boolean).join('/') || 'unnamed')}`,
     waited: typeof d.rolled === 'boolean',
   }),
-  'dev.caretaker.workload.restart.failed': (d) => ({
+  [EventTypes.WorkloadRestartFailed]: (d) => ({
     workload: `${d.kind ?? 'workload'} ${d.target ?? ([d.namespace, d.name].filter(Boolean).join('/') || 'unnamed')}`,
     waited: typeof d.rolled === 'boolean',
   }),
@@ -45,7 +46,7 @@ const PART_NAMES: Record<string, [string, string]> = {
 }
 
 export const configurationViews: Views = {
-  'dev.caretaker.configuration.backed-up': (d) => ({
+  [EventTypes.ConfigurationBackedUp]: (d) => ({
     // `12 dashboards`, `1 alert rule`: what the archive holds, by part.
     counted: Object.entries(d.counts ?? {}).filter((e): e is [string, number] => typeof e[1] === 'number')
       .map(([part, n]) => { const [one, many] = PART_NAMES[part] ?? [part, part]; return plural(n, one, many) }),

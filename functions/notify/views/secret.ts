@@ -1,5 +1,6 @@
 import { clip, some } from '../liquid.ts'
 import type { Views } from './index.ts'
+import { EventTypes } from '../../../shared/events/catalogue.ts'
 
 /**
  * rotate-secret: a rotation (done, planned, or already done), a failed one,
@@ -54,7 +55,7 @@ function workloads(v: unknown): string[] {
 const UNDO_FIXED = new Set(['write', 'apply', 'sync', 'restart'])
 
 export const secretViews: Views = {
-  'dev.caretaker.secret.rotated': (d) => {
+  [EventTypes.SecretRotated]: (d) => {
     if (d.dryRun === true) {
       const plan = open(d.plan)
       const planVault = open(plan.vault)
@@ -78,7 +79,7 @@ export const secretViews: Views = {
       restarted: workloads(d.consumers),
     }
   },
-  'dev.caretaker.secret.rotation.failed': (d) => {
+  [EventTypes.SecretRotationFailed]: (d) => {
     const undo = opens(d.rollback)
     const undoFailed = undo.filter((u) => u.ok === false).map((u) => text(u.step) ?? '?')
     return {
@@ -89,7 +90,7 @@ export const secretViews: Views = {
       fixes: undoFailed.filter((s) => UNDO_FIXED.has(s)),
     }
   },
-  'dev.caretaker.secret.sweep.completed': (d) => {
+  [EventTypes.SecretSweepCompleted]: (d) => {
     const rows = d.secrets ?? []
     const name = (r: Open) => text(r.secret) ?? '?'
     const dueRows = rows.filter((r) => r.due === true)

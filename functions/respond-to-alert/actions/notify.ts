@@ -2,8 +2,9 @@ import { CaretakerError, Errors } from '../../../shared/errors.ts'
 import type { ResolvedAction } from '../config.ts'
 import { render } from '../matchers.ts'
 import type { ActionRunner } from './action.ts'
+import { EventTypes } from '../../../shared/events/catalogue.ts'
 
-const NOTIFICATION = 'dev.caretaker.alert.notification'
+const NOTIFICATION = EventTypes.AlertNotification
 
 /** Tells people through notify (dev.caretaker.alert.notification), with a message rendered from the labels. */
 export const notify: ActionRunner<Extract<ResolvedAction, { type: 'notify' }>> = {

@@ -7,7 +7,7 @@ import { findProjectCrd } from '../../crds/index.ts'
 import { createAjv } from '../../../shared/schema.ts'
 import type { JsonSchema } from '../../../shared/schema.ts'
 
-type Validator = (obj: Record<string, unknown>) => void
+export type Validator = (obj: Record<string, unknown>) => void
 interface AjvError { instancePath?: string, message?: string, keyword?: string, schemaPath?: string, params?: { missingProperty?: string } }
 
 // A project definition compiled with ajv; throws like a model's validate() does (an `errors` array).

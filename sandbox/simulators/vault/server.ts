@@ -1,25 +1,19 @@
 import http from 'node:http'
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  envelope,
-  isObject,
-  noHandler,
-  permissionDenied,
-  randomBase62,
-  VaultHttpError,
-  type JsonObject,
-  type Reply,
-  type RequestContext,
-} from './common.ts'
+import { isObject, permissionDenied, randomBase62, VaultHttpError, type JsonObject, type Reply } from './common.ts'
 import { RewritingSocket } from './connection.ts'
 import { Faults } from './faults.ts'
-import { createToken, findToken, handleKubernetesAdmin, handleKubernetesLogin, handleTokenAuth, revokeToken } from './auth.ts'
-import { handleKv, kvExists, splitKvPath, writeVersion } from './kv2.ts'
-import { PolicyCache, type Capability } from './policy.ts'
+import { createToken, findToken, revokeToken } from './auth.ts'
+import { handleKubernetesLogin } from './kubernetes-auth.ts'
+import { writeVersion } from './kv2.ts'
+import { PolicyCache } from './policy.ts'
 import { newSealKey, readSnapshot, SnapshotError, writeSnapshot } from './snapshot.ts'
-import { initialState, newKvMount, normaliseMount, type KubernetesRole, type TokenEntry, type VaultState } from './state.ts'
-import { handleAuthMounts, handleMounts, handlePolicies, handleSeal, health, SealState } from './sys.ts'
+import { initialState, newKvMount, normaliseMount, type KubernetesRole, type VaultState } from './state.ts'
+import { handleSeal, health, SealState } from './sys.ts'
+import { cleanPath, requestContext, sendReply } from './http-io.ts'
+import { simAdmin } from './admin.ts'
+import { dispatch, KUBERNETES_MOUNT } from './dispatch.ts'
 
 export interface VaultSimulatorOptions {
   host?: string
@@ -51,21 +45,6 @@ export interface RequestRecord {
 
 /** Paths answered without a token and while sealed, as in Vault. */
 const UNAUTHENTICATED_SYS = new Set(['health', 'seal-status', 'unseal', 'init', 'leader'])
-/** Paths that need `sudo` on top of the operation's capability. */
-const SUDO_PATHS = [/^sys\/seal$/, /^sys\/step-down$/, /^sys\/raw(\/.*)?$/, /^sys\/audit(\/.*)?$/]
-const KUBERNETES_MOUNT = 'auth/kubernetes/'
-
-/** Go's path.Clean as ServeMux applies it (keeps a trailing slash). */
-function cleanPath(p: string): string {
-  const out: string[] = []
-  for (const seg of p.split('/')) {
-    if (seg === '' || seg === '.') continue
-    if (seg === '..') out.pop()
-    else out.push(seg)
-  }
-  const cleaned = `/${out.join('/')}`
-  return p.endsWith('/') && cleaned !== '/' ? `${cleaned}/` : cleaned
-}
 
 export class VaultSimulatorServer {
   state: VaultState
@@ -96,7 +75,7 @@ export class VaultSimulatorServer {
     this.#sealKey = options.snapshotSealKey ?? newSealKey()
     this.#http = http.createServer((req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) this.#send(res, { status: 500, body: { errors: [`internal error: ${String(err)}`] } })
+        if (!res.headersSent) sendReply(res, { status: 500, body: { errors: [`internal error: ${String(err)}`] } })
         else res.destroy()
       })
     })
@@ -214,23 +193,6 @@ export class VaultSimulatorServer {
   // -------------------------------------------------------------------------
   // HTTP
 
-  #send(res: http.ServerResponse, reply: Reply, extraHeaders: Record<string, string> = {}): void {
-    const headers: Record<string, string> = { 'cache-control': 'no-store', ...extraHeaders }
-    if (reply.raw) {
-      res.writeHead(reply.status, { ...headers, 'content-type': reply.contentType ?? 'application/octet-stream', 'content-length': String(reply.raw.length) })
-      res.end(reply.raw)
-      return
-    }
-    if (reply.status === 204 || reply.body === undefined) {
-      res.writeHead(reply.status, headers)
-      res.end()
-      return
-    }
-    const text = JSON.stringify(reply.body)
-    res.writeHead(reply.status, { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) })
-    res.end(text)
-  }
-
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
@@ -238,7 +200,7 @@ export class VaultSimulatorServer {
     const url = new URL(req.url ?? '/', 'http://vault.local')
 
     if (url.pathname === '/__sim' || url.pathname.startsWith('/__sim/')) {
-      this.#send(res, this.#admin(req.method ?? 'GET', url.pathname, rawBody))
+      sendReply(res, simAdmin(this.faults, this.sealState, req.method ?? 'GET', url.pathname, rawBody))
       return
     }
 
@@ -269,7 +231,7 @@ export class VaultSimulatorServer {
     }
     if (fault.respond) {
       record.status = fault.respond.status
-      this.#send(res, { status: fault.respond.status, body: fault.respond.body }, fault.respond.headers)
+      sendReply(res, { status: fault.respond.status, body: fault.respond.body }, fault.respond.headers)
       return
     }
 
@@ -283,61 +245,12 @@ export class VaultSimulatorServer {
       else throw err
     }
     record.status = reply.status
-    this.#send(res, reply)
-  }
-
-  #context(req: http.IncomingMessage, method: string, path: string, query: URLSearchParams, rawBody: Buffer, parseJson: boolean): RequestContext {
-    let body: JsonObject = {}
-    if (parseJson && rawBody.length > 0) {
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(rawBody.toString('utf8'))
-      } catch (err) {
-        throw new VaultHttpError(400, [`failed to parse JSON input: ${(err as Error).message}`])
-      }
-      if (parsed !== null && !isObject(parsed)) throw new VaultHttpError(400, ['failed to parse JSON input: body must be an object'])
-      body = parsed ?? {}
-    }
-    if (method === 'PATCH') {
-      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim()
-      if (type !== 'application/merge-patch+json') {
-        throw new VaultHttpError(415, [`PATCH requires Content-Type application/merge-patch+json, got "${type}"`])
-      }
-    }
-    const auth = req.headers['authorization']
-    const bearer = typeof auth === 'string' && /^Bearer /i.test(auth) ? auth.slice(7).trim() : undefined
-    const header = req.headers['x-vault-token']
-    const tokenId = (typeof header === 'string' && header !== '' ? header : undefined) ?? bearer
-    return { method, path, query, headers: req.headers, rawBody, body, tokenId }
-  }
-
-  #authorize(token: TokenEntry, path: string, capability: Capability, sudo = false): void {
-    if (token.policies.includes('root')) return
-    const texts = token.policies.map((p) => this.state.policies[p]).filter((t): t is string => t !== undefined)
-    const caps = this.policyCache.capabilities(texts, path)
-    if (caps.has('deny') || !caps.has(capability)) throw permissionDenied()
-    if (sudo && !caps.has('sudo')) throw permissionDenied()
-  }
-
-  #capability(method: string, exists: () => boolean): Capability {
-    switch (method) {
-      case 'GET':
-      case 'HEAD':
-        return 'read'
-      case 'LIST':
-        return 'list'
-      case 'PATCH':
-        return 'patch'
-      case 'DELETE':
-        return 'delete'
-      default:
-        return exists() ? 'update' : 'create'
-    }
+    sendReply(res, reply)
   }
 
   async #route(req: http.IncomingMessage, method: string, path: string, query: URLSearchParams, rawBody: Buffer): Promise<Reply> {
     const isSnapshot = /^sys\/storage\/raft\/snapshot(-force)?$/.test(path) && method === 'POST'
-    const ctx = this.#context(req, method, path, query, rawBody, !isSnapshot)
+    const ctx = requestContext(req, method, path, query, rawBody, !isSnapshot)
     const sysSub = path.startsWith('sys/') ? path.slice(4).replace(/\/$/, '') : undefined
 
     if (sysSub !== undefined && UNAUTHENTICATED_SYS.has(sysSub)) {
@@ -358,7 +271,7 @@ export class VaultSimulatorServer {
 
     const token = findToken(this.state, ctx.tokenId)
     if (!token) throw permissionDenied()
-    const reply = this.#dispatch(ctx, token)
+    const reply = dispatch(this, ctx, token)
     // Limited-use tokens: count this use and revoke at the last one.
     if (token.num_uses > 0 && this.state.tokens[token.id]) {
       token.num_uses--
@@ -366,114 +279,5 @@ export class VaultSimulatorServer {
     }
     if (method !== 'GET' && method !== 'LIST' && method !== 'HEAD') this.state.raft.index++
     return reply
-  }
-
-  #dispatch(ctx: RequestContext, token: TokenEntry): Reply {
-    const { method, path } = ctx
-    const simple = (): Capability => this.#capability(method, () => true)
-
-    if (path.startsWith('sys/')) {
-      const sub = path.slice(4).replace(/\/$/, '')
-      const sudo = SUDO_PATHS.some((re) => re.test(path.replace(/\/$/, '')))
-      this.#authorize(token, path, simple(), sudo)
-      if (sub === 'seal') {
-        if (method !== 'PUT' && method !== 'POST') throw new VaultHttpError(405, ['unsupported operation'])
-        this.sealState.seal()
-        return { status: 204 }
-      }
-      if (sub === 'storage/raft/snapshot' || sub === 'storage/raft/snapshot-force') {
-        if (method === 'GET' && sub === 'storage/raft/snapshot') {
-          return { status: 200, raw: this.snapshot(), contentType: 'application/octet-stream' }
-        }
-        if (method === 'POST' || method === 'PUT') {
-          this.restore(ctx.rawBody, sub.endsWith('-force'))
-          return { status: 204 }
-        }
-        throw new VaultHttpError(405, ['unsupported operation'])
-      }
-      if (sub === 'mounts' || sub.startsWith('mounts/')) return handleMounts(ctx, this.state, sub)
-      if (sub === 'auth') return handleAuthMounts(ctx)
-      if (sub === 'policy' || sub.startsWith('policy/') || sub === 'policies/acl' || sub.startsWith('policies/acl/')) {
-        return handlePolicies(ctx, this.state, this.policyCache, sub)
-      }
-      if (sub === 'capabilities-self') {
-        const paths = ctx.body['paths'] ?? ctx.body['path']
-        const list = Array.isArray(paths) ? paths.map(String) : typeof paths === 'string' ? [paths] : []
-        const data: JsonObject = {}
-        for (const p of list) data[p] = this.#capabilitiesOf(token, p)
-        data['capabilities'] = list.length === 1 ? data[list[0]!]! : []
-        // Vault repeats the answer at the top level for old clients.
-        return { status: 200, body: { ...data, ...(envelope(data, { mountType: 'system' })) } }
-      }
-      throw noHandler(path)
-    }
-
-    if (path.startsWith('auth/token/')) {
-      this.#authorize(token, path, simple())
-      return handleTokenAuth(ctx, this.state, token)
-    }
-    if (path.startsWith(KUBERNETES_MOUNT)) {
-      this.#authorize(token, path, simple())
-      return handleKubernetesAdmin(ctx, this.state, KUBERNETES_MOUNT)
-    }
-
-    const mountPath = Object.keys(this.state.mounts)
-      .filter((m) => path.startsWith(m) || `${path}/` === m)
-      .sort((a, b) => b.length - a.length)[0]
-    if (mountPath === undefined) throw noHandler(path)
-    const mount = this.state.mounts[mountPath]!
-    const sub = path.slice(mountPath.length)
-    const kv = splitKvPath(sub)
-    this.#authorize(token, path, this.#capability(method, () => (kv ? kvExists(mount, kv.key.replace(/\/$/, '')) : true)))
-    return handleKv(ctx, mount, sub)
-  }
-
-  #capabilitiesOf(token: TokenEntry, path: string): string[] {
-    if (token.policies.includes('root')) return ['root']
-    const texts = token.policies.map((p) => this.state.policies[p]).filter((t): t is string => t !== undefined)
-    const caps = [...this.policyCache.capabilities(texts, path)].sort()
-    return caps.length === 0 ? ['deny'] : caps
-  }
-
-  // -------------------------------------------------------------------------
-  // /__sim admin endpoint: not part of Vault's API
-
-  #admin(method: string, pathname: string, rawBody: Buffer): Reply {
-    let body: JsonObject = {}
-    if (rawBody.length > 0) {
-      try {
-        const parsed: unknown = JSON.parse(rawBody.toString('utf8'))
-        if (isObject(parsed)) body = parsed
-      } catch {
-        return { status: 400, body: { errors: ['body must be JSON'] } }
-      }
-    }
-    try {
-      if (pathname === '/__sim/faults') {
-        if (method === 'POST') return { status: 201, body: { id: this.faults.addFromJson(body) } }
-        if (method === 'GET') {
-          const rules = this.faults.list().map((r) => ({ ...r, path: r.path instanceof RegExp ? r.path.source : r.path, times: Number.isFinite(r.remaining) ? r.remaining : null, remaining: Number.isFinite(r.remaining) ? r.remaining : null }))
-          return { status: 200, body: { faults: rules } }
-        }
-        if (method === 'DELETE') {
-          this.faults.clear()
-          return { status: 204 }
-        }
-      }
-      const one = /^\/__sim\/faults\/([^/]+)$/.exec(pathname)
-      if (one && method === 'DELETE') return this.faults.remove(one[1]!) ? { status: 204 } : { status: 404, body: { errors: [] } }
-      if (pathname === '/__sim/seal' && method === 'POST') {
-        this.sealState.seal()
-        return { status: 204 }
-      }
-      if (pathname === '/__sim/unseal' && method === 'POST') {
-        this.sealState.unseal()
-        return { status: 204 }
-      }
-    } catch (err) {
-      if (err instanceof VaultHttpError) return { status: err.status, body: { errors: err.errors } }
-      throw err
-    }
-    return { status: 404, body: { errors: [`no simulator admin route ${method} ${pathname}`] } }
   }
 }
