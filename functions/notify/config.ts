@@ -1,6 +1,7 @@
 import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import type { JsonSchema } from '../../shared/schema.ts'
+import { secretRefSchema, type SecretRef } from '../../shared/secret-ref.ts'
 
 /** The severities notify routes on, least to most urgent. */
 export const SEVERITIES = ['info', 'warning', 'critical'] as const
@@ -9,15 +10,8 @@ export type Severity = (typeof SEVERITIES)[number]
 export const CHANNEL_KINDS = ['mattermost', 'slack', 'webhook', 'email', 'log'] as const
 export type ChannelKind = (typeof CHANNEL_KINDS)[number]
 
-/**
- * Where a secret comes from: an environment variable (e.g. from a Secret via
- * envFrom), a mounted file, or a KV v2 secret in Vault. The config names the
- * place, never the value.
- */
-export type SecretRef =
-  | { env: string }
-  | { file: string }
-  | { vault: { mount: string; path: string; key: string } }
+/** Where a secret comes from (an environment variable, a mounted file, a Vault KV key): one definition for every function. */
+export type { SecretRef }
 
 export interface SmtpSettings {
   host: string
@@ -77,21 +71,7 @@ export interface NotifyConfig {
 
 const name = { type: 'string', pattern: '^[a-z0-9][-a-z0-9_.]*$', maxLength: 63 }
 const duration = { type: 'string', pattern: DURATION_PATTERN }
-export const secretRef: JsonSchema = {
-  oneOf: [
-    { type: 'object', additionalProperties: false, required: ['env'], properties: { env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } } },
-    { type: 'object', additionalProperties: false, required: ['file'], properties: { file: { type: 'string', pattern: '^/' } } },
-    {
-      type: 'object', additionalProperties: false, required: ['vault'],
-      properties: {
-        vault: {
-          type: 'object', additionalProperties: false, required: ['mount', 'path', 'key'],
-          properties: { mount: { type: 'string', minLength: 1 }, path: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } },
-        },
-      },
-    },
-  ],
-}
+const secretRef = secretRefSchema
 
 export const configSchema: JsonSchema = {
   type: 'object',

@@ -10,13 +10,13 @@ function names(checks: readonly Check[] | undefined): string[] {
   return (checks ?? []).map((c) => c.check).filter((c): c is NonNullable<typeof c> => c !== undefined)
 }
 
+/** The artifact's time (from its name, else its mtime) and size. Liquid reads `x.size` of an object without one as its number of keys: the size is given apart. */
+function artifactView(artifact: { time?: string; modified?: string; size?: number } | undefined): { artifactTime: string | undefined; artifactSize: number | undefined } {
+  return { artifactTime: artifact?.time ?? artifact?.modified, artifactSize: artifact?.size }
+}
+
 export const backupViews: Views = {
-  [EventTypes.BackupVerified]: (d) => ({
-    checkNames: names(d.checks),
-    artifactTime: d.artifact?.time ?? d.artifact?.modified,
-    // Liquid reads `x.size` of an object without one as its number of keys: the size is given apart.
-    artifactSize: d.artifact?.size,
-  }),
+  [EventTypes.BackupVerified]: (d) => ({ checkNames: names(d.checks), ...artifactView(d.artifact) }),
   [EventTypes.BackupVerificationFailed]: (d) => {
     const checks = d.checks ?? []
     const failed = d.failedCheck ?? 'unknown'
@@ -27,16 +27,10 @@ export const backupViews: Views = {
       // The check's own advice: a failure code (size-shrunk) takes its check's (size).
       advice: (BACKUP_CHECKS as readonly string[]).includes(failed) ? failed : failing?.check,
       passed: names(checks.filter((c) => c.ok === true)),
-      artifactTime: d.artifact?.time ?? d.artifact?.modified,
-      artifactSize: d.artifact?.size,
+      ...artifactView(d.artifact),
     }
   },
-  [EventTypes.BackupRestoreStarted]: (d) => ({
-    checkNames: names(d.checks),
-    artifactTime: d.artifact?.time ?? d.artifact?.modified,
-    // Liquid reads `x.size` of an object without one as its number of keys: the size is given apart.
-    artifactSize: d.artifact?.size,
-  }),
+  [EventTypes.BackupRestoreStarted]: (d) => ({ checkNames: names(d.checks), ...artifactView(d.artifact) }),
   [EventTypes.BackupSweepCompleted]: (d) => {
     const sets = d.sets ?? []
     const failedSets = sets.filter((s) => s.verified !== true)
