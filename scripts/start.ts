@@ -18,11 +18,12 @@ import { EventTypes } from '../shared/events/catalogue.ts'
 import { projectRoot } from '../sandbox/local/functions.ts'
 import { startLocalPlatform, type LocalPlatform } from '../sandbox/local/platform.ts'
 
-const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--config DIR] [--sandbox | --no-sandbox] [--apply] [--eventing-oidc disabled|enabled]
+const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--config DIR] [--sandbox | --no-sandbox] [--apply] [--no-databases] [--eventing-oidc disabled|enabled]
 
   --config DIR   one <function>.yaml per function (what its ConfigMap's config.yaml holds);
                  a function without one takes manifests/<function>/config.yaml (the sandbox: its demo config)
   --apply        against a real cluster, let the functions act; without it they stay in dry-run
+  --no-databases in the sandbox, start without maintain-databases' demo PostgreSQL and Redis (a faster start)
   --eventing-oidc  Knative Eventing's authentication-oidc, as the mesh and the functions reproduce it (default disabled)`
 
 function port(value: string, flag: string): number {
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
         'no-sandbox': { type: 'boolean' },
         config: { type: 'string' },
         apply: { type: 'boolean' },
+        'no-databases': { type: 'boolean' },
         // Knative Eventing's config-features authentication-oidc, reproduced by the mesh and the functions.
         'eventing-oidc': { type: 'string', default: process.env.CARETAKER_EVENTING_OIDC || 'disabled' },
         help: { type: 'boolean', short: 'h' },
@@ -144,6 +146,7 @@ async function main(): Promise<void> {
       sandbox: values.sandbox ? 'always' : values['no-sandbox'] ? 'never' : 'auto',
       ...(values.config ? { configDir: resolve(values.config) } : {}),
       apply: values.apply === true,
+      databases: values['no-databases'] !== true,
       eventingOidc,
       env: process.env,
       logger: log,
@@ -165,7 +168,7 @@ async function main(): Promise<void> {
     functions: Object.fromEntries(platform.functions.map((f) => [f.name, f.url])),
     dry_run: platform.dryRun,
     configs: Object.fromEntries([...platform.configs].map(([name, c]) => [name, c.source])),
-    sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.tlsUrl, vault: platform.sandbox.vault.url, vaultStandby: platform.sandbox.vaultStandby.url, alertmanager: platform.sandbox.alertmanager?.url ?? null, kubeconfig: platform.sandbox.kubeconfigPath, backups: platform.sandbox.backups.dir } : null,
+    sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.tlsUrl, vault: platform.sandbox.vault.url, vaultStandby: platform.sandbox.vaultStandby.url, alertmanager: platform.sandbox.alertmanager?.url ?? null, databases: platform.sandbox.databases?.targets.map((d) => d.name) ?? [], kubeconfig: platform.sandbox.kubeconfigPath, backups: platform.sandbox.backups.dir } : null,
   }, 'caretaker ready')
 
   let stopping = false

@@ -48,6 +48,8 @@ export interface LocalPlatformOptions {
    * `enabled` needs the sandbox (its API server mints the Triggers' tokens).
    */
   readonly eventingOidc?: EventingOidc
+  /** In the sandbox, maintain-databases' demo PostgreSQL and Redis (npm start: unless --no-databases); off unless asked. */
+  readonly databases?: boolean
   readonly env: Readonly<Record<string, string | undefined>>
   readonly logger: Logger
   /** Told of each outcome a function sends (a reply or an emitted event), as the Broker takes it in. */
@@ -121,7 +123,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     throw new Error('authentication-oidc enabled needs the sandbox: its API server mints the Triggers\' OIDC tokens (use --sandbox)')
   }
   const sandbox = useSandbox
-    ? await startSandbox({ stateDir: join(options.stateDir, 'sandbox'), kubePort: options.kubePort, vaultPort: options.vaultPort, manifestsDir: options.manifestsDir, logger: log, databases: true })
+    ? await startSandbox({ stateDir: join(options.stateDir, 'sandbox'), kubePort: options.kubePort, vaultPort: options.vaultPort, manifestsDir: options.manifestsDir, logger: log, databases: options.databases === true })
     : undefined
   const started: LocalFunction[] = []
   const stopProjections: Array<() => void> = []

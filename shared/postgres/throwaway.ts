@@ -189,7 +189,8 @@ export async function startThrowawayPostgres(options: ThrowawayPostgresOptions =
 
     for (let attempt = 1; ; attempt++) {
       const port = await freePort(host)
-      daemon = startDaemon(postgres, ['-D', dataDir, '-p', String(port), ...settingArgs], run)
+      // Orphaned, an immediate shutdown: nothing of a throwaway server is worth a checkpoint.
+      daemon = startDaemon(postgres, ['-D', dataDir, '-p', String(port), ...settingArgs], { ...run, orphanSignal: 'SIGQUIT' })
       const ready = await waitUntilReady(daemon, { host, port, user, password: options.password, deadline })
       if (ready === 'ready') {
         const connection = { host, port, user, password: options.password }

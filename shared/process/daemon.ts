@@ -20,6 +20,12 @@ export interface DaemonOptions {
    * children) goes with it, also when it has exited first.
    */
   processGroup?: boolean
+  /**
+   * The signal the program gets if this process dies without stopping it
+   * (SIGKILL, an OOM kill: nothing of this process runs then), SIGKILL 10 s
+   * later if it is still running; `false` for none. Default SIGTERM.
+   */
+  orphanSignal?: NodeJS.Signals | false
 }
 
 export interface Daemon {
@@ -51,8 +57,32 @@ function spawnOptions(options: DaemonOptions): Parameters<typeof spawn>[2] {
   }
 }
 
+// The watchdog: a shell that reads its stdin, a pipe whose other end only this process holds, until the end of
+// file, which comes when this process is gone however it went; then it signals the program (or its group). It
+// ignores the terminal's signals: a Ctrl-C reaches this process, which stops the program itself and then the watchdog.
+const WATCHDOG = 'trap "" INT TERM HUP QUIT; while read -r _; do :; done; kill -s "$2" -- "$1" 2>/dev/null || exit 0; sleep 10; kill -s KILL -- "$1" 2>/dev/null; exit 0'
+
+/** A watchdog for `pid`: it outlives this process only to stop the program. Returns the function that dismisses it. */
+function watchOrphan(pid: number, group: boolean, signal: NodeJS.Signals): () => void {
+  const watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'caretaker-watchdog', group ? `-${pid}` : String(pid), signal.replace(/^SIG/, '')], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    // Its own process group: a signal for this process's group (the terminal's) does not end it first.
+    detached: true,
+  })
+  watchdog.on('error', () => undefined)
+  watchdog.stdin!.on('error', () => undefined)
+  // Neither the watchdog nor its pipe keeps this process running.
+  watchdog.unref()
+  ;(watchdog.stdin as unknown as { unref?: () => void }).unref?.()
+  return () => {
+    if (watchdog.exitCode === null && watchdog.signalCode === null) watchdog.kill('SIGKILL')
+  }
+}
+
 export function startDaemon(command: string, args: string[], options: DaemonOptions = {}): Daemon {
   const child = spawn(command, args, spawnOptions(options))
+  const orphanSignal = options.orphanSignal ?? 'SIGTERM'
+  const dismissWatchdog = orphanSignal && child.pid !== undefined ? watchOrphan(child.pid, options.processGroup === true, orphanSignal) : () => undefined
   let text = ''
   const collect = (chunk: Buffer): void => {
     text += chunk.toString('utf8')
@@ -67,7 +97,11 @@ export function startDaemon(command: string, args: string[], options: DaemonOpti
       collect(Buffer.from(`cannot run ${command}: ${err.message}\n`))
       resolve({ code: null, signal: null })
     })
-    child.on('exit', (code, signal) => resolve({ code, signal }))
+    child.on('exit', (code, signal) => {
+      // A group's other members may outlive its leader: stop() dismisses that watchdog once it has signalled the group.
+      if (!options.processGroup) dismissWatchdog()
+      resolve({ code, signal })
+    })
   })
   const running = (): boolean => spawnError === undefined && child.exitCode === null && child.signalCode === null
   const kill = (signal: NodeJS.Signals): void => {
@@ -92,6 +126,7 @@ export function startDaemon(command: string, args: string[], options: DaemonOpti
       if (!running()) {
         // The leader has exited; what it started may still run in its group.
         if (options.processGroup) kill('SIGKILL')
+        dismissWatchdog()
         return
       }
       kill(signal)
@@ -106,13 +141,15 @@ export function startDaemon(command: string, args: string[], options: DaemonOpti
         await exited
       }
       if (options.processGroup) kill('SIGKILL')
+      dismissWatchdog()
     },
   }
 }
 
 /** Run a program to completion; rejects with its output when it fails. */
 export async function runCommand(command: string, args: string[], options: DaemonOptions = {}): Promise<string> {
-  const daemon = startDaemon(command, args, options)
+  // A command that runs to completion needs no watchdog (the servers do).
+  const daemon = startDaemon(command, args, { orphanSignal: false, ...options })
   const { code, signal } = await daemon.exited
   if (code !== 0) {
     throw new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit code ${code}`}):\n${daemon.output()}`)

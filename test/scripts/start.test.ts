@@ -46,7 +46,7 @@ spec:
   const state = join(dir, 'state')
   const proc = spawnNode([
     'scripts/start.ts', '--port', '0', '--kube-port', '0', '--vault-port', '0',
-    '--functions', 'test/fixtures/local/functions', '--triggers', triggers, '--state', state,
+    '--functions', 'test/fixtures/local/functions', '--triggers', triggers, '--state', state, '--no-databases',
   ], { HOME: dir, CARETAKER_DRY_RUN: 'false' })
   let exited = false
   void proc.exited.then(() => { exited = true })
@@ -56,7 +56,8 @@ spec:
   const broker = String(ready.broker)
   t.equal(ready.eventing_oidc, 'disabled', 'Knative Eventing\'s default: authentication-oidc disabled')
   const functions = ready.functions as Record<string, string>
-  const sandbox = ready.sandbox as { kubernetes: string; vault: string; kubeconfig: string; backups: string }
+  const sandbox = ready.sandbox as { kubernetes: string; vault: string; kubeconfig: string; backups: string; databases: string[] }
+  t.same(sandbox.databases, [], '--no-databases: no demo PostgreSQL or Redis')
   t.match(broker, /^http:\/\/127\.0\.0\.1:\d+\/caretaker\/caretaker$/, 'the broker ingress is on loopback')
   t.same(Object.keys(functions), ['echo'], 'each function folder is started')
   t.match(functions.echo, /^http:\/\/127\.0\.0\.1:\d+$/, 'on its own loopback port')
