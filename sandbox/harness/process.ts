@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { nodeChildEnv } from '../../shared/process/node-env.ts'
 
 export const projectRoot = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -22,7 +23,7 @@ export function spawnFunction(target: string, env: Record<string, string>): Func
 export function spawnNode(args: string[], env: Record<string, string>): FunctionProcess {
   const child = spawn(process.execPath, args, {
     cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...nodeChildEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: Array<Record<string, unknown>> = []

@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../../shared/logger.ts'
+import { nodeChildEnv } from '../../shared/process/node-env.ts'
 
 /**
  * Runs each function of a functions directory as its own process on a
@@ -45,7 +46,7 @@ const READY_TIMEOUT_MS = 120_000
 export function startFunctionProcess(spec: FunctionSpec, env: Record<string, string>, logger: Logger): Promise<LocalFunction> {
   const child = spawn(process.execPath, ['shared/runtime/main.ts', spec.module], {
     cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: '0', FUNCTION_NAME: spec.name },
+    env: { PATH: process.env.PATH ?? '', ...nodeChildEnv(), ...env, HOST: '127.0.0.1', PORT: '0', FUNCTION_NAME: spec.name },
     // The IPC channel is the child's sign of life of this process: if it dies, even by SIGKILL, the function stops.
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })

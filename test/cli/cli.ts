@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { nodeChildEnv } from '../../shared/process/node-env.ts'
 
 export const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -14,7 +15,7 @@ export function caretaker(args: string[], env: Record<string, string> = {}, time
   return new Promise((resolve) => {
     execFile(process.execPath, [`${root}bin/caretaker.mjs`, ...args], {
       cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...nodeChildEnv(), ...env },
       timeout: timeoutMs,
       maxBuffer: 16 * 1024 * 1024,
     }, (err, stdout, stderr) => {

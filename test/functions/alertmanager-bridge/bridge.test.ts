@@ -11,6 +11,7 @@ import { placeholderReason } from '../../../shared/config.ts'
 import { Errors, type CaretakerError } from '../../../shared/errors.ts'
 import { startTestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
+import { nodeChildEnv } from '../../../shared/process/node-env.ts'
 
 // The bridge over HTTP: Alertmanager's real payloads in, one CloudEvent per
 // alert out to K_SINK; 200 only when every event was accepted.
@@ -154,7 +155,7 @@ t.test('the process refuses the shipped config with a clear fatal line and exit 
   await writeFile(join(dir, 'config.yaml'), text)
   const child = spawn(process.execPath, ['shared/runtime/main.ts', 'alertmanager-bridge'], {
     cwd: fileURLToPath(new URL('../../../', import.meta.url)),
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', CARETAKER_AUTH: 'none', CARETAKER_CONFIG: join(dir, 'config.yaml') },
+    env: { PATH: process.env.PATH ?? '', ...nodeChildEnv(), HOST: '127.0.0.1', PORT: '0', CARETAKER_AUTH: 'none', CARETAKER_CONFIG: join(dir, 'config.yaml') },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

@@ -14,6 +14,7 @@ import { freePort } from '../../../shared/process/ports.ts'
 import { binaryHeaders, startTestFunction } from '../../../sandbox/harness/function.ts'
 import { startReceiver } from '../../mesh/receiver.ts'
 import { startKubernetesSimulator } from '../../../sandbox/simulators/kubernetes/index.ts'
+import { nodeChildEnv } from '../../../shared/process/node-env.ts'
 
 // A failed remediation is retried, not remembered as handled: the API's 403
 // or 5xx on the write gives the claim and the cooldown back, the Broker's
@@ -152,7 +153,7 @@ t.test('a real kill between claim and action (SIGKILL while the write is in flig
   const port = await freePort()
   const child = spawn(process.execPath, ['shared/runtime/main.ts', 'respond-to-alert'], {
     cwd: new URL('../../../', import.meta.url).pathname,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), CARETAKER_AUTH: 'none', CARETAKER_CONFIG: configFile, CARETAKER_DRY_RUN: 'false', CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', 'respond-to-alert'), K_SINK: brokerUrl, LOG_LEVEL: 'silent' },
+    env: { PATH: process.env.PATH ?? '', ...nodeChildEnv(), HOST: '127.0.0.1', PORT: String(port), CARETAKER_AUTH: 'none', CARETAKER_CONFIG: configFile, CARETAKER_DRY_RUN: 'false', CARETAKER_KUBE_SERVER: kube.url, CARETAKER_KUBE_TOKEN: kube.mintServiceAccountToken('caretaker', 'respond-to-alert'), K_SINK: brokerUrl, LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
