@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { nodeChildEnv } from '../../shared/process/node-env.ts'
 
@@ -14,9 +16,23 @@ export interface FunctionProcess {
   exited: Promise<number | null>
 }
 
+export interface SpawnOptions {
+  /**
+   * `false` for a process the test kills (SIGKILL: it writes no coverage):
+   * the test runner's coverage is off in it (tap's processinfo reads
+   * _TAPJS_PROCESSINFO_COVERAGE_) and Node's compile cache on instead (which
+   * would blur coverage), which halves its start. Default true.
+   */
+  readonly coverage?: boolean
+}
+
+/** Where processes without coverage keep Node's compile cache: one for every test process of a run. */
+const uncoveredCompileCache = join(tmpdir(), 'caretaker-test-compile-cache')
+
 /** Run `shared/runtime/main.ts` as Knative would: its own process, JSON logs on stdout. */
-export function spawnFunction(target: string, env: Record<string, string>): FunctionProcess {
-  return spawnNode(['shared/runtime/main.ts', target], { HOST: '127.0.0.1', PORT: '0', CARETAKER_AUTH: 'none', ...env })
+export function spawnFunction(target: string, env: Record<string, string>, options: SpawnOptions = {}): FunctionProcess {
+  const uncovered: Record<string, string> = options.coverage === false ? { _TAPJS_PROCESSINFO_COVERAGE_: '0', NODE_COMPILE_CACHE: uncoveredCompileCache } : {}
+  return spawnNode(['shared/runtime/main.ts', target], { HOST: '127.0.0.1', PORT: '0', CARETAKER_AUTH: 'none', ...uncovered, ...env })
 }
 
 /** Run a project script with Node, collecting its JSON log lines from stdout. */

@@ -1,3 +1,4 @@
+import { flushCompileCache, getCompileCacheDir } from 'node:module'
 import { DeferredKubeConfig, type KubeConfig } from '../kubernetes/api.ts'
 import { createLogger, type Logger } from '../logger.ts'
 import { restTarget, type RestTarget } from '../kubernetes/rest.ts'
@@ -111,6 +112,9 @@ export async function hostFunction(options: HostOptions): Promise<HostedFunction
   })
   const address = await runtime.app.listen({ host: settings.host, port: settings.port })
   runtime.setReady(true)
+  // With a compile cache (NODE_COMPILE_CACHE), what the start compiled is written now: Node writes it at a clean exit,
+  // and a function process usually ends by a signal (a pod deleted, a node lost), which would keep the next start cold.
+  if (getCompileCacheDir()) flushCompileCache()
   logger.info({ address, auth: authenticator.mode, eventing_oidc: settings.auth.eventingOidc, proofs: proofs !== undefined, dry_run: settings.dryRun, accepts: module.definition.accepts }, 'function ready')
   // Background work (never delaying readiness): rotate-secret's recovery of rotations a killed process left.
   module.start()

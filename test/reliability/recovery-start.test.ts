@@ -71,7 +71,8 @@ if (skip) {
   t.teardown(() => { for (const f of processes) f.child.kill('SIGKILL') })
   /** A rotate-secret process of the pod named; `crashAt` makes it kill itself there. */
   const start = async (pod: string, crashAt?: string) => {
-    const fn = spawnFunction('rotate-secret', { ...env, CARETAKER_POD_NAME: pod, ...(crashAt ? { CARETAKER_TEST_CRASH_AT: crashAt } : {}) })
+    // Every process here ends by SIGKILL: none writes coverage, so none collects it.
+    const fn = spawnFunction('rotate-secret', { ...env, CARETAKER_POD_NAME: pod, ...(crashAt ? { CARETAKER_TEST_CRASH_AT: crashAt } : {}) }, { coverage: false })
     processes.push(fn)
     const ready = await fn.waitForLine((l) => l.msg === 'function ready', 120_000)
     return { fn, url: String(ready.address) }

@@ -114,7 +114,8 @@ t.test('soak: process kills and write faults; nothing lost, nothing done twice',
   const incarnations: FunctionProcess[] = []
   const killed = new Set<FunctionProcess>()
   const startClean = async () => {
-    const fn = spawnFunction('clean-up-resources', cleanEnv)
+    // Every incarnation ends by SIGKILL: none writes coverage, so none collects it.
+    const fn = spawnFunction('clean-up-resources', cleanEnv, { coverage: false })
     incarnations.push(fn)
     await fn.waitForLine((l) => l.msg === 'function ready', 90_000)
     return fn
