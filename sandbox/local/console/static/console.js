@@ -230,6 +230,9 @@ async function redeliver(id, button) {
 
 // --- Plots -------------------------------------------------------------------
 
+/** A label that fits left of a plot; the whole name is in the mark's title. */
+const short = (text) => (text.length > 28 ? `${text.slice(0, 12)}…${text.slice(-15)}` : text)
+
 async function loadBackups() {
   const { sets, note } = await api('/api/backups')
   $('backups-note').textContent = note ?? ''
@@ -245,7 +248,7 @@ async function loadBackups() {
   sets.forEach((s, i) => {
     const y = 10 + i * rowHeight
     const label = s.item ? `${s.set}/${s.item}` : s.set
-    svg.append(svgEl('text', { x: left - 6, y: y + 14, 'text-anchor': 'end' }, label))
+    svg.append(svgEl('text', { x: left - 6, y: y + 14, 'text-anchor': 'end' }, short(label)))
     const state = s.ageSeconds === null ? 'missing' : s.fresh ? 'fresh' : 'stale'
     const ratio = s.ageSeconds === null ? maxRatio : s.ageSeconds / s.rpoSeconds
     const bar = svgEl('rect', { class: `bar ${state}`, x: left, y: y + 3, width: Math.max(2, x(ratio) - left), height: rowHeight - 8, 'data-set': label })
@@ -276,16 +279,17 @@ async function loadCertificates() {
   svg.append(svgEl('line', { class: 'axis', x1: left, x2: left + plotWidth, y1: height - 24, y2: height - 24 }))
   svg.append(svgEl('line', { class: 'now', x1: x(now), x2: x(now), y1: 4, y2: height - 20 }))
   svg.append(svgEl('text', { x: x(now), y: height - 8, 'text-anchor': 'middle' }, 'now'))
+  svg.append(svgEl('text', { x: left, y: height - 8 }, new Date(from).toLocaleDateString()))
   svg.append(svgEl('text', { x: left + plotWidth, y: height - 8, 'text-anchor': 'end' }, new Date(to).toLocaleDateString()))
   certificates.forEach((c, i) => {
     const y = 14 + i * rowHeight
-    svg.append(svgEl('text', { x: left - 8, y: y + 4, 'text-anchor': 'end' }, `${c.namespace}/${c.name}`))
+    svg.append(svgEl('text', { x: left - 8, y: y + 4, 'text-anchor': 'end' }, short(`${c.namespace}/${c.name}`)))
     svg.append(svgEl('line', { class: 'axis', x1: left, x2: left + plotWidth, y1: y, y2: y }))
-    if (!c.notAfter) return
-    const t = Date.parse(c.notAfter)
-    const state = t <= now ? 'expired' : t - now < EXPIRING_MS ? 'expiring' : 'ok'
-    const mark = svgEl('circle', { class: `cert ${state}${c.ready ? '' : ' not-ready'}`, cx: x(t), cy: y, r: 6, 'data-certificate': `${c.namespace}/${c.name}` })
-    mark.append(svgEl('title', {}, `${c.namespace}/${c.name}: notAfter ${c.notAfter}${c.ready ? '' : `, not Ready (${c.reason})`}`))
+    // No notAfter yet (never issued): a hollow mark at the start of the axis.
+    const t = c.notAfter ? Date.parse(c.notAfter) : undefined
+    const state = t === undefined ? 'expired' : t <= now ? 'expired' : t - now < EXPIRING_MS ? 'expiring' : 'ok'
+    const mark = svgEl('circle', { class: `cert ${state}${c.ready ? '' : ' not-ready'}`, cx: t === undefined ? left + 6 : x(t), cy: y, r: 6, 'data-certificate': `${c.namespace}/${c.name}` })
+    mark.append(svgEl('title', {}, `${c.namespace}/${c.name}: ${c.notAfter ? `notAfter ${c.notAfter}` : 'no certificate issued yet'}${c.ready ? '' : `, not Ready (${c.reason})`}`))
     svg.append(mark)
   })
   $('certificates-plot').replaceChildren(svg)
