@@ -180,7 +180,8 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     }
     if (path === '/api/functions') {
       allow('GET')
-      requests ??= manualRequests(options.state.functionsDir)
+      // Read once (it imports each function's module, as `caretaker run` does); a failure is tried again next time.
+      requests ??= manualRequests(options.state.functionsDir).catch((err: unknown) => { requests = undefined; throw err })
       const [{ json }, manual] = await Promise.all([captured((print) => statusCommand(target, true, print)), requests])
       const functions = (json.functions as Array<Record<string, unknown>>).map((f) => ({ ...f, request: manual[String(f.name)] ?? null }))
       sendJson(res, 200, { ...json, functions })
