@@ -70,6 +70,8 @@ t.test('the console API', async (t) => {
     t.equal((await post('api/run', { function: 'prune-snapshots', fields: { policy: 1 } })).status, 400, 'fields that are not strings: 400')
     const unsupported = await fetch(new URL('api/run', console.url), { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'prune' })
     t.equal(unsupported.status, 415, 'not JSON: 415')
+    const large = await fetch(new URL('api/run', console.url), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ function: 'prune-snapshots', fields: { policy: 'x'.repeat(70_000) } }) })
+    t.equal(large.status, 413, 'a body over 64 KiB: 413')
 
     const plan = await post('api/run', { function: 'prune-snapshots', fields: {} })
     t.equal(plan.status, 200)
