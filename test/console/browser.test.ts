@@ -110,6 +110,8 @@ t.test('the console in Chromium', { skip: existsSync(CHROMIUM) ? false : `no ${C
   await page.waitForSelector('#run-text[data-state="applied"]', { timeout: 30_000 })
   t.match(await text('#run-text'), /applied/, 'Apply sends it again to act, and the outcome says applied')
   t.equal(await page.$eval('#run-apply', (e) => e.hasAttribute('hidden')), true, 'no Apply for what is applied')
+  await page.waitForFunction('!/dry-run/.test(document.querySelector(\'#functions tr[data-function="prune-snapshots"] .last-outcome\').textContent)', { timeout: 15_000 })
+  t.match(await text('#functions tr[data-function="prune-snapshots"] .last-outcome'), /prune-snapshots: Snapshots pruned/, 'the function\'s last outcome is the applied run')
   const applied = await shot('applied')
   t.ok(pixelsNear(applied, OK, 4) > 100, 'the applied outcome is marked green')
 

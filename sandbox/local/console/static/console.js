@@ -186,6 +186,7 @@ async function run(apply) {
   } finally {
     plan.disabled = false
     applyButton.disabled = false
+    void loadFunctions().catch(() => undefined)
   }
 }
 
@@ -231,15 +232,15 @@ async function redeliver(id, button) {
 // --- Plots -------------------------------------------------------------------
 
 /** A label that fits left of a plot; the whole name is in the mark's title. */
-const short = (text) => (text.length > 28 ? `${text.slice(0, 12)}…${text.slice(-15)}` : text)
+const short = (text) => (text.length > 26 ? `${text.slice(0, 11)}…${text.slice(-14)}` : text)
 
 async function loadBackups() {
   const { sets, note } = await api('/api/backups')
   $('backups-note').textContent = note ?? ''
   const rowHeight = 24
-  const left = 170
+  const left = 190
   const width = 560
-  const plotWidth = width - left - 70
+  const plotWidth = width - left - 90
   const height = sets.length * rowHeight + 30
   // Ages as a multiple of the RPO: the RPO line sits at 1.
   const maxRatio = Math.max(2, ...sets.map((s) => (s.ageSeconds ?? 0) / s.rpoSeconds))
@@ -279,7 +280,8 @@ async function loadCertificates() {
   svg.append(svgEl('line', { class: 'axis', x1: left, x2: left + plotWidth, y1: height - 24, y2: height - 24 }))
   svg.append(svgEl('line', { class: 'now', x1: x(now), x2: x(now), y1: 4, y2: height - 20 }))
   svg.append(svgEl('text', { x: x(now), y: height - 8, 'text-anchor': 'middle' }, 'now'))
-  svg.append(svgEl('text', { x: left, y: height - 8 }, new Date(from).toLocaleDateString()))
+  // The axis' first day, unless "now" stands there.
+  if (x(now) - left > 70) svg.append(svgEl('text', { x: left, y: height - 8 }, new Date(from).toLocaleDateString()))
   svg.append(svgEl('text', { x: left + plotWidth, y: height - 8, 'text-anchor': 'end' }, new Date(to).toLocaleDateString()))
   certificates.forEach((c, i) => {
     const y = 14 + i * rowHeight
