@@ -13,9 +13,8 @@ import { createKubeConfig } from '../../shared/kubernetes/kubeconfig.ts'
 import { clusterConfigs, userConfigFiles, type LocalConfig } from './configs.ts'
 import { discoverFunctions, startFunctionProcesses, stopFunctionProcesses, type LocalFunction } from './functions.ts'
 import { CARETAKER_NAMESPACE, startSandbox, type Sandbox } from './sandbox.ts'
-import { DEAD_LETTERS_FILE, DELIVERIES_FILE, deliveryLine, JsonLines, removeLocalState, writeLocalState } from '../../cli/state.ts'
+import { DEAD_LETTERS_FILE, DELIVERIES_FILE, deliveryLine, JsonLines, removeLocalState, writeLocalState, type LocalState } from '../../cli/state.ts'
 import { outcomeFunction } from '../../cli/outcome.ts'
-import type { LocalState } from '../../cli/state.ts'
 import { ConsoleFeed } from './console/feed.ts'
 import { startConsole, type ConsoleServer } from './console/server.ts'
 
@@ -210,11 +209,12 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     // ApiServerSources: Kubernetes changes become events, from the sandbox or the real cluster.
     const sources = await loadApiServerSources(options.triggersDir)
     // In the sandbox each source watches as its own ServiceAccount (manifests/core/apiserversource-rbac.yaml), as in a cluster.
+    const clusterConfig = !sandbox && clusterConfigured(options.env) && (options.env.KUBECONFIG || options.env.KUBERNETES_SERVICE_HOST)
+      ? createKubeConfig(options.env.KUBECONFIG ? { kubeconfigPath: options.env.KUBECONFIG } : { inCluster: true })
+      : undefined
     const watchConfig = sandbox
       ? (source: ApiServerSourceObject) => createKubeConfig({ server: sandbox.kube.url, token: sandbox.kube.mintServiceAccountToken(source.namespace || CARETAKER_NAMESPACE, source.serviceAccountName ?? DEFAULT_ACCOUNT) })
-      : clusterConfigured(options.env) && (options.env.KUBECONFIG || options.env.KUBERNETES_SERVICE_HOST)
-        ? createKubeConfig(options.env.KUBECONFIG ? { kubeconfigPath: options.env.KUBECONFIG } : { inCluster: true })
-        : undefined
+      : clusterConfig
     const sourceFeed = sources.length > 0 && watchConfig
       ? await startApiServerSources({
         sources,
@@ -239,11 +239,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     }
     if (feed && options.consolePort !== undefined) {
       // What the platform runs against: the sandbox's API server (its admin), or the cluster the functions act on.
-      const kubeConfig = sandbox
-        ? () => sandbox.kube.kubeConfig()
-        : options.env.KUBECONFIG || options.env.KUBERNETES_SERVICE_HOST
-          ? () => createKubeConfig(options.env.KUBECONFIG ? { kubeconfigPath: options.env.KUBECONFIG } : { inCluster: true })
-          : undefined
+      const kubeConfig = sandbox ? sandbox.kube.kubeConfig() : clusterConfig
       try {
         consoleServer = await startConsole({
           port: options.consolePort,

@@ -13,14 +13,14 @@ interface FlowItem { seq: number; kind: string; type: string; id: string; trigge
 t.test('the console API', async (t) => {
   const c = await startConsolePlatform(t.testdir())
   t.teardown(() => c.close())
-  const console = c.platform.console!
-  t.ok(console, 'startLocalPlatform starts the console when given a consolePort')
-  t.match(console.url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'on loopback')
-  t.equal(console.openUrl, `${console.url}#token=${console.token}`, 'the URL to open carries the token in its fragment')
-  t.ok(console.token.length >= 32, 'a long random token')
-  const auth = { authorization: `Bearer ${console.token}` }
-  const get = (path: string, headers: Record<string, string> = auth) => fetch(new URL(path, console.url), { headers })
-  const post = (path: string, body?: unknown) => fetch(new URL(path, console.url), { method: 'POST', headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+  const served = c.platform.console!
+  t.ok(served, 'startLocalPlatform starts the console when given a consolePort')
+  t.match(served.url, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'on loopback')
+  t.equal(served.openUrl, `${served.url}#token=${served.token}`, 'the URL to open carries the token in its fragment')
+  t.ok(served.token.length >= 32, 'a long random token')
+  const auth = { authorization: `Bearer ${served.token}` }
+  const get = (path: string, headers: Record<string, string> = auth) => fetch(new URL(path, served.url), { headers })
+  const post = (path: string, body?: unknown) => fetch(new URL(path, served.url), { method: 'POST', headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
 
   t.test('authentication', async (t) => {
     for (const path of ['api/functions', 'api/events', 'api/dead-letters', 'api/backups', 'api/certificates', 'api/nothing']) {
@@ -30,13 +30,13 @@ t.test('the console API', async (t) => {
       t.same(Object.keys(body).sort(), ['error', 'message'], 'the error catalogue\'s shape')
       t.match(body, { error: 'unauthenticated', message: /Authorization: Bearer/ })
     }
-    t.equal((await get('api/functions', { authorization: `Bearer ${console.token.slice(0, -2)}xx` })).status, 401, 'a wrong token: 401')
-    t.equal((await get('api/functions', { authorization: console.token })).status, 401, 'the token not as a bearer: 401')
-    t.equal((await fetch(new URL('api/run', console.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"function":"prune-snapshots"}' })).status, 401, 'run without a token: 401')
+    t.equal((await get('api/functions', { authorization: `Bearer ${served.token.slice(0, -2)}xx` })).status, 401, 'a wrong token: 401')
+    t.equal((await get('api/functions', { authorization: served.token })).status, 401, 'the token not as a bearer: 401')
+    t.equal((await fetch(new URL('api/run', served.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"function":"prune-snapshots"}' })).status, 401, 'run without a token: 401')
     const page = await get('/', {})
     t.equal(page.status, 200, 'the page itself holds nothing secret: served without the token')
     const html = await page.text()
-    t.notMatch(html, console.token, 'and never holds the token')
+    t.notMatch(html, served.token, 'and never holds the token')
     t.match(page.headers.get('content-security-policy'), /default-src 'self'/, 'with a strict content security policy')
     t.equal((await get('console.js', {})).headers.get('content-type'), 'text/javascript; charset=utf-8')
     const missing = await get('api/nothing')
@@ -68,9 +68,9 @@ t.test('the console API', async (t) => {
     t.match(await bad.json(), { error: 'invalid_request', message: /has no field "nope"/ })
     t.equal((await post('api/run', { function: 'nobody' })).status, 400, 'an unknown function: 400')
     t.equal((await post('api/run', { function: 'prune-snapshots', fields: { policy: 1 } })).status, 400, 'fields that are not strings: 400')
-    const unsupported = await fetch(new URL('api/run', console.url), { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'prune' })
+    const unsupported = await fetch(new URL('api/run', served.url), { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'prune' })
     t.equal(unsupported.status, 415, 'not JSON: 415')
-    const large = await fetch(new URL('api/run', console.url), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ function: 'prune-snapshots', fields: { policy: 'x'.repeat(70_000) } }) })
+    const large = await fetch(new URL('api/run', served.url), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ function: 'prune-snapshots', fields: { policy: 'x'.repeat(70_000) } }) })
     t.equal(large.status, 413, 'a body over 64 KiB: 413')
 
     const plan = await post('api/run', { function: 'prune-snapshots', fields: {} })
@@ -99,7 +99,7 @@ t.test('the console API', async (t) => {
   t.test('the live flow, dead letters and redeliver', async (t) => {
     const controller = new AbortController()
     t.teardown(() => controller.abort())
-    const stream = await fetch(new URL('api/events', console.url), { headers: auth, signal: controller.signal })
+    const stream = await fetch(new URL('api/events', served.url), { headers: auth, signal: controller.signal })
     t.equal(stream.status, 200)
     t.match(stream.headers.get('content-type'), /^text\/event-stream/)
     const items: FlowItem[] = []

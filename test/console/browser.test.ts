@@ -24,7 +24,7 @@ t.test('the console in Chromium', { skip: existsSync(CHROMIUM) ? false : `no ${C
   const dir = t.testdir()
   const c = await startConsolePlatform(join(dir, 'platform'))
   t.teardown(() => c.close())
-  const console = c.platform.console!
+  const served = c.platform.console!
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     // Puppeteer adds --headless itself with 'shell'; the rest keeps Chromium off the network and quiet.
@@ -50,7 +50,7 @@ t.test('the console in Chromium', { skip: existsSync(CHROMIUM) ? false : `no ${C
   }
   const text = (selector: string) => page.$eval(selector, (e) => e.textContent ?? '')
 
-  await page.goto(console.openUrl, { waitUntil: 'domcontentloaded' })
+  await page.goto(served.openUrl, { waitUntil: 'domcontentloaded' })
   await page.waitForSelector('#functions tbody tr[data-function="prune-snapshots"]', { timeout: 20_000 })
   t.notMatch(page.url(), /token/, 'the token leaves the address bar once read')
   t.equal(await page.$eval('#auth-error', (e) => e.hasAttribute('hidden')), true, 'no authentication error')
@@ -59,9 +59,9 @@ t.test('the console in Chromium', { skip: existsSync(CHROMIUM) ? false : `no ${C
   await page.waitForSelector('#connection.live', { timeout: 10_000 })
 
   // The plots: one bar per backup set (item), the RPO line; one mark per dated Certificate.
-  const auth = { authorization: `Bearer ${console.token}` }
-  const backups = await (await fetch(new URL('api/backups', console.url), { headers: auth })).json() as { sets: Array<{ fresh: boolean; ageSeconds: number | null }> }
-  const certs = await (await fetch(new URL('api/certificates', console.url), { headers: auth })).json() as { certificates: Array<{ notAfter: string | null; ready: boolean }> }
+  const auth = { authorization: `Bearer ${served.token}` }
+  const backups = await (await fetch(new URL('api/backups', served.url), { headers: auth })).json() as { sets: Array<{ fresh: boolean; ageSeconds: number | null }> }
+  const certs = await (await fetch(new URL('api/certificates', served.url), { headers: auth })).json() as { certificates: Array<{ notAfter: string | null; ready: boolean }> }
   await page.waitForSelector('#backups-svg rect.bar')
   await page.waitForSelector('#certificates-svg circle.cert')
   t.equal(await page.$$eval('#backups-svg rect.bar', (e) => e.length), backups.sets.length, 'a bar per backup set')
@@ -117,7 +117,7 @@ t.test('the console in Chromium', { skip: existsSync(CHROMIUM) ? false : `no ${C
 
   // Without the token the page shows what to do, and the API refuses.
   const other = await browser.newPage()
-  await other.goto(console.url, { waitUntil: 'domcontentloaded' })
+  await other.goto(served.url, { waitUntil: 'domcontentloaded' })
   // A string: this project type-checks without the DOM's types.
   await other.waitForFunction('!document.getElementById("auth-error").hidden', { timeout: 10_000 })
   t.pass('without the token: the page says to open the printed URL')

@@ -41,7 +41,7 @@ export interface ConsoleOptions {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly feed: ConsoleFeed
   /** The Kubernetes API the platform runs against (the sandbox's, or the cluster's), for the certificates and Longhorn backups. */
-  readonly kubeConfig: (() => KubeConfig) | undefined
+  readonly kubeConfig: KubeConfig | undefined
   /** verify-backup's config file, if it runs with one: the backup sets and their RPOs. */
   readonly verifyBackupConfig: string | undefined
   readonly logger: Logger
@@ -223,7 +223,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
       }
       const config = await loadConfigFile<VerifyBackupConfig>(options.verifyBackupConfig, verifyBackupSchema)
       const now = new Date()
-      sendJson(res, 200, { at: now.toISOString(), sets: await backupFreshness(config, options.kubeConfig?.(), now) })
+      sendJson(res, 200, { at: now.toISOString(), sets: await backupFreshness(config, options.kubeConfig, now) })
       return
     }
     if (path === '/api/certificates') {
@@ -232,7 +232,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         sendJson(res, 200, { at: new Date().toISOString(), certificates: [], note: 'no Kubernetes API configured' })
         return
       }
-      sendJson(res, 200, { at: new Date().toISOString(), ...await certificateStates(options.kubeConfig()) })
+      sendJson(res, 200, { at: new Date().toISOString(), ...await certificateStates(options.kubeConfig) })
       return
     }
     throw new ApiError(Errors.NotFound, `no ${path} here: the console's API is /api/events, /api/functions, /api/run, /api/dead-letters, /api/backups, /api/certificates`)
