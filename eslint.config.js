@@ -21,6 +21,14 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly', Buffer: 'readonly' } },
   },
   {
+    // The local console's page runs in the browser: its globals, and none of Node's.
+    files: ['sandbox/local/console/static/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(['window', 'document', 'location', 'history', 'sessionStorage', 'fetch', 'Node', 'TextDecoderStream',
+        'setTimeout', 'clearTimeout', 'setInterval', 'URL', 'console'].map((name) => [name, 'readonly'])),
+    },
+  },
+  {
     files: ['test/**', 'sandbox/**', 'scripts/**', 'bench/**'],
     rules: { 'no-console': 'off' },
   },

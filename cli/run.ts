@@ -25,7 +25,7 @@ export interface RunOptions {
 type Schema = Record<string, unknown>
 
 /** The request type a function takes manually (its definition's `*.requested` type), if any. */
-async function requestTypeOf(module: string): Promise<string | undefined> {
+export async function requestTypeOf(module: string): Promise<string | undefined> {
   const fn = (await import(pathToFileURL(module).href) as { default: FunctionModule }).default
   return fn.definition.accepts.find(isRequestType)
 }

@@ -1,7 +1,7 @@
 // Installs what `npm start` and `npm test` need on a fresh machine, before
 // either runs: the npm dependencies (which bring Node 24 into
 // node_modules/.bin), and for the tests the Debian packages of the real
-// servers they start (PostgreSQL, Redis). Plain JavaScript on purpose: it
+// servers they start (PostgreSQL, Redis) and the browser they drive (Chromium). Plain JavaScript on purpose: it
 // runs under whatever Node the machine has, before Node 24 is installed.
 //
 //   node scripts/setup.mjs start|test
@@ -28,6 +28,8 @@ export const DEBIAN_PACKAGES = [
   { name: 'openssl', provides: '/usr/bin/openssl' },
   { name: 'zip', provides: '/usr/bin/zip' },
   { name: 'unzip', provides: '/usr/bin/unzip' },
+  // The local console's browser tests (test/console/browser.test.ts), driven by puppeteer-core: no browser download.
+  { name: 'chromium', provides: '/usr/bin/chromium' },
 ]
 
 function say(message) {

@@ -18,13 +18,14 @@ import { EventTypes } from '../shared/events/catalogue.ts'
 import { projectRoot } from '../sandbox/local/functions.ts'
 import { startLocalPlatform, type LocalPlatform } from '../sandbox/local/platform.ts'
 
-const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--config DIR] [--sandbox | --no-sandbox] [--apply] [--no-databases] [--eventing-oidc disabled|enabled]
+const USAGE = `usage: npm start -- [--port N] [--kube-port N] [--vault-port N] [--functions DIR] [--triggers DIR] [--manifests DIR] [--state DIR] [--config DIR] [--sandbox | --no-sandbox] [--apply] [--no-databases] [--eventing-oidc disabled|enabled] [--console-port N | --no-console]
 
   --config DIR   one <function>.yaml per function (what its ConfigMap's config.yaml holds);
                  a function without one takes manifests/<function>/config.yaml (the sandbox: its demo config)
   --apply        against a real cluster, let the functions act; without it they stay in dry-run
   --no-databases in the sandbox, start without maintain-databases' demo PostgreSQL and Redis (a faster start)
-  --eventing-oidc  Knative Eventing's authentication-oidc, as the mesh and the functions reproduce it (default disabled)`
+  --eventing-oidc  Knative Eventing's authentication-oidc, as the mesh and the functions reproduce it (default disabled)
+  --console-port N the local console's loopback port (default 8081, 0 picks a free one); --no-console leaves it out`
 
 function port(value: string, flag: string): number {
   const n = Number(value)
@@ -65,9 +66,10 @@ function banner(platform: LocalPlatform): string {
     '',
     `  Send events to the broker:  ${platform.brokerUrl}`,
     `  Functions:                  ${platform.functions.length === 0 ? '(none in functions/ yet)' : platform.functions.map((f) => `${f.name} ${f.url}`).join(', ')}`,
-    '',
-    ...manualExample(platform),
   ]
+  // The token of this start is in the fragment: the browser keeps it, the page sends it with each API call.
+  if (platform.console) lines.push(`  Console (open in a browser): ${platform.console.openUrl}`)
+  lines.push('', ...manualExample(platform))
   if (platform.sandbox) {
     lines.push(
       '',
@@ -112,6 +114,8 @@ async function main(): Promise<void> {
         config: { type: 'string' },
         apply: { type: 'boolean' },
         'no-databases': { type: 'boolean' },
+        'console-port': { type: 'string', default: '8081' },
+        'no-console': { type: 'boolean' },
         // Knative Eventing's config-features authentication-oidc, reproduced by the mesh and the functions.
         'eventing-oidc': { type: 'string', default: process.env.CARETAKER_EVENTING_OIDC || 'disabled' },
         help: { type: 'boolean', short: 'h' },
@@ -148,6 +152,7 @@ async function main(): Promise<void> {
       apply: values.apply === true,
       databases: values['no-databases'] !== true,
       eventingOidc,
+      ...(values['no-console'] ? {} : { consolePort: port(values['console-port'], '--console-port') }),
       env: process.env,
       logger: log,
       // One line a person reads per outcome, on stderr beside the JSON logs on stdout.
@@ -155,7 +160,7 @@ async function main(): Promise<void> {
     })
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    const hint = e.code === 'EADDRINUSE' ? ' (a port is taken: pick others with --port, --kube-port, --vault-port, or 0 for any)' : ''
+    const hint = e.code === 'EADDRINUSE' ? ' (a port is taken: pick others with --port, --kube-port, --vault-port, --console-port, or 0 for any)' : ''
     log.fatal({ error: e.code ?? 'start_failed' }, `could not start: ${e.message}${hint}`)
     process.exitCode = 1
     return
@@ -164,6 +169,8 @@ async function main(): Promise<void> {
   log.info({
     ingress: platform.ingressUrl,
     broker: platform.brokerUrl,
+    // Without its token, which only the banner shows.
+    console: platform.console?.url ?? null,
     eventing_oidc: eventingOidc,
     functions: Object.fromEntries(platform.functions.map((f) => [f.name, f.url])),
     dry_run: platform.dryRun,

@@ -11,12 +11,13 @@ import { CheckRun, depthVerdict, report, sizeVerdict, type CheckVerdict, type Se
  * with a `retention`, its Completed backups must reach back that far, no further.
  */
 
-interface LonghornBackup {
+export interface LonghornBackup {
   metadata?: { name?: string; creationTimestamp?: string | Date }
   status?: { state?: string; volumeName?: string; backupCreatedAt?: string; size?: string; error?: string; url?: string }
 }
 
-function createdAt(b: LonghornBackup): number {
+/** When a Longhorn Backup was taken: its backupCreatedAt, else when its object was made (ms since the epoch). */
+export function createdAt(b: LonghornBackup): number {
   const t = b.status?.backupCreatedAt ? Date.parse(b.status.backupCreatedAt) : NaN
   if (!Number.isNaN(t)) return t
   const c = b.metadata?.creationTimestamp

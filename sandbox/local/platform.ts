@@ -13,8 +13,10 @@ import { createKubeConfig } from '../../shared/kubernetes/kubeconfig.ts'
 import { clusterConfigs, userConfigFiles, type LocalConfig } from './configs.ts'
 import { discoverFunctions, startFunctionProcesses, stopFunctionProcesses, type LocalFunction } from './functions.ts'
 import { CARETAKER_NAMESPACE, startSandbox, type Sandbox } from './sandbox.ts'
-import { DEAD_LETTERS_FILE, DELIVERIES_FILE, deliveryLine, JsonLines, removeLocalState, writeLocalState } from '../../cli/state.ts'
+import { DEAD_LETTERS_FILE, DELIVERIES_FILE, deliveryLine, JsonLines, removeLocalState, writeLocalState, type LocalState } from '../../cli/state.ts'
 import { outcomeFunction } from '../../cli/outcome.ts'
+import { ConsoleFeed } from './console/feed.ts'
+import { startConsole, type ConsoleServer } from './console/server.ts'
 
 /** The ServiceAccount a source without one names watches with, as Knative does. */
 const DEFAULT_ACCOUNT = 'default'
@@ -54,6 +56,8 @@ export interface LocalPlatformOptions {
   readonly logger: Logger
   /** Told of each outcome a function sends (a reply or an emitted event), as the Broker takes it in. */
   readonly onOutcome?: (event: CloudEvent<unknown>) => void
+  /** The local console's loopback port (0 picks a free one); no console when not given. */
+  readonly consolePort?: number
 }
 
 export interface LocalPlatform {
@@ -68,6 +72,8 @@ export interface LocalPlatform {
   readonly configs: ReadonlyMap<string, LocalConfig>
   /** `forced`: nothing in the cluster changes, whatever an event asks; otherwise CARETAKER_DRY_RUN's value. */
   readonly dryRun: string
+  /** The local console, when started with a consolePort. */
+  readonly console: ConsoleServer | undefined
   close(): Promise<void>
 }
 
@@ -127,6 +133,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     : undefined
   const started: LocalFunction[] = []
   const stopProjections: Array<() => void> = []
+  let consoleServer: ConsoleServer | undefined
   try {
     // The functions learn the broker's address (K_SINK) before the mesh,
     // which needs theirs, starts: so its port is chosen first.
@@ -149,8 +156,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     // With OIDC on, the broker ingress takes only tokens for the Broker's audience: each function gets what the
     // eventing-oidc component mounts in the cluster, a projected token of its ServiceAccount, kept fresh like the kubelet does.
     const issuer = sandbox && eventingOidc === 'enabled' ? new MeshIssuer() : undefined
+    // Each function's config file, as it runs with it: the console reads verify-backup's backup sets.
+    const configPaths = new Map<string, string>()
     const envOf = async (name: string): Promise<Record<string, string>> => {
       const env = await functionEnv(name, options, sandbox, sink, configs.get(name), proofKey)
+      if (env.CARETAKER_CONFIG) configPaths.set(name, env.CARETAKER_CONFIG)
       if (issuer) {
         const file = join(options.stateDir, 'tokens', name, 'token')
         const audience = brokerAudience(firstBroker?.namespace ?? CARETAKER_NAMESPACE, firstBroker?.name ?? 'default')
@@ -183,6 +193,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     await writeFile(deliveriesPath, '', { mode: 0o600 })
     const deliveries = new JsonLines(deliveriesPath, (err) => log.error({ file: deliveriesPath, reason: err.message }, 'cannot write the deliveries file'))
     const onOutcome = options.onOutcome
+    // The console's live flow: every event the Broker takes in and every delivery's end.
+    const feed = options.consolePort === undefined ? undefined : new ConsoleFeed()
     const mesh = await startMesh({
       oidc,
       dir: options.triggersDir,
@@ -190,19 +202,20 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       port,
       logger: log,
       deadLetterFile: join(options.stateDir, DEAD_LETTERS_FILE),
-      onDelivery: (report) => deliveries.append(deliveryLine(report)),
-      ...(onOutcome ? { onAccepted: (event: CloudEvent<unknown>) => { if (outcomeFunction(event)) onOutcome(event) } } : {}),
+      onDelivery: (report) => { deliveries.append(deliveryLine(report)); feed?.delivered(report) },
+      ...(onOutcome || feed ? { onAccepted: (event: CloudEvent<unknown>) => { feed?.accepted(event); if (onOutcome && outcomeFunction(event)) onOutcome(event) } } : {}),
     })
     const brokerUrl = mesh.brokers[0]?.url ?? mesh.ingressUrl
     // ApiServerSources: Kubernetes changes become events, from the sandbox or the real cluster.
     const sources = await loadApiServerSources(options.triggersDir)
     // In the sandbox each source watches as its own ServiceAccount (manifests/core/apiserversource-rbac.yaml), as in a cluster.
+    const clusterConfig = !sandbox && clusterConfigured(options.env) && (options.env.KUBECONFIG || options.env.KUBERNETES_SERVICE_HOST)
+      ? createKubeConfig(options.env.KUBECONFIG ? { kubeconfigPath: options.env.KUBECONFIG } : { inCluster: true })
+      : undefined
     const watchConfig = sandbox
       ? (source: ApiServerSourceObject) => createKubeConfig({ server: sandbox.kube.url, token: sandbox.kube.mintServiceAccountToken(source.namespace || CARETAKER_NAMESPACE, source.serviceAccountName ?? DEFAULT_ACCOUNT) })
-      : clusterConfigured(options.env) && (options.env.KUBECONFIG || options.env.KUBERNETES_SERVICE_HOST)
-        ? createKubeConfig(options.env.KUBECONFIG ? { kubeconfigPath: options.env.KUBECONFIG } : { inCluster: true })
-        : undefined
-    const feed = sources.length > 0 && watchConfig
+      : clusterConfig
+    const sourceFeed = sources.length > 0 && watchConfig
       ? await startApiServerSources({
         sources,
         kubeConfig: watchConfig,
@@ -210,7 +223,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         sink: (event, source) => mesh.broker.publish(event, { namespace: source.sink.ref?.namespace ?? source.namespace, name: source.sink.ref?.name ?? '' }),
       })
       : undefined
-    await writeLocalState(options.stateDir, {
+    const state: LocalState = {
       version: 1,
       pid: process.pid,
       startedAt: new Date().toISOString(),
@@ -223,7 +236,29 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       triggersDir: options.triggersDir,
       deliveries: deliveriesPath,
       deadLetters: join(options.stateDir, DEAD_LETTERS_FILE),
-    })
+    }
+    if (feed && options.consolePort !== undefined) {
+      // What the platform runs against: the sandbox's API server (its admin), or the cluster the functions act on.
+      const kubeConfig = sandbox ? sandbox.kube.kubeConfig() : clusterConfig
+      try {
+        consoleServer = await startConsole({
+          port: options.consolePort,
+          state,
+          stateDir: options.stateDir,
+          env: options.env,
+          feed,
+          kubeConfig,
+          verifyBackupConfig: configPaths.get('verify-backup'),
+          logger: log,
+        })
+      } catch (err) {
+        // Its port taken, say: what already runs stops before the functions and the sandbox do.
+        await sourceFeed?.close()
+        await mesh.close()
+        throw err
+      }
+    }
+    await writeLocalState(options.stateDir, state)
     return {
       ingressUrl: mesh.ingressUrl,
       brokerUrl,
@@ -233,9 +268,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       issuer,
       configs,
       dryRun: dryRun === 'force' ? 'forced' : dryRun ?? 'true',
+      console: consoleServer,
       async close() {
         await removeLocalState(options.stateDir)
-        await feed?.close()
+        await consoleServer?.close()
+        await sourceFeed?.close()
         await mesh.close()
         await deliveries.flushed()
         await stopFunctionProcesses(started)
@@ -244,6 +281,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       },
     }
   } catch (err) {
+    await consoleServer?.close()
     for (const stop of stopProjections) stop()
     await stopFunctionProcesses(started)
     await sandbox?.close()

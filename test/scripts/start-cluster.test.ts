@@ -44,7 +44,7 @@ await writeFile(join(configDir, 'clean-up-resources.yaml'), 'namespaces: [team-a
 const shippedFunctions = (await readdir(join(projectRoot, 'functions'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort()
 
 function start(args: string[], env: Record<string, string> = {}): FunctionProcess {
-  const proc = spawnNode(['scripts/start.ts', '--no-sandbox', '--port', '0', '--state', join(dir, `state-${Math.random().toString(36).slice(2)}`), ...args], { HOME: dir, KUBECONFIG: kubeconfig, ...env })
+  const proc = spawnNode(['scripts/start.ts', '--no-sandbox', '--port', '0', '--console-port', '0', '--state', join(dir, `state-${Math.random().toString(36).slice(2)}`), ...args], { HOME: dir, KUBECONFIG: kubeconfig, ...env })
   let exited = false
   void proc.exited.then(() => { exited = true })
   t.teardown(async () => {

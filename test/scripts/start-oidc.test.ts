@@ -65,6 +65,7 @@ spec:
     logger: createLogger({ level: 'silent' }),
   })
   t.teardown(() => platform.close())
+  t.equal(platform.console, undefined, 'no console unless a consolePort is given')
   const kube = platform.sandbox!.kube
   t.ok(kube.store.get('v1', 'ServiceAccount', 'caretaker', 'echo-requests-oidc-eventing.knative.dev-trigger'), 'each Trigger has its OIDC ServiceAccount, as Knative\'s reconciler makes it')
 

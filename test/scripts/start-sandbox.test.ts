@@ -39,7 +39,7 @@ t.setTimeout(420_000)
 t.test('the shipped functions and triggers work against the sandbox', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'caretaker-sandbox-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const proc = spawnNode(['scripts/start.ts', '--port', '0', '--kube-port', '0', '--vault-port', '0', '--state', join(dir, 'state')],
+  const proc = spawnNode(['scripts/start.ts', '--port', '0', '--kube-port', '0', '--vault-port', '0', '--console-port', '0', '--state', join(dir, 'state')],
     { HOME: dir, CARETAKER_DRY_RUN: 'false' })
   let exited = false
   void proc.exited.then(() => { exited = true })

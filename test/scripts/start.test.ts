@@ -45,7 +45,7 @@ spec:
 `)
   const state = join(dir, 'state')
   const proc = spawnNode([
-    'scripts/start.ts', '--port', '0', '--kube-port', '0', '--vault-port', '0',
+    'scripts/start.ts', '--port', '0', '--kube-port', '0', '--vault-port', '0', '--console-port', '0',
     '--functions', 'test/fixtures/local/functions', '--triggers', triggers, '--state', state, '--no-databases',
   ], { HOME: dir, CARETAKER_DRY_RUN: 'false' })
   let exited = false
@@ -63,6 +63,18 @@ spec:
   t.match(functions.echo, /^http:\/\/127\.0\.0\.1:\d+$/, 'on its own loopback port')
   t.match(proc.stderr(), /curl -i -X POST/, 'it prints how to send an event')
   t.match(proc.stderr(), /kubectl --kubeconfig/, 'and how to look at the sandbox')
+
+  // The console: its address in the ready line, the token of this start only in the banner's URL.
+  const consoleUrl = String(ready.console)
+  t.match(consoleUrl, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'the console is on loopback')
+  const opened = new RegExp(`Console \\(open in a browser\\): ${consoleUrl.replace(/[.]/g, '\\.')}#token=([A-Za-z0-9_-]{20,})`).exec(proc.stderr())
+  t.ok(opened, 'the banner prints the console\'s URL with its token')
+  const consoleToken = opened?.[1] ?? ''
+  t.notMatch(JSON.stringify(proc.lines), consoleToken || 'no token', 'the token is in no log line')
+  t.equal((await fetch(`${consoleUrl}api/functions`)).status, 401, 'its API takes no call without the token')
+  const listed = await fetch(`${consoleUrl}api/functions`, { headers: { authorization: `Bearer ${consoleToken}` } })
+  t.equal(listed.status, 200, 'and answers with it')
+  t.same(((await listed.json()) as { functions: Array<{ name: string }> }).functions.map((f) => f.name), ['echo'], 'the functions npm start runs')
 
   // The sandbox is reachable with the kubeconfig it wrote.
   t.ok(existsSync(sandbox.kubeconfig), 'a kubeconfig is written for kubectl')
