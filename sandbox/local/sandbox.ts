@@ -117,32 +117,29 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: the demo databases did not start: maintain-databases has no targets')
     return undefined
   })
+  // So do Alertmanager (a process to start and wait for), the Vault standby and the chart repository.
+  const program = findAlertmanager()
+  if (!program) log.info(`sandbox: no Alertmanager (install ${ALERTMANAGER_PACKAGE} to have one): health-report's alerts check is left out`)
+  const alertmanagerStarting = !program ? Promise.resolve(undefined) : startDemoAlertmanager(program, join(options.stateDir, 'alertmanager'), now).catch((err: unknown) => {
+    // One that will not start is no reason to give up the sandbox: it runs without, as where none is installed.
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: Alertmanager did not start: health-report\'s alerts check is left out')
+    return undefined
+  })
+  const standbyStarting = startDemoVaultStandby(vault)
+  const chartsStarting = startChartRepository()
+  // Each is awaited before the sandbox is handed out or stopped, so none is left running; a failed one's error is thrown there.
+  void standbyStarting.catch(() => undefined)
+  void chartsStarting.catch(() => undefined)
   const stopExtras = async (): Promise<void> => {
     clearInterval(repost)
     await (databases ?? await databasesStarting)?.close()
-    await alertmanager?.close()
-    await vaultStandby?.close()
+    await (alertmanager ?? await alertmanagerStarting)?.close()
+    await (vaultStandby ?? await standbyStarting.catch(() => undefined))?.close()
+    const started = charts ?? await chartsStarting.catch(() => undefined)
+    if (started) await stopChartRepository(started.server)
   }
   try {
-    vaultStandby = await startDemoVaultStandby(vault)
-    const program = findAlertmanager()
-    if (program) {
-      // One that will not start is no reason to give up the sandbox: it runs without, as where none is installed.
-      alertmanager = await startDemoAlertmanager(program, join(options.stateDir, 'alertmanager'), now).catch((err: unknown) => {
-        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: Alertmanager did not start: health-report\'s alerts check is left out')
-        return undefined
-      })
-    } else {
-      log.info(`sandbox: no Alertmanager (install ${ALERTMANAGER_PACKAGE} to have one): health-report's alerts check is left out`)
-    }
-    if (alertmanager) {
-      const am = alertmanager
-      // Re-posted as Prometheus re-sends firing alerts, so they stay firing however long the sandbox runs.
-      repost = setInterval(() => {
-        am.fire(demoAlerts(now, new Date())).catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: the demo alerts could not be re-posted to Alertmanager'))
-      }, DEMO_ALERTS_REPOST_MS)
-      repost.unref()
-    }
+    vaultStandby = await standbyStarting
     kube = await startKubernetesSimulator({
       tls: { port: options.kubePort },
       // Rollouts, Jobs and syncs take a second; CronJobs run on their schedules.
@@ -172,8 +169,16 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       .filter((o) => o.apiVersion === 'longhorn.io/v1beta2' && o.kind === 'Backup' && o.namespace)
       .map((o) => kube!.store.get(o.apiVersion, o.kind, o.namespace!, o.name))
     const volumes = [...new Set(longhornBackups.map((b) => (b?.status as { volumeName?: string } | undefined)?.volumeName).filter((v): v is string => Boolean(v)))]
-    charts = await startChartRepository()
-    const chartServer = charts.server
+    charts = await chartsStarting
+    alertmanager = await alertmanagerStarting
+    if (alertmanager) {
+      const am = alertmanager
+      // Re-posted as Prometheus re-sends firing alerts, so they stay firing however long the sandbox runs.
+      repost = setInterval(() => {
+        am.fire(demoAlerts(now, new Date())).catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: the demo alerts could not be re-posted to Alertmanager'))
+      }, DEMO_ALERTS_REPOST_MS)
+      repost.unref()
+    }
     databases = await databasesStarting
     for (const reason of databases?.missing ?? []) log.info(`sandbox: maintain-databases runs without it: ${reason}`)
     const configs = sandboxConfigs({
@@ -222,14 +227,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         return env
       },
       async close() {
-        await stopChartRepository(chartServer)
         await k.close()
         await stopExtras()
         await vault.close()
       },
     }
   } catch (err) {
-    if (charts) await stopChartRepository(charts.server)
     await kube?.close()
     await stopExtras()
     await vault.close()
