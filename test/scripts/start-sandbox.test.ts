@@ -139,6 +139,61 @@ t.test('the shipped functions and triggers work against the sandbox', async (t) 
     t.match(looked, /"keys":\[/, 'the Vault example lists the demo secrets')
   }
 
+  // The Command line section's examples against this npm start, line by line as a user would type them
+  // (`npx caretaker` is the package's bin; ./backups/ stands for a folder of one's own backups: the sandbox's).
+  const [cliExamples] = await readmeExamples('## Command line', '## Functions')
+  const cliLines = cliExamples!.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter((l) => l !== '')
+  const readySandbox = ready.sandbox as { backups: string; databases: string[] }
+  const root = join(import.meta.dirname, '..', '..')
+  const typed = async (line: string) => {
+    const script = `npx() { shift; "${process.execPath}" "${join(root, 'bin', 'caretaker.mjs')}" "$@"; }\n${line.replaceAll('./backups/', `${readySandbox.backups}/`)}`
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile('bash', ['-c', script], { cwd: project, env: { PATH: process.env.PATH ?? '', HOME: dir }, timeout: 180_000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
+      })
+    })
+  }
+  const expected: Array<[RegExp, (r: { code: number; stdout: string; stderr: string }) => void]> = [
+    [/^npx caretaker run verify-backup set=postgresql$/, (r) => {
+      t.equal(r.code, 1, `a failed verification exits 1: ${r.stderr}`)
+      t.match(r.stdout, /Backup verification FAILED: postgresql[\s\S]*dry-run: nothing was changed/, 'and says what it found, in a dry run')
+    }],
+    [/^npx caretaker run prune-snapshots --apply$/, (r) => {
+      t.equal(r.code, 0, `prune-snapshots applied: ${r.stderr}`)
+      t.notMatch(r.stdout, /dry-run: nothing was changed/, 'it acted')
+    }],
+    [/^npx caretaker run maintain-databases target=cache task=memory -o json$/, (r) => {
+      if (!readySandbox.databases.includes('cache')) {
+        t.equal(r.code, 2, 'without Redis installed the sandbox has no cache target, and the command says so')
+        return
+      }
+      t.equal(r.code, 0, `maintain-databases on the demo Redis: ${r.stderr}`)
+      const out = JSON.parse(r.stdout) as { function?: string; request?: { type?: string }; outcome?: { type?: string } }
+      t.match(out, { function: 'maintain-databases', request: { type: 'dev.caretaker.database.maintenance.requested' } }, 'the request, as JSON')
+      t.match(out.outcome?.type, /^dev\.caretaker\.database\./, 'with the reply event')
+    }],
+    [/^npx caretaker status$/, (r) => {
+      t.equal(r.code, 0, r.stderr)
+      t.match(r.stdout, /verify-backup: ready/, 'each function, ready')
+    }],
+    [/^npx caretaker dead-letters$/, (r) => t.equal(r.code, 0, r.stderr)],
+    [/^npx caretaker redeliver \S+$/, (r) => {
+      t.equal(r.code, 2, 'the README\'s id stands for one of dead-letters\' ids: as typed, it is a usage error')
+      t.match(r.stderr, /caretaker dead-letters lists them/, 'that says where the ids are')
+    }],
+    [/^npx caretaker verify-backup \.\/backups\/$/, (r) => {
+      t.equal(r.code, 1, 'the demo backups include broken ones: exit 1')
+      t.match(r.stdout, /^OK /m, 'each file OK')
+      t.match(r.stdout, /^FAIL /m, 'or FAIL with its reason')
+    }],
+  ]
+  t.equal(cliLines.length, expected.length, 'every line of the Command line examples is checked')
+  for (const line of cliLines) {
+    const check = expected.find(([pattern]) => pattern.test(line))
+    t.ok(check, `an expectation for: ${line}`)
+    if (check) check[1](await typed(line))
+  }
+
   proc.child.kill('SIGTERM')
   t.equal(await proc.exited, 0, 'SIGTERM stops everything cleanly')
   await t.rejects(readFile(join(dir, 'state', 'local.json')), 'and the state file goes with it')
