@@ -53,7 +53,8 @@ const WORKLOADS = 200
 const bridgeConfig = { ...parse(readFileSync(join(root, 'manifests/alertmanager-bridge/config.yaml'), 'utf8')) as object, bearerToken: randomBytes(24).toString('base64url') }
 const bridgeConfigText = stringify(bridgeConfig)
 
-const kube = await startKubernetesSimulator({ rbac: false, controllers: { enabled: false } })
+// The Deployment controller rolls the restarted Deployments out (each restart waits for its rollout, as kubectl rollout status does).
+const kube = await startKubernetesSimulator({ rbac: false, controllers: { delayMs: 10 } })
 kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'apps' } })
 kube.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'caretaker' } })
 for (let i = 0; i < WORKLOADS; i++) {
@@ -231,7 +232,7 @@ const TRANSPORT = `
 import http from 'node:http'
 const [url, mode, total, batch, concurrent] = [process.env.SINK, process.env.MODE, Number(process.env.TOTAL), Number(process.env.BATCH), Number(process.env.CONCURRENT)]
 const body = JSON.stringify({ fingerprint: 'fp0000000000000001', status: 'firing', labels: { alertname: 'ServiceDown', namespace: 'apps', deployment: 'svc-1', instance: 'i-1' }, annotations: {}, startsAt: new Date().toISOString(), endsAt: '', generatorURL: '', groupLabels: {}, receiver: 'caretaker', externalURL: 'http://alertmanager.bench:9093' })
-const headers = { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': '0123456789abcdef0123456789abcdef', 'ce-source': 'http://alertmanager.bench:9093', 'ce-type': EventTypes.AlertFiring, 'ce-subject': 'ServiceDown', 'ce-time': new Date().toISOString() }
+const headers = { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': '0123456789abcdef0123456789abcdef', 'ce-source': 'http://alertmanager.bench:9093', 'ce-type': process.env.TYPE, 'ce-subject': 'ServiceDown', 'ce-time': new Date().toISOString() }
 const agent = new http.Agent({ keepAlive: true, maxSockets: 32 })
 const viaHttp = () => new Promise((resolve, reject) => {
   const req = http.request(url, { method: 'POST', agent, headers, signal: AbortSignal.timeout(10000) }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)) })
@@ -260,7 +261,7 @@ for (const mode of ['fetch', 'http'] as const) {
   const connectionsBefore = connections
   const out: Buffer[] = []
   const sender = spawn(process.execPath, ['--input-type=module', '-e', TRANSPORT], {
-    env: { PATH: process.env.PATH ?? '', SINK: sinkUrl, MODE: mode, TOTAL: String(TOTAL), BATCH: String(PER_NOTIFICATION), CONCURRENT: String(CONCURRENT_POSTS) },
+    env: { PATH: process.env.PATH ?? '', SINK: sinkUrl, TYPE: EventTypes.AlertFiring, MODE: mode, TOTAL: String(TOTAL), BATCH: String(PER_NOTIFICATION), CONCURRENT: String(CONCURRENT_POSTS) },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   sender.stdout!.on('data', (c: Buffer) => out.push(c))
