@@ -1,7 +1,7 @@
 import { parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import type { HandlerContext } from '../../shared/runtime/function.ts'
-import { NotConfigured, describeRef, type Secrets } from '../notify/delivery.ts'
+import { NotConfigured, describeRef, type Secrets } from '../../shared/secret-ref.ts'
 import { safeName, type ArchiveWriter } from './archive.ts'
 import type { BackUpConfigurationConfig, Part } from './config.ts'
 import { GrafanaClient } from './grafana.ts'

@@ -1,10 +1,8 @@
-import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import nodemailer from 'nodemailer'
 import { CaretakerError } from '../../shared/errors.ts'
-import { SecretValue } from '../../shared/logger.ts'
-import type { Vault } from '../../shared/vault/client.ts'
-import type { Channel, SecretRef } from './config.ts'
+import type { SecretValue } from '../../shared/logger.ts'
+import type { Channel } from './config.ts'
 import type { Email } from './formats.ts'
 
 /**
@@ -14,78 +12,11 @@ import type { Email } from './formats.ts'
  * error code), never by the URL, the server's reply or the credentials.
  */
 
-/** A secret the config points at is not there: the channel is not configured here. */
-export class NotConfigured extends Error {
-  readonly where: string
-  constructor(where: string) {
-    super(`not configured: ${where} is not set`)
-    this.where = where
-  }
-}
-
 export class DeliveryFailure extends Error {
   readonly permanent: boolean
   constructor(message: string, permanent: boolean) {
     super(message)
     this.permanent = permanent
-  }
-}
-
-export function describeRef(ref: SecretRef): string {
-  if ('env' in ref) return `environment variable ${ref.env}`
-  if ('file' in ref) return `file ${ref.file}`
-  return `vault ${ref.vault.mount}/${ref.vault.path}#${ref.vault.key}`
-}
-
-export class Secrets {
-  readonly #vault: Vault | undefined
-  readonly #env: NodeJS.ProcessEnv
-  readonly #cache = new Map<string, { value: SecretValue; until: number }>()
-
-  constructor(vault: Vault | undefined, env: NodeJS.ProcessEnv = process.env) {
-    this.#vault = vault
-    this.#env = env
-  }
-
-  /** Whether a reference can be resolved without asking anyone (env and files); Vault is assumed there. */
-  async present(ref: SecretRef): Promise<boolean> {
-    try {
-      if ('vault' in ref) return this.#vault !== undefined
-      await this.resolve(ref)
-      return true
-    } catch {
-      return false
-    }
-  }
-
-  async resolve(ref: SecretRef): Promise<SecretValue> {
-    if ('env' in ref) {
-      const v = this.#env[ref.env]
-      if (!v) throw new NotConfigured(describeRef(ref))
-      return new SecretValue(v.trim())
-    }
-    if ('file' in ref) {
-      try {
-        const v = (await readFile(ref.file, 'utf8')).trim()
-        if (!v) throw new NotConfigured(describeRef(ref))
-        return new SecretValue(v)
-      } catch (err) {
-        if (err instanceof NotConfigured) throw err
-        throw new NotConfigured(describeRef(ref))
-      }
-    }
-    if (!this.#vault) throw new NotConfigured(`${describeRef(ref)} (no Vault is configured)`)
-    const key = describeRef(ref)
-    const cached = this.#cache.get(key)
-    if (cached && cached.until > Date.now()) return cached.value
-    // A Vault error (CaretakerError) says which path failed, never a value.
-    const secret = await this.#vault.readKv(ref.vault.mount, ref.vault.path)
-    const v = secret.data[ref.vault.key]
-    if (!v) throw new NotConfigured(`key ${ref.vault.key} of ${key}`)
-    const value = new SecretValue(v)
-    // Short cache: a rotated webhook or password is picked up within a minute.
-    this.#cache.set(key, { value, until: Date.now() + 60_000 })
-    return value
   }
 }
 
