@@ -179,15 +179,25 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       }, DEMO_ALERTS_REPOST_MS)
       repost.unref()
     }
-    databases = await databasesStarting
-    for (const reason of databases?.missing ?? []) log.info(`sandbox: maintain-databases runs without it: ${reason}`)
-    const configs = sandboxConfigs({
+    const facts = {
       backups, seeded, chartRepository: charts.url,
       vault: { address: vault.url, members: [vault.url, vaultStandby.url] },
-      ...(databases ? { databases } : {}),
       ...(alertmanager ? { alertmanager: { address: alertmanager.url } } : {}),
       ...(volumes.length > 0 ? { longhorn: { namespace: String((longhornBackups[0]?.metadata as { namespace?: string }).namespace), volumes } } : {}),
+    }
+    const configs = sandboxConfigs(facts)
+    // The demo databases go on starting (initdb and the seed are the slowest part of a start): only
+    // maintain-databases' config needs them, so only its start waits for them (functionEnv, below).
+    const databasesReady = databasesStarting.then((started) => {
+      databases = started
+      for (const reason of started?.missing ?? []) log.info(`sandbox: maintain-databases runs without it: ${reason}`)
+      return started
     })
+    const configOf = async (name: string): Promise<unknown> => {
+      if (name !== 'maintain-databases' || !options.databases) return configs[name]
+      const started = await databasesReady
+      return sandboxConfigs({ ...facts, ...(started ? { databases: started } : {}) })[name]
+    }
     log.info({ kubernetes: kube.tlsUrl, vault: vault.url, vaultStandby: vaultStandby.url, alertmanager: alertmanager?.url ?? null, kubeconfig: kubeconfigPath, backups: backups.dir, objects: seeded.objects.length }, 'sandbox: simulators started and seeded')
     const k = kube
     const standby = vaultStandby
@@ -196,7 +206,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       vault,
       vaultStandby: standby,
       alertmanager,
-      databases,
+      // Set once they have started (before maintain-databases starts).
+      get databases() { return databases },
       kubeconfigPath,
       vaultTokenPath,
       backups,
@@ -218,7 +229,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         } })
         if (review.status?.allowed) Object.assign(env, { CARETAKER_IDEMPOTENCY: 'kubernetes', CARETAKER_NAMESPACE: CARETAKER_NAMESPACE })
         else log.warn({ function: name }, `sandbox: ${name} may not write Leases in ${CARETAKER_NAMESPACE} (manifests/core/idempotency-rbac.yaml): its handled events are remembered in memory only`)
-        const config = configs[name]
+        const config = await configOf(name)
         if (config !== undefined) {
           const path = join(configDir, `${name}.yaml`)
           await writeFile(path, stringify(config))
