@@ -67,6 +67,11 @@ function banner(platform: LocalPlatform): string {
     `  Send events to the broker:  ${platform.brokerUrl}`,
     `  Functions:                  ${platform.functions.length === 0 ? '(none in functions/ yet)' : platform.functions.map((f) => `${f.name} ${f.url}`).join(', ')}`,
   ]
+  const starting = platform.functions.filter((f) => f.state() === 'starting')
+  if (starting.length > 0) {
+    lines.push(`  Still starting:             ${starting.map((f) => f.name).join(', ')}`)
+    lines.push('                              (a request for one waits until it is ready, as Knative\'s activator holds it while a Service scales from zero)')
+  }
   // The token of this start is in the fragment: the browser keeps it, the page sends it with each API call.
   if (platform.console) lines.push(`  Console (open in a browser): ${platform.console.openUrl}`)
   lines.push('', ...manualExample(platform))
@@ -150,6 +155,8 @@ async function main(): Promise<void> {
       sandbox: values.sandbox ? 'always' : values['no-sandbox'] ? 'never' : 'auto',
       ...(values.config ? { configDir: resolve(values.config) } : {}),
       apply: values.apply === true,
+      // Ready as soon as the broker is: the functions start behind their addresses (the banner says which are still starting).
+      functionStart: 'background',
       databases: values['no-databases'] !== true,
       eventingOidc,
       ...(values['no-console'] ? {} : { consolePort: port(values['console-port'], '--console-port') }),
@@ -173,12 +180,23 @@ async function main(): Promise<void> {
     console: platform.console?.url ?? null,
     eventing_oidc: eventingOidc,
     functions: Object.fromEntries(platform.functions.map((f) => [f.name, f.url])),
+    starting: platform.functions.filter((f) => f.state() === 'starting').map((f) => f.name),
     dry_run: platform.dryRun,
     configs: Object.fromEntries([...platform.configs].map(([name, c]) => [name, c.source])),
-    sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.tlsUrl, vault: platform.sandbox.vault.url, vaultStandby: platform.sandbox.vaultStandby.url, alertmanager: platform.sandbox.alertmanager?.url ?? null, databases: platform.sandbox.databases?.targets.map((d) => d.name) ?? [], kubeconfig: platform.sandbox.kubeconfigPath, backups: platform.sandbox.backups.dir } : null,
+    sandbox: platform.sandbox ? { kubernetes: platform.sandbox.kube.tlsUrl, vault: platform.sandbox.vault.url, vaultStandby: platform.sandbox.vaultStandby.url, alertmanager: platform.sandbox.alertmanager?.url ?? null, databases: platform.sandbox.databases?.targets.map((d) => d.name) ?? (values['no-databases'] ? [] : 'starting'), kubeconfig: platform.sandbox.kubeconfigPath, backups: platform.sandbox.backups.dir } : null,
   }, 'caretaker ready')
 
   let stopping = false
+  void platform.functionsStarted.then((ended) => {
+    // Starts cut short by Ctrl-C are not worth a line.
+    if (stopping) return
+    const seconds = (ended.ms / 1000).toFixed(1)
+    log.info({ ms: ended.ms, ready: ended.ready, failed: ended.failed }, 'functions started')
+    process.stderr.write(ended.failed.length === 0
+      ? `All ${ended.ready.length} functions are ready (${seconds} s).\n`
+      : `${ended.ready.length} of ${ended.ready.length + ended.failed.length} functions are ready (${seconds} s); these did not start (their log above says why): ${ended.failed.map((f) => f.name).join(', ')}. Requests for them are answered 503.\n`)
+  })
+
   const stop = (signal: string): void => {
     if (stopping) return
     stopping = true

@@ -40,10 +40,10 @@ export async function discoverFunctions(dir: string): Promise<FunctionSpec[]> {
 
 // Generous: a busy machine (or a first start that fills the disk cache) is slow, and a
 // function that is merely slow must not be taken for one that cannot start.
-const READY_TIMEOUT_MS = 120_000
+export const READY_TIMEOUT_MS = 120_000
 
 /** Start one function process; resolves when it logs `function ready`. */
-export function startFunctionProcess(spec: FunctionSpec, env: Record<string, string>, logger: Logger): Promise<LocalFunction> {
+export function startFunctionProcess(spec: FunctionSpec, env: Record<string, string>, logger: Logger, signal?: AbortSignal): Promise<LocalFunction> {
   const child = spawn(process.execPath, ['shared/runtime/main.ts', spec.module], {
     cwd: projectRoot,
     env: { PATH: process.env.PATH ?? '', ...nodeChildEnv(), ...env, HOST: '127.0.0.1', PORT: '0', FUNCTION_NAME: spec.name },
@@ -60,9 +60,14 @@ export function startFunctionProcess(spec: FunctionSpec, env: Record<string, str
       if (settled) return
       settled = true
       clearTimeout(timer)
+      signal?.removeEventListener('abort', aborted)
       child.kill('SIGKILL')
       reject(err)
     }
+    // Stopped while starting: the half-started process goes too.
+    const aborted = (): void => fail(new Error(`${spec.name} was stopped before it was ready`))
+    if (signal?.aborted) aborted()
+    else signal?.addEventListener('abort', aborted, { once: true })
     let buffer = ''
     // The function's own JSON log lines pass through unchanged: one stream to read.
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -82,6 +87,7 @@ export function startFunctionProcess(spec: FunctionSpec, env: Record<string, str
         if (line.msg === 'function ready' && typeof line.address === 'string') {
           settled = true
           clearTimeout(timer)
+          signal?.removeEventListener('abort', aborted)
           resolvePromise({ name: spec.name, url: line.address, child })
           return
         }
@@ -96,39 +102,80 @@ export function startFunctionProcess(spec: FunctionSpec, env: Record<string, str
 }
 
 /**
- * Start every function, a few at a time: a start is mostly CPU (loading the
+ * Starts every function, a few at a time: a start is mostly CPU (loading the
  * modules), so as many at once as there are cores, not one after another.
- * If one fails, the ones already started are stopped and its error is
- * thrown; the result is in the order of `specs`.
+ * The queue is in the order of `specs`; `prioritize` moves a function not yet
+ * begun to its front (a request waits for it). A function that fails to
+ * start does not stop the others: its `started()` rejects with the reason.
  */
-export async function startFunctionProcesses(
-  specs: readonly FunctionSpec[],
-  envOf: (name: string) => Promise<Record<string, string>>,
-  logger: Logger,
-  concurrency = Math.max(2, availableParallelism()),
-): Promise<LocalFunction[]> {
-  const results: Array<PromiseSettledResult<LocalFunction>> = new Array(specs.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < specs.length) {
-      const i = next++
-      const spec = specs[i]!
+export class FunctionStarter {
+  readonly #queue: FunctionSpec[]
+  readonly #starts = new Map<string, PromiseWithResolvers<LocalFunction>>()
+  readonly #running: LocalFunction[] = []
+  readonly #abort = new AbortController()
+  readonly #workers: Promise<void>
+  readonly #envOf: (name: string) => Promise<Record<string, string>>
+  readonly #logger: Logger
+
+  constructor(
+    specs: readonly FunctionSpec[],
+    envOf: (name: string) => Promise<Record<string, string>>,
+    logger: Logger,
+    concurrency = Math.max(2, availableParallelism()),
+  ) {
+    this.#envOf = envOf
+    this.#logger = logger
+    this.#queue = [...specs]
+    for (const spec of specs) {
+      const start = Promise.withResolvers<LocalFunction>()
+      // Whoever asks sees the rejection; an unasked one is not an unhandled rejection.
+      start.promise.catch(() => undefined)
+      this.#starts.set(spec.name, start)
+    }
+    this.#workers = Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, () => this.#work())).then(() => undefined)
+  }
+
+  /** The function's start: resolves once it is ready, rejects if it cannot start (or the starter is stopped first). */
+  started(name: string): Promise<LocalFunction> {
+    const start = this.#starts.get(name)
+    if (!start) throw new Error(`no function ${name} to start`)
+    return start.promise
+  }
+
+  /** Every start, settled, in the order of the specs. */
+  all(): Promise<Array<PromiseSettledResult<LocalFunction>>> {
+    return Promise.allSettled([...this.#starts.values()].map((s) => s.promise))
+  }
+
+  /** Start this one next, if it has not begun. */
+  prioritize(name: string): void {
+    const i = this.#queue.findIndex((s) => s.name === name)
+    if (i > 0) this.#queue.unshift(...this.#queue.splice(i, 1))
+  }
+
+  /** Begin no more starts, end the ones under way, and stop every process started. */
+  async stop(): Promise<void> {
+    this.#abort.abort()
+    await this.#workers
+    await stopFunctionProcesses(this.#running)
+  }
+
+  async #work(): Promise<void> {
+    for (let spec = this.#queue.shift(); spec; spec = this.#queue.shift()) {
+      const start = this.#starts.get(spec.name)!
+      if (this.#abort.signal.aborted) {
+        start.reject(new Error(`${spec.name} was not started: the platform is stopping`))
+        continue
+      }
       try {
-        results[i] = { status: 'fulfilled', value: await startFunctionProcess(spec, await envOf(spec.name), logger) }
-      } catch (reason) {
-        results[i] = { status: 'rejected', reason }
-        next = specs.length
+        const fn = await startFunctionProcess(spec, await this.#envOf(spec.name), this.#logger, this.#abort.signal)
+        this.#running.push(fn)
+        start.resolve(fn)
+      } catch (err) {
+        start.reject(err instanceof Error ? err : new Error(String(err)))
       }
     }
   }
-  await Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, worker))
-  const started = results.filter((r): r is PromiseFulfilledResult<LocalFunction> => r?.status === 'fulfilled').map((r) => r.value)
-  const failed = results.find((r): r is PromiseRejectedResult => r?.status === 'rejected')
-  if (failed) {
-    await stopFunctionProcesses(started)
-    throw failed.reason
-  }
-  return started
 }
 
 /** SIGTERM every process and wait for each to drain and exit. */

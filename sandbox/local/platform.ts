@@ -11,7 +11,8 @@ import { freePort } from '../../shared/process/ports.ts'
 import { loadApiServerSources, startApiServerSources, type ApiServerSourceObject } from '../mesh/apiserversource.ts'
 import { createKubeConfig } from '../../shared/kubernetes/kubeconfig.ts'
 import { clusterConfigs, userConfigFiles, type LocalConfig } from './configs.ts'
-import { discoverFunctions, startFunctionProcesses, stopFunctionProcesses, type LocalFunction } from './functions.ts'
+import { discoverFunctions, FunctionStarter, READY_TIMEOUT_MS, type LocalFunction } from './functions.ts'
+import { Activator, type RouteState } from '../mesh/activator.ts'
 import { CARETAKER_NAMESPACE, startSandbox, type Sandbox } from './sandbox.ts'
 import { DEAD_LETTERS_FILE, DELIVERIES_FILE, deliveryLine, JsonLines, removeLocalState, writeLocalState, type LocalState } from '../../cli/state.ts'
 import { outcomeFunction } from '../../cli/outcome.ts'
@@ -58,12 +59,37 @@ export interface LocalPlatformOptions {
   readonly onOutcome?: (event: CloudEvent<unknown>) => void
   /** The local console's loopback port (0 picks a free one); no console when not given. */
   readonly consolePort?: number
+  /**
+   * `wait` (the default): ready once every function is; one that cannot start stops the platform with its error.
+   * `background`: ready once the broker and the functions' addresses are (npm start); a request for a function
+   * still starting waits for it, as Knative's activator holds requests while a Service scales from zero.
+   */
+  readonly functionStart?: 'wait' | 'background'
+}
+
+/** A function of the platform: its address (the activator's route to it) and its process, once started. */
+export interface PlatformFunction {
+  readonly name: string
+  /** Where to send it requests: held while it starts, then forwarded to its process. */
+  readonly url: string
+  state(): RouteState
+  /** Resolves once its process is ready; rejects with why it could not start. */
+  readonly process: Promise<LocalFunction>
+}
+
+/** How the functions' starts ended: when every one had, which are ready and which could not start. */
+export interface FunctionStarts {
+  readonly ms: number
+  readonly ready: readonly string[]
+  readonly failed: ReadonlyArray<{ readonly name: string; readonly reason: string }>
 }
 
 export interface LocalPlatform {
   readonly ingressUrl: string
   readonly brokerUrl: string
-  readonly functions: readonly LocalFunction[]
+  readonly functions: readonly PlatformFunction[]
+  /** Settles once every function's start has ended (at once with `functionStart: 'wait'`); never rejects. */
+  readonly functionsStarted: Promise<FunctionStarts>
   readonly sandbox: Sandbox | undefined
   readonly mesh: Mesh
   /** With authentication-oidc enabled: the issuer whose tokens the broker ingress takes (a test mints its own with it). */
@@ -131,7 +157,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const sandbox = useSandbox
     ? await startSandbox({ stateDir: join(options.stateDir, 'sandbox'), kubePort: options.kubePort, vaultPort: options.vaultPort, manifestsDir: options.manifestsDir, logger: log, databases: options.databases === true })
     : undefined
-  const started: LocalFunction[] = []
+  let starter: FunctionStarter | undefined
+  let closing = false
+  let activator: Activator | undefined
   const stopProjections: Array<() => void> = []
   let consoleServer: ConsoleServer | undefined
   try {
@@ -156,11 +184,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     // With OIDC on, the broker ingress takes only tokens for the Broker's audience: each function gets what the
     // eventing-oidc component mounts in the cluster, a projected token of its ServiceAccount, kept fresh like the kubelet does.
     const issuer = sandbox && eventingOidc === 'enabled' ? new MeshIssuer() : undefined
-    // Each function's config file, as it runs with it: the console reads verify-backup's backup sets.
-    const configPaths = new Map<string, string>()
     const envOf = async (name: string): Promise<Record<string, string>> => {
       const env = await functionEnv(name, options, sandbox, sink, configs.get(name), proofKey)
-      if (env.CARETAKER_CONFIG) configPaths.set(name, env.CARETAKER_CONFIG)
       if (issuer) {
         const file = join(options.stateDir, 'tokens', name, 'token')
         const audience = brokerAudience(firstBroker?.namespace ?? CARETAKER_NAMESPACE, firstBroker?.name ?? 'default')
@@ -169,7 +194,32 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       }
       return env
     }
-    started.push(...await startFunctionProcesses(specs, envOf, log))
+    // Every function's address is the activator's from the start; its process starts behind it.
+    const begun = Date.now()
+    const functionStarter = new FunctionStarter(specs, envOf, log)
+    starter = functionStarter
+    const routes = new Activator({ logger: log, holdTimeoutMs: READY_TIMEOUT_MS, onDemand: (name) => functionStarter.prioritize(name) })
+    activator = routes
+    const functions: PlatformFunction[] = []
+    for (const spec of specs) {
+      const url = await routes.route(spec.name)
+      const started = functionStarter.started(spec.name)
+      started.then((fn) => routes.ready(spec.name, fn.url), (err: Error) => {
+        routes.failed(spec.name, err.message)
+        // A start cut short by a stop is no failure to report.
+        if (!closing) log.error({ function: spec.name, reason: err.message }, 'function did not start')
+      })
+      functions.push({ name: spec.name, url, state: () => routes.state(spec.name) ?? 'failed', process: started })
+    }
+    const functionsStarted = functionStarter.all().then((results): FunctionStarts => ({
+      ms: Date.now() - begun,
+      ready: specs.filter((_, i) => results[i]!.status === 'fulfilled').map((s) => s.name),
+      failed: results.flatMap((r, i) => r.status === 'rejected' ? [{ name: specs[i]!.name, reason: (r.reason as Error).message }] : []),
+    }))
+    if ((options.functionStart ?? 'wait') === 'wait') {
+      const ended = await functionsStarted
+      if (ended.failed.length > 0) throw await functions.find((f) => f.name === ended.failed[0]!.name)!.process.catch((err: unknown) => err)
+    }
     // With OIDC on, Knative's Trigger reconciler creates each Trigger's OIDC ServiceAccount and the broker filter
     // mints its token per target audience (TokenRequest, which fails for an account that does not exist).
     let oidc: MeshOidc = { mode: 'disabled' }
@@ -198,7 +248,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const mesh = await startMesh({
       oidc,
       dir: options.triggersDir,
-      services: Object.fromEntries(started.map((f) => [f.name, f.url])),
+      services: Object.fromEntries(functions.map((f) => [f.name, f.url])),
       port,
       logger: log,
       deadLetterFile: join(options.stateDir, DEAD_LETTERS_FILE),
@@ -228,7 +278,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       pid: process.pid,
       startedAt: new Date().toISOString(),
       broker: brokerUrl,
-      functions: Object.fromEntries(started.map((f) => [f.name, f.url])),
+      functions: Object.fromEntries(functions.map((f) => [f.name, f.url])),
       kubeconfig: sandbox?.kubeconfigPath ?? null,
       dryRun: dryRun === 'force' ? 'forced' : dryRun ?? 'true',
       eventingOidc,
@@ -248,7 +298,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
           env: options.env,
           feed,
           kubeConfig,
-          verifyBackupConfig: configPaths.get('verify-backup'),
+          // The config verify-backup runs with: the console reads its backup sets.
+          verifyBackupConfig: configs.get('verify-backup')?.path ?? sandbox?.configPath('verify-backup'),
           logger: log,
         })
       } catch (err) {
@@ -262,7 +313,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     return {
       ingressUrl: mesh.ingressUrl,
       brokerUrl,
-      functions: started,
+      functions,
+      functionsStarted,
       sandbox,
       mesh,
       issuer,
@@ -270,20 +322,24 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       dryRun: dryRun === 'force' ? 'forced' : dryRun ?? 'true',
       console: consoleServer,
       async close() {
+        closing = true
         await removeLocalState(options.stateDir)
         await consoleServer?.close()
         await sourceFeed?.close()
         await mesh.close()
+        await routes.close()
         await deliveries.flushed()
-        await stopFunctionProcesses(started)
+        await functionStarter.stop()
         for (const stop of stopProjections) stop()
         await sandbox?.close()
       },
     }
   } catch (err) {
+    closing = true
     await consoleServer?.close()
+    await activator?.close()
+    await starter?.stop()
     for (const stop of stopProjections) stop()
-    await stopFunctionProcesses(started)
     await sandbox?.close()
     throw err
   }

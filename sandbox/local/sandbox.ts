@@ -39,6 +39,8 @@ export interface Sandbox {
   readonly seeded: SeedSummary
   /** The environment a function process needs to reach the sandbox. */
   functionEnv(name: string): Promise<Record<string, string>>
+  /** The demo config file of a function, written at start (maintain-databases' only once its databases are up). */
+  configPath(name: string): string | undefined
   close(): Promise<void>
 }
 
@@ -191,12 +193,28 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const databasesReady = databasesStarting.then((started) => {
       databases = started
       for (const reason of started?.missing ?? []) log.info(`sandbox: maintain-databases runs without it: ${reason}`)
+      if (options.databases) log.info({ databases: started?.targets.map((d) => d.name) ?? [] }, 'sandbox: demo databases started')
       return started
     })
-    const configOf = async (name: string): Promise<unknown> => {
-      if (name !== 'maintain-databases' || !options.databases) return configs[name]
+    // Every config but one that waits for the databases is on disk from the start: the functions start
+    // behind the activator after the sandbox is handed out, and a person (or the console) reads them at once.
+    const configPaths = new Map<string, string>()
+    const writeConfig = async (name: string, config: unknown): Promise<string> => {
+      const path = join(configDir, `${name}.yaml`)
+      await writeFile(path, stringify(config))
+      configPaths.set(name, path)
+      return path
+    }
+    const waitsForDatabases = (name: string): boolean => name === 'maintain-databases' && options.databases === true
+    for (const [name, config] of Object.entries(configs)) {
+      if (config !== undefined && !waitsForDatabases(name)) await writeConfig(name, config)
+    }
+    const configFile = async (name: string): Promise<string | undefined> => {
+      if (!waitsForDatabases(name)) return configPaths.get(name)
+      if (configPaths.has(name)) return configPaths.get(name)
       const started = await databasesReady
-      return sandboxConfigs({ ...facts, ...(started ? { databases: started } : {}) })[name]
+      const config = sandboxConfigs({ ...facts, ...(started ? { databases: started } : {}) })[name]
+      return config === undefined ? undefined : writeConfig(name, config)
     }
     log.info({ kubernetes: kube.tlsUrl, vault: vault.url, vaultStandby: vaultStandby.url, alertmanager: alertmanager?.url ?? null, kubeconfig: kubeconfigPath, backups: backups.dir, objects: seeded.objects.length }, 'sandbox: simulators started and seeded')
     const k = kube
@@ -229,14 +247,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         } })
         if (review.status?.allowed) Object.assign(env, { CARETAKER_IDEMPOTENCY: 'kubernetes', CARETAKER_NAMESPACE: CARETAKER_NAMESPACE })
         else log.warn({ function: name }, `sandbox: ${name} may not write Leases in ${CARETAKER_NAMESPACE} (manifests/core/idempotency-rbac.yaml): its handled events are remembered in memory only`)
-        const config = await configOf(name)
-        if (config !== undefined) {
-          const path = join(configDir, `${name}.yaml`)
-          await writeFile(path, stringify(config))
-          env.CARETAKER_CONFIG = path
-        }
+        const config = await configFile(name)
+        if (config !== undefined) env.CARETAKER_CONFIG = config
         return env
       },
+      configPath: (name) => configPaths.get(name),
       async close() {
         await k.close()
         await stopExtras()
