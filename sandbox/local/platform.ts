@@ -168,7 +168,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const port = options.port === 0 ? await freePort('127.0.0.1') : options.port
     const firstBroker = (await loadManifests(options.triggersDir)).brokers[0]
     const sink = `http://127.0.0.1:${port}${firstBroker ? `/${firstBroker.namespace}/${firstBroker.name}` : ''}`
-    const specs = await discoverFunctions(options.functionsDir)
+    // A function whose start waits for more of the sandbox (its demo databases) starts after the others.
+    const specs = (await discoverFunctions(options.functionsDir)).sort((a, b) => Number(sandbox?.startsSlowly(a.name) ?? false) - Number(sandbox?.startsSlowly(b.name) ?? false))
     const functionNames = specs.map((f) => f.name)
     // Against a cluster: the user's config, else the shipped one. In the sandbox: the user's, else the demo's.
     const configs: Map<string, LocalConfig> = sandbox

@@ -41,6 +41,8 @@ export interface Sandbox {
   functionEnv(name: string): Promise<Record<string, string>>
   /** The demo config file of a function, written at start (maintain-databases' only once its databases are up). */
   configPath(name: string): string | undefined
+  /** Whether the function's start waits for more of the sandbox to start (maintain-databases: the demo databases). */
+  startsSlowly(name: string): boolean
   close(): Promise<void>
 }
 
@@ -114,12 +116,15 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   let alertmanager: Alertmanager | undefined
   let databases: DemoDatabases | undefined
   let repost: NodeJS.Timeout | undefined
-  // The demo databases start beside everything else (initdb is the slowest step of a start).
-  const databasesStarting = !options.databases ? Promise.resolve(undefined) : startDemoDatabases(vault).catch((err: unknown) => {
+  // The demo databases (initdb, and a seed of 200,000 Redis commands sent from this process: the slowest, most
+  // CPU-hungry part of a start) begin when maintain-databases, the one function that needs them, starts: they
+  // do not hold up the platform's readiness, and a functions directory without it never starts them.
+  let databasesStarting: Promise<DemoDatabases | undefined> | undefined
+  const startDatabases = (): Promise<DemoDatabases | undefined> => databasesStarting ??= !options.databases ? Promise.resolve(undefined) : startDemoDatabases(vault).catch((err: unknown) => {
     log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sandbox: the demo databases did not start: maintain-databases has no targets')
     return undefined
   })
-  // So do Alertmanager (a process to start and wait for), the Vault standby and the chart repository.
+  // Alertmanager (a process to start and wait for), the Vault standby and the chart repository.
   const program = findAlertmanager()
   if (!program) log.info(`sandbox: no Alertmanager (install ${ALERTMANAGER_PACKAGE} to have one): health-report's alerts check is left out`)
   const alertmanagerStarting = !program ? Promise.resolve(undefined) : startDemoAlertmanager(program, join(options.stateDir, 'alertmanager'), now).catch((err: unknown) => {
@@ -188,12 +193,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       ...(volumes.length > 0 ? { longhorn: { namespace: String((longhornBackups[0]?.metadata as { namespace?: string }).namespace), volumes } } : {}),
     }
     const configs = sandboxConfigs(facts)
-    // The demo databases go on starting (initdb and the seed are the slowest part of a start): only
-    // maintain-databases' config needs them, so only its start waits for them (functionEnv, below).
-    const databasesReady = databasesStarting.then((started) => {
+    // Only maintain-databases' config needs the demo databases, so only its start waits for them (functionEnv, below).
+    let databasesReady: Promise<DemoDatabases | undefined> | undefined
+    const startedDatabases = (): Promise<DemoDatabases | undefined> => databasesReady ??= startDatabases().then((started) => {
       databases = started
       for (const reason of started?.missing ?? []) log.info(`sandbox: maintain-databases runs without it: ${reason}`)
-      if (options.databases) log.info({ databases: started?.targets.map((d) => d.name) ?? [] }, 'sandbox: demo databases started')
+      log.info({ databases: started?.targets.map((d) => d.name) ?? [] }, 'sandbox: demo databases started')
       return started
     })
     // Every config but one that waits for the databases is on disk from the start: the functions start
@@ -212,7 +217,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const configFile = async (name: string): Promise<string | undefined> => {
       if (!waitsForDatabases(name)) return configPaths.get(name)
       if (configPaths.has(name)) return configPaths.get(name)
-      const started = await databasesReady
+      const started = await startedDatabases()
       const config = sandboxConfigs({ ...facts, ...(started ? { databases: started } : {}) })[name]
       return config === undefined ? undefined : writeConfig(name, config)
     }
@@ -252,6 +257,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         return env
       },
       configPath: (name) => configPaths.get(name),
+      startsSlowly: (name) => waitsForDatabases(name) && !configPaths.has(name),
       async close() {
         await k.close()
         await stopExtras()
