@@ -133,10 +133,13 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     return undefined
   })
   const standbyStarting = startDemoVaultStandby(vault)
+  // The demo backups too: git makes the Gitea bundles in processes of its own while the API server starts.
+  const backupsWriting = createDemoBackups(join(options.stateDir, 'backups'), now, { vault })
   const chartsStarting = startChartRepository()
   // Each is awaited before the sandbox is handed out or stopped, so none is left running; a failed one's error is thrown there.
   void standbyStarting.catch(() => undefined)
   void chartsStarting.catch(() => undefined)
+  void backupsWriting.catch(() => undefined)
   const stopExtras = async (): Promise<void> => {
     clearInterval(repost)
     await (databases ?? await databasesStarting)?.close()
@@ -144,6 +147,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     await (vaultStandby ?? await standbyStarting.catch(() => undefined))?.close()
     const started = charts ?? await chartsStarting.catch(() => undefined)
     if (started) await stopChartRepository(started.server)
+    // Nothing goes on writing into the state directory after a stop.
+    await backupsWriting.catch(() => undefined)
   }
   try {
     vaultStandby = await standbyStarting
@@ -165,7 +170,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       if (kube.store.get(String(obj.apiVersion), String(obj.kind), meta.namespace ?? '', meta.name)) continue
       kube.store.seed(obj)
     }
-    const backups = await createDemoBackups(join(options.stateDir, 'backups'), now, { vault })
+    const backups = await backupsWriting
     const kubeconfigPath = join(options.stateDir, 'kubeconfig')
     await writeFile(kubeconfigPath, kubeconfigYaml(kube.tlsUrl!, kube.caCert!, kube.token), { mode: 0o600 })
     const vaultTokenPath = join(options.stateDir, 'vault-token')
