@@ -1,11 +1,15 @@
 // Schemas come from the kubernetes-models packages at run time (never from upstream files),
 // or, for kinds no package carries, from the project's own definitions (sandbox/crds).
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { ApiError } from './status.ts'
 import { PROJECT_SCHEMA } from './resources.ts'
 import type { ResourceInfo } from './resources.ts'
 import { findProjectCrd } from '../../crds/index.ts'
 import { createAjv } from '../../../shared/schema.ts'
 import type { JsonSchema } from '../../../shared/schema.ts'
+
+const requireModel = createRequire(import.meta.url)
 
 export type Validator = (obj: Record<string, unknown>) => void
 interface AjvError { instancePath?: string, message?: string, keyword?: string, schemaPath?: string, params?: { missingProperty?: string } }
@@ -32,23 +36,43 @@ function resolvePointer(root: unknown, schemaPath: string): unknown {
   return cur
 }
 
+/**
+ * A validator per kind, each made at its kind's first write: a sandbox or a
+ * test touches a few of the many kinds registered, and loading every model
+ * and compiling every definition up front was most of the API server's
+ * start. What can be checked without loading is checked now, so a broken
+ * registration still fails at start rather than serving unvalidated: the
+ * model's module resolves, the project definition exists.
+ */
 export async function loadValidators(resources: ResourceInfo[]): Promise<Map<string, Validator>> {
   const out = new Map<string, Validator>()
   for (const r of resources) {
     if (r.module === PROJECT_SCHEMA) {
       const crd = findProjectCrd(r.group, r.version, r.kind)
       if (!crd) throw new Error(`no project definition for ${r.group}/${r.version} ${r.kind}`)
-      out.set(`${r.group}/${r.version}/${r.kind}`, projectValidator(crd.schema))
+      let check: Validator | undefined
+      out.set(`${r.group}/${r.version}/${r.kind}`, (obj) => (check ??= projectValidator(crd.schema))(obj))
       continue
     }
-    const spec = r.group ? `kubernetes-models/${r.group}/${r.version}/${r.kind}` : `kubernetes-models/v1/${r.kind}`
-    // A missing model is a broken registration, so fail at start rather than serve unvalidated.
-    const mod = await import(r.module ?? spec) as Record<string, unknown>
-    const Model = mod[r.kind] as (new (data: Record<string, unknown>) => { validate(): void }) | undefined
-    if (!Model) throw new Error(`no model class ${r.kind} in ${r.module ?? spec}`)
-    out.set(`${r.group}/${r.version}/${r.kind}`, (obj) => { new Model(obj).validate() })
+    const spec = r.module ?? (r.group ? `kubernetes-models/${r.group}/${r.version}/${r.kind}` : `kubernetes-models/v1/${r.kind}`)
+    // Resolved as an import (the packages export for `import` only), then loaded by its file.
+    const file = fileURLToPath(import.meta.resolve(spec))
+    let Model: ModelClass | undefined
+    out.set(`${r.group}/${r.version}/${r.kind}`, (obj) => {
+      // The models are ES modules without top-level await: require() loads them synchronously (Node 22.12+).
+      Model ??= modelClass(requireModel(file) as Record<string, unknown>, r.kind, spec)
+      new Model(obj).validate()
+    })
   }
   return out
+}
+
+type ModelClass = new (data: Record<string, unknown>) => { validate(): void }
+
+function modelClass(mod: Record<string, unknown>, kind: string, spec: string): ModelClass {
+  const Model = mod[kind] as ModelClass | undefined
+  if (!Model) throw new Error(`no model class ${kind} in ${spec}`)
+  return Model
 }
 
 // The []byte fields of the core API (a Secret's data, a ConfigMap's
