@@ -103,15 +103,23 @@ export function startFunctionProcess(spec: FunctionSpec, env: Record<string, str
 
 /**
  * Starts every function, a few at a time: a start is mostly CPU (loading the
- * modules), so as many at once as there are cores, not one after another.
- * The queue is in the order of `specs`; `prioritize` moves a function not yet
- * begun to its front (a request waits for it). A function that fails to
- * start does not stop the others: its `started()` rejects with the reason.
+ * modules), so as many at once as there are cores, not one after another,
+ * in the order of `specs`. A function asked for (`demand`: a request waits
+ * for it) starts at once if it has not begun, beside the others, as a
+ * request makes Knative scale a Service from zero without waiting its turn;
+ * meanwhile no other start begins, so the one a person waits for has the
+ * cores (the starts already under way go on). A function that fails to start does not stop the others: its `started()`
+ * rejects with the reason.
  */
 export class FunctionStarter {
   readonly #queue: FunctionSpec[]
   readonly #starts = new Map<string, PromiseWithResolvers<LocalFunction>>()
   readonly #running: LocalFunction[] = []
+  readonly #begun: string[] = []
+  readonly #extra: Array<Promise<void>> = []
+  /** Starts asked for under way: the queue waits while there are any. */
+  #demanding = 0
+  readonly #resume: Array<() => void> = []
   readonly #abort = new AbortController()
   readonly #workers: Promise<void>
   readonly #envOf: (name: string) => Promise<Record<string, string>>
@@ -147,33 +155,53 @@ export class FunctionStarter {
     return Promise.allSettled([...this.#starts.values()].map((s) => s.promise))
   }
 
-  /** Start this one next, if it has not begun. */
-  prioritize(name: string): void {
+  /** The functions whose start has begun, in the order they began. */
+  begun(): readonly string[] {
+    return [...this.#begun]
+  }
+
+  /** A request waits for this function: start it now if it has not begun. */
+  demand(name: string): void {
     const i = this.#queue.findIndex((s) => s.name === name)
-    if (i > 0) this.#queue.unshift(...this.#queue.splice(i, 1))
+    if (i < 0 || this.#abort.signal.aborted) return
+    const [spec] = this.#queue.splice(i, 1)
+    this.#demanding++
+    this.#extra.push(this.#start(spec!).finally(() => {
+      if (--this.#demanding > 0) return
+      for (const resume of this.#resume.splice(0)) resume()
+    }))
   }
 
   /** Begin no more starts, end the ones under way, and stop every process started. */
   async stop(): Promise<void> {
     this.#abort.abort()
     await this.#workers
+    await Promise.all(this.#extra)
     await stopFunctionProcesses(this.#running)
   }
 
   async #work(): Promise<void> {
-    for (let spec = this.#queue.shift(); spec; spec = this.#queue.shift()) {
-      const start = this.#starts.get(spec.name)!
-      if (this.#abort.signal.aborted) {
-        start.reject(new Error(`${spec.name} was not started: the platform is stopping`))
-        continue
-      }
-      try {
-        const fn = await startFunctionProcess(spec, await this.#envOf(spec.name), this.#logger, this.#abort.signal)
-        this.#running.push(fn)
-        start.resolve(fn)
-      } catch (err) {
-        start.reject(err instanceof Error ? err : new Error(String(err)))
-      }
+    for (;;) {
+      while (this.#demanding > 0) await new Promise<void>((resolve) => this.#resume.push(resolve))
+      const spec = this.#queue.shift()
+      if (!spec) return
+      await this.#start(spec)
+    }
+  }
+
+  async #start(spec: FunctionSpec): Promise<void> {
+    const start = this.#starts.get(spec.name)!
+    if (this.#abort.signal.aborted) {
+      start.reject(new Error(`${spec.name} was not started: the platform is stopping`))
+      return
+    }
+    this.#begun.push(spec.name)
+    try {
+      const fn = await startFunctionProcess(spec, await this.#envOf(spec.name), this.#logger, this.#abort.signal)
+      this.#running.push(fn)
+      start.resolve(fn)
+    } catch (err) {
+      start.reject(err instanceof Error ? err : new Error(String(err)))
     }
   }
 }

@@ -199,7 +199,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const begun = Date.now()
     const functionStarter = new FunctionStarter(specs, envOf, log)
     starter = functionStarter
-    const routes = new Activator({ logger: log, holdTimeoutMs: READY_TIMEOUT_MS, onDemand: (name) => functionStarter.prioritize(name) })
+    const routes = new Activator({ logger: log, holdTimeoutMs: READY_TIMEOUT_MS, onDemand: (name) => functionStarter.demand(name) })
     activator = routes
     const functions: PlatformFunction[] = []
     for (const spec of specs) {

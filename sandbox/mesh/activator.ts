@@ -8,13 +8,13 @@ import type { Logger } from '../../shared/logger.ts'
  * Knative Serving's activator, for the local platform. A Knative Service
  * scaled to zero is reached through the activator, which holds ("buffers")
  * each request until a pod of the revision is ready and then forwards it;
- * the request is what makes the revision start
+ * the request is what makes the revision scale up
  * (https://knative.dev/docs/serving/request-flow/, "Scale From Zero").
  *
  * Here every function's address is an activator route from the start, so the
  * platform is ready to take events before its function processes are: a
- * request for a function still starting waits for it (and moves its start to
- * the front: `onDemand`), then goes through. A function that could not start
+ * request for a function still starting waits for it (and starts it at once
+ * if it has not begun: `onDemand`), then goes through. A function that could not start
  * is answered 503 with what happened, as a revision that never becomes ready
  * is by Knative.
  *
@@ -27,7 +27,7 @@ export type RouteState = 'starting' | 'ready' | 'failed'
 
 export interface ActivatorOptions {
   readonly logger: Logger
-  /** Told when a request arrives for a function still starting: the platform starts that one next. */
+  /** Told when a request arrives for a function still starting: the platform starts that one at once. */
   readonly onDemand?: (name: string) => void
   /** How long a request waits for its function to be ready before a 503 (the functions' own start timeout). */
   readonly holdTimeoutMs: number

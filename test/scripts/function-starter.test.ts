@@ -13,7 +13,7 @@ const logger = createLogger({ level: 'silent' })
 const echo = resolve('test/fixtures/local/functions/echo/index.ts')
 const env = async (): Promise<Record<string, string>> => ({ CARETAKER_AUTH: 'none', LOG_LEVEL: 'info' })
 
-t.test('one at a time: a prioritized function starts next; one that cannot start does not stop the others', async (t) => {
+t.test('a few at a time in order; one asked for starts at once; one that cannot start does not stop the others', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'caretaker-starter-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await mkdir(join(dir, 'broken'))
@@ -23,14 +23,25 @@ t.test('one at a time: a prioritized function starts next; one that cannot start
     { name: 'broken', module: join(dir, 'broken', 'index.ts') },
     { name: 'wanted', module: echo },
   ]
-  const starter = new FunctionStarter(specs, env, logger, 1)
+  // Whether `wanted` had started when `broken` began: the queue waits while an asked-for start is under way.
+  let wantedSettled = false
+  let brokenBeganAfterWanted: boolean | undefined
+  const envOf = async (name: string): Promise<Record<string, string>> => {
+    if (name === 'broken') brokenBeganAfterWanted = wantedSettled
+    return env()
+  }
+  const starter = new FunctionStarter(specs, envOf, logger, 1)
   t.teardown(() => starter.stop())
-  // `first` has begun; `wanted` is asked for before `broken` begins.
-  starter.prioritize('wanted')
-  const order: string[] = []
-  for (const spec of specs) void starter.started(spec.name).then(() => order.push(spec.name), () => order.push(`${spec.name} (failed)`))
+  void starter.started('wanted').finally(() => { wantedSettled = true })
+  t.same(starter.begun(), ['first'], 'one at a time: the first has begun')
+  // A request for `wanted` arrives while `first` starts: it begins at once, beside it, ahead of `broken`.
+  starter.demand('wanted')
+  t.same(starter.begun(), ['first', 'wanted'], 'the asked-for function began at once, out of turn')
+  starter.demand('wanted')
+  starter.demand('first')
   const results = await starter.all()
-  t.same(order, ['first', 'wanted', 'broken (failed)'], 'the asked-for function started before the one queued ahead of it')
+  t.equal(brokenBeganAfterWanted, true, 'while the asked-for one started, the queue waited (it had the cores)')
+  t.same(starter.begun(), ['first', 'wanted', 'broken'], 'each began once; the queue went on once it was ready')
   t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'in the order of the specs')
   await t.rejects(starter.started('broken'), /broken exited before it was ready/, 'the failed start says what happened')
   const wanted = await starter.started('wanted')
