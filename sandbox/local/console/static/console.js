@@ -132,7 +132,8 @@ async function loadFunctions() {
   const body = $('functions').tBodies[0]
   body.replaceChildren(...status.functions.map((f) => el('tr', { dataset: { function: f.name } },
     el('td', {}, el('strong', {}, f.name), el('br'), el('code', {}, f.url ?? '')),
-    el('td', { className: f.state === 'ready' ? 'ok' : 'bad' }, f.state),
+    // A function still starting (held requests wait for it, as Knative's activator holds them) is not a fault.
+    el('td', { className: f.state === 'ready' ? 'ok' : f.state === 'starting' ? 'starting' : 'bad' }, f.state),
     el('td', {}, ...(f.schedules.length === 0 ? ['on events and requests'] : f.schedules.map((s) => el('div', {}, `${s.pingSource}: "${s.schedule}" ${s.timezone}, next ${new Date(s.next).toLocaleString()}`)))),
     el('td', { className: 'last-outcome' }, f.lastOutcome ? `${time(f.lastOutcome.at)} ${f.lastOutcome.line}` : '—'))))
   const next = Object.fromEntries(status.functions.filter((f) => f.request).map((f) => [f.name, f.request]))
