@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t from 'tap'
-import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node'
+import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { parse } from 'yaml'
 import { spawnNode } from '../../sandbox/harness/process.ts'
 import { alertmanagerSkipReason } from '../../sandbox/harness/alertmanager.ts'
@@ -197,6 +197,17 @@ t.test('the shipped functions and triggers work against the sandbox', async (t) 
     const check = expected.find(([pattern]) => pattern.test(line))
     t.ok(check, `an expectation for: ${line}`)
     if (check) check[1](await typed(line))
+  }
+
+  // The Trust boundary's example: who may ask is a RoleBinding, made with kubectl as against a cluster.
+  const [bindings] = await readmeExamples('## Trust boundary', '## Layout')
+  if (!(process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, 'kubectl')))) {
+    t.comment('skipped: the Trust boundary example needs kubectl on PATH')
+  } else {
+    await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', bindings!], { env: { ...process.env, HOME: dir, KUBECONFIG: (ready.sandbox as { kubeconfig: string }).kubeconfig } })
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
+    const made = await Promise.all(['oncall', 'auditors'].map((name) => rbac.readNamespacedRoleBinding({ namespace: 'caretaker', name })))
+    t.same(made.map((b) => [b.roleRef.name, b.subjects?.map((s) => `${s.kind}/${s.name}`)]), [['caretaker-operator', ['Group/oncall']], ['caretaker-viewer', ['Group/auditors']]], 'the README\'s RoleBindings, as kubectl made them')
   }
 
   proc.child.kill('SIGTERM')

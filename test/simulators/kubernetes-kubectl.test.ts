@@ -164,6 +164,14 @@ t.test('real kubectl as a second client (over TLS, bearer token)', async (t) => 
     t.match((await kubectlFails('create', 'job', 'other', '--from=cronjob/nope')).stderr, /cronjobs.batch "nope" not found/, 'an error Status in protobuf')
     // the same name again: the conflict comes back as the API server's Status
     t.match((await kubectlFails('create', 'namespace', 'imp-ns')).stderr, /namespaces "imp-ns" already exists/)
+    // RBAC, as the README's Trust boundary makes it (rbac.authorization.k8s.io/v1, sent as protobuf too)
+    const { stderr: rbacWire } = await exec(['create', 'rolebinding', 'imp-oncall', '--clusterrole=view', '--group=oncall', '--serviceaccount=default:bot', '-v=8'])
+    t.match(rbacWire, /Content-Type: application\/vnd\.kubernetes\.protobuf[\s\S]*Response Status: 201 Created/, 'a RoleBinding sent as protobuf is taken')
+    t.match(stored('rbac.authorization.k8s.io/v1', 'RoleBinding', 'imp-oncall'), { roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects: [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'oncall' }, { kind: 'ServiceAccount', name: 'bot', namespace: 'default' }] })
+    t.match(await kubectl('create', 'role', 'imp-reader', '--verb=get,list', '--resource=pods,configmaps'), /role.rbac.authorization.k8s.io\/imp-reader created/)
+    t.match(stored('rbac.authorization.k8s.io/v1', 'Role', 'imp-reader'), { rules: [{ verbs: ['get', 'list'], apiGroups: [''], resources: ['pods', 'configmaps'] }] })
+    t.match(await kubectl('create', 'clusterrolebinding', 'imp-admins', '--clusterrole=cluster-admin', '--user=alice'), /clusterrolebinding.rbac.authorization.k8s.io\/imp-admins created/)
+    t.match(sim.store.get('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', '', 'imp-admins'), { subjects: [{ kind: 'User', name: 'alice' }] })
   })
 
   t.test('get: the columns kube-apiserver prints, default and -o wide', async (t) => {
