@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { CoreV1Api } from '@kubernetes/client-node'
+import { AuthenticationV1Api, CoreV1Api } from '@kubernetes/client-node'
 import { startKubernetesSimulator } from '../../sandbox/simulators/kubernetes/index.ts'
 
 const run = promisify(execFile)
@@ -44,6 +44,23 @@ t.test('real kubectl as a second client (over TLS, bearer token)', async (t) => 
     const overHttp = await sim.kubeConfig().makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: 'shared', namespace: 'both' })
     t.equal(overTls.metadata?.uid, overHttp.metadata?.uid)
     t.match(sim.url, /^http:/)
+  })
+
+  t.test('create token: a TokenRequest, sent as protobuf, whose token TokenReview takes for the audiences and time asked', async (t) => {
+    sim.store.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ops' } })
+    sim.store.seed({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'oncall', namespace: 'ops' } })
+    const { stdout, stderr } = await exec(['create', 'token', 'oncall', '-n', 'ops', '-v=8'])
+    t.match(stderr, /Content-Type: application\/vnd\.kubernetes\.protobuf[\s\S]*Response Status: 201 Created/, 'kubectl sent a protobuf TokenRequest')
+    const reviews = sim.kubeConfig().makeApiClient(AuthenticationV1Api)
+    const reviewed = await reviews.createTokenReview({ body: { spec: { token: stdout.trim() } } })
+    t.match(reviewed.status, { authenticated: true, user: { username: 'system:serviceaccount:ops:oncall' } }, 'the token is the ServiceAccount\'s, for the API server\'s audience')
+    const bound = (await exec(['create', 'token', 'oncall', '-n', 'ops', '--audience=vault', '--duration=15m'])).stdout.trim()
+    t.match((await reviews.createTokenReview({ body: { spec: { token: bound } } })).status, { authenticated: false }, 'a token for another audience is not the API server\'s')
+    t.match((await reviews.createTokenReview({ body: { spec: { token: bound, audiences: ['vault'] } } })).status, { authenticated: true, audiences: ['vault'] })
+    t.match((await kubectlFails('create', 'token', 'oncall', '-n', 'ops', '--duration=1m')).stderr, /TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes/, 'under ten minutes is refused as kube-apiserver refuses it')
+    t.match((await kubectlFails('create', 'token', 'nope', '-n', 'ops')).stderr, /serviceaccounts "nope" not found/)
+    const resources = await kubectl('api-resources', '--api-group=', '-o', 'name')
+    t.match(resources, /^serviceaccounts$/m, 'discovery still lists the ServiceAccounts (the token subresource is not a resource of its own)')
   })
 
   t.test('get: server-side table and -o json', async (t) => {

@@ -23,7 +23,10 @@ export const resourceList = (gv: string, rs: ResourceInfo[]) => ({
   kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv,
   resources: rs.flatMap((r) => [
     { name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'], ...(r.shortNames.length ? { shortNames: r.shortNames } : {}), ...(categoriesOf(r).length ? { categories: categoriesOf(r) } : {}) },
-    ...r.subresources.map((s) => ({ name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, kind: s === 'scale' ? 'Scale' : r.kind, verbs: ['get', 'patch', 'update'] })),
+    ...r.subresources.map((s) => s === 'token'
+      // As kube-apiserver lists it: serviceaccounts/token is a TokenRequest of authentication.k8s.io/v1, create only.
+      ? { name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] }
+      : { name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, kind: s === 'scale' ? 'Scale' : r.kind, verbs: ['get', 'patch', 'update'] }),
   ]),
 })
 

@@ -1,7 +1,7 @@
 // kubectl sends built-in kinds as Kubernetes protobuf: `auth can-i` posts its
 // SelfSubjectAccessReview that way, and the typed clients behind `create
 // configmap|secret|namespace|deployment|job` and of `create role|rolebinding`
-// (and their cluster-wide kinds) post theirs so. This decodes the
+// (and their cluster-wide kinds) and `create token` post theirs so. This decodes the
 // envelope and the object into the JSON form the API server would hold, and
 // encodes replies the same way for a client whose Accept list puts protobuf
 // first, as kube-apiserver's content negotiation serves it.
@@ -32,6 +32,8 @@ const PACKAGES: Record<string, string> = {
   'apps/v1': 'k8s.io.api.apps.v1',
   'batch/v1': 'k8s.io.api.batch.v1',
   'authorization.k8s.io/v1': 'k8s.io.api.authorization.v1',
+  // kubectl create token (a TokenRequest)
+  'authentication.k8s.io/v1': 'k8s.io.api.authentication.v1',
   // kubectl create role|clusterrole|rolebinding|clusterrolebinding
   'rbac.authorization.k8s.io/v1': 'k8s.io.api.rbac.v1',
   // DeleteOptions, which typed clients send with a delete
@@ -44,7 +46,7 @@ function root(): protobuf.Root {
   const r = new protobuf.Root()
   // Imports are written as Go import paths ("k8s.io/apimachinery/pkg/.../generated.proto"), kept under proto/.
   r.resolvePath = (_origin, target) => join(PROTO_DIR, target.startsWith(PROTO_DIR) ? target.slice(PROTO_DIR.length + 1) : target)
-  r.loadSync(['core/v1', 'apps/v1', 'batch/v1', 'authorization/v1', 'rbac/v1'].map((p) => `k8s.io/api/${p}/generated.proto`), { keepCase: true })
+  r.loadSync(['core/v1', 'apps/v1', 'batch/v1', 'authorization/v1', 'authentication/v1', 'rbac/v1'].map((p) => `k8s.io/api/${p}/generated.proto`), { keepCase: true })
   r.resolveAll()
   loaded = r
   return r

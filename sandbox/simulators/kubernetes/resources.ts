@@ -28,7 +28,8 @@ export const RESOURCES: ResourceInfo[] = [
   row('', 'v1', 'Event', 'events', true, [], ['ev']),
   row('', 'v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', true, ['status'], ['pvc']),
   row('', 'v1', 'Node', 'nodes', false, ['status'], ['no']),
-  row('', 'v1', 'ServiceAccount', 'serviceaccounts', true, [], ['sa']),
+  // serviceaccounts/token: a TokenRequest (create only; token-request.ts)
+  row('', 'v1', 'ServiceAccount', 'serviceaccounts', true, ['token'], ['sa']),
   row('apps', 'v1', 'Deployment', 'deployments', true, ['status', 'scale'], ['deploy']),
   row('apps', 'v1', 'StatefulSet', 'statefulsets', true, ['status', 'scale'], ['sts']),
   row('apps', 'v1', 'ReplicaSet', 'replicasets', true, ['status'], ['rs']),

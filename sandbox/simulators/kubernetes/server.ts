@@ -18,6 +18,7 @@ import { METRICS_GROUP_VERSION, MetricsStandIn, metricsResourceList } from './me
 import { clone, createStore, meta } from './store.ts'
 import type { ChangeEvent, Obj } from './store.ts'
 import { createAuthenticator } from './authn.ts'
+import { tokenRequest } from './token-request.ts'
 import { APIEXTENSIONS_RESOURCES, AUTHENTICATION_RESOURCES, apiGroupList, readCrds, resourceList, servedGroups } from './discovery.ts'
 import { readBody, serveResource } from './verbs.ts'
 
@@ -152,6 +153,10 @@ export async function startKubernetesSimulator(options: SimulatorOptions = {}) {
     const selectedName = verb === 'list' || verb === 'watch' ? /(?:^|,)metadata\.name==?([^,]+)/.exec(q.get('fieldSelector') ?? '')?.[1] ?? '' : ''
     const attrs: Attributes = { verb, group, resource: plural, subresource: sub, namespace: ns || (plural === 'namespaces' && !group ? name : ''), name: name || selectedName }
     authz.check(user, attrs)
+    if (sub === 'token') {
+      if (verb !== 'create') throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+      return json(201, tokenRequest(store.get(r, ns, name), await bodyObject(), { apiAudience: authn.apiAudience, mint: authn.mintServiceAccountToken }))
+    }
     return serveResource(store, { req, res, q, r, ns, name, sub, verb, protoBody, bodyObject, json })
   }
 
