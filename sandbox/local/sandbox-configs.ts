@@ -105,6 +105,9 @@ export function sandboxConfigs(facts: SandboxFacts): Record<string, unknown> {
     // no silences, and the alerts sent by hand cannot be confirmed with one (in a cluster they are).
     'respond-to-alert': {
       verifyAlerts: false,
+      // Manual restarts of the demo's workloads (README: respond-to-alert, Manual restart). No workload of the demo
+      // serves HTTP, so the Vault it runs stands for a health URL one may name besides the namespace's Services.
+      manualRestart: { namespaces: ['production'], cooldown: '15m', healthUrls: facts.vault ? [`${facts.vault.address}/v1/sys/health`] : [] },
       rules: [
         { name: 'crash-looping-pod', matchers: ['alertname="KubePodCrashLooping"'], allowedNamespaces: ['production', 'databases'], actions: [{ type: 'deletePod', name: '{{ $labels.pod }}' }, { type: 'notify', message: 'deleted crash-looping pod {{ $labels.namespace }}/{{ $labels.pod }}' }] },
         { name: 'backup-job-failed', matchers: ['alertname="KubeJobFailed"', 'job_name=~".+-backup-[0-9]+"'], allowedNamespaces: ['databases', 'kube-system', 'vault'], actions: [{ type: 'runCronJob', fromJob: '{{ $labels.job_name }}' }] },

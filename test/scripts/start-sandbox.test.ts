@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t from 'tap'
-import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { parse } from 'yaml'
 import { spawnNode } from '../../sandbox/harness/process.ts'
 import { alertmanagerSkipReason } from '../../sandbox/harness/alertmanager.ts'
@@ -208,6 +208,21 @@ t.test('the shipped functions and triggers work against the sandbox', async (t) 
     const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
     const made = await Promise.all(['oncall', 'auditors'].map((name) => rbac.readNamespacedRoleBinding({ namespace: 'caretaker', name })))
     t.same(made.map((b) => [b.roleRef.name, b.subjects?.map((s) => `${s.kind}/${s.name}`)]), [['caretaker-operator', ['Group/oncall']], ['caretaker-viewer', ['Group/auditors']]], 'the README\'s RoleBindings, as kubectl made them')
+
+    // respond-to-alert's manual restart, as the README shows it, against the sandbox: the on-call ServiceAccount
+    // it takes a token of is made first, as an operator would (and bound to caretaker-operator: a ServiceAccount is
+    // in no group "oncall"); the function's address is this sandbox's, and the health URL one that answers here.
+    const [restartExample] = await readmeExamples('### respond-to-alert', '### maintain-databases')
+    const admin = { env: { ...process.env, HOME: dir, KUBECONFIG: (ready.sandbox as { kubeconfig: string }).kubeconfig } }
+    await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', 'kubectl create namespace ops && kubectl -n ops create serviceaccount oncall && kubectl -n caretaker create rolebinding oncall-sa --clusterrole=caretaker-operator --serviceaccount=ops:oncall'], admin)
+    const respondUrl = (ready.functions as Record<string, string>)['respond-to-alert']!
+    const typedRestart = restartExample!.replace('http://respond-to-alert.caretaker.svc.cluster.local', respondUrl).replace('http://api.production.svc:8080/healthz', `${sandbox.vault}/v1/sys/health`)
+    const answer = JSON.parse((await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', typedRestart], admin)).stdout) as unknown
+    t.match(answer, { accepted: { id: 'restart-api-1' }, by: 'system:serviceaccount:ops:oncall', verb: 'restart' }, 'the manual restart is accepted, with the on-call token, by TokenReview and RBAC')
+    const restarted = await proc.waitForLine((l) => l.msg === 'event handled' && l.function === 'respond-to-alert' && (l.event as { id?: string } | undefined)?.id === 'restart-api-1', 120_000)
+    t.ok(restarted, 'respond-to-alert handled it')
+    const api = await kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: 'production', name: 'api' })
+    t.ok(api.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'], 'and restarted production/api (ce-dryrun: false), its rollout finished and the health URL answered')
   }
 
   proc.child.kill('SIGTERM')

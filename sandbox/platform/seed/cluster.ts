@@ -74,6 +74,14 @@ export function seedCaretaker(ctx: Ctx) {
   for (const fn of ['verify-backup', 'rotate-secret', 'prune-snapshots', 'clean-up-resources', 'respond-to-alert', 'renew-certificate', 'health-report', 'notify', 'maintain-databases', 'check-updates', 'back-up-configuration']) {
     ctx.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: fn, namespace: 'caretaker', labels: { 'app.kubernetes.io/part-of': 'caretaker' } } })
   }
+  // respond-to-alert acts only where its ClusterRole is bound, one RoleBinding per namespace (manifests/respond-to-alert/
+  // rbac.yaml binds the shipped example's namespaces): the demo's workloads are in production, which the sandbox's
+  // rules and manual restarts allow, so the demo binds it there too, as an install of one's own would.
+  ctx.put({
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'caretaker-respond-to-alert', namespace: 'production' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'caretaker-respond-to-alert' },
+    subjects: [{ kind: 'ServiceAccount', name: 'respond-to-alert', namespace: 'caretaker' }],
+  })
   ctx.put(secret(ctx, 'caretaker', 'vault-token', { token: 'sandbox-external-secrets-token' }))
   ctx.put({
     apiVersion: 'external-secrets.io/v1', kind: 'ClusterSecretStore', metadata: { name: 'vault-backend' },

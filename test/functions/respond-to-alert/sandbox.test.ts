@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
-import { BatchV1Api } from '@kubernetes/client-node'
+import { AuthorizationV1Api, BatchV1Api } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
 import { createRespondToAlert } from '../../../functions/respond-to-alert/index.ts'
 import { checkConfig, configSchema, type RespondToAlertConfig } from '../../../functions/respond-to-alert/config.ts'
@@ -37,4 +37,23 @@ t.test('the failed backup Job\'s alert re-runs its CronJob', async (t) => {
   t.match(body.actions, [{ action: 'create Job from CronJob', target: `${failed.namespace}/${failed.cronJob}`, done: true }])
   const jobs = (await kube.kubeConfig().makeApiClient(BatchV1Api).listNamespacedJob({ namespace: failed.namespace })).items
   t.ok(jobs.some((j) => j.metadata?.annotations?.['cronjob.kubernetes.io/instantiate'] === 'manual' && j.metadata.ownerReferences?.[0]?.name === failed.cronJob))
+})
+
+t.test('the sandbox\'s rules and manual restarts act only where the RBAC lets respond-to-alert act', async (t) => {
+  // What each action needs (manifests/respond-to-alert/rbac.yaml's ClusterRole, bound per namespace).
+  const needs: Record<string, Array<{ verb: string; group: string; resource: string }>> = {
+    deletePod: [{ verb: 'delete', group: '', resource: 'pods' }],
+    runCronJob: [{ verb: 'get', group: 'batch', resource: 'cronjobs' }, { verb: 'create', group: 'batch', resource: 'jobs' }],
+    restart: [{ verb: 'patch', group: 'apps', resource: 'deployments' }],
+  }
+  const wanted = [
+    ...config.rules.flatMap((rule) => rule.actions.flatMap((a) => (needs[a.type] ?? []).flatMap((n) => rule.allowedNamespaces.map((namespace) => ({ ...n, namespace, why: `rule ${rule.name}` }))))),
+    ...(config.manualRestart?.namespaces ?? []).flatMap((namespace) => needs.restart!.map((n) => ({ ...n, namespace, why: 'manualRestart' }))),
+  ]
+  t.ok(wanted.some((w) => w.why === 'manualRestart'), 'the sandbox takes manual restarts')
+  const reviews = kube.kubeConfig().makeApiClient(AuthorizationV1Api)
+  for (const w of wanted) {
+    const review = await reviews.createSubjectAccessReview({ body: { spec: { user: 'system:serviceaccount:caretaker:respond-to-alert', groups: ['system:serviceaccounts', 'system:serviceaccounts:caretaker', 'system:authenticated'], resourceAttributes: { namespace: w.namespace, verb: w.verb, group: w.group, resource: w.resource } } } })
+    t.equal(review.status?.allowed, true, `${w.why}: ${w.verb} ${w.resource}${w.group ? `.${w.group}` : ''} in ${w.namespace}`)
+  }
 })
