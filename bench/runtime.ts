@@ -7,6 +7,9 @@
  * bench/functions.ts.
  *
  *   npm run bench -- runtime      (BENCH_SECONDS per run, default 4; BENCH_CONCURRENCY, default 32)
+ *
+ * BENCH_CPU_PROF=<dir> runs the Caretaker runtime with --cpu-prof, writing its
+ * profile under load into <dir> when it exits (on the bench's SIGTERM).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -18,6 +21,7 @@ import { freePort } from '../shared/process/ports.ts'
 const root = fileURLToPath(new URL('../', import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
+const CPU_PROF = process.env.BENCH_CPU_PROF
 
 interface Server { name: string; child: ChildProcess; port: number; startedMs: number }
 
@@ -93,7 +97,7 @@ async function main(): Promise<void> {
   const runtimes: Array<{ name: string; args: string[]; env: Record<string, string> }> = [
     { name: 'raw node:http (floor)', args: ['bench/fixtures/raw-http.mjs'], env: {} },
     { name: 'faas-js-runtime 4', args: ['bench/fixtures/faas-noop.mjs'], env: {} },
-    { name: 'Caretaker runtime', args: ['shared/runtime/main.ts', 'bench/fixtures/noop.ts'], env: { HOST: '127.0.0.1', CARETAKER_AUTH: 'none', LOG_LEVEL: 'info' } },
+    { name: 'Caretaker runtime', args: [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), 'shared/runtime/main.ts', 'bench/fixtures/noop.ts'], env: { HOST: '127.0.0.1', CARETAKER_AUTH: 'none', LOG_LEVEL: 'info' } },
   ]
   const rows: string[] = []
   let floor: number | undefined
