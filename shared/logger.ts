@@ -104,21 +104,22 @@ export class AsynchronousOutput {
    * Write what is queued, synchronously: at the process's exit, when no
    * callback will run any more. A write already on the thread pool is
    * finished by libuv, not repeated here. Never blocks for long: a full
-   * pipe is waited for at most about a second, a failed descriptor not at all.
+   * non-blocking pipe (fd 1 is one once anything has used process.stdout) is
+   * waited for up to 5 s in all, a failed descriptor not at all.
    */
   flushSync(): void {
     if (this.#broken) return
     const chunks = [...(this.#retry ? [this.#retry] : []), Buffer.from(this.#queue.join(''))]
     this.#retry = undefined
     this.#queue = []
-    let waits = 0
+    const giveUpAt = Date.now() + 5000
     for (const chunk of chunks) {
       let offset = 0
       while (offset < chunk.length) {
         try {
           offset += writeSync(this.#fd, chunk, offset)
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && waits++ < 100) {
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && Date.now() < giveUpAt) {
             Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
             continue
           }

@@ -49,6 +49,18 @@ for (const [ending, code] of [['exit', 0], ['throw', 1], ['reject', 1]] as const
   })
 }
 
+t.test('a full pipe (fd 1 non-blocking, the reader paused) delays the lines, it loses none', async (t) => {
+  const fn = spawnFunction(BURST, { CARETAKER_CONFIG: await withConfig(t, `lines: ${LINES}\nending: exit\nstdoutNonBlocking: true\n`) })
+  t.teardown(() => { fn.child.kill('SIGKILL') })
+  await fn.waitForLine((l) => l.msg === 'function ready')
+  // The burst (about 750 kB, ten pipes' worth) meets a pipe nobody reads for a while: writes, and the flush at exit, get EAGAIN.
+  fn.child.stdout!.pause()
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  fn.child.stdout!.resume()
+  t.equal(await fn.exited, 0)
+  t.equal(burstCount(await allLines(fn)), LINES, 'every line of the burst')
+})
+
 t.test('a process whose log reader is gone still exits at once (no retrying a broken pipe at exit)', async (t) => {
   const fn = spawnFunction(BURST, { CARETAKER_CONFIG: await withConfig(t, `lines: ${LINES}\nending: exit\n`) })
   t.teardown(() => { fn.child.kill('SIGKILL') })
