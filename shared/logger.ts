@@ -1,3 +1,4 @@
+import { write as fsWrite, writeSync } from 'node:fs'
 import { pino, type Logger, type LoggerOptions } from 'pino'
 
 /**
@@ -23,6 +24,135 @@ export interface LoggerSettings {
   name?: string
   /** Where lines go; defaults to stdout. Tests pass a stream to read lines back. */
   destination?: NodeJS.WritableStream
+  /**
+   * Without a destination: write stdout asynchronously (asynchronousStdout),
+   * as a function process does, instead of one blocking write per line.
+   */
+  asynchronous?: boolean
+}
+
+/**
+ * Lines written to a file descriptor asynchronously: each write runs on
+ * libuv's thread pool instead of blocking the event loop, and the lines
+ * that arrive meanwhile go out together in the next one. Nothing waits for
+ * a buffer to fill: a line is written as soon as the write before it is
+ * done, so readers of the log (`function ready`) see it as it comes.
+ *
+ * pino's own asynchronous destination (sonic-boom 4, `pino.destination({
+ * sync: false })`) is not used: its flushSync, which pino calls at exit,
+ * retries every failed write but EAGAIN forever (sonic-boom index.js,
+ * flushSync: `sleep(BUSY_WRITE_TIMEOUT)` on any error), so a process whose
+ * stdout reader is gone (EPIPE) hangs at exit instead of exiting.
+ */
+export class AsynchronousOutput {
+  readonly #fd: number
+  /** Lines not handed to a write yet. */
+  #queue: string[] = []
+  /** A write is on the thread pool. */
+  #writing = false
+  /** What a write refused with EAGAIN (a full non-blocking pipe), waiting to be tried again. */
+  #retry: Buffer | undefined
+  /** The descriptor failed (EPIPE, EBADF): lines are dropped from then on, as pino does on EPIPE. */
+  #broken = false
+
+  constructor(fd: number) {
+    this.#fd = fd
+  }
+
+  write(line: string): boolean {
+    if (this.#broken) return true
+    this.#queue.push(line)
+    if (!this.#writing && !this.#retry) this.#writeQueued()
+    return true
+  }
+
+  #writeQueued(): void {
+    if (this.#queue.length === 0) return
+    const chunk = Buffer.from(this.#queue.join(''))
+    this.#queue = []
+    this.#write(chunk)
+  }
+
+  #write(chunk: Buffer): void {
+    this.#writing = true
+    fsWrite(this.#fd, chunk, 0, chunk.length, null, (err, written) => {
+      this.#writing = false
+      if (err?.code === 'EAGAIN') {
+        this.#retry = chunk
+        setTimeout(() => {
+          if (this.#retry !== chunk) return
+          this.#retry = undefined
+          this.#write(chunk)
+        }, 10)
+      } else if (err) {
+        this.#fail()
+      } else if (written < chunk.length) {
+        this.#write(chunk.subarray(written))
+      } else {
+        this.#writeQueued()
+      }
+    })
+  }
+
+  #fail(): void {
+    this.#broken = true
+    this.#queue = []
+    this.#retry = undefined
+  }
+
+  /**
+   * Write what is queued, synchronously: at the process's exit, when no
+   * callback will run any more. A write already on the thread pool is
+   * finished by libuv, not repeated here. Never blocks for long: a full
+   * non-blocking pipe (fd 1 is one once anything has used process.stdout) is
+   * waited for up to 5 s in all, a failed descriptor not at all.
+   */
+  flushSync(): void {
+    if (this.#broken) return
+    const chunks = [...(this.#retry ? [this.#retry] : []), Buffer.from(this.#queue.join(''))]
+    this.#retry = undefined
+    this.#queue = []
+    const giveUpAt = Date.now() + 5000
+    for (const chunk of chunks) {
+      let offset = 0
+      while (offset < chunk.length) {
+        try {
+          offset += writeSync(this.#fd, chunk, offset)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && Date.now() < giveUpAt) {
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+            continue
+          }
+          this.#fail()
+          return
+        }
+      }
+    }
+  }
+}
+
+let stdout: AsynchronousOutput | undefined
+
+/**
+ * The process's one asynchronous stdout (AsynchronousOutput on fd 1). The
+ * lines still queued when the process ends are written at its 'exit'
+ * (flushLogs), which Node emits on process.exit (the SIGTERM drain in
+ * process.ts ends so), when the event loop is empty, and after an uncaught
+ * exception or unhandled rejection has been printed. Only a process killed
+ * outright (SIGKILL, or a signal it has no handler for) can lose the lines
+ * of its last moment.
+ */
+export function asynchronousStdout(): AsynchronousOutput {
+  if (!stdout) {
+    stdout = new AsynchronousOutput(1)
+    process.on('exit', flushLogs)
+  }
+  return stdout
+}
+
+/** Write what the asynchronous stdout still holds, synchronously (the 'exit' handler). */
+export function flushLogs(): void {
+  stdout?.flushSync()
 }
 
 export function createLogger(settings: LoggerSettings = {}): Logger {
@@ -33,7 +163,8 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   }
-  return settings.destination ? pino(options, settings.destination) : pino(options)
+  if (settings.destination) return pino(options, settings.destination)
+  return settings.asynchronous ? pino(options, asynchronousStdout()) : pino(options)
 }
 
 /**

@@ -22,7 +22,7 @@ export interface HostedFunction {
 export interface HostOptions {
   module: FunctionModule
   settings: RuntimeSettings
-  /** Where log lines go (tests read them back); stdout by default. */
+  /** Where log lines go (tests read them back); stdout, written asynchronously, by default. */
   logDestination?: NodeJS.WritableStream
   /** Given config instead of the file at settings.configPath (tests). */
   config?: unknown
@@ -76,7 +76,7 @@ async function createIdempotencyStore(settings: RuntimeSettings, kubeConfig: Kub
  */
 export async function hostFunction(options: HostOptions): Promise<HostedFunction> {
   const { module, settings } = options
-  const logger = createLogger({ name: settings.functionName, level: settings.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) })
+  const logger = createLogger({ name: settings.functionName, level: settings.logLevel, ...(options.logDestination ? { destination: options.logDestination } : { asynchronous: true }) })
   // Nothing of the Kubernetes client is loaded here: it is, with the real KubeConfig, at the first API call.
   const kubeConfig = settings.kubernetes ? new DeferredKubeConfig(settings.kubernetes) : undefined
   const authenticator = options.authenticator ?? createAuthenticator(settings, kubeConfig)

@@ -12,7 +12,8 @@ import { hostFunction } from './host.ts'
 import { parseSettings } from './settings.ts'
 
 export async function runFunctionProcess(load: () => Promise<FunctionModule>): Promise<void> {
-  const log = createLogger({ name: 'caretaker' })
+  // The same asynchronous stdout as the function's own logger (host.ts), flushed at exit.
+  const log = createLogger({ name: 'caretaker', asynchronous: true })
   try {
     const module = await load()
     const settings = parseSettings(process.env, module.definition.name)

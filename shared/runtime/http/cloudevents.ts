@@ -7,6 +7,7 @@ import { encodeHeaderValue, parseCloudEvent, toBinaryMessage } from '../cloudeve
 import { eventDryRun } from '../function.ts'
 import { idempotencyKey, type IdempotencyStore, type RecordedOutcome } from '../idempotency.ts'
 import { isRequestType, type ProofKey } from '../proof.ts'
+import type { Logger } from '../../logger.ts'
 import { continueTrace } from '../trace.ts'
 import { errorBody, sendError } from './errors.ts'
 import { runtimePlugin, type RuntimeContext } from './context.ts'
@@ -61,7 +62,12 @@ export const cloudEventsPlugin = runtimePlugin<CloudEventsOptions>('caretaker-cl
     // Counted from the request's arrival, as Knative's timeoutSeconds is.
     const deadline = options.runDeadlineMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.runDeadlineMs
     const trace = continueTrace(typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined)
-    let log = logger.child({ trace_id: trace.traceId, span_id: trace.spanId, traceparent: trace.traceparent })
+    // One child logger per event, made when first needed with what is known of the event by then: pino runs
+    // every binding of every child through the redaction (some µs each, bench/RESULTS.md), so a child of a child
+    // would pay for the trace's bindings twice.
+    const bindings: Record<string, unknown> = { trace_id: trace.traceId, span_id: trace.spanId, traceparent: trace.traceparent }
+    let eventLogger: Logger | undefined
+    const log = (): Logger => (eventLogger ??= logger.child(bindings))
     let type = 'unknown'
     let typeLabel = 'unknown'
     const finish = (outcome: string, status: number, err?: CaretakerError): void => {
@@ -69,9 +75,9 @@ export const cloudEventsPlugin = runtimePlugin<CloudEventsOptions>('caretaker-cl
       metrics.handled.inc({ function: name, type: typeLabel, outcome })
       if (outcome === 'success' || outcome === 'failed' || outcome === 'unavailable') metrics.duration.observe({ function: name, type: typeLabel, outcome }, seconds)
       const line = { outcome, status, duration_ms: Math.round(seconds * 1000 * 100) / 100, ...(err ? { error: err.code, reason: err.message } : {}) }
-      if (status >= 500) log.error(line, 'event failed')
-      else if (status >= 400) log.warn(line, 'event rejected')
-      else log.info(line, outcome === 'duplicate' ? 'event already handled' : 'event handled')
+      if (status >= 500) log().error(line, 'event failed')
+      else if (status >= 400) log().warn(line, 'event rejected')
+      else log().info(line, outcome === 'duplicate' ? 'event already handled' : 'event handled')
     }
     const reject = (err: CaretakerError): FastifyReply => {
       finish(err.status >= 500 ? 'unavailable' : 'rejected', err.status, err)
@@ -90,14 +96,15 @@ export const cloudEventsPlugin = runtimePlugin<CloudEventsOptions>('caretaker-cl
       type = event.type
       typeLabel = module.validator.accepts(type) ? type : 'unknown'
       metrics.received.inc({ function: name, type: typeLabel })
-      log = log.child({ event: { id: event.id, type: event.type, source: event.source }, sender: identity.username })
+      bindings.event = { id: event.id, type: event.type, source: event.source }
+      bindings.sender = identity.username
       module.validator.check(event.type, event.data)
       // A request acts: whoever could post it, it is trusted only with Caretaker's proof.
       if (isRequestType(event.type) && authenticator.mode !== 'none') {
         if (!options.proofs) {
           throw new CaretakerError(Errors.Unauthenticated, `${name} has no proof key (CARETAKER_PROOF_KEY_FILE), so it cannot check that ${event.type} was asked for: refused`, { details: { reason: 'proof_key_missing' } })
         }
-        log = log.child({ requested_by: options.proofs.verify(event) })
+        bindings.requested_by = options.proofs.verify(event)
       }
     } catch (err) {
       if (typeLabel === 'unknown' && type === 'unknown') metrics.received.inc({ function: name, type: 'unknown' })
@@ -109,7 +116,7 @@ export const cloudEventsPlugin = runtimePlugin<CloudEventsOptions>('caretaker-cl
     try {
       claim = await idempotency.claim(key)
     } catch (err) {
-      log.error({ err: { message: (err as Error).message } }, 'idempotency store failed')
+      log().error({ err: { message: (err as Error).message } }, 'idempotency store failed')
       return reject(new CaretakerError(Errors.DependencyUnavailable, 'the idempotency store is unavailable; the event will be retried'))
     }
     if (claim.state === 'done') {
@@ -122,14 +129,15 @@ export const cloudEventsPlugin = runtimePlugin<CloudEventsOptions>('caretaker-cl
 
     const dryRun = eventDryRun(event, options.dryRun.default, options.dryRun.locked)
     return ctx.track(async () => {
+      const eventLog = log()
       try {
         const result = await module.invoke({
-          log, dryRun, traceparent: trace.traceparent, signal: ctx.signal, identity, deadline,
+          log: eventLog, dryRun, traceparent: trace.traceparent, signal: ctx.signal, identity, deadline,
           reply: (outcome, index) => replyEvent(name, event, outcome, { dryRun, index }),
           emit: (outcome, index) => sink.send(replyEvent(name, event, outcome, { dryRun, index })),
         }, event)
         const outcome = outcomeOf(result)
-        await idempotency.complete(key, outcome).catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'recording the outcome failed'))
+        await idempotency.complete(key, outcome).catch((err: unknown) => eventLog.error({ err: { message: (err as Error).message } }, 'recording the outcome failed'))
         finish('success', outcome.status)
         return sendOutcome(reply, outcome, trace.traceparent, false)
       } catch (err) {
@@ -137,7 +145,7 @@ export const cloudEventsPlugin = runtimePlugin<CloudEventsOptions>('caretaker-cl
         if (isCaretakerError(err)) failure = err
         else {
           // Unknown errors may carry anything in their message: reply generically.
-          log.error({ err: loggableUnexpected(err) }, 'handler threw an unexpected error')
+          eventLog.error({ err: loggableUnexpected(err) }, 'handler threw an unexpected error')
           failure = new CaretakerError(Errors.Internal, `${name} failed while handling event ${event.id}; see its log`)
         }
         if (failure.retryable) await idempotency.release(key).catch(() => undefined)
