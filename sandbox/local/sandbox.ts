@@ -81,6 +81,8 @@ export async function startChartRepository(): Promise<{ url: string; server: Ser
 export const stopChartRepository = (server: Server) => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
 
 const RBAC_KINDS = new Set(['Namespace', 'ServiceAccount', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'])
+/** `kind: <one of them>`, in block or flow style, quoted or not. */
+const RBAC_KIND_NAMED = new RegExp(`\\bkind:\\s*["']?(${[...RBAC_KINDS].join('|')})["']?\\s*([,}#]|$)`, 'm')
 
 /** Every Namespace, ServiceAccount and RBAC object in the manifests directory tree. */
 export async function manifestRbac(dir: string): Promise<Array<Record<string, unknown>>> {
@@ -90,7 +92,10 @@ export async function manifestRbac(dir: string): Promise<Array<Record<string, un
       const path = join(d, entry.name)
       if (entry.isDirectory()) await walk(path)
       else if (/\.ya?ml$/.test(entry.name) && entry.name !== 'kustomization.yaml') {
-        for (const doc of parseAllDocuments(await readFile(path, 'utf8'))) {
+        const text = await readFile(path, 'utf8')
+        // Only a file that names one of the kinds is parsed (most of manifests/ is configs, dashboards, rules).
+        if (!RBAC_KIND_NAMED.test(text)) continue
+        for (const doc of parseAllDocuments(text)) {
           const obj = doc.toJSON() as Record<string, unknown> | null
           if (obj && RBAC_KINDS.has(String(obj.kind))) out.push(obj)
         }

@@ -15,8 +15,10 @@ export type Validator = (obj: Record<string, unknown>) => void
 interface AjvError { instancePath?: string, message?: string, keyword?: string, schemaPath?: string, params?: { missingProperty?: string } }
 
 // A project definition compiled with ajv; throws like a model's validate() does (an `errors` array).
+// One ajv for every project definition: each instance compiles the JSON Schema meta-schema first.
+let ajv: ReturnType<typeof createAjv> | undefined
 function projectValidator(schema: JsonSchema): Validator {
-  const check = createAjv().compile(schema)
+  const check = (ajv ??= createAjv()).compile(schema)
   return (obj) => {
     if (check(obj)) return
     // Branch failures inside a oneOf are reported once, by the oneOf itself.
