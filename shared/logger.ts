@@ -44,6 +44,14 @@ export interface LoggerSettings {
  * flushSync: `sleep(BUSY_WRITE_TIMEOUT)` on any error), so a process whose
  * stdout reader is gone (EPIPE) hangs at exit instead of exiting.
  */
+/** At most this much log waits for a stdout that is not read (64 MiB of characters): beyond, lines are dropped and counted. */
+const MAX_QUEUED_CHARS = 64 * 1024 * 1024
+
+/** Where lines went missing, in the log's own shape: whoever reads the log knows that lines are missing, and how many. */
+function droppedLine(dropped: number): string {
+  return `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), dropped, msg: 'log lines dropped: stdout was not read fast enough and the queue was full' })}\n`
+}
+
 export class AsynchronousOutput {
   readonly #fd: number
   /** Lines not handed to a write yet. */
@@ -55,21 +63,47 @@ export class AsynchronousOutput {
   /** The descriptor failed (EPIPE, EBADF): lines are dropped from then on, as pino does on EPIPE. */
   #broken = false
 
-  constructor(fd: number) {
+  /** The characters queued: bounded, so a reader that stops reading cannot make the process run out of memory. */
+  #queued = 0
+  readonly #maxQueued: number
+  /** Lines dropped since the queue was last full; said in a line of their own once it drains. */
+  #dropped = 0
+
+  /** How long flushSync waits for a full pipe in all. */
+  readonly #exitWaitMs: number
+
+  constructor(fd: number, options: { maxQueuedChars?: number; exitWaitMs?: number } = {}) {
     this.#fd = fd
+    this.#maxQueued = options.maxQueuedChars ?? MAX_QUEUED_CHARS
+    this.#exitWaitMs = options.exitWaitMs ?? 5000
   }
 
   write(line: string): boolean {
     if (this.#broken) return true
+    if (this.#queued + line.length > this.#maxQueued) {
+      this.#dropped++
+      return true
+    }
     this.#queue.push(line)
+    this.#queued += line.length
     if (!this.#writing && !this.#retry) this.#writeQueued()
     return true
   }
 
+  /** How many lines were dropped because the queue was full (since the last `dropped` line). */
+  get dropped(): number {
+    return this.#dropped
+  }
+
   #writeQueued(): void {
+    if (this.#dropped > 0 && this.#queued + 200 <= this.#maxQueued) {
+      this.#queue.push(droppedLine(this.#dropped))
+      this.#dropped = 0
+    }
     if (this.#queue.length === 0) return
     const chunk = Buffer.from(this.#queue.join(''))
     this.#queue = []
+    this.#queued = 0
     this.#write(chunk)
   }
 
@@ -109,10 +143,13 @@ export class AsynchronousOutput {
    */
   flushSync(): void {
     if (this.#broken) return
+    if (this.#dropped > 0) this.#queue.push(droppedLine(this.#dropped))
     const chunks = [...(this.#retry ? [this.#retry] : []), Buffer.from(this.#queue.join(''))]
     this.#retry = undefined
     this.#queue = []
-    const giveUpAt = Date.now() + 5000
+    this.#queued = 0
+    this.#dropped = 0
+    const giveUpAt = Date.now() + this.#exitWaitMs
     for (const chunk of chunks) {
       let offset = 0
       while (offset < chunk.length) {
