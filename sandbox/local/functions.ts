@@ -125,12 +125,17 @@ export class FunctionStarter {
   readonly #envOf: (name: string) => Promise<Record<string, string>>
   readonly #logger: Logger
 
+  /** Held back until begin(): the platform's own start has the cores first (a start asked for still begins at once). */
+  #paused: boolean
+
   constructor(
     specs: readonly FunctionSpec[],
     envOf: (name: string) => Promise<Record<string, string>>,
     logger: Logger,
-    concurrency = Math.max(2, availableParallelism()),
+    options: { concurrency?: number; paused?: boolean } = {},
   ) {
+    const concurrency = options.concurrency ?? Math.max(2, availableParallelism())
+    this.#paused = options.paused ?? false
     this.#envOf = envOf
     this.#logger = logger
     this.#queue = [...specs]
@@ -167,14 +172,20 @@ export class FunctionStarter {
     const [spec] = this.#queue.splice(i, 1)
     this.#demanding++
     this.#extra.push(this.#start(spec!).finally(() => {
-      if (--this.#demanding > 0) return
-      for (const resume of this.#resume.splice(0)) resume()
+      if (--this.#demanding === 0) this.#wake()
     }))
+  }
+
+  /** Start the queue (a starter made paused). */
+  begin(): void {
+    this.#paused = false
+    this.#wake()
   }
 
   /** Begin no more starts, end the ones under way, and stop every process started. */
   async stop(): Promise<void> {
     this.#abort.abort()
+    this.begin()
     await this.#workers
     await Promise.all(this.#extra)
     await stopFunctionProcesses(this.#running)
@@ -182,11 +193,15 @@ export class FunctionStarter {
 
   async #work(): Promise<void> {
     for (;;) {
-      while (this.#demanding > 0) await new Promise<void>((resolve) => this.#resume.push(resolve))
+      while (this.#demanding > 0 || this.#paused) await new Promise<void>((resolve) => this.#resume.push(resolve))
       const spec = this.#queue.shift()
       if (!spec) return
       await this.#start(spec)
     }
+  }
+
+  #wake(): void {
+    for (const resume of this.#resume.splice(0)) resume()
   }
 
   async #start(spec: FunctionSpec): Promise<void> {

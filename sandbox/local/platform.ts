@@ -197,7 +197,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     }
     // Every function's address is the activator's from the start; its process starts behind it.
     const begun = Date.now()
-    const functionStarter = new FunctionStarter(specs, envOf, log)
+    // In the background, the functions start once the broker is up (below): until then the platform's own start has the cores.
+    const background = options.functionStart === 'background'
+    const functionStarter = new FunctionStarter(specs, envOf, log, { paused: background })
     starter = functionStarter
     const routes = new Activator({ logger: log, holdTimeoutMs: READY_TIMEOUT_MS, onDemand: (name) => functionStarter.demand(name) })
     activator = routes
@@ -311,6 +313,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       }
     }
     await writeLocalState(options.stateDir, state)
+    functionStarter.begin()
     return {
       ingressUrl: mesh.ingressUrl,
       brokerUrl,

@@ -30,7 +30,7 @@ t.test('a few at a time in order; one asked for starts at once; one that cannot 
     if (name === 'broken') brokenBeganAfterWanted = wantedSettled
     return env()
   }
-  const starter = new FunctionStarter(specs, envOf, logger, 1)
+  const starter = new FunctionStarter(specs, envOf, logger, { concurrency: 1 })
   t.teardown(() => starter.stop())
   void starter.started('wanted').finally(() => { wantedSettled = true })
   t.same(starter.begun(), ['first'], 'one at a time: the first has begun')
@@ -54,8 +54,31 @@ t.test('a few at a time in order; one asked for starts at once; one that cannot 
 
 t.test('stopped while starting: the half-started process goes, and the queued ones never start', async (t) => {
   const specs: FunctionSpec[] = [{ name: 'a', module: echo }, { name: 'b', module: echo }]
-  const starter = new FunctionStarter(specs, env, logger, 1)
+  const starter = new FunctionStarter(specs, env, logger, { concurrency: 1 })
   await starter.stop()
   await t.rejects(starter.started('a'), /a was stopped before it was ready/)
   await t.rejects(starter.started('b'), /b was not started: the platform is stopping/)
+})
+
+t.test('made paused: nothing starts before begin(), but one asked for starts at once', async (t) => {
+  const specs: FunctionSpec[] = [{ name: 'a', module: echo }, { name: 'b', module: echo }, { name: 'c', module: echo }]
+  const starter = new FunctionStarter(specs, env, logger, { concurrency: 1, paused: true })
+  t.teardown(() => starter.stop())
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(starter.begun(), [], 'paused: no start has begun')
+  starter.demand('c')
+  t.same(starter.begun(), ['c'], 'a request does not wait for begin()')
+  await starter.started('c')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(starter.begun(), ['c'], 'and the queue still waits for begin()')
+  starter.begin()
+  await starter.all()
+  t.same(starter.begun(), ['c', 'a', 'b'])
+})
+
+t.test('stopped while paused: nothing starts, every start is refused', async (t) => {
+  const starter = new FunctionStarter([{ name: 'a', module: echo }], env, logger, { paused: true })
+  await starter.stop()
+  await t.rejects(starter.started('a'), /a was not started: the platform is stopping/)
+  t.same(starter.begun(), [])
 })
