@@ -7,7 +7,6 @@ import { MeshIssuer, startMesh, type Mesh, type MeshOidc } from '../mesh/index.t
 import type { EventingOidc } from '../../shared/runtime/auth.ts'
 import { loadManifests } from '../mesh/manifests.ts'
 import { brokerAudience, triggerOidcServiceAccount } from '../mesh/oidc.ts'
-import { freePort } from '../../shared/process/ports.ts'
 import { loadApiServerSources, startApiServerSources, type ApiServerSourceObject } from '../mesh/apiserversource.ts'
 import { createKubeConfig } from '../../shared/kubernetes/kubeconfig.ts'
 import { clusterConfigs, userConfigFiles, type LocalConfig } from './configs.ts'
@@ -162,12 +161,14 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   let activator: Activator | undefined
   const stopProjections: Array<() => void> = []
   let consoleServer: ConsoleServer | undefined
+  let mesh: Mesh | undefined
+  let sourceFeed: { close(): Promise<void> } | undefined
+  // The functions learn the broker's address (K_SINK) when they start, after the mesh (which routes to their
+  // activator addresses) listens: the port is the mesh's own, none is picked beforehand and left open to a race.
+  const sinkKnown = Promise.withResolvers<string>()
+  sinkKnown.promise.catch(() => undefined)
   try {
-    // The functions learn the broker's address (K_SINK) before the mesh,
-    // which needs theirs, starts: so its port is chosen first.
-    const port = options.port === 0 ? await freePort('127.0.0.1') : options.port
     const firstBroker = (await loadManifests(options.triggersDir)).brokers[0]
-    const sink = `http://127.0.0.1:${port}${firstBroker ? `/${firstBroker.namespace}/${firstBroker.name}` : ''}`
     // A function whose start waits for more of the sandbox (its demo databases) starts after the others.
     const specs = (await discoverFunctions(options.functionsDir)).sort((a, b) => Number(sandbox?.startsSlowly(a.name) ?? false) - Number(sandbox?.startsSlowly(b.name) ?? false))
     const functionNames = specs.map((f) => f.name)
@@ -186,7 +187,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     // eventing-oidc component mounts in the cluster, a projected token of its ServiceAccount, kept fresh like the kubelet does.
     const issuer = sandbox && eventingOidc === 'enabled' ? new MeshIssuer() : undefined
     const envOf = async (name: string): Promise<Record<string, string>> => {
-      const env = await functionEnv(name, options, sandbox, sink, configs.get(name), proofKey)
+      const env = await functionEnv(name, options, sandbox, await sinkKnown.promise, configs.get(name), proofKey)
       if (issuer) {
         const file = join(options.stateDir, 'tokens', name, 'token')
         const audience = brokerAudience(firstBroker?.namespace ?? CARETAKER_NAMESPACE, firstBroker?.name ?? 'default')
@@ -197,9 +198,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     }
     // Every function's address is the activator's from the start; its process starts behind it.
     const begun = Date.now()
-    // In the background, the functions start once the broker is up (below): until then the platform's own start has the cores.
-    const background = options.functionStart === 'background'
-    const functionStarter = new FunctionStarter(specs, envOf, log, { paused: background })
+    // The functions start once the broker is up (below): until then the platform's own start has the cores.
+    const functionStarter = new FunctionStarter(specs, envOf, log, { paused: true })
     starter = functionStarter
     const routes = new Activator({ logger: log, holdTimeoutMs: READY_TIMEOUT_MS, onDemand: (name) => functionStarter.demand(name) })
     activator = routes
@@ -219,10 +219,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       ready: specs.filter((_, i) => results[i]!.status === 'fulfilled').map((s) => s.name),
       failed: results.flatMap((r, i) => r.status === 'rejected' ? [{ name: specs[i]!.name, reason: (r.reason as Error).message }] : []),
     }))
-    if ((options.functionStart ?? 'wait') === 'wait') {
-      const ended = await functionsStarted
-      if (ended.failed.length > 0) throw await functions.find((f) => f.name === ended.failed[0]!.name)!.process.catch((err: unknown) => err)
-    }
     // With OIDC on, Knative's Trigger reconciler creates each Trigger's OIDC ServiceAccount and the broker filter
     // mints its token per target audience (TokenRequest, which fails for an account that does not exist).
     let oidc: MeshOidc = { mode: 'disabled' }
@@ -248,17 +244,19 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const onOutcome = options.onOutcome
     // The console's live flow: every event the Broker takes in and every delivery's end.
     const feed = options.consolePort === undefined ? undefined : new ConsoleFeed()
-    const mesh = await startMesh({
+    const started = await startMesh({
       oidc,
       dir: options.triggersDir,
       services: Object.fromEntries(functions.map((f) => [f.name, f.url])),
-      port,
+      port: options.port,
       logger: log,
       deadLetterFile: join(options.stateDir, DEAD_LETTERS_FILE),
       onDelivery: (report) => { deliveries.append(deliveryLine(report)); feed?.delivered(report) },
       ...(onOutcome || feed ? { onAccepted: (event: CloudEvent<unknown>) => { feed?.accepted(event); if (onOutcome && outcomeFunction(event)) onOutcome(event) } } : {}),
     })
-    const brokerUrl = mesh.brokers[0]?.url ?? mesh.ingressUrl
+    mesh = started
+    sinkKnown.resolve(`${started.ingressUrl}${firstBroker ? `/${firstBroker.namespace}/${firstBroker.name}` : ''}`)
+    const brokerUrl = started.brokers[0]?.url ?? started.ingressUrl
     // ApiServerSources: Kubernetes changes become events, from the sandbox or the real cluster.
     const sources = await loadApiServerSources(options.triggersDir)
     // In the sandbox each source watches as its own ServiceAccount (manifests/core/apiserversource-rbac.yaml), as in a cluster.
@@ -268,12 +266,12 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const watchConfig = sandbox
       ? (source: ApiServerSourceObject) => createKubeConfig({ server: sandbox.kube.url, token: sandbox.kube.mintServiceAccountToken(source.namespace || CARETAKER_NAMESPACE, source.serviceAccountName ?? DEFAULT_ACCOUNT) })
       : clusterConfig
-    const sourceFeed = sources.length > 0 && watchConfig
+    sourceFeed = sources.length > 0 && watchConfig
       ? await startApiServerSources({
         sources,
         kubeConfig: watchConfig,
         logger: log,
-        sink: (event, source) => mesh.broker.publish(event, { namespace: source.sink.ref?.namespace ?? source.namespace, name: source.sink.ref?.name ?? '' }),
+        sink: (event, source) => started.broker.publish(event, { namespace: source.sink.ref?.namespace ?? source.namespace, name: source.sink.ref?.name ?? '' }),
       })
       : undefined
     const state: LocalState = {
@@ -293,34 +291,32 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     if (feed && options.consolePort !== undefined) {
       // What the platform runs against: the sandbox's API server (its admin), or the cluster the functions act on.
       const kubeConfig = sandbox ? sandbox.kube.kubeConfig() : clusterConfig
-      try {
-        consoleServer = await startConsole({
-          port: options.consolePort,
-          state,
-          stateDir: options.stateDir,
-          env: options.env,
-          feed,
-          kubeConfig,
-          // The config verify-backup runs with: the console reads its backup sets.
-          verifyBackupConfig: configs.get('verify-backup')?.path ?? sandbox?.configPath('verify-backup'),
-          logger: log,
-        })
-      } catch (err) {
-        // Its port taken, say: what already runs stops before the functions and the sandbox do.
-        await sourceFeed?.close()
-        await mesh.close()
-        throw err
-      }
+      consoleServer = await startConsole({
+        port: options.consolePort,
+        state,
+        stateDir: options.stateDir,
+        env: options.env,
+        feed,
+        kubeConfig,
+        // The config verify-backup runs with: the console reads its backup sets.
+        verifyBackupConfig: configs.get('verify-backup')?.path ?? sandbox?.configPath('verify-backup'),
+        logger: log,
+      })
+    }
+    functionStarter.begin()
+    if ((options.functionStart ?? 'wait') === 'wait') {
+      const ended = await functionsStarted
+      if (ended.failed.length > 0) throw await functions.find((f) => f.name === ended.failed[0]!.name)!.process.catch((err: unknown) => err)
     }
     await writeLocalState(options.stateDir, state)
-    functionStarter.begin()
+    const feedOfSources = sourceFeed
     return {
-      ingressUrl: mesh.ingressUrl,
+      ingressUrl: started.ingressUrl,
       brokerUrl,
       functions,
       functionsStarted,
       sandbox,
-      mesh,
+      mesh: started,
       issuer,
       configs,
       dryRun: dryRun === 'force' ? 'forced' : dryRun ?? 'true',
@@ -329,8 +325,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         closing = true
         await removeLocalState(options.stateDir)
         await consoleServer?.close()
-        await sourceFeed?.close()
-        await mesh.close()
+        await feedOfSources?.close()
+        await started.close()
         await routes.close()
         await deliveries.flushed()
         await functionStarter.stop()
@@ -339,8 +335,12 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       },
     }
   } catch (err) {
+    // What already runs stops: the console, the sources and the mesh before the functions and the sandbox.
     closing = true
+    sinkKnown.reject(new Error('the local platform did not start'))
     await consoleServer?.close()
+    await sourceFeed?.close()
+    await mesh?.close()
     await activator?.close()
     await starter?.stop()
     for (const stop of stopProjections) stop()
