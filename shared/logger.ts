@@ -1,5 +1,6 @@
 import { write as fsWrite, writeSync } from 'node:fs'
 import { pino, type Logger, type LoggerOptions } from 'pino'
+import { compileRedaction, installCompiledRedaction } from './redaction.ts'
 
 /**
  * Paths pino censors before a line is written. Redaction is configuration,
@@ -12,12 +13,17 @@ export const REDACTED_PATHS = [
   'secret', '*.secret', '*.*.secret',
   'value', '*.value',
   'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization',
+  // An HTTP client's error carries the request or response it failed on: err.response.headers.
+  '*.*.headers.authorization', '*.*.headers["x-vault-token"]',
   'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-vault-token"]',
   'headers["x-vault-token"]', '*.headers["x-vault-token"]',
   'data.data', 'stringData', '*.stringData',
 ]
 
 export const REDACTION_CENSOR = '[REDACTED]'
+
+/** REDACTED_PATHS compiled once (shared/redaction.ts): the same censoring as pino's, without its per-call cost. */
+export const compiledRedaction = compileRedaction(REDACTED_PATHS, REDACTION_CENSOR)
 
 export interface LoggerSettings {
   level?: string
@@ -200,8 +206,8 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   }
-  if (settings.destination) return pino(options, settings.destination)
-  return settings.asynchronous ? pino(options, asynchronousStdout()) : pino(options)
+  const logger = settings.destination ? pino(options, settings.destination) : settings.asynchronous ? pino(options, asynchronousStdout()) : pino(options)
+  return installCompiledRedaction(logger, compiledRedaction)
 }
 
 /**
