@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import nodemailer from 'nodemailer'
+import { loadNodemailer } from '../../shared/drivers.ts'
 import { CaretakerError } from '../../shared/errors.ts'
 import type { SecretValue } from '../../shared/logger.ts'
 import type { Channel } from './config.ts'
@@ -87,6 +87,7 @@ export async function postJson(url: SecretValue, body: unknown, options: { token
 /** Sends one e-mail; 4xx replies and connection trouble are worth retrying, 5xx and authentication failures are not. */
 export async function sendMail(channel: Channel, email: Email, password: SecretValue | undefined, options: { timeoutMs: number }): Promise<void> {
   const smtp = channel.smtp!
+  const nodemailer = await loadNodemailer()
   const transport = nodemailer.createTransport({
     host: smtp.host,
     port: smtp.port,

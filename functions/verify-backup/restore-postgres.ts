@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
-import pg from 'pg'
+import { loadPg } from '../../shared/drivers.ts'
 import { parseDuration } from '../../shared/duration.ts'
 import { findPostgresBinDir, postgresMissingMessage, startThrowawayPostgres, type ThrowawayPostgres } from '../../shared/postgres/throwaway.ts'
 import type { Artifact } from './artifacts.ts'
@@ -89,7 +89,7 @@ export async function restoreDump(artifact: Artifact, set: BackupSet, signal: Ab
       let value: number | null = null
       // Sanity queries only read: the session is read-only and bounded.
       const remaining = Math.max(1000, timeoutMs - (performance.now() - started))
-      const client = new pg.Client({
+      const client = new (await loadPg()).Client({
         host: server.host, port: server.port, user: server.user, database: q.database,
         options: `-c default_transaction_read_only=on -c statement_timeout=${Math.round(remaining)}`,
       })

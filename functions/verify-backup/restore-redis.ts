@@ -1,6 +1,7 @@
 import { symlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { loadRedis } from '../../shared/drivers.ts'
 import { freePort } from '../../shared/process/ports.ts'
 import type { Artifact } from './artifacts.ts'
 import type { BackupSet } from './config.ts'
@@ -42,8 +43,9 @@ function loadError(output: string): string | undefined {
   return line && line.length > 300 ? `${line.slice(0, 300)}…` : line || undefined
 }
 
-function client(port: number, password: string): Redis {
-  const redis = new Redis({
+async function client(port: number, password: string): Promise<Redis> {
+  const RedisClient = await loadRedis()
+  const redis = new RedisClient({
     host: '127.0.0.1', port, password,
     lazyConnect: true, connectTimeout: 2000, disconnectTimeout: 100,
     maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null,
@@ -67,7 +69,7 @@ function keyspace(info: string): Record<string, number> {
 /** Waits until the server answers PING (it answers -LOADING while it reads the RDB); false when it exited first. */
 async function loaded(scope: RestoreScope, server: { running(): boolean }, port: number, password: string): Promise<Redis | undefined> {
   while (server.running()) {
-    const redis = client(port, password)
+    const redis = await client(port, password)
     try {
       await redis.connect()
       if ((await redis.ping()) === 'PONG') return redis

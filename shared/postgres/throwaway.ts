@@ -4,7 +4,8 @@ import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
+import type pg from 'pg'
+import { loadPg } from '../drivers.ts'
 import { cleanUpAtExit, runCommand, startDaemon, type Daemon, type DaemonOptions } from '../process/daemon.ts'
 import { freePort } from '../process/ports.ts'
 import { findProgram, isExecutableFile, missingProgramMessage } from '../process/programs.ts'
@@ -195,7 +196,7 @@ export async function startThrowawayPostgres(options: ThrowawayPostgresOptions =
       if (ready === 'ready') {
         const connection = { host, port, user, password: options.password }
         if (database !== 'postgres') {
-          const client = new pg.Client({ ...connection, database: 'postgres' })
+          const client = new (await loadPg()).Client({ ...connection, database: 'postgres' })
           await client.connect()
           try {
             await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`)
@@ -210,7 +211,7 @@ export async function startThrowawayPostgres(options: ThrowawayPostgresOptions =
           connectionString: `postgresql://${auth}@${host}:${port}/${encodeURIComponent(database)}`,
           async query<R extends pg.QueryResultRow>(text: string, values?: unknown[], db?: string) {
             if (stopping) throw new Error('the PostgreSQL server has been stopped')
-            const client = new pg.Client({ ...connection, database: db ?? database })
+            const client = new (await loadPg()).Client({ ...connection, database: db ?? database })
             client.on('error', () => undefined)
             await client.connect()
             try {
@@ -239,7 +240,7 @@ async function waitUntilReady(
 ): Promise<'ready' | 'exited' | 'timeout'> {
   while (Date.now() < target.deadline) {
     if (!daemon.running()) return 'exited'
-    const client = new pg.Client({
+    const client = new (await loadPg()).Client({
       host: target.host, port: target.port, user: target.user, database: 'postgres',
       connectionTimeoutMillis: 1000,
       ...(target.password !== undefined ? { password: target.password } : {}),

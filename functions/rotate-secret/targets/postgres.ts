@@ -1,4 +1,4 @@
-import pg from 'pg'
+import { loadPg } from '../../../shared/drivers.ts'
 import { SecretValue } from '../../../shared/logger.ts'
 import type { Vault } from '../../../shared/vault/client.ts'
 import type { PostgresRoleTarget } from '../config.ts'
@@ -47,6 +47,7 @@ export async function openPostgresTarget(target: PostgresRoleTarget, current: Re
   const where = `${role}@${host}:${port}`
   const old = current[key] !== undefined ? new SecretValue(current[key]) : undefined
 
+  const pg = await loadPg()
   const client = new pg.Client({
     host, port, database, user: admin.data.username, password: admin.data.password,
     connectionTimeoutMillis: timeoutMs, statement_timeout: timeoutMs, query_timeout: timeoutMs, application_name: 'caretaker-rotate-secret',

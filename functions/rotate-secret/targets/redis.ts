@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { loadRedis } from '../../../shared/drivers.ts'
 import { SecretValue } from '../../../shared/logger.ts'
 import type { Vault } from '../../../shared/vault/client.ts'
 import type { RedisNode, RedisTarget } from '../config.ts'
@@ -30,8 +31,9 @@ function describeRedisError(err: unknown, client?: Redis): string {
   return /timeout|timed out/i.test(e.message ?? '') ? 'timed out' : /closed|connection/i.test(e.message ?? '') ? 'connection lost' : 'failed'
 }
 
-function connect(node: RedisNode, auth: { username?: string; password?: string }, timeoutMs: number): Redis {
-  const redis = new Redis({
+async function connect(node: RedisNode, auth: { username?: string; password?: string }, timeoutMs: number): Promise<Redis> {
+  const RedisClient = await loadRedis()
+  const redis = new RedisClient({
     host: node.host, port: node.port,
     ...(auth.username ? { username: auth.username } : {}),
     ...(auth.password !== undefined ? { password: auth.password } : {}),
@@ -81,8 +83,10 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
   // Every node is reachable (and, to persist, has a file to save to) before anything changes.
   const nodes: Array<{ node: RedisNode; redis: Redis; masterauth?: SecretValue; save?: 'acl-save' | 'config-rewrite' }> = []
   const closeAll = () => Promise.all(nodes.map((n) => n.redis.quit().catch(() => n.redis.disconnect())))
+  // Loaded before the first connection opens: a failed load leaves no connection behind.
+  await loadRedis()
   for (const node of target.nodes) {
-    let redis = connect(node, auth, timeoutMs)
+    let redis = await connect(node, auth, timeoutMs)
     nodes.push({ node, redis })
     try {
       try {
@@ -92,7 +96,7 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
         // Recovery of a cut-off requirepass rotation: this node may have the new password already.
         if (!alsoTry || target.connection) throw err
         redis.disconnect()
-        redis = connect(node, { password: alsoTry.reveal() }, timeoutMs)
+        redis = await connect(node, { password: alsoTry.reveal() }, timeoutMs)
         nodes.at(-1)!.redis = redis
         await redis.connect()
         await redis.ping()
@@ -185,7 +189,7 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
     },
     async verify(next) {
       for (const { node } of nodes) {
-        const login = connect(node, { ...(target.mode === 'acl' ? { username: user } : {}), password: next.reveal() }, timeoutMs)
+        const login = await connect(node, { ...(target.mode === 'acl' ? { username: user } : {}), password: next.reveal() }, timeoutMs)
         try {
           await login.connect()
           await login.ping()
