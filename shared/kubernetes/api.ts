@@ -11,15 +11,16 @@
  * real KubeConfig only at that first call.
  */
 import type * as K8s from '@kubernetes/client-node'
+import type * as ClientParts from './client-parts.ts'
 import { checkConnection, type KubernetesConnection } from './client.ts'
 
-export type KubernetesClient = typeof K8s
+export type KubernetesClient = typeof ClientParts
 
 let loading: Promise<KubernetesClient> | undefined
 
-/** The client module, loaded once on first use. */
+/** The client's parts Caretaker calls (client-parts.ts), loaded once on first use. */
 export function loadKubernetesClient(): Promise<KubernetesClient> {
-  return (loading ??= import('@kubernetes/client-node'))
+  return (loading ??= import('./client-parts.ts'))
 }
 
 /**

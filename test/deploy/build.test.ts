@@ -44,6 +44,16 @@ t.test('one bundle per function, self-contained', async (t) => {
   t.notOk(/\bimport\(["'][^"'.][^"']*\.ts["']\)/.test(readFileSync(join(outRoot, names[0]!, 'index.mjs'), 'utf8')), 'no dynamic import of a TypeScript file')
 })
 
+t.test('the Kubernetes client is bundled with only the API classes Caretaker calls', async (t) => {
+  // shared/kubernetes/client-parts.ts names them: an API class no function calls (NetworkingV1Api) is not in any
+  // chunk, while one they call (CoreV1Api) is, beside the function rather than on its start path.
+  for (const name of ['prune-snapshots', 'clean-up-resources']) {
+    const code = readdirSync(join(outRoot, name)).filter((f) => f.endsWith('.mjs')).map((f) => readFileSync(join(outRoot, name, f), 'utf8'))
+    t.ok(code.some((c) => c.includes('CoreV1ApiRequestFactory')), `${name}: CoreV1Api is bundled`)
+    t.notOk(code.some((c) => c.includes('NetworkingV1ApiRequestFactory')), `${name}: NetworkingV1Api is not`)
+  }
+})
+
 t.test('every function starts from its bundle', async (t) => {
   const configDir = join(work, 'config')
   spawnSync('mkdir', ['-p', configDir])
