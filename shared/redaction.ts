@@ -68,15 +68,29 @@ function rawTree(paths: readonly string[][]): RawNode {
   return root
 }
 
-/** One node for a key matched by several raw subtrees (its literal one and the wildcard's). */
-function merge(parts: readonly RawNode[]): Node {
+/**
+ * One node for a key matched by several raw subtrees (its literal one and the
+ * wildcard's). The same set of subtrees recurs under every literal key of a
+ * level, so each set is merged once (`merged`, by the subtrees' identities).
+ */
+function merge(parts: readonly RawNode[], merged: Map<string, Node>, ids: Map<RawNode, number>): Node {
   if (parts.length === 0) return EMPTY
+  const id = (n: RawNode): number => {
+    let v = ids.get(n)
+    if (v === undefined) ids.set(n, v = ids.size)
+    return v
+  }
+  const key = [...new Set(parts.map(id))].sort((a, b) => a - b).join(',')
+  const known = merged.get(key)
+  if (known) return known
   const literal = new Set<string>()
   for (const p of parts) for (const k of p.keys.keys()) literal.add(k)
   const anyParts = parts.flatMap((p) => (p.any ? [p.any] : []))
   const keys = new Map<string, Node>()
-  for (const k of literal) keys.set(k, merge([...parts.flatMap((p) => { const c = p.keys.get(k); return c ? [c] : [] }), ...anyParts]))
-  return { censor: parts.some((p) => p.censor), keys, any: anyParts.length > 0 ? merge(anyParts) : undefined }
+  for (const k of literal) keys.set(k, merge([...parts.flatMap((p) => { const c = p.keys.get(k); return c ? [c] : [] }), ...anyParts], merged, ids))
+  const node: Node = { censor: parts.some((p) => p.censor), keys, any: anyParts.length > 0 ? merge(anyParts, merged, ids) : undefined }
+  merged.set(key, node)
+  return node
 }
 
 const own = Object.prototype.hasOwnProperty
@@ -145,7 +159,7 @@ export interface CompiledRedaction {
 
 export function compileRedaction(paths: readonly string[], censor: string): CompiledRedaction {
   const raw = rawTree(paths.map(pathSegments))
-  const root = merge([raw])
+  const root = merge([raw], new Map(), new Map())
   const censored = JSON.stringify(censor)
   const stringifier = (node: Node): Stringifier => {
     if (node.censor) return () => censored
