@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash, hash, timingSafeEqual } from 'node:crypto'
 import { CloudEvent } from 'cloudevents'
 import { Counter } from 'prom-client'
 import { refusePlaceholders } from '../../shared/config.ts'
@@ -193,7 +193,7 @@ function same(a: string, b: string): boolean {
 
 /** The event id: a re-sent notification of the same alert state gets the same id. */
 export function alertEventId(alert: WebhookAlert): string {
-  return createHash('sha256').update(alert.fingerprint).update('\0').update(alert.status).update('\0').update(alert.startsAt).digest('hex').slice(0, 32)
+  return hash('sha256', `${alert.fingerprint}\0${alert.status}\0${alert.startsAt}`, 'hex').slice(0, 32)
 }
 
 export default defineFunction<BridgeConfig>({

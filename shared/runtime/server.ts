@@ -73,6 +73,9 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
     loggerInstance: logger,
     // One line per event is written by the CloudEvents plugin; Fastify's per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
+    // Nothing logs through request.log (the CloudEvents plugin makes one child per event, with the trace and
+    // the event): a child per request with Fastify's reqId would cost every request a logger that is never used.
+    childLoggerFactory: (log) => log,
     bodyLimit: options.bodyLimitBytes,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
