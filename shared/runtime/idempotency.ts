@@ -62,10 +62,13 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   async complete(key: string, outcome: RecordedOutcome): Promise<void> {
     this.#inFlight.delete(key)
     this.#done.set(key, { outcome, expires: this.#now() + this.#ttlMs })
-    // Maps iterate in insertion order: the first keys are the oldest.
-    while (this.#done.size > this.#maxEntries) {
-      const oldest = this.#done.keys().next().value
-      if (oldest === undefined) break
+    if (this.#done.size <= this.#maxEntries) return
+    // Maps iterate in insertion order: the first keys are the oldest. They go a sixteenth of the bound at a
+    // time, in one pass: a Map keeps the slots of deleted keys until it is rebuilt, so taking the oldest
+    // key one event at a time rescans them all on every event (10 µs an event at 20,000 outcomes).
+    let excess = this.#done.size - this.#maxEntries + (this.#maxEntries >> 4)
+    for (const oldest of this.#done.keys()) {
+      if (excess-- <= 0) break
       this.#done.delete(oldest)
     }
   }
