@@ -309,9 +309,43 @@ export async function startBundle(name: string, options: { outRoot?: string; env
 }
 
 /**
+ * The script that imports a function's chunks (CHUNKS, JSON file paths) and
+ * writes their compile cache: evaluating a chunk only defines its modules
+ * (the entry, index.mjs, is what starts a function, and is not among them).
+ */
+const IMPORT_CHUNKS = `
+import { flushCompileCache } from 'node:module'
+import { pathToFileURL } from 'node:url'
+for (const file of JSON.parse(process.env.CHUNKS)) await import(pathToFileURL(file).href)
+flushCompileCache()
+process.exit(0)
+`
+
+/**
+ * Import every chunk of a built function once with NODE_COMPILE_CACHE: the
+ * chunks a start does not load (the Kubernetes client, Vault, the database
+ * and SMTP clients, loaded at an event's first use of them) get their code
+ * cache too, so that first use reads compiled code as the start does (the
+ * Kubernetes client's chunk: about 260 ms to import without it, 170 ms with).
+ */
+async function warmChunks(dir: string, cacheDir: string): Promise<void> {
+  const chunks = readdirSync(dir).filter((f) => f.startsWith('chunk-') && f.endsWith('.mjs')).map((f) => join(dir, f))
+  const child = spawn(process.execPath, ['--input-type=module', '-e', IMPORT_CHUNKS], {
+    env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), NODE_ENV: 'production', NODE_COMPILE_CACHE: cacheDir, NODE_COMPILE_CACHE_PORTABLE: '1', CHUNKS: JSON.stringify(chunks) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  const errors: Buffer[] = []
+  child.stderr!.on('data', (c: Buffer) => errors.push(c))
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+  if (code !== 0) throw new Error(`importing the chunks of ${dir} exited ${code}:\n${Buffer.concat(errors).toString('utf8')}`)
+}
+
+/**
  * Start and stop every built function once with NODE_COMPILE_CACHE=cacheDir:
  * Node writes V8's code cache of every module it compiled there on exit, and
- * later starts with the same cache read it instead of compiling.
+ * later starts with the same cache read it instead of compiling. Then each
+ * function's chunks are imported once (warmChunks), for those only an event
+ * loads.
  */
 export async function warmCompileCache(cacheDir: string, outRoot = distDir, names = functionNames()): Promise<Array<{ name: string; readyMs: number }>> {
   const configDir = mkdtempSync(join(tmpdir(), 'caretaker-warm-'))
@@ -322,6 +356,7 @@ export async function warmCompileCache(cacheDir: string, outRoot = distDir, name
       const health = await getStatus(started.port, '/health/liveness')
       const code = await started.stop()
       if (health !== 200 || code !== 0) throw new Error(`${name}: liveness ${health}, exit ${code}:\n${started.output()}`)
+      await warmChunks(join(outRoot, name), cacheDir)
       results.push({ name, readyMs: started.readyMs })
     }
   } finally {

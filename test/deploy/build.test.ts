@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import t from 'tap'
 import { buildAll, EXTERNAL, functionNames, projectRoot, startBundle, warmCompileCache } from '../../scripts/build.ts'
 
@@ -89,4 +90,21 @@ t.test('the compile cache is written once and read from a read-only directory', 
   const started = await startBundle(name!, { outRoot, configDir: join(work, 'config'), env: { NODE_COMPILE_CACHE: cache, NODE_COMPILE_CACHE_PORTABLE: '1', NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } })
   t.equal(await started.stop(), 0, 'starts and stops with the cache read-only')
   t.match(started.output(), new RegExp(`cache for ESM file://[^\\n]*/${name}/index\\.mjs was accepted`), 'the bundle\'s code came from the cache')
+})
+
+t.test('the compile cache also holds the chunks a function loads only at an event', async (t) => {
+  // prune-snapshots loads the Kubernetes client at its first API call, not at start: the warm start alone
+  // would not compile that chunk, so warmCompileCache imports every chunk once too.
+  const cache = join(work, 'cache-chunks')
+  const name = 'prune-snapshots'
+  await warmCompileCache(cache, outRoot, [name])
+  const dir = join(outRoot, name)
+  const lazy = readdirSync(dir).filter((f) => f.startsWith('chunk-') && f.endsWith('.mjs') && readFileSync(join(dir, f), 'utf8').includes('CoreV1ApiRequestFactory'))
+  t.equal(lazy.length, 1, 'the Kubernetes client\'s chunk')
+  const imported = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(join(dir, lazy[0]!)).href)})`], {
+    env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: cache, NODE_COMPILE_CACHE_PORTABLE: '1', NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
+    encoding: 'utf8',
+  })
+  t.equal(imported.status, 0)
+  t.match(imported.stderr, new RegExp(`cache for ESM file://[^\\n]*/${name}/${lazy[0]!.replace('.', '\\.')} was accepted`), 'its code comes from the cache')
 })
