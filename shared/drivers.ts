@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import type { Redis } from 'ioredis'
 import type nodemailer from 'nodemailer'
+import { lazy } from './lazy.ts'
 
 /**
  * Clients a function needs only for some of its work, loaded at their first
@@ -11,14 +12,7 @@ import type nodemailer from 'nodemailer'
  * chunks beside the function's (scripts/build.ts splits dynamic imports).
  * A failed load is not remembered: the next use tries again.
  */
-function loader<T>(load: () => Promise<T>): () => Promise<T> {
-  let loading: Promise<T> | undefined
-  return () => (loading ??= load().catch((err: unknown) => {
-    loading = undefined
-    throw err
-  }))
-}
 
-export const loadPg: () => Promise<typeof pg> = loader(async () => (await import('pg')).default)
-export const loadRedis: () => Promise<typeof Redis> = loader(async () => (await import('ioredis')).Redis)
-export const loadNodemailer: () => Promise<typeof nodemailer> = loader(async () => (await import('nodemailer')).default)
+export const loadPg: () => Promise<typeof pg> = lazy(async () => (await import('pg')).default)
+export const loadRedis: () => Promise<typeof Redis> = lazy(async () => (await import('ioredis')).Redis)
+export const loadNodemailer: () => Promise<typeof nodemailer> = lazy(async () => (await import('nodemailer')).default)

@@ -12,16 +12,13 @@
  */
 import type * as K8s from '@kubernetes/client-node'
 import type * as ClientParts from './client-parts.ts'
+import { lazy } from '../lazy.ts'
 import { checkConnection, type KubernetesConnection } from './client.ts'
 
 export type KubernetesClient = typeof ClientParts
 
-let loading: Promise<KubernetesClient> | undefined
-
 /** The client's parts Caretaker calls (client-parts.ts), loaded once on first use. */
-export function loadKubernetesClient(): Promise<KubernetesClient> {
-  return (loading ??= import('./client-parts.ts'))
-}
+export const loadKubernetesClient: () => Promise<KubernetesClient> = lazy(() => import('./client-parts.ts'))
 
 /**
  * What Caretaker uses of a KubeConfig: making API clients. A real
@@ -50,11 +47,7 @@ class DeferredHeaderOptions {
  * thenable (`then` is undefined), so it may be returned from async code.
  */
 function deferredApi<T extends object>(make: () => Promise<T>): T {
-  let real: Promise<T> | undefined
-  const get = (): Promise<T> => (real ??= make().catch((err: unknown) => {
-    real = undefined
-    throw err
-  }))
+  const get = lazy(make)
   return new Proxy({} as T, {
     get(_target, property) {
       if (typeof property === 'symbol' || property === 'then') return undefined
@@ -141,19 +134,12 @@ export class V1MicroTime extends Date {
  */
 export class DeferredKubeConfig implements KubeConfig {
   readonly connection: KubernetesConnection
-  #real: Promise<K8s.KubeConfig> | undefined
+  /** The real KubeConfig (this loads the client). */
+  readonly load: () => Promise<K8s.KubeConfig> = lazy(() => import('./kubeconfig.ts').then((m) => m.createKubeConfig(this.connection)))
 
   constructor(connection: KubernetesConnection) {
     checkConnection(connection)
     this.connection = connection
-  }
-
-  /** The real KubeConfig (this loads the client). */
-  load(): Promise<K8s.KubeConfig> {
-    return (this.#real ??= import('./kubeconfig.ts').then((m) => m.createKubeConfig(this.connection)).catch((err: unknown) => {
-      this.#real = undefined
-      throw err
-    }))
   }
 
   makeApiClient<T extends K8s.ApiType>(apiClientType: K8s.ApiConstructor<T>): T {

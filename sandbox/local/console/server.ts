@@ -16,6 +16,7 @@ import { requestTypeOf, runCommand } from '../../../cli/run.ts'
 import { eventFromJson, type EventJson, type LocalState } from '../../../cli/state.ts'
 import { deadLettersCommand, redeliverCommand, statusCommand } from '../../../cli/status.ts'
 import type { Connection, Target } from '../../../cli/target.ts'
+import { lazy } from '../../../shared/lazy.ts'
 import { discoverFunctions } from '../functions.ts'
 import type { ConsoleFeed, FlowItem } from './feed.ts'
 import { backupFreshness, certificateStates } from './platform-views.ts'
@@ -167,7 +168,8 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   const waitMs = options.waitMs ?? 120_000
   const host = options.host ?? '127.0.0.1'
   const streams = new Set<ServerResponse>()
-  let requests: ReturnType<typeof manualRequests> | undefined
+  // Read once (it imports each function's module, as `caretaker run` does); a failure is tried again next time.
+  const requests = lazy(() => manualRequests(options.state.functionsDir))
   // The page's three files, read once: they change only with the code.
   const staticDir = new URL('./static/', import.meta.url)
   const files = new Map(await Promise.all(Object.entries(STATIC).map(async ([path, { file, type }]) => [path, { type, body: await readFile(new URL(file, staticDir)) }] as const)))
@@ -257,9 +259,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     })
 
     route(api, ['GET'], '/functions', async () => {
-      // Read once (it imports each function's module, as `caretaker run` does); a failure is tried again next time.
-      requests ??= manualRequests(options.state.functionsDir).catch((err: unknown) => { requests = undefined; throw err })
-      const [{ json }, manual] = await Promise.all([captured((print) => statusCommand(target, true, print)), requests])
+      const [{ json }, manual] = await Promise.all([captured((print) => statusCommand(target, true, print)), requests()])
       const functions = (json.functions as Array<Record<string, unknown>>).map((f) => ({ ...f, request: manual[String(f.name)] ?? null }))
       return { ...json, functions }
     })
