@@ -52,18 +52,20 @@ const uncoveredCompileCache = join(tmpdir(), 'caretaker-test-compile-cache')
 
 /** Run `shared/runtime/main.ts` as Knative would: its own process, JSON logs on stdout. */
 export function spawnFunction(target: string, env: Record<string, string>, options: SpawnOptions = {}): FunctionProcess {
-  const uncovered: Record<string, string> = options.coverage === false ? { _TAPJS_PROCESSINFO_COVERAGE_: '0', NODE_COMPILE_CACHE: uncoveredCompileCache } : {}
-  return spawnNode(['shared/runtime/main.ts', target], { HOST: '127.0.0.1', PORT: '0', CARETAKER_AUTH: 'none', ...uncovered, ...env }, options)
+  return spawnNode(['shared/runtime/main.ts', target], { HOST: '127.0.0.1', PORT: '0', CARETAKER_AUTH: 'none', ...env }, options)
 }
 
 /** Run a project script with Node, collecting its JSON log lines from stdout. */
 export function spawnNode(args: string[], env: Record<string, string>, options: SpawnOptions = {}): FunctionProcess {
+  const uncovered = options.coverage === false
   // The runner adds its hooks to NODE_OPTIONS as the process is spawned, whatever `env` says; `env NAME=value`
   // sets the variable after that, as it execs Node (the same process: the pid and the signals are Node's).
-  const [command, argv] = options.coverage === false ? ['env', [`NODE_OPTIONS=${uninstrumentedNodeOptions()}`, process.execPath, ...args]] : [process.execPath, args]
+  // Coverage is also turned off by name (tap's processinfo reads _TAPJS_PROCESSINFO_COVERAGE_), should its hooks come in another way.
+  const [command, argv] = uncovered ? ['env', [`NODE_OPTIONS=${uninstrumentedNodeOptions()}`, process.execPath, ...args]] : [process.execPath, args]
+  const instrumentation = uncovered ? { _TAPJS_PROCESSINFO_COVERAGE_: '0', NODE_COMPILE_CACHE: uncoveredCompileCache } : instrumentedNodeOptions()
   const child = spawn(command, argv, {
     cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', ...nodeChildEnv(), ...(options.coverage === false ? {} : instrumentedNodeOptions()), ...env },
+    env: { PATH: process.env.PATH ?? '', ...nodeChildEnv(), ...instrumentation, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: Array<Record<string, unknown>> = []

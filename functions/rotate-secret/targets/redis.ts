@@ -83,8 +83,6 @@ export async function openRedisTarget(target: RedisTarget, current: Record<strin
   // Every node is reachable (and, to persist, has a file to save to) before anything changes.
   const nodes: Array<{ node: RedisNode; redis: Redis; masterauth?: SecretValue; save?: 'acl-save' | 'config-rewrite' }> = []
   const closeAll = () => Promise.all(nodes.map((n) => n.redis.quit().catch(() => n.redis.disconnect())))
-  // Loaded before the first connection opens: a failed load leaves no connection behind.
-  await loadRedis()
   for (const node of target.nodes) {
     let redis = await connect(node, auth, timeoutMs)
     nodes.push({ node, redis })

@@ -247,10 +247,8 @@ export async function crashSuite(only: CrashSecret[], others: boolean): Promise<
     // when the case's request arrives, and the kill comes at the step's own pace.
     const warmed = async (i: number) => {
       const started = await start({ CARETAKER_TEST_CRASH_AT: cases[i]!.point })
-      const res = await fetch(started.url, { method: 'POST', headers: { ...binaryHeaders('dev.caretaker.secret.rotate.requested'), 'ce-id': `warm-${i}`, 'ce-source': '/test/crash', 'ce-dryrun': 'true' }, body: JSON.stringify({ secret: cases[i]!.secret }) })
-      const text = await res.text()
-      p.replies.push(text)
-      if (res.status !== 200 || !(JSON.parse(text) as { dryRun?: boolean }).dryRun) throw new Error(`the warming dry run failed: ${res.status} ${text}`)
+      const res = await post(started.url, cases[i]!.secret, { 'ce-id': `warm-${i}`, 'ce-source': '/test/crash', 'ce-dryrun': 'true' })
+      if (res.status !== 200 || res.body.dryRun !== true) throw new Error(`the warming dry run failed: ${res.status} ${JSON.stringify(res.body)}`)
       return started
     }
     const prepare = (i: number) => {
