@@ -1,5 +1,6 @@
 import t from 'tap'
-import { bucketOf, plan, type RetentionPolicy, type SnapshotFacts } from '../../../functions/prune-snapshots/retention.ts'
+import { checkConfig, type PruneConfig, type PrunePolicy } from '../../../functions/prune-snapshots/config.ts'
+import { bucketOf, plan, UTC_ZONES, type RetentionPolicy, type SnapshotFacts } from '../../../functions/prune-snapshots/retention.ts'
 
 // The GFS rules keep exactly what `restic forget` keeps for the same
 // timestamps; every expectation below was worked out by hand.
@@ -69,6 +70,40 @@ t.test('ISO weeks at the turn of the year', async (t) => {
   t.equal(bucketOf(new Date('2027-01-03T12:00:00Z'), 'weekly', 'Etc/UTC'), '2026-W53', 'and Sunday 3 Jan 2027 still is')
   t.equal(bucketOf(new Date('2027-01-04T12:00:00Z'), 'weekly', 'Etc/UTC'), '2027-W1')
   t.equal(bucketOf(new Date('2025-12-29T12:00:00Z'), 'weekly', 'Etc/UTC'), '2026-W1', 'Monday 29 Dec 2025 opens week 1 of 2026')
+})
+
+t.test('UTC by its own names: the same buckets as ICU gives, without Intl', async (t) => {
+  // Etc/Universal is UTC too, but not one of the names read without Intl: ICU computes its buckets.
+  t.notOk(UTC_ZONES.has('Etc/Universal'))
+  const buckets = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const
+  let seed = 7
+  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647
+  const dates = [new Date('2026-12-31T23:59:59.999Z'), new Date('2027-01-01T00:00:00Z'), new Date('2024-02-29T12:00:00Z'), new Date(0)]
+  for (let i = 0; i < 500; i++) dates.push(new Date(Date.UTC(1990, 0, 1) + Math.floor(random() * 60 * 365 * 86_400_000)))
+  const differing: string[] = []
+  for (const zone of UTC_ZONES) {
+    for (const date of dates) {
+      for (const b of buckets) {
+        if (bucketOf(date, b, zone) !== bucketOf(date, b, 'Etc/Universal')) differing.push(`${zone} ${b} ${date.toISOString()}`)
+      }
+    }
+  }
+  t.same(differing, [], `${UTC_ZONES.size} names × ${dates.length} dates × ${buckets.length} buckets`)
+
+  const Real = Intl.DateTimeFormat
+  let constructed = 0
+  // Counts what the config check and the buckets construct; the real class does the work.
+  Intl.DateTimeFormat = new Proxy(Real, { construct: (target, args: ConstructorParameters<typeof Real>) => { constructed++; return new target(...args) }, apply: (target, _this, args: ConstructorParameters<typeof Real>) => { constructed++; return target(...args) } })
+  t.teardown(() => { Intl.DateTimeFormat = Real })
+  let n = 0
+  const policy = (timeZone: string): PrunePolicy => ({ name: `p${++n}`, kind: 'VolumeSnapshot', namespaces: ['apps'], keepDaily: 7, grace: '1h', timeZone })
+  const config = (policies: PrunePolicy[]): PruneConfig => ({ protectionLabel: 'caretaker.dev/protected', limits: { maxDeletionsPerRun: 10, deletesPerSecond: 1, pageSize: 100, attempts: 3 }, policies })
+  checkConfig(config([...UTC_ZONES].map(policy)))
+  for (const zone of UTC_ZONES) bucketOf(now, 'daily', zone)
+  t.equal(constructed, 0, 'no Intl.DateTimeFormat for UTC')
+  checkConfig(config([policy('Europe/Berlin')]))
+  t.equal(constructed, 1, 'any other zone is checked by Intl')
+  t.throws(() => checkConfig(config([policy('Mars/Olympus')])), /not an IANA time zone/)
 })
 
 t.test('never deleted: not ready, in use, protected, within the grace period', async (t) => {
