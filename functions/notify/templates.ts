@@ -117,6 +117,18 @@ export interface MessageTemplatesOptions {
   readonly onFallback?: (f: TemplateFailure) => void
 }
 
+/**
+ * A shipped template, parsed at its first render: parsing all of them at
+ * start took about 45 ms of notify's cold start, for types most instances
+ * never see. They are the image's own files, each parsed and rendered by the
+ * template tests; an override is parsed at start, so that one that does not
+ * parse is reported then.
+ */
+function parsedWhenUsed(s: Source, engine: Liquid): Parsed {
+  let template: Template[] | undefined
+  return { name: s.name, file: s.file, engine, get template() { return (template ??= engine.parse(s.text, s.file)) } }
+}
+
 export class MessageTemplates {
   /** Overrides that could not be used (they do not parse, or name no event type): reported at start. */
   readonly problems: TemplateFailure[] = []
@@ -132,7 +144,7 @@ export class MessageTemplates {
     // A partial's last line break is its file's, not its text's: it is included inside sentences.
     const partials = (sources: Source[]) => Object.fromEntries(sources.filter((s) => s.name.startsWith('_')).map((s) => [s.name.slice(1), s.text.replace(/\r?\n$/, '')]))
     const shippedEngine = createEngine(partials(shipped))
-    for (const s of shipped) if (!s.name.startsWith('_')) this.#defaults.set(s.name, { name: s.name, file: s.file, engine: shippedEngine, template: shippedEngine.parse(s.text, s.file) })
+    for (const s of shipped) if (!s.name.startsWith('_')) this.#defaults.set(s.name, parsedWhenUsed(s, shippedEngine))
     let user: Source[] = []
     try {
       if (options.dir && existsSync(options.dir)) user = readTemplates(options.dir)

@@ -184,3 +184,17 @@ t.test('a partial of the overrides directory that does not parse is reported, an
   t.same(templates.overridden, [])
   t.equal(templates.render(input('dev.caretaker.backup.verified', verified)).where, 'backup set postgresql at /backups/postgresql/all_databases_20261122_020000.sql.gz')
 })
+
+t.test('making the templates and rendering construct no Intl.DateTimeFormat (liquidjs is given its locale)', async (t) => {
+  const Real = Intl.DateTimeFormat
+  let constructed = 0
+  // Counts constructions only; the real class does the work. Its first use would read ICU's data into the process.
+  Intl.DateTimeFormat = new Proxy(Real, {
+    construct: (target, args: ConstructorParameters<typeof Real>) => { constructed++; return new target(...args) },
+    apply: (target, _this, args: ConstructorParameters<typeof Real>) => { constructed++; return target(...args) },
+  })
+  t.teardown(() => { Intl.DateTimeFormat = Real })
+  const m = new MessageTemplates().render(input('dev.caretaker.backup.verified', verified))
+  t.match(m.title, /postgresql/i)
+  t.equal(constructed, 0)
+})
