@@ -45,6 +45,22 @@ const standaloneCode = standaloneModule as unknown as (ajv: ReturnType<typeof cr
 export const projectRoot = fileURLToPath(new URL('../', import.meta.url))
 export const distDir = join(projectRoot, 'dist')
 
+/**
+ * The Node options the image runs every bundle with (the Dockerfile's
+ * ENTRYPOINT; test/deploy/build.test.ts checks that it has these). Every
+ * process that writes or reads the bundles' compile cache passes the same:
+ * V8 refuses a code cache made under other flags.
+ *
+ * --liftoff-only: WebAssembly runs on Liftoff, V8's baseline compiler, and is
+ * never recompiled by TurboFan. The only WebAssembly a function runs is
+ * undici's HTTP parser (llhttp), which the Kubernetes client's requests go
+ * through; its optimizing recompile, on a background thread at the first
+ * request, allocated about 14 MiB that glibc then kept in that thread's
+ * arena: 12 MiB more RSS for every function that calls the API, for a
+ * parser that reads a few kilobytes a request.
+ */
+export const NODE_FLAGS: readonly string[] = ['--liftoff-only']
+
 /** The functions: each directory of functions/ with an index.ts. */
 export function functionNames(): string[] {
   const dir = join(projectRoot, 'functions')
@@ -270,7 +286,7 @@ export async function startBundle(name: string, options: { outRoot?: string; env
   const port = await freePort()
   const config = exampleConfigFile(name, options.configDir)
   const t0 = performance.now()
-  const child = spawn(process.execPath, [join(options.outRoot ?? distDir, 'main.mjs'), name], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, join(options.outRoot ?? distDir, 'main.mjs'), name], {
     env: {
       PATH: process.env.PATH ?? '', HOME: tmpdir(), NODE_ENV: 'production',
       HOST: '127.0.0.1', PORT: String(port), CARETAKER_AUTH: 'none', CARETAKER_DRY_RUN: 'true',
@@ -330,7 +346,7 @@ process.exit(0)
  */
 async function warmChunks(dir: string, cacheDir: string): Promise<void> {
   const chunks = readdirSync(dir).filter((f) => f.startsWith('chunk-') && f.endsWith('.mjs')).map((f) => join(dir, f))
-  const child = spawn(process.execPath, ['--input-type=module', '-e', IMPORT_CHUNKS], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--input-type=module', '-e', IMPORT_CHUNKS], {
     env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), NODE_ENV: 'production', NODE_COMPILE_CACHE: cacheDir, NODE_COMPILE_CACHE_PORTABLE: '1', CHUNKS: JSON.stringify(chunks) },
     stdio: ['ignore', 'ignore', 'pipe'],
   })

@@ -4,7 +4,7 @@ import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import picomatch from 'picomatch'
 import t from 'tap'
-import { bundleEntrySources } from '../../scripts/build.ts'
+import { bundleEntrySources, NODE_FLAGS } from '../../scripts/build.ts'
 
 // The image runs a bundle per function built from shared/ and functions/
 // (Dockerfile, .dockerignore, scripts/build.ts). What is bundled must need
@@ -82,7 +82,9 @@ t.test('the Dockerfile builds the image the manifests expect', async (t) => {
   for (const pkg of ['etcd-server', 'etcd-client', 'redis-server', 'git']) t.ok(install.includes(pkg), `${pkg}, for the restore tests of etcd snapshots, RDB files and git bundles`)
   const user = /^USER\s+(\S+)/m.exec(final)?.[1]
   t.ok(user && !/^(root|0)(:|$)/.test(user), `runs as a non-root user (${user})`)
-  t.match(final, /ENTRYPOINT \[.*"node", "dist\/main\.mjs"\]/, 'the entrypoint is the launcher of the bundles; the function is its argument')
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(final)?.[1]
+  const command = entrypoint ? JSON.parse(entrypoint) as string[] : []
+  t.same(command.slice(command.indexOf('node')), ['node', ...NODE_FLAGS, 'dist/main.mjs'], 'the entrypoint is the launcher of the bundles with the Node options their compile cache was written under (NODE_FLAGS); the function is its argument')
   t.notMatch(final, /COPY (test|scripts|shared|functions)\b/, 'never the tests, the simulators or the sources')
   const ignore = await readFile(join(root, '.dockerignore'), 'utf8')
   t.match(ignore, /^\*$/m, '.dockerignore starts from nothing')
