@@ -62,7 +62,7 @@ t.test('30 days of daily snapshots: deep enough, and no deeper', async (t) => {
   const report = await verify(await vaultSet(range(0, 30)))
   t.ok(report.verified, report.checks.at(-1)?.message ?? '')
   t.same(report.checks.map((c) => c.check), ['presence', 'age', 'size', 'integrity', 'depth'])
-  t.match(report.checks.at(-1), { check: 'depth', ok: true, message: /^31 artifact\(s\), the oldest 30d \d+h old: within 30 to 45 days$/, evidence: { count: 31, retentionDays: 30, maxDays: 45 } })
+  t.match(report.checks.at(-1), { check: 'depth', ok: true, message: /^31 artifact\(s\), the oldest 30d( \d+[hm])? old: within 30 to 45 days$/, evidence: { count: 31, retentionDays: 30, maxDays: 45 } })
   t.ok((await verify(await vaultSet(range(0, 29)))).verified, 'a clean-up a day early is within one RPO')
 })
 
@@ -71,7 +71,7 @@ t.test('a lost history: the oldest artifact younger than the retention fails dep
   t.equal(report.failedCheck, 'depth-short')
   t.match(report.checks.at(-1), {
     check: 'depth', failure: 'depth-short', ok: false,
-    message: /^the oldest artifact, vault_\d{8}_020000\.snap, is 9d \d+h old, 10 in all: the set must reach back 30 days \(retention\.days\); history is missing, or the clean-up deletes too much$/,
+    message: /^the oldest artifact, vault_\d{8}_020000\.snap, is 9d( \d+[hm])? old, 10 in all: the set must reach back 30 days \(retention\.days\); history is missing, or the clean-up deletes too much$/,
     evidence: { count: 10, retentionDays: 30 },
   })
 })
@@ -79,7 +79,7 @@ t.test('a lost history: the oldest artifact younger than the retention fails dep
 t.test('a clean-up that stopped deleting: far more than the retention fails depth', async (t) => {
   const report = await verify(await vaultSet(range(0, 60)))
   t.equal(report.failedCheck, 'depth-excess')
-  t.match(report.checks.at(-1)?.message, /^the oldest artifact, vault_\d{8}_020000\.snap, is 60d \d+h old, beyond the 45 days allowed \(retention\.maxDays\) for a set kept 30 days; 31 of 61 are older than 30 days: the clean-up is not deleting/)
+  t.match(report.checks.at(-1)?.message, /^the oldest artifact, vault_\d{8}_020000\.snap, is 60d( \d+[hm])? old, beyond the 45 days allowed \(retention\.maxDays\) for a set kept 30 days; 31 of 61 are older than 30 days: the clean-up is not deleting/)
   t.ok((await verify(await vaultSet(range(0, 40)))).verified, 'a few days over is tolerated (maxDays defaults to 1.5 × days)')
   t.equal((await verify(await vaultSet(range(0, 40)), { retention: { days: 30, maxDays: 35 } })).failedCheck, 'depth-excess', 'maxDays tightens it')
 })
@@ -101,7 +101,7 @@ t.test('a request naming one artifact verifies that artifact, not the set\'s dep
   t.equal(report.artifact?.path, old, 'the artifact the request named')
   t.match(report.newestArtifact, /^vault_\d{8}_020000\.snap$/, 'the report names the set\'s newest, which it is not')
   const age = report.checks.find((c) => c.check === 'age')!
-  t.match(age.message, /^vault_\d{8}_020000\.snap is 5d \d+h old \(by its name\); a requested artifact older than the newest \(vault_\d{8}_020000\.snap\): the RPO of 24h is judged on the newest$/)
+  t.match(age.message, /^vault_\d{8}_020000\.snap is 5d( \d+[hm])? old \(by its name\); a requested artifact older than the newest \(vault_\d{8}_020000\.snap\): the RPO of 24h is judged on the newest$/)
   t.notMatch(age.message, /the newest artifact is/, 'not told as the newest')
   t.match(age.evidence, { ageSeconds: Number, newest: String, newestAgeSeconds: Number })
   t.notOk(report.checks.some((c) => c.check === 'depth'), 'depth is the set\'s: not judged for one artifact')
