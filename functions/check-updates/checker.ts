@@ -4,6 +4,7 @@ import { CaretakerError, Errors, isCaretakerError } from '../../shared/errors.ts
 import { checkPolicy, type CheckUpdatesConfig, type Repository } from './config.ts'
 import { fetchText, parseRepositoryIndex, type FetchLimits, type RepositoryIndex } from './repository.ts'
 import type { RepositoryReport } from './report.ts'
+import { byCodeUnits } from '../../shared/order.ts'
 
 /** What check-updates' steps share, built once per instance from its config. */
 export interface Checker {
@@ -65,6 +66,6 @@ export class RepositoryIndexes {
 
   /** The repositories read, by name. */
   reports(): RepositoryReport[] {
-    return [...this.#reports.values()].sort((a, b) => a.name.localeCompare(b.name))
+    return [...this.#reports.values()].sort((a, b) => byCodeUnits(a.name, b.name))
   }
 }

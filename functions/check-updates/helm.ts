@@ -1,6 +1,7 @@
 import { gunzipSync } from 'node:zlib'
 import type { V1Secret } from '@kubernetes/client-node'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { byCodeUnits } from '../../shared/order.ts'
 
 /**
  * Helm 3's release records, as its Secret storage driver keeps them
@@ -106,5 +107,5 @@ export function deployedReleases(releases: Iterable<HelmRelease>): HelmRelease[]
     const seen = byName.get(key)
     if (!seen || r.revision > seen.revision) byName.set(key, r)
   }
-  return [...byName.values()].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
+  return [...byName.values()].sort((a, b) => byCodeUnits(a.namespace, b.namespace) || byCodeUnits(a.name, b.name))
 }

@@ -8,6 +8,7 @@
  * Not-ready snapshots take no slot and are never deleted; nor are those in
  * use, protected, or younger than the grace period.
  */
+import { byCodeUnits } from '../../shared/order.ts'
 
 export interface RetentionPolicy {
   keepLast?: number
@@ -87,7 +88,7 @@ const RULES: Array<[keyof RetentionPolicy, Bucket | 'last']> = [
 
 /** Decide, for one volume's snapshots, what to keep and why. */
 export function plan(snapshots: readonly SnapshotFacts[], policy: RetentionPolicy, now: Date): Decision[] {
-  const newestFirst = [...snapshots].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id.localeCompare(a.id))
+  const newestFirst = [...snapshots].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || byCodeUnits(b.id, a.id))
   const ready = newestFirst.filter((s) => s.ready)
   const reasons = new Map<string, string[]>(newestFirst.map((s) => [s.id, []]))
   const why = (id: string, reason: string) => reasons.get(id)!.push(reason)

@@ -4,6 +4,7 @@ import picomatch from 'picomatch'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import type { NameTimestamp } from './config.ts'
 import { nameTimeReader } from './timestamps.ts'
+import { byCodeUnits } from '../../shared/order.ts'
 
 /** One file of a backup set. */
 export interface Artifact {
@@ -67,7 +68,7 @@ export async function listArtifacts(directory: string, pattern: string, timestam
       ...(named?.time ? { time: named.time, timeSource: 'name' as const } : { time: file.modified, timeSource: 'mtime' as const, ...(named ? { timeNote: `${named.note}: its modification time is used` } : {}) }),
     })
   }
-  return found.sort((a, b) => b.time.getTime() - a.time.getTime() || b.name.localeCompare(a.name))
+  return found.sort((a, b) => b.time.getTime() - a.time.getTime() || byCodeUnits(b.name, a.name))
 }
 
 /** Whether `path` lies inside `directory` (after resolving `..`). */

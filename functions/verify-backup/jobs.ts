@@ -11,6 +11,7 @@ import { CheckRun, report, type RestoreJobStep } from './verify.ts'
 import { noteOnCronJob, outcome, verifySet } from './verify-set.ts'
 import type { Verifier } from './verifier.ts'
 import { EventTypes, isEvent } from '../../shared/events/catalogue.ts'
+import { byCodeUnits } from '../../shared/order.ts'
 
 /** The Job controller's label on a Job's Pods (kubernetes/kubernetes pkg/controller/job, batch.kubernetes.io/job-name since 1.27). */
 const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name'
@@ -138,7 +139,7 @@ async function podOf(v: Verifier, job: V1Job): Promise<V1Pod | undefined> {
   try {
     const pods = await v.core.listNamespacedPod({ namespace, labelSelector: `${JOB_NAME_LABEL}=${job.metadata!.name}` })
     const own = pods.items.filter((p) => !job.metadata?.uid || p.metadata?.ownerReferences?.some((o) => o.uid === job.metadata?.uid))
-    return own.sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0]
+    return own.sort((a, b) => byCodeUnits(String(b.metadata?.creationTimestamp ?? ''), String(a.metadata?.creationTimestamp ?? '')))[0]
   } catch (err) {
     throw kubernetesError(err, `list the Pods of Job ${namespace}/${job.metadata!.name}`)
   }
