@@ -17,8 +17,8 @@
  * PROBES); the burst runs at the function's own containerConcurrency.
  *
  * Each function runs twice: from the sources as above, and as built for the
- * image (scripts/build.ts into a temporary directory: `node <NODE_FLAGS>
- * dist/main.mjs <name>`, the image's entrypoint, with the compile cache its
+ * image (scripts/build.ts into a temporary directory: `node <bundleArgs>
+ * <name>`, the image's entrypoint, with the compile cache its
  * build wrote, read-only, as the image has it).
  *
  *   npm run bench -- functions    (BENCH_STARTS cold starts per row, default 3;
@@ -36,7 +36,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
 import { freePort } from '../shared/process/ports.ts'
-import { buildAll, NODE_FLAGS, warmCompileCache } from '../scripts/build.ts'
+import { buildAll, bundleArgs, warmCompileCache } from '../scripts/build.ts'
 import { startKubernetesSimulator } from '../sandbox/simulators/kubernetes/index.ts'
 import { startVaultSimulator } from '../sandbox/simulators/vault/index.ts'
 import { EventTypes } from '../shared/events/catalogue.ts'
@@ -375,7 +375,7 @@ async function main(): Promise<void> {
       const concurrency = probe.concurrency ?? containerConcurrency(name)
       if (SOURCES) rows.push(await measure(name, ['shared/runtime/main.ts', name], env, probe, concurrency))
       const kubeAtStart = built.find((b) => b.name === name)?.kubernetesClientAtStart ? ', Kubernetes client at start' : ''
-      rows.push(await measure(`${name} (bundle${kubeAtStart})`, [...NODE_FLAGS, join(dist, 'main.mjs'), name], { ...env, ...bundleEnv }, probe, concurrency))
+      rows.push(await measure(`${name} (bundle${kubeAtStart})`, [...bundleArgs(dist), name], { ...env, ...bundleEnv }, probe, concurrency))
     }
   } finally {
     spawnSync('chmod', ['-R', 'u+w', cache])

@@ -61,6 +61,11 @@ export const distDir = join(projectRoot, 'dist')
  */
 export const NODE_FLAGS: readonly string[] = ['--liftoff-only']
 
+/** The arguments of `node` that run a built function, as the image's entrypoint does: `node <bundleArgs> <function>`. */
+export function bundleArgs(outRoot = distDir): string[] {
+  return [...NODE_FLAGS, join(outRoot, 'main.mjs')]
+}
+
 /** The functions: each directory of functions/ with an index.ts. */
 export function functionNames(): string[] {
   const dir = join(projectRoot, 'functions')
@@ -286,7 +291,7 @@ export async function startBundle(name: string, options: { outRoot?: string; env
   const port = await freePort()
   const config = exampleConfigFile(name, options.configDir)
   const t0 = performance.now()
-  const child = spawn(process.execPath, [...NODE_FLAGS, join(options.outRoot ?? distDir, 'main.mjs'), name], {
+  const child = spawn(process.execPath, [...bundleArgs(options.outRoot), name], {
     env: {
       PATH: process.env.PATH ?? '', HOME: tmpdir(), NODE_ENV: 'production',
       HOST: '127.0.0.1', PORT: String(port), CARETAKER_AUTH: 'none', CARETAKER_DRY_RUN: 'true',

@@ -1,10 +1,10 @@
 import { CoreV1Api, VersionApi, type KubeConfig } from '../../shared/kubernetes/api.ts'
 import { Gauge, type Registry } from 'prom-client'
 import { CaretakerError, Errors, isCaretakerError } from '../../shared/errors.ts'
+import { byCodeUnits } from '../../shared/order.ts'
 import { checkPolicy, type CheckUpdatesConfig, type Repository } from './config.ts'
 import { fetchText, parseRepositoryIndex, type FetchLimits, type RepositoryIndex } from './repository.ts'
 import type { RepositoryReport } from './report.ts'
-import { byCodeUnits } from '../../shared/order.ts'
 
 /** What check-updates' steps share, built once per instance from its config. */
 export interface Checker {

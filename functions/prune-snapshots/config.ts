@@ -2,7 +2,7 @@ import { DURATION_PATTERN, parseDuration } from '../../shared/duration.ts'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
 import type { FromSchema, JsonSchema } from '../../shared/schema.ts'
 import { deletionLimitsSchema } from '../../shared/kubernetes/deleter.ts'
-import { UTC_ZONES } from './retention.ts'
+import { checkTimeZone } from './retention.ts'
 
 export const SNAPSHOT_KINDS = ['VolumeSnapshot', 'LonghornSnapshot', 'LonghornBackup'] as const
 export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number]
@@ -49,7 +49,7 @@ export function checkConfig(config: PruneConfig): void {
     if (seen.has(p.name)) bad('name', `"${p.name}" is used by another policy; names must be unique`)
     seen.add(p.name)
     try {
-      if (!UTC_ZONES.has(p.timeZone)) new Intl.DateTimeFormat('en', { timeZone: p.timeZone })
+      checkTimeZone(p.timeZone)
     } catch {
       bad('timeZone', `"${p.timeZone}" is not an IANA time zone`)
     }

@@ -50,14 +50,23 @@ type Bucket = 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly'
 export const UTC_ZONES: ReadonlySet<string> = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'Etc/Zulu', 'Zulu'])
 
 const formatters = new Map<string, Intl.DateTimeFormat>()
-function parts(date: Date, timeZone: string): { year: number; month: number; day: number; hour: number } {
-  if (UTC_ZONES.has(timeZone)) return { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate(), hour: date.getUTCHours() }
+function formatter(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone)
   if (!f) {
     f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' })
     formatters.set(timeZone, f)
   }
-  const p = Object.fromEntries(f.formatToParts(date).map((x) => [x.type, x.value]))
+  return f
+}
+
+/** Throws a RangeError for a name that is not an IANA time zone; what it checks is then ready for bucketOf. */
+export function checkTimeZone(timeZone: string): void {
+  if (!UTC_ZONES.has(timeZone)) formatter(timeZone)
+}
+
+function parts(date: Date, timeZone: string): { year: number; month: number; day: number; hour: number } {
+  if (UTC_ZONES.has(timeZone)) return { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate(), hour: date.getUTCHours() }
+  const p = Object.fromEntries(formatter(timeZone).formatToParts(date).map((x) => [x.type, x.value]))
   return { year: Number(p.year), month: Number(p.month), day: Number(p.day), hour: Number(p.hour) }
 }
 

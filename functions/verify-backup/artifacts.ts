@@ -2,9 +2,9 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import picomatch from 'picomatch'
 import { CaretakerError, Errors } from '../../shared/errors.ts'
+import { byCodeUnits } from '../../shared/order.ts'
 import type { NameTimestamp } from './config.ts'
 import { nameTimeReader } from './timestamps.ts'
-import { byCodeUnits } from '../../shared/order.ts'
 
 /** One file of a backup set. */
 export interface Artifact {

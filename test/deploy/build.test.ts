@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import t from 'tap'
-import { buildAll, EXTERNAL, functionNames, NODE_FLAGS, projectRoot, startBundle, warmCompileCache } from '../../scripts/build.ts'
+import { buildAll, bundleArgs, EXTERNAL, functionNames, NODE_FLAGS, projectRoot, startBundle, warmCompileCache } from '../../scripts/build.ts'
 
 // `npm run build` as the image runs it: one bundle per function, started
 // from a directory with no node_modules anywhere above it (the image holds
@@ -76,7 +76,7 @@ t.test('every function starts from its bundle', async (t) => {
 })
 
 t.test('the launcher refuses a name it has no bundle for', async (t) => {
-  const res = spawnSync(process.execPath, [join(outRoot, 'main.mjs'), 'no-such-function'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
+  const res = spawnSync(process.execPath, [...bundleArgs(outRoot), 'no-such-function'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
   t.equal(res.status, 2, 'exit 2, as a start failure')
   t.match(res.stdout, /"level":"fatal".*no function named \\"no-such-function\\"/, 'a fatal log line naming it')
 })

@@ -4,7 +4,7 @@ import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import picomatch from 'picomatch'
 import t from 'tap'
-import { bundleEntrySources, NODE_FLAGS } from '../../scripts/build.ts'
+import { bundleArgs, bundleEntrySources } from '../../scripts/build.ts'
 
 // The image runs a bundle per function built from shared/ and functions/
 // (Dockerfile, .dockerignore, scripts/build.ts). What is bundled must need
@@ -84,7 +84,7 @@ t.test('the Dockerfile builds the image the manifests expect', async (t) => {
   t.ok(user && !/^(root|0)(:|$)/.test(user), `runs as a non-root user (${user})`)
   const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(final)?.[1]
   const command = entrypoint ? JSON.parse(entrypoint) as string[] : []
-  t.same(command.slice(command.indexOf('node')), ['node', ...NODE_FLAGS, 'dist/main.mjs'], 'the entrypoint is the launcher of the bundles with the Node options their compile cache was written under (NODE_FLAGS); the function is its argument')
+  t.same(command.slice(command.indexOf('node')), ['node', ...bundleArgs('dist')], 'the entrypoint is the launcher of the bundles with the Node options their compile cache was written under (bundleArgs, NODE_FLAGS); the function is its argument')
   t.notMatch(final, /COPY (test|scripts|shared|functions)\b/, 'never the tests, the simulators or the sources')
   const ignore = await readFile(join(root, '.dockerignore'), 'utf8')
   t.match(ignore, /^\*$/m, '.dockerignore starts from nothing')

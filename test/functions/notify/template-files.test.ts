@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { countDateTimeFormats } from '../../intl.ts'
 import notify from '../../../functions/notify/index.ts'
 import { configSchema, type NotifyConfig } from '../../../functions/notify/config.ts'
 import { emailMessage, logLine, mattermostPayload, slackPayload, webhookPayload, type Counts } from '../../../functions/notify/formats.ts'
@@ -186,15 +187,8 @@ t.test('a partial of the overrides directory that does not parse is reported, an
 })
 
 t.test('making the templates and rendering construct no Intl.DateTimeFormat (liquidjs is given its locale)', async (t) => {
-  const Real = Intl.DateTimeFormat
-  let constructed = 0
-  // Counts constructions only; the real class does the work. Its first use would read ICU's data into the process.
-  Intl.DateTimeFormat = new Proxy(Real, {
-    construct: (target, args: ConstructorParameters<typeof Real>) => { constructed++; return new target(...args) },
-    apply: (target, _this, args: ConstructorParameters<typeof Real>) => { constructed++; return target(...args) },
-  })
-  t.teardown(() => { Intl.DateTimeFormat = Real })
+  const constructed = countDateTimeFormats(t)
   const m = new MessageTemplates().render(input('dev.caretaker.backup.verified', verified))
   t.match(m.title, /postgresql/i)
-  t.equal(constructed, 0)
+  t.equal(constructed(), 0)
 })
